@@ -1,0 +1,135 @@
+"""The DuckDB store: connections, the one schema migration, and batched writes.
+
+DuckDB lets one process hold the file read-write and then refuses every other process, even
+read-only ones. So connections here are short-lived: open, do one unit of work, close.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+# Tables whose shape depends on the input file (customers) are created by the ingest stage.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER);
+CREATE TABLE IF NOT EXISTS customer_columns (
+    column_name VARCHAR, role VARCHAR, dtype VARCHAR, run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS feedback (
+    feedback_id VARCHAR, customer_id VARCHAR, text VARCHAR, created_at TIMESTAMP,
+    channel VARCHAR, text_sha256 VARCHAR, run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS consent (
+    customer_id VARCHAR, purpose VARCHAR, granted BOOLEAN, recorded_at TIMESTAMP,
+    source VARCHAR, run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS feedback_analysis (
+    run_id VARCHAR, feedback_id VARCHAR, customer_id VARCHAR, anonymized_text VARCHAR,
+    sentiment DOUBLE, sentiment_label VARCHAR, topics VARCHAR, summary VARCHAR,
+    status VARCHAR, provider VARCHAR, model VARCHAR, prompt_version VARCHAR,
+    cache_key VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER, pii_counts VARCHAR);
+CREATE TABLE IF NOT EXISTS analysis_cache (
+    cache_key VARCHAR PRIMARY KEY, result VARCHAR, provider VARCHAR, model VARCHAR,
+    prompt_version VARCHAR, created_run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS predictions (
+    run_id VARCHAR, customer_id VARCHAR, churn_probability DOUBLE, segment VARCHAR,
+    drivers VARCHAR, model_version VARCHAR, scored_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS actions (
+    run_id VARCHAR, customer_id VARCHAR, segment VARCHAR, action_type VARCHAR,
+    channel VARCHAR, discount_pct DOUBLE, message VARCHAR, status VARCHAR,
+    provider VARCHAR, model VARCHAR, prompt_version VARCHAR, model_version VARCHAR,
+    created_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS llm_egress (
+    request_id VARCHAR, run_id VARCHAR, stage VARCHAR, provider VARCHAR, model VARCHAR,
+    prompt_version VARCHAR, payload VARCHAR, payload_sha256 VARCHAR, n_items INTEGER,
+    sent_at TIMESTAMP, outcome VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER,
+    latency_ms DOUBLE, attempts INTEGER);
+CREATE TABLE IF NOT EXISTS model_registry (
+    model_version VARCHAR, run_id VARCHAR, path VARCHAR, algorithm VARCHAR,
+    metrics VARCHAR, card_path VARCHAR, n_train INTEGER, trained_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR,
+    params VARCHAR, llm_provider VARCHAR, error VARCHAR, summary VARCHAR);
+CREATE TABLE IF NOT EXISTS stage_runs (
+    run_id VARCHAR, stage VARCHAR, status VARCHAR, started_at TIMESTAMP,
+    finished_at TIMESTAMP, duration_s DOUBLE, notebook_path VARCHAR, notebook_sha256 VARCHAR,
+    summary VARCHAR, error VARCHAR);
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq BIGINT PRIMARY KEY, ts VARCHAR, run_id VARCHAR, stage VARCHAR, event_type VARCHAR,
+    status VARCHAR, subject_ref VARCHAR, details VARCHAR, prev_hash VARCHAR, hash VARCHAR);
+"""
+
+
+class DatabaseLocked(RuntimeError):
+    """Another process holds the DuckDB file."""
+
+
+def connect(path: str | Path, read_only: bool = False, wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """Open the database, retrying for up to `wait_s` seconds while another process holds it."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise DatabaseLocked(
+                    f"{path}: the database is in use by another process (close it, or wait for the running pipeline)"
+                ) from exc
+            time.sleep(0.2)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table that does not exist yet. Safe to call on every connection."""
+    con.execute(SCHEMA)
+    if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+        con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+
+
+@contextlib.contextmanager
+def session(path: str | Path, wait_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short read-write connection with the schema in place; closed on exit."""
+    con = connect(path, wait_s=wait_s)
+    try:
+        migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All-or-nothing: commit on success, roll back on any exception."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def insert_df(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> int:
+    """Append a DataFrame to `table` in one statement, matching columns by name."""
+    if df is None or len(df) == 0:
+        return 0
+    con.register("_insert_frame", df)
+    try:
+        cols = ", ".join(f'"{c}"' for c in df.columns)
+        con.execute(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM _insert_frame')
+    finally:
+        con.unregister("_insert_frame")
+    return len(df)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchone()[0] > 0
