@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS feedback_analysis (
     run_id VARCHAR, feedback_id VARCHAR, customer_id VARCHAR, anonymized_text VARCHAR,
     sentiment DOUBLE, sentiment_label VARCHAR, topics VARCHAR, summary VARCHAR,
     status VARCHAR, provider VARCHAR, model VARCHAR, prompt_version VARCHAR,
-    cache_key VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER, pii_counts VARCHAR);
+    cache_key VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER, pii_counts VARCHAR,
+    source_sha256 VARCHAR);
 CREATE TABLE IF NOT EXISTS analysis_cache (
     cache_key VARCHAR PRIMARY KEY, result VARCHAR, provider VARCHAR, model VARCHAR,
     prompt_version VARCHAR, created_run_id VARCHAR);
@@ -49,7 +50,8 @@ CREATE TABLE IF NOT EXISTS llm_egress (
     latency_ms DOUBLE, attempts INTEGER);
 CREATE TABLE IF NOT EXISTS model_registry (
     model_version VARCHAR, run_id VARCHAR, path VARCHAR, algorithm VARCHAR,
-    metrics VARCHAR, card_path VARCHAR, n_train INTEGER, trained_at TIMESTAMP);
+    metrics VARCHAR, card_path VARCHAR, n_train INTEGER, trained_at TIMESTAMP,
+    data_sha256 VARCHAR);
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR,
     params VARCHAR, llm_provider VARCHAR, error VARCHAR, summary VARCHAR);

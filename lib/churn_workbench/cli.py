@@ -1,0 +1,171 @@
+"""Command line of run_pipeline.py: argument parsing, input checks, and the final summary."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import audit, db, pipeline
+from .config import STAGES, load_settings
+from .llm import PROVIDERS
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run_pipeline.py", description="Run the churn workbench stages with papermill.")
+    p.add_argument("command", nargs="?", choices=["run", "verify"], default="run")
+    p.add_argument("--synthetic", type=int, default=None, metavar="N", help="generate N synthetic customers (default 1000)")
+    p.add_argument("--seed", type=int, default=42, help="seed for synthetic data, model training and the control group")
+    p.add_argument("--customers", help="customers file (CSV or Parquet)")
+    p.add_argument("--feedback", help="feedback file (CSV or Parquet)")
+    p.add_argument("--consent", help="consent register (CSV or Parquet)")
+    p.add_argument("--data-config", help="TOML mapping of your column names")
+    p.add_argument("--llm", choices=sorted(PROVIDERS), help="LLM backend (default: local, or WORKBENCH_LLM)")
+    p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+    p.add_argument("--run-id", help="id for this run (default: timestamp + random suffix)")
+    p.add_argument("--stages", help=f"comma-separated subset of {','.join(STAGES)}")
+    p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run, skipping its completed stages")
+    p.add_argument("--wait", action="store_true", help="wait for another running pipeline instead of refusing")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
+        raise _ArgumentError(message)
+
+
+def main(argv: list[str]) -> int:
+    parser = _parser()
+    parser.__class__ = _Parser
+    try:
+        args = parser.parse_args(argv)
+        settings = load_settings(db_path=args.db, llm_provider=args.llm)
+        if args.command == "verify":
+            return _verify(settings)
+        return _run(args, settings)
+    except _ArgumentError as exc:
+        print(f"run_pipeline.py: error: {exc} (see --help)", file=sys.stderr)
+        return 2
+    except (pipeline.UsageError, db.DatabaseLocked, ValueError) as exc:
+        print(f"run_pipeline.py: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _verify(settings) -> int:
+    if not settings.db_path.exists():
+        raise pipeline.UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
+    result = audit.verify(settings.db_path, settings.audit_dir)
+    print(result)
+    for problem in result.problems:
+        print(f"  - {problem}")
+    return 0 if result.ok else 1
+
+
+def _check_inputs(args) -> None:
+    for flag, value in (("--customers", args.customers), ("--feedback", args.feedback),
+                        ("--consent", args.consent), ("--data-config", args.data_config)):
+        if value and not Path(value).is_file():
+            raise pipeline.UsageError(f"{value}: {flag} file does not exist")
+    if (args.feedback or args.consent or args.data_config) and not args.customers:
+        raise pipeline.UsageError("--feedback, --consent and --data-config need --customers")
+    if args.customers and args.synthetic is not None:
+        raise pipeline.UsageError("use either --synthetic or --customers, not both")
+    if args.synthetic is not None and args.synthetic < 1:
+        raise pipeline.UsageError("--synthetic needs a positive number of customers")
+    if args.customers:
+        # Validate the files before a run is recorded: bad input leaves the database untouched.
+        from .inputs import InputError
+        from .stages.ingest import load_inputs
+        p = _params(args)
+        try:
+            load_inputs(0, 0, p["customers_path"], p["feedback_path"], p["consent_path"], p["data_config_path"])
+        except InputError as exc:
+            raise pipeline.UsageError(str(exc)) from None
+
+
+def _params(args) -> dict:
+    absolute = lambda v: str(Path(v).resolve()) if v else ""
+    return {"synthetic_n": args.synthetic or 1000, "seed": args.seed, "customers_path": absolute(args.customers),
+            "feedback_path": absolute(args.feedback), "consent_path": absolute(args.consent),
+            "data_config_path": absolute(args.data_config)}
+
+
+def _run(args, settings) -> int:
+    stages = list(STAGES)
+    if args.stages:
+        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+        unknown = [s for s in stages if s not in STAGES]
+        if unknown:
+            raise pipeline.UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
+    if args.resume:
+        params, settings = _resume_params(args, settings)
+        run_id = args.resume
+    else:
+        _check_inputs(args)
+        params, run_id = _params(args), args.run_id
+        if run_id:
+            _refuse_existing_run(settings, run_id)
+    # Fail fast, before any run is recorded, if another process holds the database file.
+    if settings.db_path.exists():
+        db.connect(settings.db_path, wait_s=0).close()
+    started = time.monotonic()
+    result = pipeline.run(settings, params, stages, run_id=run_id, resume=bool(args.resume), wait=args.wait,
+                          progress=not args.quiet)
+    _print_summary(settings, result, time.monotonic() - started)
+    if result.status == "succeeded":
+        return 0
+    return 2 if result.input_error else 1
+
+
+def _refuse_existing_run(settings, run_id: str) -> None:
+    if not settings.db_path.exists():
+        return
+    with db.session(settings.db_path) as con:
+        if con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
+            raise pipeline.UsageError(f"--run-id {run_id}: that run exists already; use --resume {run_id} to finish it")
+
+
+def _resume_params(args, settings):
+    if not settings.db_path.exists():
+        raise pipeline.UsageError(f"{settings.db_path}: no database, nothing to resume")
+    with db.session(settings.db_path) as con:
+        row = con.execute("SELECT params, status, llm_provider FROM runs WHERE run_id = ?", [args.resume]).fetchone()
+    if row is None:
+        raise pipeline.UsageError(f"--resume {args.resume}: no such run in {settings.db_path}")
+    if row[1] == "succeeded":
+        raise pipeline.UsageError(f"--resume {args.resume}: that run already succeeded")
+    params = json.loads(row[0])
+    if not args.llm and row[2]:
+        settings = load_settings(db_path=str(settings.db_path), llm_provider=row[2])
+    return params, settings
+
+
+def _print_summary(settings, result: pipeline.RunResult, elapsed: float) -> None:
+    s = pipeline.run_summary(settings, result.run_id)
+    print()
+    print(f"Run {result.run_id}: {result.status.upper()} in {elapsed:.1f}s")
+    if result.error:
+        print(f"  error: {result.error}")
+    print(f"  customers in store: {s['customers']:,}   scored this run: {s['scored']:,}")
+    if s["segments"]:
+        print("  segments: " + ", ".join(f"{k} {v:,}" for k, v in s["segments"].items()))
+    if s["actions"]:
+        print("  actions:  " + ", ".join(f"{k} {v:,}" for k, v in s["actions"].items()))
+    if s["model"]:
+        metrics = json.loads(s["model"][2]) if s["model"][2] else {}
+        auc = metrics.get("roc_auc")
+        print(f"  model:    {s['model'][1]} sha256 {s['model'][0][:12]}…" + (f"  held-out ROC-AUC {auc:.3f}" if isinstance(auc, (int, float)) else ""))
+    if s["durations"]:
+        print("  stages:   " + ", ".join(f"{stage} {d:.1f}s" for stage, d in s["durations"]))
+    print(f"  audit:    {s['audit_events']:,} events; executed notebooks and manifest in {result.run_dir}")
+    print(f"  database: {settings.db_path}")
+    if result.status == "succeeded":
+        print("  next:     make dashboard  (or: python run_pipeline.py verify)")
+    else:
+        print(f"  resume:   python run_pipeline.py --resume {result.run_id}" + (f" --db {settings.db_path}" if settings.db_path else ""))

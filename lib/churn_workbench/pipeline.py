@@ -1,0 +1,225 @@
+"""Headless runner: executes the stage notebooks in order with papermill and keeps them as audit
+artefacts under audit/runs/<run_id>/.
+
+The runner never holds the DuckDB file while a stage runs (the stage kernel is another process,
+and DuckDB lets only one process open the file). It opens short connections between stages.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import resource
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbclient.exceptions
+import papermill
+
+from . import audit, db
+from .audit import AuditLog
+from .config import PROJECT_ROOT, STAGES, Settings
+
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb", "train": "03_train_model.ipynb",
+             "predict": "04_prediction_agent.ipynb", "act": "05_action_agent.ipynb"}
+# Errors raised inside a stage that mean "the input is wrong", not "the stage is broken".
+INPUT_ERRORS = ("InputError",)
+
+
+class UsageError(Exception):
+    """Bad input or usage: exit code 2, one line."""
+
+
+class PipelineBusy(UsageError):
+    pass
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str
+    duration_s: float
+    notebook: Path
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    stages: list[StageResult] = field(default_factory=list)
+    error: str | None = None
+    input_error: bool = False
+    run_dir: Path | None = None
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+@contextlib.contextmanager
+def pipeline_lock(db_path: Path, wait: bool):
+    """One pipeline per database at a time: a second run waits (--wait) or is refused clearly.
+
+    flock is released by the kernel when the process dies, so a SIGKILLed run never leaves a stale lock.
+    """
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    with open(lock_path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            raise PipelineBusy(f"{db_path}: another pipeline run is using this database ({holder}); "
+                               "wait for it to finish or start this one with --wait") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _record(settings: Settings, run_id: str, stage: str, event: str, status: str = "ok", sql: str | None = None,
+            params: list | None = None, **details) -> None:
+    """One short connection: an audit event plus an optional bookkeeping statement, atomically."""
+    log = AuditLog(run_id, stage)
+    log.event(event, status, **details)
+    with db.session(settings.db_path) as con, db.transaction(con):
+        if sql:
+            con.execute(sql, params or [])
+        log.flush(con)
+
+
+def stage_parameters(stage: str, params: dict) -> dict:
+    """Only non-secret values, because papermill writes parameters into the executed notebook."""
+    common = {"db_path": params["db_path"], "run_id": params["run_id"]}
+    own = {
+        "ingest": ("synthetic_n", "seed", "customers_path", "feedback_path", "consent_path", "data_config_path"),
+        "feedback": ("llm_provider",),
+        "train": ("seed",),
+        "predict": (),
+        "act": ("llm_provider", "seed"),
+    }[stage]
+    return common | {k: params[k] for k in own}
+
+
+def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool) -> StageResult:
+    output = run_dir / f"{index:02d}_{stage}.ipynb"
+    started = time.monotonic()
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
+            kernel_name="python3", progress_bar=progress, cwd=str(NOTEBOOK_DIR), log_output=False,
+        )
+        return StageResult(stage, "succeeded", time.monotonic() - started, output)
+    except papermill.PapermillExecutionError as exc:
+        kind = "input" if exc.ename in INPUT_ERRORS else "error"
+        return StageResult(stage, "failed", time.monotonic() - started, output, f"{kind}:{exc.ename}: {exc.evalue}")
+    except (nbclient.exceptions.CellTimeoutError, nbclient.exceptions.DeadKernelError,
+            nbclient.exceptions.CellExecutionError, RuntimeError) as exc:
+        return StageResult(stage, "failed", time.monotonic() - started, output, f"error:{type(exc).__name__}: {exc}")
+
+
+def run(settings: Settings, params: dict, stages: list[str], run_id: str | None = None, resume: bool = False,
+        wait: bool = False, progress: bool = True, echo=print) -> RunResult:
+    """Run `stages` for one run. With `resume`, stages that already succeeded for `run_id` are skipped."""
+    with pipeline_lock(settings.db_path, wait):
+        return _run_locked(settings, params, stages, run_id, resume, progress, echo)
+
+
+def _run_locked(settings, params, stages, run_id, resume, progress, echo) -> RunResult:
+    run_id = run_id or new_run_id()
+    params = dict(params, run_id=run_id, db_path=str(settings.db_path), llm_provider=settings.llm_provider)
+    run_dir = settings.audit_dir / "runs" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    done: set[str] = set()
+    with db.session(settings.db_path) as con:
+        if resume:
+            done = {r[0] for r in con.execute(
+                "SELECT stage FROM stage_runs WHERE run_id = ? AND status = 'succeeded'", [run_id]).fetchall()}
+    if resume:
+        _record(settings, run_id, "pipeline", "run_resumed", sql="UPDATE runs SET status = 'running', finished_at = NULL, error = NULL WHERE run_id = ?",
+                params=[run_id], skipped=sorted(done))
+    else:
+        _record(settings, run_id, "pipeline", "run_started",
+                sql="INSERT INTO runs (run_id, started_at, status, params, llm_provider) VALUES (?, now(), 'running', ?, ?)",
+                params=[run_id, json.dumps(params, sort_keys=True), settings.llm_provider],
+                stages=stages, llm_provider=settings.llm_provider)
+    result = RunResult(run_id, "running", run_dir=run_dir)
+    todo = [s for s in stages if s not in done]
+    for number, stage in enumerate(stages, start=1):
+        if stage not in todo:
+            echo(f"[{number}/{len(stages)}] {stage}: already done in this run, skipped")
+            continue
+        echo(f"[{number}/{len(stages)}] {stage}: running {NOTEBOOKS[stage]} ...")
+        _record(settings, run_id, stage, "stage_started", sql="DELETE FROM stage_runs WHERE run_id = ? AND stage = ?",
+                params=[run_id, stage])
+        outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress)
+        result.stages.append(outcome)
+        nb_hash = audit.file_sha256(outcome.notebook) if outcome.notebook.exists() else None
+        _record(settings, run_id, stage, "stage_finished" if outcome.status == "succeeded" else "stage_failed",
+                "ok" if outcome.status == "succeeded" else "failed",
+                sql="INSERT INTO stage_runs VALUES (?, ?, ?, now() - to_microseconds(CAST(? * 1e6 AS BIGINT)), now(), ?, ?, ?, NULL, ?)",
+                params=[run_id, stage, outcome.status, outcome.duration_s, outcome.duration_s, str(outcome.notebook),
+                        nb_hash, outcome.error],
+                duration_s=round(outcome.duration_s, 3), notebook_sha256=nb_hash,
+                error_type=(outcome.error or "").split(":")[1] if outcome.error else None)
+        if outcome.status != "succeeded":
+            kind, message = outcome.error.split(":", 1)
+            result.status, result.input_error = "failed", kind == "input"
+            result.error = message.strip()
+            echo(f"[{number}/{len(stages)}] {stage}: FAILED after {outcome.duration_s:.1f}s — {result.error}")
+            echo(f"    the executed notebook with the full error: {outcome.notebook}")
+            break
+        echo(f"[{number}/{len(stages)}] {stage}: done in {outcome.duration_s:.1f}s")
+    else:
+        result.status = "succeeded"
+    _finish(settings, result)
+    return result
+
+
+def _finish(settings: Settings, result: RunResult) -> None:
+    """Close the run: status, final audit event, manifest with chain head and artefact hashes."""
+    peak_child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    _record(settings, result.run_id, "pipeline", "run_finished", "ok" if result.status == "succeeded" else "failed",
+            sql="UPDATE runs SET status = ?, finished_at = now(), error = ? WHERE run_id = ?",
+            params=[result.status, result.error, result.run_id], status_detail=result.status,
+            peak_stage_kernel_rss_mb=round(peak_child_mb, 1))
+    with db.session(settings.db_path) as con:
+        head = audit.chain_head(con)
+        notebooks = con.execute("SELECT stage, notebook_path FROM stage_runs WHERE run_id = ? AND notebook_sha256 IS NOT NULL",
+                                [result.run_id]).fetchall()
+        models = con.execute("SELECT path, card_path FROM model_registry WHERE run_id = ?", [result.run_id]).fetchall()
+    artefacts: dict[str, Path] = {f"notebook:{stage}": Path(path) for stage, path in notebooks}
+    for path, card in models:
+        artefacts["model"] = Path(path)
+        if card and Path(card).exists():
+            artefacts["model_card"] = Path(card)
+    audit.write_manifest(result.run_dir, result.run_id, head, {k: v for k, v in artefacts.items() if v.exists()})
+    _publish_snapshot(settings)
+
+
+def _publish_snapshot(settings: Settings) -> None:
+    from . import snapshot  # the dashboard's read-only copy; never blocks a later run
+    snapshot.publish(settings.db_path, settings.db_path.parent / "snapshot", settings.audit_dir)
+
+
+def run_summary(settings: Settings, run_id: str) -> dict:
+    with db.session(settings.db_path) as con:
+        segments = dict(con.execute("SELECT segment, count(*) FROM predictions WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall())
+        actions = dict(con.execute("SELECT status, count(*) FROM actions WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall())
+        durations = con.execute("SELECT stage, duration_s FROM stage_runs WHERE run_id = ? ORDER BY started_at", [run_id]).fetchall()
+        customers = con.execute("SELECT count(*) FROM customers").fetchone()[0] if db.table_exists(con, "customers") else 0
+        model = con.execute("SELECT model_version, algorithm, metrics FROM model_registry WHERE run_id = ?", [run_id]).fetchone()
+        events = con.execute("SELECT count(*) FROM audit_log WHERE run_id = ?", [run_id]).fetchone()[0]
+    return {"customers": customers, "scored": sum(segments.values()), "segments": segments, "actions": actions,
+            "durations": durations, "model": model, "audit_events": events}

@@ -1,0 +1,72 @@
+"""Stage 5: segmentation & action agent — a retention action for each customer who warrants one
+and may be contacted; a random control group is held out to measure the effect later."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from .. import consent, db, segments
+from ..llm import ActionRequest, propose_actions
+from .context import latest_run_with, open_stage
+
+
+def run(db_path: str = "", run_id: str = "", llm_provider: str = "", action_segments: str = "High,Medium",
+        control_share: float = -1.0, seed: int = 42) -> dict:
+    ctx = open_stage("act", db_path, run_id, llm_provider)
+    share = ctx.settings.control_share if control_share < 0 else float(control_share)
+    wanted = [s.strip() for s in action_segments.split(",") if s.strip()]
+    with ctx.reading() as con:
+        pred_run = latest_run_with(con, "predictions", ctx.run_id)
+        preds = con.execute(
+            "SELECT customer_id, churn_probability, segment, drivers, model_version FROM predictions WHERE run_id = ?",
+            [pred_run]).df()
+        analysis_run = latest_run_with(con, "feedback_analysis", ctx.run_id)
+        analysis = con.execute(
+            "SELECT customer_id, sentiment, topics FROM feedback_analysis WHERE run_id = ?", [analysis_run]).df()
+        candidates = preds[preds["segment"].isin(wanted)]
+        marketing = consent.check(con, candidates["customer_id"], "marketing", ctx.audit, ctx.refs)
+        external = consent.allowed(con, candidates["customer_id"], "external_llm")
+    eligible = candidates[marketing.reindex(candidates["customer_id"]).to_numpy()].copy()
+    in_control = segments.control_group(eligible["customer_id"], share, f"{seed}:{ctx.run_id}")
+    eligible["control"] = in_control.reindex(eligible["customer_id"]).to_numpy()
+    context = _feedback_context(analysis)
+    treat = eligible[~eligible["control"]]
+    requests = [ActionRequest(customer_id=c, segment=s, churn_probability=float(p), drivers=json.loads(d),
+                              topics=context.get(c, ([], None))[0], sentiment_label=context.get(c, ([], None))[1],
+                              external_allowed=bool(external.get(c, False)))
+                for c, s, p, d in zip(treat["customer_id"], treat["segment"], treat["churn_probability"], treat["drivers"])]
+    outcome = propose_actions(requests, ctx.settings, ctx.audit, ctx.run_id)
+    actions = outcome.rows.merge(treat[["customer_id", "segment", "model_version"]], on="customer_id", how="left")
+    control = eligible[eligible["control"]]
+    control_rows = pd.DataFrame({"customer_id": control["customer_id"], "segment": control["segment"],
+                                 "action_type": "none", "channel": None, "discount_pct": 0.0,
+                                 "message": "held out: control group", "status": "control", "provider": None,
+                                 "model": None, "prompt_version": None, "model_version": control["model_version"]})
+    rows = pd.concat([actions, control_rows], ignore_index=True)
+    rows["run_id"] = ctx.run_id
+    rows["created_at"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    rows = rows[["run_id", "customer_id", "segment", "action_type", "channel", "discount_pct", "message", "status",
+                 "provider", "model", "prompt_version", "model_version", "created_at"]]
+    status = rows["status"].value_counts().to_dict()
+    ctx.audit.event("actions_written", rows=len(rows), by_status=status, control_share=share,
+                    excluded_by_consent=int((~marketing).sum()))
+
+    def write(con):
+        db.insert_df(con, "actions", rows)
+        db.insert_df(con, "llm_egress", outcome.egress)
+
+    ctx.commit(write, replace_tables=("actions", "llm_egress"))
+    return {"run_id": ctx.run_id, "candidates": len(candidates), "excluded_by_consent": int((~marketing).sum()),
+            "control": int(eligible["control"].sum()), "by_status": status, "llm": outcome.stats, "actions": rows}
+
+
+def _feedback_context(analysis: pd.DataFrame) -> dict[str, tuple[list[str], str | None]]:
+    """Per customer: topics seen in their feedback and the label of their average sentiment."""
+    if analysis.empty:
+        return {}
+    analysis = analysis.assign(topic_list=analysis["topics"].map(lambda t: json.loads(t) if isinstance(t, str) else []))
+    grouped = analysis.groupby("customer_id").agg(sentiment=("sentiment", "mean"),
+                                                   topics=("topic_list", lambda s: sorted({t for ts in s for t in ts})))
+    label = pd.cut(grouped["sentiment"], [-1.01, -0.05, 0.05, 1.01], labels=["negative", "neutral", "positive"]).astype(str)
+    return {c: (t, l) for c, t, l in zip(grouped.index, grouped["topics"], label)}

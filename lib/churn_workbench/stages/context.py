@@ -1,0 +1,75 @@
+"""What every stage needs: settings, run id, audit buffer, subject refs, and short DB sessions."""
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+import duckdb
+
+from .. import db
+from ..audit import AuditLog, SubjectRefs
+from ..config import Settings, load_settings
+
+# Tables that several stages of one run write to: a stage replaces only its own rows.
+STAGE_SCOPED_TABLES = ("llm_egress",)
+
+
+@dataclass
+class StageContext:
+    stage: str
+    run_id: str
+    settings: Settings
+    audit: AuditLog
+    refs: SubjectRefs
+    started: float = field(default_factory=time.monotonic)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short connection for reading inputs; closed before any slow work starts."""
+        with db.session(self.settings.db_path) as con:
+            yield con
+
+    def commit(self, write: Callable[[duckdb.DuckDBPyConnection], None], replace_tables: tuple[str, ...] = ()) -> None:
+        """Write this stage's outputs and its audit events in one transaction.
+
+        Rows of `replace_tables` that carry this run id are deleted first, so re-running a stage
+        (resume after a crash) leaves exactly the rows of one successful attempt.
+        """
+        with db.session(self.settings.db_path) as con, db.transaction(con):
+            for table in replace_tables:
+                if table in STAGE_SCOPED_TABLES:
+                    con.execute(f'DELETE FROM "{table}" WHERE run_id = ? AND stage = ?', [self.run_id, self.stage])
+                else:
+                    con.execute(f'DELETE FROM "{table}" WHERE run_id = ?', [self.run_id])
+            write(con)
+            self.audit.flush(con)
+
+
+def open_stage(stage: str, db_path: str = "", run_id: str = "", llm_provider: str = "", **overrides) -> StageContext:
+    """Set up a stage. Empty `run_id` (a notebook opened by hand) starts an interactive run."""
+    settings = load_settings(db_path=db_path or None, llm_provider=llm_provider or None, **overrides)
+    if not run_id:
+        run_id = "interactive-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        with db.session(settings.db_path) as con:
+            con.execute(
+                "INSERT INTO runs (run_id, started_at, status, params, llm_provider) "
+                "SELECT ?, now(), 'interactive', ?, ? WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = ?)",
+                [run_id, json.dumps({"stage": stage}), settings.llm_provider, run_id],
+            )
+    return StageContext(stage=stage, run_id=run_id, settings=settings, audit=AuditLog(run_id, stage),
+                        refs=SubjectRefs(settings.subject_key_file))
+
+
+def latest_run_with(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> str | None:
+    """This run's rows in `table` if any, else the newest run that has some (for notebooks run by hand)."""
+    if con.execute(f'SELECT count(*) FROM "{table}" WHERE run_id = ?', [run_id]).fetchone()[0]:
+        return run_id
+    row = con.execute(
+        f'SELECT t.run_id FROM "{table}" t LEFT JOIN runs r USING (run_id) '
+        "GROUP BY t.run_id ORDER BY max(r.started_at) DESC NULLS LAST LIMIT 1"
+    ).fetchone()
+    return row[0] if row else None

@@ -1,0 +1,93 @@
+"""Stage 1: load customers, feedback and consent (synthetic or files) into DuckDB, all or nothing."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from .. import audit as audit_mod
+from .. import db, inputs, synthetic
+from ..consent import PURPOSES
+from .context import open_stage
+
+
+def load_inputs(synthetic_n: int, seed: int, customers_path: str, feedback_path: str,
+                consent_path: str, data_config_path: str) -> tuple[inputs.CustomerTable, pd.DataFrame, pd.DataFrame, dict]:
+    """Read and validate everything before touching the database; raises inputs.InputError."""
+    if customers_path:
+        cfg = inputs.load_data_config(data_config_path or None)
+        table = inputs.read_customers(customers_path, cfg)
+        feedback = inputs.read_feedback(feedback_path) if feedback_path else _empty_feedback()
+        consent = inputs.read_consent(consent_path) if consent_path else _empty_consent()
+        if "consent" in table.roles.values():
+            consent = pd.concat([consent, inputs.consent_from_column(table)], ignore_index=True)
+        sources = {name: {"path": str(Path(p).resolve()), "sha256": audit_mod.file_sha256(p)}
+                   for name, p in (("customers", customers_path), ("feedback", feedback_path),
+                                   ("consent", consent_path), ("data_config", data_config_path)) if p}
+    else:
+        data = synthetic.generate(int(synthetic_n), int(seed))
+        table = inputs.type_customers(data.customers, inputs.DataConfig(), "synthetic")
+        feedback, consent = data.feedback, data.consent
+        sources = {"synthetic": {"customers": int(synthetic_n), "seed": int(seed),
+                                 "sha256": audit_mod.sha256_hex(f"synthetic:{synthetic_n}:{seed}")}}
+    return table, feedback, consent, sources
+
+
+def _empty_feedback() -> pd.DataFrame:
+    return pd.DataFrame({"feedback_id": pd.Series(dtype="string"), "customer_id": pd.Series(dtype="string"),
+                         "text": pd.Series(dtype="string"), "created_at": pd.Series(dtype="datetime64[ns]"),
+                         "channel": pd.Series(dtype="string")})
+
+
+def _empty_consent() -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": pd.Series(dtype="string"), "purpose": pd.Series(dtype="string"),
+                         "granted": pd.Series(dtype="bool"), "recorded_at": pd.Series(dtype="datetime64[ns]"),
+                         "source": pd.Series(dtype="string")})
+
+
+def run(db_path: str = "", run_id: str = "", synthetic_n: int = 1000, seed: int = 42, customers_path: str = "",
+        feedback_path: str = "", consent_path: str = "", data_config_path: str = "") -> dict:
+    ctx = open_stage("ingest", db_path, run_id)
+    table, feedback, consent, sources = load_inputs(synthetic_n, seed, customers_path, feedback_path,
+                                                    consent_path, data_config_path)
+    customers = table.frame
+    known = set(customers["customer_id"])
+    orphan = ~feedback["customer_id"].isin(known)
+    n_orphans = int(orphan.sum())
+    feedback = feedback.loc[~orphan].copy()
+    feedback["text_sha256"] = [audit_mod.sha256_hex(t) for t in feedback["text"].astype(str)]
+    feedback["run_id"] = ctx.run_id
+    consent = consent.copy()
+    consent["run_id"] = ctx.run_id
+    columns = pd.DataFrame({"column_name": list(table.roles), "role": list(table.roles.values()),
+                            "dtype": [str(customers[c].dtype) if c in customers else "" for c in table.roles],
+                            "run_id": ctx.run_id})
+    ctx.audit.event("data_ingested", customers=len(customers), feedback=len(feedback), consent_records=len(consent),
+                    feedback_orphans_dropped=n_orphans, sources=sources,
+                    roles={role: sorted(c for c, r in table.roles.items() if r == role)
+                           for role in ("identifier", "excluded", "label")})
+
+    def write(con):
+        con.register("customers_frame", customers)
+        con.execute("CREATE OR REPLACE TABLE customers AS SELECT * FROM customers_frame")
+        con.unregister("customers_frame")
+        con.execute("DELETE FROM customer_columns")
+        con.execute("DELETE FROM feedback")
+        db.insert_df(con, "customer_columns", columns)
+        db.insert_df(con, "feedback", feedback[["feedback_id", "customer_id", "text", "created_at", "channel",
+                                                "text_sha256", "run_id"]])
+        # The register keeps its history: only records not already present are appended.
+        con.register("consent_frame", consent[["customer_id", "purpose", "granted", "recorded_at", "source", "run_id"]])
+        added = con.execute(
+            """INSERT INTO consent SELECT f.* FROM consent_frame f WHERE NOT EXISTS (
+                 SELECT 1 FROM consent c WHERE c.customer_id = f.customer_id AND c.purpose = f.purpose
+                 AND c.granted = f.granted AND c.recorded_at IS NOT DISTINCT FROM f.recorded_at)"""
+        ).fetchone()[0]
+        con.unregister("consent_frame")
+        summary["consent_records_added"] = int(added)
+
+    summary = {"run_id": ctx.run_id, "customers": len(customers), "labelled": int(customers["churned"].notna().sum()),
+               "feedback": len(feedback), "feedback_orphans_dropped": n_orphans, "consent_records": len(consent),
+               "purposes": list(PURPOSES), "features": sorted(c for c, r in table.roles.items() if r == "feature")}
+    ctx.commit(write)  # customers/feedback are the current snapshot, so they are replaced, not run-scoped
+    return summary

@@ -1,0 +1,42 @@
+"""Reading the model's inputs from the store: customer columns with roles, and feedback features."""
+from __future__ import annotations
+
+import hashlib
+
+import duckdb
+import pandas as pd
+
+from .. import features
+from .context import latest_run_with
+
+
+def customer_roles(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall())
+
+
+def load_feature_frame(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[pd.DataFrame, pd.Series, dict]:
+    """(X indexed by customer_id, label Series (nullable), info). Uses this run's feedback analysis,
+    or the newest one when a notebook is run by hand."""
+    roles = customer_roles(con)
+    # Identifier columns are never read here: they cannot become features by accident.
+    wanted = [c for c, r in roles.items() if r in ("id", "label", "feature")]
+    customers = con.execute("SELECT " + ", ".join(f'"{c}"' for c in wanted) + " FROM customers").df()
+    customers["customer_id"] = customers["customer_id"].astype(str)
+    analysis_run = latest_run_with(con, "feedback_analysis", run_id)
+    analysis = con.execute(
+        "SELECT customer_id, feedback_id, sentiment, topics FROM feedback_analysis WHERE run_id = ?", [analysis_run]
+    ).df()
+    feedback = con.execute("SELECT feedback_id, customer_id, created_at FROM feedback").df()
+    fb = features.feedback_features(analysis, feedback)
+    X = features.feature_frame(customers.set_index("customer_id", drop=False), roles, fb)
+    y = customers.set_index("customer_id")["churned"].reindex(X.index) if "churned" in customers else pd.Series(pd.NA, index=X.index)
+    return X, y, {"analysis_run": analysis_run, "roles": roles}
+
+
+def frame_sha256(X: pd.DataFrame, y: pd.Series) -> str:
+    """A fingerprint of the training data, so unchanged data can reuse the registered model."""
+    digest = hashlib.sha256()
+    digest.update(",".join(map(str, X.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(X, index=True).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(y.astype("Float64"), index=True).to_numpy().tobytes())
+    return digest.hexdigest()
