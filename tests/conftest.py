@@ -1,0 +1,39 @@
+"""Shared fixtures: every test gets its own data dir, DuckDB file and audit dir."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Workspace:
+    root: Path
+    data_dir: Path
+    db_path: Path
+    audit_dir: Path
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Workspace:
+    data_dir = tmp_path / "data"
+    audit_dir = tmp_path / "audit"
+    data_dir.mkdir()
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("WORKBENCH_DB", str(data_dir / "workbench.duckdb"))
+    monkeypatch.setenv("WORKBENCH_AUDIT_DIR", str(audit_dir))
+    monkeypatch.delenv("WORKBENCH_LLM", raising=False)
+    monkeypatch.delenv("WORKBENCH_SUBJECT_KEY", raising=False)
+    return Workspace(tmp_path, data_dir, data_dir / "workbench.duckdb", audit_dir)
+
+
+def pipeline_env(ws: Workspace, **extra) -> dict:
+    """Environment for a run_pipeline.py subprocess confined to the workspace."""
+    env = dict(os.environ, WORKBENCH_DATA_DIR=str(ws.data_dir), WORKBENCH_DB=str(ws.db_path),
+               WORKBENCH_AUDIT_DIR=str(ws.audit_dir), PYTHONUNBUFFERED="1")
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
