@@ -6,12 +6,15 @@ and DuckDB lets only one process open the file). It opens short connections betw
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
 import os
 import resource
 import secrets
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,6 +22,7 @@ from pathlib import Path
 
 import nbclient.exceptions
 import papermill
+from jupyter_client.manager import AsyncKernelManager
 
 from . import audit, db
 from .audit import AuditLog
@@ -56,6 +60,23 @@ class RunResult:
     error: str | None = None
     input_error: bool = False
     run_dir: Path | None = None
+
+
+_SOCKET_DIR: Path | None = None
+
+
+class IpcKernelManager(AsyncKernelManager):
+    """Stage kernels talk over Unix sockets in a private directory instead of TCP ports on the
+    host: nothing listens on the network, and the kernel has no reason to warn about plain TCP."""
+
+    def __init__(self, **kwargs):
+        global _SOCKET_DIR
+        if _SOCKET_DIR is None:
+            _SOCKET_DIR = Path(tempfile.mkdtemp(prefix="workbench-kernels-"))
+            atexit.register(shutil.rmtree, _SOCKET_DIR, True)
+        kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("ip", str(_SOCKET_DIR / f"kernel-{secrets.token_hex(4)}"))
+        super().__init__(**kwargs)
 
 
 def new_run_id() -> str:
@@ -119,6 +140,7 @@ def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress:
         papermill.execute_notebook(
             str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
             kernel_name="python3", progress_bar=progress, cwd=str(NOTEBOOK_DIR), log_output=False,
+            kernel_manager_class=IpcKernelManager,
         )
         return StageResult(stage, "succeeded", time.monotonic() - started, output)
     except papermill.PapermillExecutionError as exc:
