@@ -25,11 +25,16 @@ test: $(STAMP)
 verify: $(STAMP)
 	$(PY) run_pipeline.py verify
 
+# Voila reads voila.json from the project root; the offline template lives in share/jupyter.
 dashboard: $(STAMP)
-	$(PY) -m churn_workbench.serve_dashboard
+	JUPYTER_PATH=$(CURDIR)/share/jupyter $(VENV)/bin/voila notebooks/dashboard.ipynb --Voila.ip=127.0.0.1 --port=8866
 
+# No news, update checks or extension-manager calls: nothing leaves the machine.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=8888 --ServerApp.root_dir=$(CURDIR) \
+	  --LabApp.default_url=/lab/tree/notebooks --LabApp.news_url=None \
+	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --LabApp.extension_manager=readonly \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(PY) bench/run_bench.py

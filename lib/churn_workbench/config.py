@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(os.environ.get("WORKBENCH_HOME", PACKAGE_DIR.parents[1])).re
 STAGES = ("ingest", "feedback", "train", "predict", "act")
 
 
-def _load_env() -> None:
+def load_env() -> None:
     # override=False: a variable set in the real environment always wins over .env.
     load_dotenv(PROJECT_ROOT / ".env", override=False)
 
@@ -55,7 +55,7 @@ class Settings:
 
 def load_settings(**overrides) -> Settings:
     """Build settings from WORKBENCH_* variables (after loading `.env`), then explicit overrides."""
-    _load_env()
+    load_env()
     data_dir = Path(os.environ.get("WORKBENCH_DATA_DIR", PROJECT_ROOT / "data"))
     values = dict(
         db_path=Path(os.environ.get("WORKBENCH_DB", data_dir / "workbench.duckdb")),

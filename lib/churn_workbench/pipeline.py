@@ -32,7 +32,7 @@ NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb", "train": "03_train_model.ipynb",
              "predict": "04_prediction_agent.ipynb", "act": "05_action_agent.ipynb"}
 # Errors raised inside a stage that mean "the input is wrong", not "the stage is broken".
-INPUT_ERRORS = ("InputError",)
+INPUT_ERRORS = ("InputError", "TrainingError")
 
 
 class UsageError(Exception):
@@ -231,8 +231,12 @@ def _finish(settings: Settings, result: RunResult) -> None:
 
 
 def _publish_snapshot(settings: Settings) -> None:
-    from . import snapshot  # the dashboard's read-only copy; never blocks a later run
-    snapshot.publish(settings.db_path, settings.db_path.parent / "snapshot", settings.audit_dir)
+    """The dashboard's read-only copy. A failure here must not turn a finished run into a crash."""
+    from . import snapshot
+    try:
+        snapshot.publish(settings.db_path, snapshot.default_dir(settings.db_path), settings.audit_dir)
+    except Exception as exc:  # noqa: BLE001 - reported, the run's own outcome stands
+        print(f"warning: the dashboard snapshot was not published: {type(exc).__name__}: {exc}")
 
 
 def run_summary(settings: Settings, run_id: str) -> dict:

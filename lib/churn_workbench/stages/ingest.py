@@ -17,8 +17,9 @@ def load_inputs(synthetic_n: int, seed: int, customers_path: str, feedback_path:
     if customers_path:
         cfg = inputs.load_data_config(data_config_path or None)
         table = inputs.read_customers(customers_path, cfg)
-        feedback = inputs.read_feedback(feedback_path) if feedback_path else _empty_feedback()
-        consent = inputs.read_consent(consent_path) if consent_path else _empty_consent()
+        feedback = (inputs.read_feedback(feedback_path, cfg.encoding, on_long_text="reject") if feedback_path
+                    else _empty_feedback())
+        consent = inputs.read_consent(consent_path, cfg.encoding) if consent_path else _empty_consent()
         if "consent" in table.roles.values():
             consent = pd.concat([consent, inputs.consent_from_column(table)], ignore_index=True)
         sources = {name: {"path": str(Path(p).resolve()), "sha256": audit_mod.file_sha256(p)}

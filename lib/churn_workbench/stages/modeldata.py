@@ -7,6 +7,7 @@ import duckdb
 import pandas as pd
 
 from .. import features
+from ..llm.schemas import TOPICS
 from .context import latest_run_with
 
 
@@ -27,7 +28,8 @@ def load_feature_frame(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[pd.
         "SELECT customer_id, feedback_id, sentiment, topics FROM feedback_analysis WHERE run_id = ?", [analysis_run]
     ).df()
     feedback = con.execute("SELECT feedback_id, customer_id, created_at FROM feedback").df()
-    fb = features.feedback_features(analysis, feedback)
+    # A fixed topic list keeps the model's columns identical from run to run.
+    fb = features.feedback_features(analysis, feedback, topics=list(TOPICS))
     X = features.feature_frame(customers.set_index("customer_id", drop=False), roles, fb)
     y = customers.set_index("customer_id")["churned"].reindex(X.index) if "churned" in customers else pd.Series(pd.NA, index=X.index)
     return X, y, {"analysis_run": analysis_run, "roles": roles}

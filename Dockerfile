@@ -1,0 +1,31 @@
+# One image for the three compose services: the headless pipeline, JupyterLab and the Voilà
+# dashboard. The project is installed with pip from pyproject.toml, the single dependency list.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    # the checkout root (config.PROJECT_ROOT) and Voilà's offline "workbench" template
+    WORKBENCH_HOME=/app \
+    JUPYTER_PATH=/app/share/jupyter \
+    MPLBACKEND=Agg
+
+WORKDIR /app
+
+# Dependencies first, so editing a notebook or a module does not reinstall them.
+COPY pyproject.toml README.md ./
+COPY lib ./lib
+RUN pip install -e . \
+ && python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (churn workbench)"
+
+COPY . .
+
+# Not root: the services write only to the mounted ./data and ./audit.
+RUN useradd --create-home --uid 1000 workbench \
+ && mkdir -p /app/data /app/audit \
+ && chown -R workbench:workbench /app/data /app/audit
+USER workbench
+
+EXPOSE 8866 8888
+CMD ["python", "run_pipeline.py"]

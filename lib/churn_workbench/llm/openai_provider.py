@@ -1,0 +1,50 @@
+"""OpenAI-compatible backend (the real `openai` SDK): vLLM, Ollama, or any endpoint that
+speaks /v1/chat/completions with structured outputs.
+
+OPENAI_BASE_URL is required, so a run meant for a private endpoint can never fall through to
+the SDK's public default. OPENAI_API_KEY is required too (local servers accept any value).
+"""
+from __future__ import annotations
+
+import os
+
+from .base import ConfigurationError, SDKProvider, knob
+
+
+class OpenAIProvider(SDKProvider):
+    name = "openai"
+    key_env = "OPENAI_API_KEY"
+    sdk_log_env = "OPENAI_LOG"
+
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        if not os.environ.get("OPENAI_BASE_URL"):
+            self.close()
+            raise ConfigurationError(
+                "the 'openai' LLM backend needs OPENAI_BASE_URL (e.g. http://localhost:8000/v1 for vLLM, "
+                "http://localhost:11434/v1 for Ollama); it is not set")
+
+    def _import_sdk(self):
+        import openai
+
+        return openai
+
+    def _make_client(self, api_key: str, timeout: float):
+        # base_url is left to the SDK, which reads OPENAI_BASE_URL.
+        return self._sdk.OpenAI(api_key=api_key, max_retries=0, timeout=timeout)
+
+    def model_for(self, task: str) -> str:
+        model = getattr(self.settings, f"{task}_model", None) or os.environ.get("WORKBENCH_OPENAI_MODEL")
+        if not model:
+            raise ConfigurationError(
+                "the 'openai' LLM backend needs a model id: set WORKBENCH_OPENAI_MODEL "
+                "(or WORKBENCH_ANALYSIS_MODEL / WORKBENCH_ACTION_MODEL)")
+        return model
+
+    def build_body(self, model: str, messages: list[dict], response_format: dict, max_tokens: int) -> dict:
+        # max_tokens rather than max_completion_tokens: the one every compatible server knows.
+        body = {"model": model, "messages": messages, "response_format": response_format, "max_tokens": max_tokens}
+        effort = knob(self.settings, "llm_reasoning_effort", "")
+        if effort:
+            body["reasoning_effort"] = effort
+        return body

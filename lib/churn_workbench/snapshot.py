@@ -1,0 +1,847 @@
+"""The dashboard's read-only snapshot: publish it after every run, query it from the dashboard.
+
+DuckDB lets one process hold the file read-write and then refuses every other process, even
+read-only ones. So the dashboard never opens the workbench database. At the end of every run
+(success or failure) the pipeline calls `publish`, which exports what the dashboard shows to
+Parquet files in a new generation directory, then switches the one-line `CURRENT` pointer to it
+with an atomic `os.replace`. A reader resolves the pointer once and keeps reading its own
+generation, so it always sees one consistent run state; old generations are removed only after
+a grace period.
+
+    snapshot/CURRENT                      "gen-20260102T080312Z-1234"
+    snapshot/gen-20260102T080312Z-1234/   meta.json (verify status, counts) + one .parquet per table
+
+The snapshot is minimised, not a copy: no customer name, email, phone or other identifier
+column, no raw feedback text (the dashboard shows the anonymized text from `feedback_analysis`),
+no consent history beyond the record that decides. Model cards and plots are embedded as blobs,
+run manifests as JSON, and the result of `audit.verify` at publish time is in meta.json.
+Parquet because it is written several times faster than DuckDB's compressed tables: 1M
+customers publish in a few seconds.
+
+`load(snapshot_dir)` returns a `DashboardData` whose methods are the dashboard's queries; every
+one returns plain Python / pandas values, so they are unit-tested without a browser.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from . import audit, db
+
+POINTER = "CURRENT"
+META = "meta.json"
+SNAPSHOT_VERSION = 1
+TABLES = ("runs", "stage_runs", "model_registry", "run_volumes", "trend", "customer_view", "customers",
+          "predictions_latest", "actions_latest", "feedback_latest", "llm_egress", "audit_log", "run_manifests",
+          "model_assets")
+KEEP_OLD_GENERATIONS_S = 3600  # a dashboard still reading an older generation has an hour to reload
+KEEP_PREVIOUS_GENERATIONS = 2  # ... unless runs come so fast that disk use would pile up
+SEGMENTS = ("High", "Medium", "Low")
+PURPOSES = ("profiling", "external_llm", "marketing")
+NOT_SCORED = "not scored"
+# Customer columns the dashboard may show: features and the label. Identifier, excluded and
+# consent columns never enter the snapshot, whatever their name.
+CUSTOMER_ROLES_SHOWN = ("feature", "label")
+DEFAULT_IDENTIFIERS = frozenset({"name", "email", "phone"})
+MODEL_ASSET_SUFFIXES = (".md", ".png", ".json", ".csv")
+MODEL_ASSET_MAX_BYTES = 2_000_000
+# Indicative list prices in USD per million (prompt, completion) tokens, used only for the
+# "estimated cost" column. Keyed by (provider, model); a provider-wide entry uses model "*".
+LLM_PRICES_USD_PER_MTOK: dict[tuple[str, str], tuple[float, float]] = {
+    ("local", "*"): (0.0, 0.0),
+    ("groq", "openai/gpt-oss-20b"): (0.10, 0.50),
+    ("groq", "openai/gpt-oss-120b"): (0.15, 0.75),
+}
+
+
+def default_dir(db_path: str | Path) -> Path:
+    """Where the pipeline publishes the snapshot for a given database: `<db dir>/snapshot`."""
+    return Path(db_path).resolve().parent / "snapshot"
+
+
+def current_generation(snapshot_dir: str | Path) -> Path | None:
+    """The generation directory `CURRENT` points to, or None if nothing was published yet."""
+    pointer = Path(snapshot_dir) / POINTER
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not name or os.path.basename(name) != name:
+        return None
+    return Path(snapshot_dir) / name
+
+
+# --------------------------------------------------------------------------------------------
+# publish
+# --------------------------------------------------------------------------------------------
+
+def publish(db_path: str | Path, snapshot_dir: str | Path, audit_dir: str | Path) -> Path:
+    """Export a consistent, minimised snapshot of `db_path` and make it current atomically.
+
+    Call it when no other connection to `db_path` is open (the end of a run). Records the
+    result of `audit.verify(db_path, audit_dir)`. Returns the new generation directory.
+    A missing database yields an empty snapshot (the dashboard then says "run `make run`").
+    """
+    started = time.monotonic()
+    db_path, snapshot_dir, audit_dir = Path(db_path), Path(snapshot_dir), Path(audit_dir)
+    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    generation = snapshot_dir / f"gen-{stamp}-{os.getpid()}"
+    building = snapshot_dir / f".building-{generation.name}"
+    verify = _verify(db_path, audit_dir) if db_path.exists() else None
+    try:
+        building.mkdir()
+        con = duckdb.connect(":memory:")
+        try:
+            counts = _export(con, db_path, building, audit_dir)
+        finally:
+            con.close()
+        meta = _meta(db_path, verify, counts, time.monotonic() - started)
+        (building / META).write_text(json.dumps(meta, indent=2, default=str))
+        os.rename(building, generation)
+        tmp_pointer = snapshot_dir / f".{POINTER}.{os.getpid()}.tmp"
+        tmp_pointer.write_text(generation.name + "\n")
+        os.replace(tmp_pointer, snapshot_dir / POINTER)  # atomic: readers see the old or the new one
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    _remove_old_generations(snapshot_dir, keep=generation)
+    return generation
+
+
+def _verify(db_path: Path, audit_dir: Path) -> dict:
+    try:
+        result = audit.verify(db_path, audit_dir)
+        return {"ok": result.ok, "problems": result.problems, "events": result.events,
+                "runs_checked": result.runs_checked, "summary": str(result)}
+    except Exception as exc:  # a verify that cannot run is a failed verify, shown as red
+        return {"ok": False, "problems": [f"verify could not run: {type(exc).__name__}: {exc}"],
+                "events": 0, "runs_checked": 0, "summary": f"audit FAILED: verify could not run ({exc})"}
+
+
+def _meta(db_path: Path, verify: dict | None, counts: dict, seconds: float) -> dict:
+    verify = verify or {"ok": False, "problems": ["no database yet"], "events": 0, "runs_checked": 0,
+                        "summary": "no database yet: nothing to verify"}
+    return {"snapshot_version": SNAPSHOT_VERSION,
+            "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "source_db": str(db_path), "source_exists": db_path.exists(), "verify": verify,
+            "counts": counts, "build_seconds": round(seconds, 3)}
+
+
+def _remove_old_generations(snapshot_dir: Path, keep: Path) -> None:
+    """Keep the current generation and up to KEEP_PREVIOUS_GENERATIONS younger than the grace
+    period (dashboards may still read them); remove the rest and any abandoned build."""
+    now = time.time()
+    previous = sorted((p for p in snapshot_dir.iterdir() if p.is_dir() and p.name.startswith("gen-") and p != keep),
+                      key=lambda p: p.name, reverse=True)
+    for rank, path in enumerate(previous):
+        if rank >= KEEP_PREVIOUS_GENERATIONS or now - path.stat().st_mtime > KEEP_OLD_GENERATIONS_S:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in snapshot_dir.glob(".building-*"):
+        if now - path.stat().st_mtime > KEEP_OLD_GENERATIONS_S:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _sql_str(value) -> str:
+    return str(value).replace("'", "''")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(con, catalog: str) -> dict[str, dict[str, str]]:
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = ? AND table_schema = 'main' ORDER BY table_name, ordinal_position", [catalog]
+    ).fetchall()
+    out: dict[str, dict[str, str]] = {}
+    for table, column, dtype in rows:
+        out.setdefault(table, {})[column] = dtype
+    return out
+
+
+def _export(con, db_path: Path, out: Path, audit_dir: Path) -> dict:
+    """Build every snapshot table from the source (or empty stand-ins) and write it to Parquet."""
+    con.execute("ATTACH ':memory:' AS schema_ref")
+    con.execute("USE schema_ref")
+    db.migrate(con)  # the current schema, empty: stands in for tables/columns the source lacks
+    expected = _columns(con, "schema_ref")
+    source: dict[str, dict[str, str]] = {}
+    if db_path.exists():
+        con.execute(f"ATTACH '{_sql_str(db_path)}' AS src (READ_ONLY)")
+        source = _columns(con, "src")
+    try:
+        for table, cols in expected.items():  # v_<table>: the source table with every expected column
+            if table in source:
+                have = source[table]
+                extra = [f"NULL::{dtype} AS {_ident(c)}" for c, dtype in cols.items() if c not in have]
+                select = ", ".join(["*", *extra])
+                con.execute(f"CREATE TEMP VIEW v_{table} AS SELECT {select} FROM src.main.{table}")
+            else:
+                con.execute(f"CREATE TEMP VIEW v_{table} AS SELECT * FROM schema_ref.main.{table}")
+        shown = _shown_customer_columns(con, source)
+        if "customers" in source and shown:
+            con.execute(f"CREATE TEMP VIEW v_customers AS SELECT {', '.join(_ident(c) for c in shown)} "
+                        "FROM src.main.customers")
+        else:
+            con.execute("CREATE TEMP VIEW v_customers AS SELECT NULL::VARCHAR AS customer_id WHERE false")
+        counts = {
+            "customers": con.execute("SELECT count(*) FROM v_customers").fetchone()[0],
+            "feedback": con.execute("SELECT count(*) FROM v_feedback").fetchone()[0],
+            "consent_records": con.execute("SELECT count(*) FROM v_consent").fetchone()[0],
+        }
+        for name, sql in _snapshot_queries().items():
+            con.execute(f"COPY ({sql}) TO '{_sql_str(out / (name + '.parquet'))}' (FORMAT parquet, COMPRESSION zstd)")
+        _write_frame(con, out / "run_manifests.parquet", _manifests(con, audit_dir),
+                     {"run_id": "VARCHAR", "path": "VARCHAR", "manifest": "VARCHAR"})
+        _write_frame(con, out / "model_assets.parquet", _model_assets(con),
+                     {"model_version": "VARCHAR", "file_name": "VARCHAR", "kind": "VARCHAR", "content": "BLOB"})
+    finally:
+        if source:
+            con.execute("USE memory")
+            con.execute("DETACH src")
+    return {k: int(v) for k, v in counts.items()}
+
+
+def _shown_customer_columns(con, source: dict[str, dict[str, str]]) -> list[str]:
+    present = source.get("customers", {})
+    if "customer_id" not in present:
+        return []
+    roles: dict[str, str] = {}
+    if "customer_columns" in source:
+        roles = dict(con.execute("SELECT column_name, role FROM src.main.customer_columns").fetchall())
+    identifiers = DEFAULT_IDENTIFIERS | {c.lower() for c, r in roles.items() if r == "identifier"}
+    shown = [c for c in present if roles.get(c) in CUSTOMER_ROLES_SHOWN and c.lower() not in identifiers]
+    return ["customer_id", *[c for c in shown if c != "customer_id"]]
+
+
+def _latest_run_sql(view: str) -> str:
+    """The newest run (by start time) that has rows in `view`, as a scalar subquery."""
+    return (f"(SELECT t.run_id FROM {view} t LEFT JOIN v_runs r USING (run_id) GROUP BY t.run_id "
+            "ORDER BY max(r.started_at) DESC NULLS LAST, t.run_id DESC LIMIT 1)")
+
+
+# Markdown image links, e.g. ![ROC](model_card_roc.png) or ![x](https://host/x.png "title").
+_IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(\s*([^)\s]+)[^)]*\)")
+
+
+def _image_note(match: re.Match) -> str:
+    label, target = match.group(1) or match.group(2), match.group(2)
+    where = "not loaded (remote)" if re.match(r"[a-z][a-z0-9+.-]*:", target, re.I) else "shown under Evaluation plots"
+    return f"*[{label}: {where}]*"
+# `topics` is a JSON list (what the feedback stage writes) or, from older/foreign data, "a, b".
+_TOPIC_LIST = """CASE WHEN topics IS NULL OR trim(topics) = '' THEN []::VARCHAR[]
+                      WHEN trim(topics) LIKE '[%' THEN try_cast(from_json(topics, '["VARCHAR"]') AS VARCHAR[])
+                      ELSE list_transform(string_split(topics, ','), x -> trim(x)) END"""
+
+
+def _snapshot_queries() -> dict[str, str]:
+    """name -> query over the v_* views; each becomes <name>.parquet."""
+    latest_consent = ",\n".join(
+        f"arg_max(granted, coalesce(recorded_at, TIMESTAMP '1970-01-01')) FILTER (WHERE purpose = '{p}') "
+        f"AS consent_{p}" for p in PURPOSES)
+    return {
+        "runs": "SELECT * FROM v_runs",
+        "stage_runs": "SELECT * FROM v_stage_runs",
+        "model_registry": "SELECT * FROM v_model_registry",
+        "llm_egress": "SELECT * FROM v_llm_egress",
+        "audit_log": "SELECT * FROM v_audit_log ORDER BY seq",
+        "customers": "SELECT * FROM v_customers",
+        "run_volumes": """
+            SELECT r.run_id,
+                   (SELECT count(*) FROM v_predictions x WHERE x.run_id = r.run_id) AS scored,
+                   (SELECT count(*) FROM v_actions x WHERE x.run_id = r.run_id) AS actions,
+                   (SELECT count(*) FROM v_feedback_analysis x WHERE x.run_id = r.run_id) AS analysed_feedback,
+                   (SELECT count(*) FROM v_llm_egress x WHERE x.run_id = r.run_id) AS llm_requests,
+                   (SELECT count(*) FROM v_audit_log x WHERE x.run_id = r.run_id) AS audit_events
+            FROM v_runs r""",
+        "trend": """
+            WITH p AS (SELECT run_id, count(*) AS scored, avg(churn_probability) AS avg_probability,
+                              count(*) FILTER (WHERE segment = 'High') AS high,
+                              count(*) FILTER (WHERE segment = 'Medium') AS medium,
+                              count(*) FILTER (WHERE segment = 'Low') AS low
+                       FROM v_predictions GROUP BY run_id),
+                 a AS (SELECT run_id, count(*) FILTER (WHERE status <> 'control') AS actions,
+                              count(*) FILTER (WHERE status = 'control') AS control
+                       FROM v_actions GROUP BY run_id)
+            SELECT r.run_id, r.started_at, r.status, coalesce(p.scored, 0) AS scored, p.avg_probability,
+                   coalesce(p.high, 0) AS high, coalesce(p.medium, 0) AS medium, coalesce(p.low, 0) AS low,
+                   coalesce(a.actions, 0) AS actions, coalesce(a.control, 0) AS control
+            FROM v_runs r LEFT JOIN p USING (run_id) LEFT JOIN a USING (run_id)
+            ORDER BY r.started_at NULLS FIRST, r.run_id""",
+        "feedback_latest": f"""
+            SELECT f.run_id, f.feedback_id, f.customer_id, m.created_at, m.channel, f.anonymized_text, f.summary,
+                   f.sentiment, f.sentiment_label, f.topics, f.status, f.provider, f.model, f.prompt_version,
+                   {_TOPIC_LIST.replace('topics', 'f.topics')} AS topic_list
+            FROM v_feedback_analysis f LEFT JOIN v_feedback m USING (feedback_id)
+            WHERE f.run_id = {_latest_run_sql('v_feedback_analysis')}
+""",
+        "predictions_latest": f"""
+            SELECT * FROM v_predictions WHERE run_id = {_latest_run_sql('v_predictions')}""",
+        "actions_latest": f"""
+            SELECT * FROM v_actions WHERE run_id = {_latest_run_sql('v_actions')}""",
+        # Narrow on purpose (wide text columns live in predictions_latest / actions_latest) and
+        # unsorted: both make this 1M-row join several times faster; queries sort what they show.
+        "customer_view": f"""
+            WITH pred AS (SELECT customer_id, churn_probability, segment
+                          FROM v_predictions WHERE run_id = {_latest_run_sql('v_predictions')}),
+                 ids AS (SELECT customer_id FROM v_customers UNION SELECT customer_id FROM pred),
+                 act AS (SELECT customer_id, arg_max(action_type, created_at) AS action_type,
+                                arg_max(status, created_at) AS action_status
+                         FROM v_actions WHERE run_id = {_latest_run_sql('v_actions')} GROUP BY customer_id),
+                 fb AS (SELECT customer_id, count(*) AS n_feedback, avg(sentiment) AS sentiment,
+                               list_sort(list_distinct(flatten(list(coalesce(topic_list, []::VARCHAR[]))))) AS topics
+                        FROM (SELECT customer_id, sentiment, {_TOPIC_LIST} AS topic_list
+                              FROM v_feedback_analysis WHERE run_id = {_latest_run_sql('v_feedback_analysis')})
+                        GROUP BY customer_id),
+                 cons AS (SELECT customer_id, {latest_consent} FROM v_consent GROUP BY customer_id)
+            SELECT ids.customer_id, pred.churn_probability, coalesce(pred.segment, '{NOT_SCORED}') AS segment,
+                   coalesce(fb.n_feedback, 0) AS n_feedback, fb.sentiment,
+                   CASE WHEN fb.sentiment IS NULL THEN 'no feedback'
+                        WHEN fb.sentiment < -0.05 THEN 'negative'
+                        WHEN fb.sentiment <= 0.05 THEN 'neutral' ELSE 'positive' END AS sentiment_label,
+                   coalesce(fb.topics, []::VARCHAR[]) AS topics,
+                   coalesce(act.action_type, 'none') AS action_type,
+                   coalesce(act.action_status, 'no action') AS action_status,
+                   cons.consent_profiling, cons.consent_external_llm, cons.consent_marketing
+            FROM ids LEFT JOIN pred USING (customer_id) LEFT JOIN act USING (customer_id)
+            LEFT JOIN fb USING (customer_id) LEFT JOIN cons USING (customer_id)""",
+    }
+
+
+def _write_frame(con, path: Path, frame: pd.DataFrame, schema: dict[str, str]) -> None:
+    if frame.empty:
+        cols = ", ".join(f"NULL::{t} AS {_ident(c)}" for c, t in schema.items())
+        con.execute(f"COPY (SELECT {cols} WHERE false) TO '{_sql_str(path)}' (FORMAT parquet)")
+        return
+    con.register("_frame", frame)
+    try:
+        cols = ", ".join(f"CAST({_ident(c)} AS {t}) AS {_ident(c)}" for c, t in schema.items())
+        con.execute(f"COPY (SELECT {cols} FROM _frame) TO '{_sql_str(path)}' (FORMAT parquet, COMPRESSION zstd)")
+    finally:
+        con.unregister("_frame")
+
+
+def _manifests(con, audit_dir: Path) -> pd.DataFrame:
+    rows = []
+    for (run_id,) in con.execute("SELECT run_id FROM v_runs").fetchall():
+        path = audit_dir / "runs" / run_id / "manifest.json"
+        if path.is_file():
+            rows.append({"run_id": run_id, "path": str(path), "manifest": path.read_text()})
+    return pd.DataFrame(rows)
+
+
+def _model_assets(con) -> pd.DataFrame:
+    """The model card and its sibling plots/tables (never the model artefact itself)."""
+    rows = []
+    for version, card_path in con.execute(
+            "SELECT model_version, any_value(card_path) FROM v_model_registry "
+            "WHERE card_path IS NOT NULL GROUP BY model_version").fetchall():
+        card = Path(card_path)
+        if not card.parent.is_dir():
+            continue
+        for path in sorted(card.parent.iterdir()):
+            if (path.is_file() and path.suffix.lower() in MODEL_ASSET_SUFFIXES
+                    and path.stat().st_size <= MODEL_ASSET_MAX_BYTES):
+                kind = "card" if path == card else path.suffix.lower().lstrip(".")
+                rows.append({"model_version": version, "file_name": path.name, "kind": kind, "content": path.read_bytes()})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# load + queries
+# --------------------------------------------------------------------------------------------
+
+class SnapshotGone(RuntimeError):
+    """The generation this dashboard was reading has been removed: reload."""
+
+
+@dataclass
+class CustomerFilter:
+    """The customer table's filters; None / "" means "any". `consent` is a purpose name: only
+    customers whose latest record grants it ("no <purpose>": refused, withdrawn or no record)."""
+    segment: str | None = None
+    min_probability: float = 0.0
+    max_probability: float = 1.0
+    sentiment: str | None = None
+    topic: str | None = None
+    consent: str | None = None
+    action_status: str | None = None
+    search: str | None = None
+
+
+@dataclass
+class Page:
+    """Some rows of a longer result, and how many rows the whole result has."""
+    rows: pd.DataFrame
+    total: int
+
+
+@dataclass
+class DashboardData:
+    """Queries over one snapshot generation. `state` is "ready", "empty" (no run yet),
+    "missing" (nothing published) or "unreadable"; only "ready" and "empty" can be queried."""
+    path: Path | None
+    state: str
+    message: str = ""
+    meta: dict = field(default_factory=dict)
+    _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+
+    # -- plumbing ------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self._run(sql, params).df()
+
+    def scalar(self, sql: str, params: list | None = None):
+        row = self._run(sql, params).fetchone()
+        return row[0] if row else None
+
+    def _run(self, sql, params):
+        if self._con is None:
+            raise RuntimeError(f"snapshot is {self.state}: {self.message}")
+        try:
+            return self._con.execute(sql, params or [])
+        except duckdb.IOException as exc:
+            if self.path is not None and not self.path.exists():
+                raise SnapshotGone("a newer snapshot replaced this one long ago: press reload") from exc
+            raise
+
+    def _latest(self, table: str) -> str | None:
+        return self.scalar(f"""SELECT t.run_id FROM {table} t LEFT JOIN runs r USING (run_id)
+                               GROUP BY t.run_id ORDER BY max(r.started_at) DESC NULLS LAST, t.run_id DESC LIMIT 1""")
+
+    # -- overview ------------------------------------------------------------------------
+    def last_run(self) -> dict | None:
+        frame = self.query("""
+            SELECT run_id, status, started_at, finished_at,
+                   date_diff('millisecond', started_at, finished_at) / 1000.0 AS duration_s, llm_provider, error
+            FROM runs ORDER BY started_at DESC NULLS LAST LIMIT 1""")
+        if frame.empty:
+            return None
+        run = _record(frame.iloc[0])
+        run["volumes"] = self.volumes(run["run_id"])
+        return run
+
+    def volumes(self, run_id: str) -> dict:
+        """Data volumes: current table sizes plus what the given run produced."""
+        counts = dict(self.meta.get("counts", {}))
+        row = self.query("SELECT * EXCLUDE (run_id) FROM run_volumes WHERE run_id = ?", [run_id])
+        per_run = _record(row.iloc[0]) if not row.empty else {}
+        return {k: int(v or 0) for k, v in {**counts, **per_run}.items()}
+
+    def kpis(self) -> dict:
+        """Headline numbers of the newest predictions and actions (one row per customer)."""
+        seg = dict(self.query("SELECT segment, count(*) FROM customer_view WHERE segment <> ? GROUP BY 1",
+                              [NOT_SCORED]).itertuples(index=False, name=None))
+        by_status = dict(self.query("SELECT status, count(*) FROM actions_latest GROUP BY 1 ORDER BY 2 DESC, 1"
+                                    ).itertuples(index=False, name=None))
+        avg = self.scalar("SELECT avg(churn_probability) FROM customer_view")
+        return {
+            "customers": int(self.meta.get("counts", {}).get("customers", 0)),
+            "scored": int(sum(seg.values())),
+            "segments": {s: int(seg.get(s, 0)) for s in SEGMENTS} | {k: int(v) for k, v in seg.items() if k not in SEGMENTS},
+            "avg_churn_probability": None if avg is None or pd.isna(avg) else float(avg),
+            "actions_by_status": {k: int(v) for k, v in by_status.items()},
+            "control_group": int(by_status.get("control", 0)),
+            "prediction_run": self.scalar("SELECT any_value(run_id) FROM predictions_latest"),
+            "action_run": self.scalar("SELECT any_value(run_id) FROM actions_latest"),
+        }
+
+    def trend(self) -> pd.DataFrame:
+        """One row per run, oldest first: scored customers, segment sizes, mean probability, actions."""
+        return self.query("SELECT * FROM trend ORDER BY started_at NULLS FIRST, run_id")
+
+    # -- customers -----------------------------------------------------------------------
+    def filter_options(self) -> dict:
+        def values(sql):
+            return [v for v in self.query(sql).iloc[:, 0].tolist() if v is not None]
+        order = {s: i for i, s in enumerate((*SEGMENTS, NOT_SCORED))}
+        return {
+            "segment": sorted(values("SELECT DISTINCT segment FROM customer_view"), key=lambda s: (order.get(s, 99), s)),
+            "sentiment": values("SELECT DISTINCT sentiment_label FROM customer_view ORDER BY 1"),
+            "topic": values("SELECT DISTINCT unnest(topic_list) FROM feedback_latest ORDER BY 1"),
+            "consent": [p for purpose in PURPOSES for p in (purpose, "no " + purpose)],
+            "action_status": values("SELECT DISTINCT action_status FROM customer_view ORDER BY 1"),
+        }
+
+    def customers(self, flt: CustomerFilter | None = None, limit: int = 100, offset: int = 0) -> Page:
+        """Filtered customer table (highest probability first) and the number of matches."""
+        flt = flt or CustomerFilter()
+        where: list[str] = []
+        params: list = []
+        if flt.min_probability > 0 or flt.max_probability < 1:  # a range excludes unscored customers
+            where.append("churn_probability BETWEEN ? AND ?")
+            params += [float(flt.min_probability), float(flt.max_probability)]
+        for column, value in (("segment", flt.segment), ("sentiment_label", flt.sentiment),
+                              ("action_status", flt.action_status)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if flt.topic:
+            where.append("list_contains(topics, ?)")
+            params.append(flt.topic)
+        if flt.consent:
+            negate = flt.consent.startswith("no ")
+            purpose = flt.consent[3:] if negate else flt.consent
+            if purpose not in PURPOSES:
+                raise ValueError(f"unknown consent purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
+            # No record = no consent: NULL counts as "no".
+            where.append(f"coalesce(consent_{purpose}, false) = {'false' if negate else 'true'}")
+        if flt.search and flt.search.strip():
+            where.append("customer_id ILIKE ?")
+            params.append(f"%{flt.search.strip()}%")
+        clause = ("WHERE " + " AND ".join(f"({w})" for w in where)) if where else ""
+        total = int(self.scalar(f"SELECT count(*) FROM customer_view {clause}", params))
+        rows = self.query(
+            f"""SELECT customer_id, segment, round(churn_probability, 3) AS churn_probability, sentiment_label,
+                       array_to_string(topics, ', ') AS topics, n_feedback, action_type, action_status,
+                       coalesce(consent_profiling, false) AS consent_profiling,
+                       coalesce(consent_external_llm, false) AS consent_external_llm,
+                       coalesce(consent_marketing, false) AS consent_marketing
+                FROM customer_view {clause}
+                ORDER BY churn_probability DESC NULLS LAST, customer_id LIMIT ? OFFSET ?""",
+            [*params, int(limit), int(offset)])
+        return Page(rows, total)
+
+    def customer_detail(self, customer_id: str, refs: audit.SubjectRefs | None = None) -> dict | None:
+        """Everything about one customer the dashboard may show; never an identifier column.
+
+        `refs` (the workbench's SubjectRefs) links the customer to their pseudonymous audit
+        events; without it the audit trail is left empty and `audit_trail_note` says why.
+        """
+        cid = str(customer_id)
+        view = self.query("SELECT * FROM customer_view WHERE customer_id = ?", [cid])
+        if view.empty:
+            return None
+        summary = _record(view.iloc[0])
+        profile = self.query("SELECT * FROM customers WHERE customer_id = ?", [cid])
+        feedback = self.query("""SELECT feedback_id, created_at, channel, anonymized_text, summary, sentiment,
+                                        sentiment_label, array_to_string(topic_list, ', ') AS topics, status,
+                                        provider, model
+                                 FROM feedback_latest WHERE customer_id = ?
+                                 ORDER BY created_at NULLS LAST, feedback_id""", [cid])
+        prediction = self.query("SELECT churn_probability, segment, drivers, model_version, run_id, scored_at "
+                                "FROM predictions_latest WHERE customer_id = ?", [cid])
+        pred = _record(prediction.iloc[0]) if not prediction.empty else {}
+        actions = self.query("""SELECT action_type, status, channel, discount_pct, message, provider, model,
+                                       prompt_version, model_version, run_id, created_at
+                                FROM actions_latest WHERE customer_id = ? ORDER BY created_at DESC""", [cid])
+        consent = pd.DataFrame({"purpose": list(PURPOSES), "granted": [summary[f"consent_{p}"] for p in PURPOSES]})
+        consent["decision"] = consent["granted"].map({True: "granted", False: "refused or withdrawn"}).fillna(
+            "no record (= no consent)")
+        profile_row = _record(profile.iloc[0]) if not profile.empty else {"customer_id": cid}
+        trail, note = pd.DataFrame(), ""
+        if refs is None:
+            note = "audit trail unavailable: the dashboard cannot read the subject key"
+        else:
+            trail = self.audit_events(subject_ref=refs.ref(cid), limit=500)
+        return {
+            "customer_id": cid,
+            "summary": summary,
+            "profile": profile_row,
+            "churn_probability": pred.get("churn_probability"),
+            "segment": pred.get("segment"),
+            "model_version": pred.get("model_version"),
+            "prediction_run": pred.get("run_id"),
+            "drivers": _drivers(pred.get("drivers"), profile_row) if pred.get("drivers") is not None
+            else pd.DataFrame({"rank": [], "feature": [], "value": []}),
+            "feedback": feedback,
+            "actions": actions,
+            "consent": consent,
+            "audit_trail": trail,
+            "audit_trail_note": note,
+        }
+
+    # -- model ---------------------------------------------------------------------------
+    def model_versions(self) -> pd.DataFrame:
+        """The registry, newest first, with the headline metrics as columns."""
+        frame = self.query("""SELECT model_version, run_id, algorithm, n_train, trained_at, metrics
+                              FROM model_registry ORDER BY trained_at DESC NULLS LAST""")
+        metrics = frame.pop("metrics").map(_json_obj)
+        for key in ("roc_auc", "auc", "pr_auc", "average_precision", "brier", "log_loss"):
+            values = metrics.map(lambda m, key=key: m.get(key) if isinstance(m.get(key), (int, float)) else None)
+            if values.notna().any():
+                frame[key] = values
+        return frame
+
+    def model_metrics(self, version: str) -> dict:
+        return _json_obj(self.scalar("SELECT metrics FROM model_registry WHERE model_version = ? "
+                                     "ORDER BY trained_at DESC LIMIT 1", [version]))
+
+    def model_card(self, version: str) -> str | None:
+        """The card's Markdown, with every image link replaced by a note: plots next to the card
+        are shown by the dashboard itself (it serves no files), and a remote image would be a
+        request to the internet."""
+        content = self.scalar("SELECT content FROM model_assets WHERE model_version = ? AND kind = 'card' LIMIT 1",
+                              [version])
+        if content is None:
+            return None
+        text = bytes(content).decode("utf-8", "replace")
+        return _IMAGE_LINK.sub(_image_note, text)
+
+    def driver_frequency(self, top: int = 15) -> pd.DataFrame:
+        """How often each feature is among the latest predictions' risk drivers (and how often first)."""
+        return self.query("""
+            WITH d AS (SELECT try_cast(from_json(drivers, '["VARCHAR"]') AS VARCHAR[]) AS names
+                       FROM predictions_latest WHERE drivers LIKE '["%' OR drivers LIKE '[]')
+            SELECT feature, count(*) AS customers, count(*) FILTER (WHERE rank = 1) AS as_top_driver
+            FROM (SELECT unnest(names) AS feature, generate_subscripts(names, 1) AS rank FROM d WHERE names IS NOT NULL)
+            GROUP BY feature ORDER BY customers DESC, feature LIMIT ?""", [int(top)])
+
+    def model_images(self, version: str) -> list[tuple[str, bytes]]:
+        """(file name, PNG bytes) of the plots stored next to the model card."""
+        frame = self.query("SELECT file_name, content FROM model_assets WHERE model_version = ? AND kind = 'png' "
+                           "ORDER BY file_name", [version])
+        return [(n, bytes(c)) for n, c in zip(frame["file_name"], frame["content"])]
+
+    def feature_importance(self, version: str) -> pd.DataFrame | None:
+        """(feature, importance), largest first, from the model's metrics or an *importance*
+        .json/.csv next to the card; None if the model has neither."""
+        metrics = self.model_metrics(version)
+        for key in ("feature_importance", "feature_importances", "importances", "permutation_importance"):
+            frame = _importance_frame(metrics.get(key))
+            if frame is not None:
+                return frame
+        assets = self.query("SELECT file_name, kind, content FROM model_assets WHERE model_version = ? "
+                            "AND kind IN ('json', 'csv') AND file_name ILIKE '%importance%'", [version])
+        for _, kind, content in assets.itertuples(index=False, name=None):
+            text = bytes(content).decode("utf-8", "replace")
+            try:
+                value = json.loads(text) if kind == "json" else pd.read_csv(io.StringIO(text))
+            except ValueError:
+                continue
+            frame = _importance_frame(value)
+            if frame is not None:
+                return frame
+        return None
+
+    # -- governance ----------------------------------------------------------------------
+    def consent_coverage(self) -> pd.DataFrame:
+        """Per purpose: customers granted / refused or withdrawn / with no record (= no consent),
+        judged on the latest record per customer and purpose."""
+        parts = " UNION ALL ".join(
+            f"""SELECT '{p}' AS purpose, count(*) AS customers,
+                       count(*) FILTER (WHERE consent_{p}) AS granted,
+                       count(*) FILTER (WHERE NOT consent_{p}) AS refused_or_withdrawn,
+                       count(*) FILTER (WHERE consent_{p} IS NULL) AS no_record
+                FROM customer_view""" for p in PURPOSES)
+        frame = self.query(f"SELECT * FROM ({parts}) ORDER BY purpose")
+        frame["granted_pct"] = (100 * frame["granted"] / frame["customers"].where(frame["customers"] > 0)).round(1)
+        return frame
+
+    def anonymization_counts(self, run_id: str | None = None) -> pd.DataFrame:
+        """Entities replaced before egress, by type: the `entities` of "anonymized" audit events."""
+        return self.query("""
+            WITH e AS (SELECT json_transform(details -> '$.entities', '"MAP(VARCHAR, BIGINT)"') AS m
+                       FROM audit_log WHERE event_type = 'anonymized' AND (?::VARCHAR IS NULL OR run_id = ?)),
+                 kv AS (SELECT unnest(map_entries(m)) AS kv FROM e WHERE m IS NOT NULL)
+            SELECT kv.key AS entity_type, sum(kv.value)::BIGINT AS count
+            FROM kv GROUP BY 1 ORDER BY 2 DESC, 1""", [run_id, run_id])
+
+    def egress_blocks(self, run_id: str | None = None) -> pd.DataFrame:
+        """Requests the residual-PII gate refused to send (event_type "egress_blocked")."""
+        return self.query("""SELECT seq, ts, run_id, stage, status, details FROM audit_log
+                             WHERE event_type = 'egress_blocked' AND (?::VARCHAR IS NULL OR run_id = ?)
+                             ORDER BY seq DESC""", [run_id, run_id])
+
+    def egress_search(self, text: str = "", run_id: str | None = None, limit: int = 50) -> Page:
+        """What left the machine: llm_egress payloads containing `text` (case-insensitive)."""
+        params = [run_id, run_id, f"%{(text or '').strip()}%"]
+        clause = "(?::VARCHAR IS NULL OR run_id = ?) AND payload ILIKE ?"
+        total = int(self.scalar(f"SELECT count(*) FROM llm_egress WHERE {clause}", params))
+        rows = self.query(f"""SELECT sent_at, run_id, stage, provider, model, prompt_version, n_items, outcome,
+                                     prompt_tokens, completion_tokens, payload_sha256, payload
+                              FROM llm_egress WHERE {clause} ORDER BY sent_at DESC NULLS LAST, request_id LIMIT ?""",
+                          [*params, int(limit)])
+        return Page(rows, total)
+
+    def llm_usage(self, prices: dict[tuple[str, str], tuple[float, float]] | None = None) -> pd.DataFrame:
+        """Requests, tokens and estimated cost (USD, list prices) per run, provider and model."""
+        prices = LLM_PRICES_USD_PER_MTOK if prices is None else prices
+        frame = self.query("""
+            SELECT e.run_id, any_value(r.started_at) AS started_at, e.provider, e.model, count(*) AS requests,
+                   coalesce(sum(e.n_items), 0)::BIGINT AS items,
+                   count(*) FILTER (WHERE e.outcome IS DISTINCT FROM 'ok') AS not_ok,
+                   coalesce(sum(e.prompt_tokens), 0)::BIGINT AS prompt_tokens,
+                   coalesce(sum(e.completion_tokens), 0)::BIGINT AS completion_tokens,
+                   round(avg(e.latency_ms)) AS avg_latency_ms
+            FROM llm_egress e LEFT JOIN runs r USING (run_id)
+            GROUP BY e.run_id, e.provider, e.model ORDER BY started_at DESC NULLS LAST, e.run_id, e.provider, e.model""")
+
+        def cost(provider, model, prompt, completion) -> float | None:
+            price = prices.get((provider, model)) or prices.get((provider, "*"))
+            return None if price is None else round((prompt * price[0] + completion * price[1]) / 1e6, 6)
+
+        frame["est_cost_usd"] = pd.Series(
+            [cost(*r) for r in frame[["provider", "model", "prompt_tokens", "completion_tokens"]].itertuples(
+                index=False, name=None)], index=frame.index, dtype="float64")
+        return frame
+
+    def audit_status(self) -> dict:
+        """The verification recorded at publish time; `ok` is True only if verify passed."""
+        verify = self.meta.get("verify", {})
+        return {"ok": verify.get("ok") is True, "summary": verify.get("summary", "not verified"),
+                "problems": list(verify.get("problems", [])), "events": int(verify.get("events", 0)),
+                "runs_checked": int(verify.get("runs_checked", 0)), "published_at": self.meta.get("published_at")}
+
+    def audit_filter_options(self) -> dict:
+        def values(column):
+            return [v for v in self.query(f"SELECT DISTINCT {column} FROM audit_log ORDER BY 1").iloc[:, 0] if v is not None]
+        return {c: values(c) for c in ("run_id", "stage", "event_type", "status")}
+
+    def audit_events(self, run_id: str | None = None, stage: str | None = None, event_type: str | None = None,
+                     status: str | None = None, subject_ref: str | None = None, limit: int = 200) -> pd.DataFrame:
+        """The audit log, newest first, filtered by any of run, stage, event type, status, subject."""
+        where, params = [], []
+        for column, value in (("run_id", run_id), ("stage", stage), ("event_type", event_type),
+                              ("status", status), ("subject_ref", subject_ref)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        return self.query(f"""SELECT seq, ts, run_id, stage, event_type, status, subject_ref, details,
+                                     left(hash, 16) AS hash_prefix
+                              FROM audit_log {clause} ORDER BY seq DESC LIMIT ?""", [*params, int(limit)])
+
+    # -- runs ----------------------------------------------------------------------------
+    def runs(self) -> pd.DataFrame:
+        return self.query("""
+            SELECT r.run_id, r.status, r.started_at, r.finished_at,
+                   date_diff('millisecond', r.started_at, r.finished_at) / 1000.0 AS duration_s,
+                   r.llm_provider, (SELECT count(*) FROM stage_runs s WHERE s.run_id = r.run_id) AS stages,
+                   r.error, EXISTS (SELECT 1 FROM run_manifests m WHERE m.run_id = r.run_id) AS has_manifest
+            FROM runs r ORDER BY r.started_at DESC NULLS LAST""")
+
+    def run_notebooks(self, run_id: str) -> pd.DataFrame:
+        """The run's executed notebooks with their sha256, and whether the run manifest agrees."""
+        frame = self.query("""SELECT stage, status, started_at, round(duration_s, 2) AS duration_s, notebook_path,
+                                     notebook_sha256, error
+                              FROM stage_runs WHERE run_id = ? ORDER BY started_at, stage""", [run_id])
+        artefacts = (self.run_manifest(run_id) or {}).get("artefacts", {})
+        frame["manifest_sha256_matches"] = pd.Series(
+            [(artefacts[f"notebook:{s}"].get("sha256") == h) if f"notebook:{s}" in artefacts else None
+             for s, h in zip(frame["stage"], frame["notebook_sha256"])], index=frame.index, dtype="object")
+        return frame
+
+    def run_manifest(self, run_id: str) -> dict | None:
+        text = self.scalar("SELECT manifest FROM run_manifests WHERE run_id = ?", [run_id])
+        return json.loads(text) if text else None
+
+
+def load(snapshot_dir: str | Path) -> DashboardData:
+    """Open the current snapshot generation. Never raises for a missing, empty or broken
+    snapshot: the returned `state` and `message` say what the user should do instead."""
+    generation = current_generation(snapshot_dir)
+    if generation is None:
+        return DashboardData(None, "missing", f"No dashboard snapshot in {snapshot_dir}. Run `make run` first: "
+                                              "every pipeline run publishes one.")
+    try:
+        meta = json.loads((generation / META).read_text())
+        con = duckdb.connect(":memory:")
+        try:
+            for table in TABLES:
+                con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{_sql_str(generation / (table + '.parquet'))}')")
+            runs = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+        except BaseException:
+            con.close()
+            raise
+    except (OSError, ValueError, duckdb.Error) as exc:
+        return DashboardData(generation, "unreadable", f"The snapshot {generation} cannot be read "
+                                                       f"({type(exc).__name__}: {exc}). Run `make run` to publish a fresh one.")
+    if runs == 0:
+        return DashboardData(generation, "empty", "The workbench has no runs yet. Run `make run` first.", meta, con)
+    return DashboardData(generation, "ready", "", meta, con)
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+def _record(row: pd.Series) -> dict:
+    """A DataFrame row as plain Python values (None for missing, no numpy scalars)."""
+    out = {}
+    for key, value in row.items():
+        if hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:  # a LIST column arrives as an array
+            out[key] = value.tolist()
+        elif isinstance(value, (list, tuple, dict, bytes, bytearray)):
+            out[key] = value
+        elif value is None or pd.isna(value):
+            out[key] = None
+        else:
+            out[key] = value.item() if hasattr(value, "item") and not isinstance(value, pd.Timestamp) else value
+    return out
+
+
+def _json_obj(text) -> dict:
+    if not isinstance(text, str) or not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _drivers(text, profile: dict) -> pd.DataFrame:
+    """The prediction's drivers as (rank, feature, value[, contribution]) with this customer's value.
+
+    The predict stage stores a JSON list of feature names, largest risk contribution first
+    (`explain.top_drivers`); lists of {feature, contribution} dicts or [name, value] pairs and
+    {name: contribution} dicts are accepted too.
+    """
+    try:
+        value = json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        value = [str(text)]
+    if isinstance(value, dict):
+        frame = pd.DataFrame({"feature": list(value), "contribution": list(value.values())})
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        frame = pd.DataFrame(value).rename(columns={"name": "feature", "driver": "feature"})
+        frame = frame.drop(columns=[c for c in ("value",) if c in frame.columns])
+    elif isinstance(value, list) and value and all(isinstance(v, (list, tuple)) and len(v) >= 2 for v in value):
+        frame = pd.DataFrame({"feature": [v[0] for v in value], "contribution": [v[1] for v in value]})
+    elif isinstance(value, list):
+        frame = pd.DataFrame({"feature": [str(v) for v in value]})
+    else:
+        frame = pd.DataFrame({"feature": []})
+    if "feature" not in frame.columns:
+        return pd.DataFrame({"feature": []})
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    frame.insert(2, "value", [profile.get(f) for f in frame["feature"]])
+    return frame
+
+
+def _importance_frame(value) -> pd.DataFrame | None:
+    if isinstance(value, pd.DataFrame):
+        frame = value
+    elif isinstance(value, dict) and value and all(isinstance(v, (int, float)) for v in value.values()):
+        frame = pd.DataFrame({"feature": list(value), "importance": list(value.values())})
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        frame = pd.DataFrame(value)
+    else:
+        return None
+    cols = {c.lower(): c for c in frame.columns}
+    feature = cols.get("feature") or cols.get("name")
+    importance = cols.get("importance") or cols.get("importance_mean") or cols.get("value")
+    if feature is None or importance is None:
+        return None
+    frame = frame[[feature, importance]].rename(columns={feature: "feature", importance: "importance"})
+    return frame.sort_values("importance", ascending=False, ignore_index=True)

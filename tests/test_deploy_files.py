@@ -1,0 +1,139 @@
+"""Deployment files: docker-compose.yml against the Compose specification (offline), the
+Dockerfile, environment.yml (no second dependency list), Voilà's settings and the dashboard
+notebook as committed."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("pipeline", "lab", "dashboard")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _validator() -> jsonschema.protocols.Validator:
+    schema = json.loads((ROOT / "tests" / "compose-spec.json").read_text())
+    # The file declares draft 2019-09 as "http://json-schema.org/draft/2019-09/schema#", a spelling
+    # jsonschema does not map by itself: name the draft explicitly.
+    assert "2019-09" in schema["$schema"]
+    jsonschema.Draft201909Validator.check_schema(schema)
+    return jsonschema.Draft201909Validator(schema)
+
+
+def test_compose_validates_against_the_compose_spec(compose):
+    errors = sorted(_validator().iter_errors(compose), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_compose_schema_rejects_a_broken_file():
+    """The schema check has teeth: an unknown service key and a bad port type fail."""
+    validator = _validator()
+    assert list(validator.iter_errors({"services": {"x": {"image": "a", "prots": ["1:1"]}}}))
+    assert list(validator.iter_errors({"services": {"x": {"image": "a", "ports": [{"target": "not-a-number"}]}}}))
+
+
+def _mounts(service: dict) -> set[str]:
+    out = set()
+    for volume in service.get("volumes", []):
+        source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source")
+        target = volume.split(":")[1] if isinstance(volume, str) else volume.get("target")
+        out.add(f"{source}:{target}")
+    return out
+
+
+def _published(service: dict) -> dict[int, str]:
+    """container port -> host address it is published on."""
+    out = {}
+    for port in service.get("ports", []):
+        parts = str(port).split(":")
+        host_ip = parts[0] if len(parts) == 3 else "0.0.0.0"
+        out[int(parts[-1].split("/")[0])] = host_ip
+    return out
+
+
+def test_compose_services_share_data_and_audit_and_env_file(compose):
+    services = compose["services"]
+    assert set(SERVICES) <= set(services)
+    for name in SERVICES:
+        service = services[name]
+        assert {"./data:/app/data", "./audit:/app/audit"} <= _mounts(service), name
+        env_file = service.get("env_file")
+        assert env_file == ".env" or (isinstance(env_file, list) and ".env" in env_file), name
+        check = service.get("healthcheck", {})
+        assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+        assert service.get("build") or service.get("image"), name
+    assert _published(services["lab"]) == {8888: "127.0.0.1"}
+    assert _published(services["dashboard"]) == {8866: "127.0.0.1"}
+    assert not services["pipeline"].get("ports")
+
+
+def test_compose_commands(compose):
+    services = compose["services"]
+    dashboard = " ".join(services["dashboard"]["command"])
+    assert dashboard.startswith("voila notebooks/dashboard.ipynb") and "--port=8866" in dashboard
+    assert "8866" in " ".join(services["dashboard"]["healthcheck"]["test"])
+    lab = " ".join(services["lab"]["command"])
+    assert lab.startswith("jupyter lab") and "--ServerApp.port=8888" in lab
+    for offline in ("--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                    "--LabApp.extension_manager=readonly"):
+        assert offline in lab
+    assert "run_pipeline.py" in " ".join(services["pipeline"]["command"])
+    # Secrets arrive through env_file only, never as literal values in the compose file.
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert not re.search(r"(API_KEY|TOKEN|SECRET)\s*[:=]\s*\S", text)
+
+
+def test_dockerfile_installs_the_project_with_pip():
+    text = (ROOT / "Dockerfile").read_text()
+    instructions = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert instructions[0].startswith("FROM python:3.11")
+    assert re.search(r"pip install (-e )?\.(\s|$|\[)", text), "the project itself must be pip-installed"
+    assert "requirements" not in text.lower(), "pyproject.toml is the only dependency list"
+    assert any(i.startswith("USER ") and "root" not in i for i in instructions), "the services must not run as root"
+    assert "JUPYTER_PATH=/app/share/jupyter" in text, "Voilà needs the offline template"
+    assert not re.search(r"(API_KEY|TOKEN|SECRET)\s*=\s*\S", text)
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ".env" in ignore and "audit/" in ignore and ".venv/" in ignore
+
+
+def test_environment_yml_has_no_second_dependency_list():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    conda = [d for d in deps if isinstance(d, str)]
+    pip = [d for d in deps if isinstance(d, dict)]
+    assert sorted(conda) == ["pip", "python=3.11"], "conda installs only Python and pip"
+    assert pip == [{"pip": ["-e .[dev]"]}], "pip installs only this project (pyproject.toml is the one list)"
+    assert "requires-python" in (ROOT / "pyproject.toml").read_text()
+
+
+def test_voila_settings_are_offline_culled_and_source_free():
+    config = json.loads((ROOT / "voila.json").read_text())
+    voila = config["VoilaConfiguration"]
+    assert voila["strip_sources"] is True and voila["show_tracebacks"] is False
+    assert config["MappingKernelManager"]["cull_idle_timeout"] > 0
+    assert config["MappingKernelManager"]["cull_interval"] > 0
+    assert config["Voila"]["ip"] == "127.0.0.1"
+    template = ROOT / "share" / "jupyter" / "voila" / "templates" / voila["template"]
+    assert json.loads((template / "conf.json").read_text())["base_template"] == "lab"
+    index = (template / "index.html.j2").read_text()
+    code = re.sub(r"\{#.*?#\}", "", index, flags=re.S)  # comments may name the CDN they remove
+    assert "http://" not in code and "https://" not in code
+    assert "Content-Security-Policy" in code and "default-src 'self'" in code
+
+
+def test_dashboard_notebook_is_committed_clean_with_parameters():
+    nb = json.loads((ROOT / "notebooks" / "dashboard.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1 and 'snapshot_dir = ""' in "".join(params[0]["source"])
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"

@@ -1,0 +1,167 @@
+"""Governance proven end to end: what leaves the machine, secrets, and consent withdrawal.
+
+The pipeline runs for real (papermill, a temporary DuckDB) with the real openai/groq SDKs pointed
+at a fake server on 127.0.0.1 that records every request.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+import subprocess
+import sys
+
+import duckdb
+import pandas as pd
+import pytest
+
+from churn_workbench import synthetic
+from conftest import ROOT, Workspace, pipeline_env
+from fake_llm_server import FakeLLMServer
+
+pytestmark = pytest.mark.slow
+
+
+def _workspace(root) -> Workspace:
+    ws = Workspace(root, root / "data", root / "data" / "workbench.duckdb", root / "audit")
+    ws.data_dir.mkdir(parents=True)
+    return ws
+
+
+def _run(ws, *args, env=None):
+    return subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "--quiet", *args], cwd=ROOT,
+                          env=pipeline_env(ws, **(env or {})), capture_output=True, text=True, timeout=900,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def openai_run(tmp_path_factory):
+    ws = _workspace(tmp_path_factory.mktemp("egress"))
+    with FakeLLMServer(seed=3) as server:
+        result = _run(ws, "--synthetic", "300", "--seed", "21", "--llm", "openai",
+                      env=dict(server.env(), WORKBENCH_LLM_RPM=100000, WORKBENCH_LLM_TPM=10000000))
+        requests = list(server.chat_requests())
+    assert result.returncode == 0, result.stdout + result.stderr
+    return ws, requests, synthetic.generate(300, 21)
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def test_requests_were_made_through_the_sdk(openai_run):
+    _, requests, _ = openai_run
+    assert requests, "no request reached the fake server"
+    assert all(r.path == "/v1/chat/completions" for r in requests)
+
+
+def test_no_identifier_of_any_customer_leaves_the_machine(openai_run):
+    _, requests, data = openai_run
+    sent = "\n".join(r.body for r in requests)
+    sent_lower, sent_digits = sent.lower(), _digits(sent)
+    customers = data.customers
+    for cid in customers["customer_id"]:
+        assert cid not in sent
+    for name in customers["name"]:
+        for part in [name, *name.split()]:
+            assert not re.search(rf"\b{re.escape(part.lower())}\b", sent_lower), f"name {part!r} was sent"
+    for email in customers["email"]:
+        assert email.lower() not in sent_lower
+    for phone in customers["phone"]:
+        assert _digits(phone)[-9:] not in sent_digits, f"phone {phone} was sent"
+    raw = "\n".join(data.feedback["text"])
+    cards = re.findall(r"\b(?:\d{4} ){3}\d{4}\b", raw)
+    ibans = re.findall(r"\bDE\d{2}(?: \d{4}){4} \d{2}\b", raw)
+    accounts = re.findall(r"ACC-\d{8}", raw)
+    assert cards and ibans and accounts, "the synthetic set should carry cards, IBANs and account numbers"
+    for value in cards + ibans:
+        assert _digits(value) not in sent_digits, f"{value} was sent"
+    for value in accounts:
+        assert value not in sent
+
+
+def test_customers_without_external_llm_consent_contribute_no_text(openai_run):
+    ws, requests, _ = openai_run
+    con = duckdb.connect(str(ws.db_path), read_only=True)
+    try:
+        rows = con.execute("""
+            WITH latest AS (SELECT customer_id, arg_max(granted, recorded_at) AS granted FROM consent
+                            WHERE purpose = 'external_llm' GROUP BY customer_id)
+            SELECT fa.anonymized_text, fa.status, fa.provider, coalesce(l.granted, false) AS allowed
+            FROM feedback_analysis fa LEFT JOIN latest l USING (customer_id)""").df()
+    finally:
+        con.close()
+    refused = rows[~rows["allowed"]]
+    assert len(refused) > 0
+    assert set(refused["provider"]) == {"local"}, "feedback of a refusing customer went to the external provider"
+    allowed_texts = set(rows.loc[rows["allowed"], "anonymized_text"])
+    sent_texts = {item["text"] for r in requests if "analysis" in r.json.get("response_format", {}).get("json_schema", {}).get("name", "")
+                  for item in r.items}
+    assert sent_texts, "no analysis request was recorded"
+    assert sent_texts <= allowed_texts
+
+
+def test_every_request_is_in_the_egress_log_exactly_as_sent(openai_run):
+    ws, requests, _ = openai_run
+    con = duckdb.connect(str(ws.db_path), read_only=True)
+    try:
+        logged = {r[0] for r in con.execute("SELECT payload FROM llm_egress").fetchall()}
+    finally:
+        con.close()
+    bodies = [r.json for r in requests]
+    import json
+    logged_json = [json.loads(p) for p in logged]
+    for body in bodies:
+        assert body["messages"] in [p.get("messages", p) for p in logged_json]
+
+
+def test_api_key_canary_is_nowhere_in_the_project(tmp_path):
+    ws = _workspace(tmp_path / "project")
+    canary = "gsk_CANARY" + secrets.token_hex(16)
+    with FakeLLMServer(seed=5) as server:
+        env = dict(server.env(keys=False), GROQ_API_KEY=canary, WORKBENCH_LLM_RPM=100000, WORKBENCH_LLM_TPM=10000000)
+        result = _run(ws, "--synthetic", "120", "--llm", "groq", env=env)
+        auth = [r.headers for r in server.chat_requests()]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert auth, "the groq backend made no request"
+    assert canary not in result.stdout + result.stderr
+    files = [p for p in ws.root.rglob("*") if p.is_file()] + [p for p in (ROOT / "notebooks").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".ipynb" for p in files) and any(p.suffix == ".duckdb" for p in files)
+    for path in files:
+        assert canary.encode() not in path.read_bytes(), f"the API key leaked into {path}"
+
+
+def test_withdrawn_consent_takes_effect_on_the_next_run(tmp_path):
+    ws = _workspace(tmp_path / "ws")
+    data = synthetic.generate(200, 8)
+    files = {name: tmp_path / f"{name}.csv" for name in ("customers", "feedback", "consent")}
+    data.customers.to_csv(files["customers"], index=False)
+    data.feedback.to_csv(files["feedback"], index=False)
+    data.consent.to_csv(files["consent"], index=False)
+    args = ["--customers", str(files["customers"]), "--feedback", str(files["feedback"]), "--consent", str(files["consent"])]
+    assert _run(ws, *args).returncode == 0
+
+    def scored_and_contacted(run_index):
+        con = duckdb.connect(str(ws.db_path), read_only=True)
+        try:
+            run_id = con.execute("SELECT run_id FROM runs ORDER BY started_at").fetchall()[run_index][0]
+            scored = {r[0] for r in con.execute("SELECT customer_id FROM predictions WHERE run_id = ?", [run_id]).fetchall()}
+            acted = {r[0] for r in con.execute("SELECT customer_id FROM actions WHERE run_id = ? AND status <> 'control'", [run_id]).fetchall()}
+        finally:
+            con.close()
+        return scored, acted
+
+    scored, acted = scored_and_contacted(0)
+    victim_profiling = sorted(scored)[0]
+    victim_marketing = sorted(acted - {victim_profiling})[0]
+    later = pd.Timestamp("2027-01-01")
+    withdrawals = pd.DataFrame([
+        {"customer_id": victim_profiling, "purpose": "profiling", "granted": False, "recorded_at": later, "source": "objection"},
+        {"customer_id": victim_marketing, "purpose": "marketing", "granted": False, "recorded_at": later, "source": "unsubscribe"},
+    ])
+    pd.concat([data.consent, withdrawals]).to_csv(files["consent"], index=False)
+    second = _run(ws, *args)
+    assert second.returncode == 0, second.stdout + second.stderr
+    scored2, acted2 = scored_and_contacted(1)
+    assert victim_profiling not in scored2 and victim_profiling not in acted2
+    assert victim_marketing in scored2 and victim_marketing not in acted2
+    assert scored2 == scored - {victim_profiling}
