@@ -165,3 +165,15 @@ def test_withdrawn_consent_takes_effect_on_the_next_run(tmp_path):
     assert victim_profiling not in scored2 and victim_profiling not in acted2
     assert victim_marketing in scored2 and victim_marketing not in acted2
     assert scored2 == scored - {victim_profiling}
+
+
+def test_second_run_over_unchanged_feedback_sends_no_analysis_request(tmp_path):
+    ws = _workspace(tmp_path / "cache")
+    with FakeLLMServer(seed=9) as server:
+        env = dict(server.env(), WORKBENCH_LLM_RPM=100000, WORKBENCH_LLM_TPM=10000000)
+        assert _run(ws, "--synthetic", "150", "--llm", "openai", "--stages", "ingest,feedback", env=env).returncode == 0
+        first = len(server.chat_requests())
+        server.reset()
+        second = _run(ws, "--synthetic", "150", "--llm", "openai", "--stages", "ingest,feedback", env=env)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert first > 0 and server.chat_requests() == []

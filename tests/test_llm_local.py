@@ -274,7 +274,7 @@ def test_registry_names_and_errors(monkeypatch):
     assert get_provider(None).name == "local"
     with pytest.raises(ConfigurationError, match="unknown LLM backend 'gemini'"):
         get_provider("gemini")
-    monkeypatch.setattr(config, "_load_env", lambda: None)  # a developer's .env must not satisfy this test
+    monkeypatch.setattr(config, "load_env", lambda: None)  # a developer's .env must not satisfy this test
     for var in ("GROQ_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "WORKBENCH_OPENAI_MODEL"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(ConfigurationError, match="GROQ_API_KEY"):

@@ -129,3 +129,20 @@ def test_verify_passes_on_untouched_runs(two_runs):
 def test_runs_table_records_status(two_runs):
     _, con, runs, _, _ = two_runs
     assert [r[0] for r in con.execute("SELECT status FROM runs ORDER BY started_at").fetchall()] == ["succeeded"] * 2
+
+
+def test_tampered_model_makes_prediction_stage_fail_clearly(two_runs):
+    """Runs last in this module: it modifies the latest model artefact."""
+    ws, con, runs, _, _ = two_runs
+    path = con.execute("SELECT path FROM model_registry WHERE run_id = ?", [runs[-1]]).fetchone()[0]
+    con.close()
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+    result = run_pipeline(ws, "--stages", "predict")
+    assert result.returncode == 1
+    assert "predict: FAILED" in result.stdout and "ModelIntegrityError" in result.stdout
+    assert "sha256" in result.stdout and "04_predict.ipynb" in result.stdout
+    # verify notices the modified artefact too, and names it.
+    verify = run_pipeline(ws, "verify")
+    assert verify.returncode == 1 and ".skops" in verify.stdout

@@ -13,11 +13,7 @@ from __future__ import annotations
 import copy
 from functools import lru_cache
 
-TOPICS = (
-    "price", "network_quality", "customer_support", "billing", "contract",
-    "competitor", "product_features", "cancellation_intent", "praise",
-)
-SENTIMENT_LABELS = ("negative", "neutral", "positive")
+from ..taxonomy import SENTIMENT_LABELS, TOPICS  # noqa: F401  (re-exported)
 SUMMARY_MAX_CHARS = 200
 
 ANALYSIS = "analysis"

@@ -18,7 +18,8 @@ from ..anonymize import KnownIdentifiers, anonymize_many
 from ..llm import FeedbackItem, analyze_feedback
 from .context import open_stage
 
-ANONYMIZE_CHUNK = 20_000
+# Large chunks: anonymize_many spreads a chunk over worker processes, and each chunk pays its start-up.
+ANONYMIZE_CHUNK = 100_000
 
 
 def _known_identifiers(customers: pd.DataFrame, identifier_columns: list[str]) -> dict[str, KnownIdentifiers]:

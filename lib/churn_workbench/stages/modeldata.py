@@ -7,7 +7,7 @@ import duckdb
 import pandas as pd
 
 from .. import features
-from ..llm.schemas import TOPICS
+from ..taxonomy import TOPICS
 from .context import latest_run_with
 
 

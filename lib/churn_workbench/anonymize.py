@@ -1,0 +1,133 @@
+"""PII anonymization before egress (governance rule 3), offline, with Presidio.
+
+Find, then replace, then gate:
+
+- ``find_pii(text, known)``: the customer's own identifiers (exact, case/format-insensitive)
+  plus detected PII (e-mails, phones, cards with Luhn, IBANs with checksum, IPs, URLs,
+  account numbers, person names), as sorted, non-overlapping findings;
+- ``anonymize(text, known)``: strip invisible characters, then replace every finding with a
+  numbered placeholder (``<PERSON_1>``, ``<EMAIL_1>``, ...), the same value keeping the
+  same number within the text;
+- ``residual_pii(payload)``: the same finder over the final request payload (JSON text),
+  ignoring our placeholders. Non-empty means PII is left: do not send.
+
+Everything runs offline: a Presidio AnalyzerEngine with a no-op NLP engine (no spaCy model),
+recognizers from churn_workbench.pii.recognizers, name lists shipped in the package.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from churn_workbench.pii.engine import detect, resolve_overlaps
+from churn_workbench.pii.known import known_matcher
+from churn_workbench.pii.replace import PLACEHOLDER_RE, replace_findings
+from churn_workbench.pii.text import strip_invisible, unescape_json_same_length
+from churn_workbench.pii.types import AnonymizedText, Finding, KnownIdentifiers
+
+__all__ = [
+    "PLACEHOLDER_RE",
+    "AnonymizedText",
+    "Finding",
+    "KnownIdentifiers",
+    "anonymize",
+    "anonymize_many",
+    "find_pii",
+    "residual_pii",
+    "strip_invisible",
+]
+
+# Below this many texts a worker pool costs more (start-up, pickling) than it saves.
+_MIN_TEXTS_FOR_POOL = 20_000
+
+
+def find_pii(text: str, known: KnownIdentifiers | None = None) -> list[Finding]:
+    """Find PII in `text`.
+
+    Input: text; optionally the customer's own identifiers. Output: sorted, non-overlapping
+    findings with offsets into `text`. The customer's identifiers are matched exactly
+    (source "known"), everything else is detected (source "detected"); where they overlap
+    the spans merge (see churn_workbench.pii.engine.resolve_overlaps).
+    """
+    if not text:
+        return []
+    findings = known_matcher(known).find(text) if known else []
+    findings += detect(text)
+    return resolve_overlaps(findings)
+
+
+def anonymize(text: str, known: KnownIdentifiers | None = None) -> AnonymizedText:
+    """Strip invisible characters and replace all PII with numbered placeholders.
+
+    Input: raw text (e.g. one feedback), optionally the author's identifiers.
+    Output: AnonymizedText(text with placeholders, counts per entity type).
+    """
+    clean = strip_invisible(text or "")
+    return replace_findings(clean, find_pii(clean, known))
+
+
+def anonymize_many(
+    texts: Sequence[str],
+    known: Sequence[KnownIdentifiers | None] | None = None,
+    *,
+    processes: int | None = None,
+) -> list[AnonymizedText]:
+    """Anonymize many texts; known[i] (if given) belongs to texts[i].
+
+    processes: worker processes; None picks one per CPU for large batches (>= 20,000 texts)
+    and 1 otherwise; 1 runs in this process. Output order follows the input.
+    """
+    if known is not None and len(known) != len(texts):
+        raise ValueError(f"known has {len(known)} entries for {len(texts)} texts")
+    pairs = list(zip(texts, known if known is not None else [None] * len(texts)))
+    workers = _worker_count(len(pairs), processes)
+    if workers <= 1:
+        return [anonymize(t, k) for t, k in pairs]
+    anonymize("warm-up: Anna, anna@example.com")  # build the engine here, before forking
+    chunk = max(1, len(pairs) // (workers * 8))
+    batches = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+        return [result for batch in pool.map(_anonymize_batch, batches) for result in batch]
+
+
+def _pool_context():
+    """Fork where the platform has it: workers inherit the loaded word lists and analyzer,
+    and (unlike spawn/forkserver) need no importable __main__, which stdin scripts lack.
+    Fork's hazard in threaded parents is a lock held at fork time; the engine is built
+    before the pool starts, so workers never take the build locks."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else methods[0])
+
+
+def _worker_count(n_texts: int, processes: int | None) -> int:
+    """Number of worker processes to use for n_texts."""
+    if processes is not None:
+        return max(1, processes)
+    if n_texts < _MIN_TEXTS_FOR_POOL:
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _anonymize_batch(pairs: list[tuple[str, KnownIdentifiers | None]]) -> list[AnonymizedText]:
+    """Worker body: anonymize one batch (module-level so it pickles)."""
+    return [anonymize(t, k) for t, k in pairs]
+
+
+def residual_pii(payload: str) -> list[Finding]:
+    """The egress gate: PII still present in a final request payload.
+
+    Input: the exact text about to be sent (usually JSON). JSON escapes are decoded in place
+    ("\\n", "\\u00e9") so they cannot hide or glue words; our own placeholders are ignored.
+    Output: findings with offsets into `payload`; non-empty means the caller must not send.
+    """
+    view = unescape_json_same_length(payload or "")
+    placeholders = [m.span() for m in PLACEHOLDER_RE.finditer(view)]
+    return [f for f in find_pii(view) if not _inside_any(f, placeholders)]
+
+
+def _inside_any(finding: Finding, spans: list[tuple[int, int]]) -> bool:
+    """True when the finding lies within one of `spans` (a placeholder)."""
+    return any(s <= finding.start and finding.end <= e for s, e in spans)

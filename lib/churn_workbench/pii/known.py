@@ -1,0 +1,208 @@
+"""Find a customer's own identifiers (name, e-mail, phone, other ids) in a text.
+
+These are exact matches and always win over detection, so they must be cheap for a million
+different customers: nothing here compiles a per-customer regex. Names are compared word by
+word against the text's words, phones digit by digit against the text's digit runs, e-mails
+and ids with str.find on the lower-cased text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+
+from churn_workbench.pii.lexicon import PARTICLES, STOPWORDS, WORD_RE, fold
+from churn_workbench.pii.types import Finding, KnownIdentifiers
+
+KNOWN_SCORE = 1.0
+# Digits written with phone punctuation in between; a leading + or ( belongs to the number.
+_DIGIT_RUN_RE = re.compile(r"[+(]?\d(?:[ \t().\-/]{0,3}\d)*")
+_NAME_JOIN_RE = re.compile(r"[ \t\-]+")  # what may separate two parts of the full name
+_MIN_PHONE_DIGITS = 6
+_MAX_PREFIX_DIGITS = 4  # country code (<= 3) + trunk prefix (1)
+
+
+@dataclass(frozen=True)
+class KnownMatcher:
+    """Precomputed lookup data for one KnownIdentifiers (build with `known_matcher`)."""
+
+    name_parts: frozenset[str]  # folded parts that match in any case
+    capitalised_parts: frozenset[str]  # function words: match "Will", not "will"
+    email: str | None
+    phone: str | None  # national digits, without country code or trunk prefix
+    extras: tuple[str, ...]
+    all_parts: frozenset[str] = frozenset()  # name_parts | capitalised_parts
+
+    def find(self, text: str) -> list[Finding]:
+        """All known-identifier findings in `text` (may overlap; the caller resolves)."""
+        found = self._names(text) if (self.name_parts or self.capitalised_parts) else []
+        lowered = text.lower()
+        if len(lowered) != len(text):  # a few characters change length when lower-cased
+            lowered = "".join(ch.lower()[:1] or ch for ch in text)
+        if self.email:
+            found += _literal(text, lowered, self.email, "EMAIL")
+        for extra in self.extras:
+            found += _literal(text, lowered, extra, "CUSTOMER_ID")
+        if self.phone:
+            found += _phones(text, self.phone)
+        return found
+
+    def _names(self, text: str) -> list[Finding]:
+        """Spans of the name's parts; parts next to each other (blanks, hyphens or particles
+        in between) merge into one span: "Maria van der Berg" is one finding."""
+        if text.isascii():
+            lowered = text.lower()
+            if not any(p in lowered for p in self.all_parts):
+                return []  # cheap exit for the usual text that never mentions the name
+        spans: list[list[int]] = []
+        prev_end: int | None = None
+        open_span = False  # does the previous word (or particle chain) continue a name span?
+        for m in WORD_RE.finditer(text):
+            word, key = m.group(), fold(m.group())
+            gap = text[prev_end : m.start()] if prev_end is not None else None
+            adjacent = gap is not None and _NAME_JOIN_RE.fullmatch(gap) is not None
+            if self._is_part(word, key, text, m.start(), m.end()):
+                if open_span and adjacent:
+                    spans[-1][1] = m.end()
+                else:
+                    spans.append([m.start(), m.end()])
+                open_span = True
+            else:
+                open_span = open_span and adjacent and key in PARTICLES
+            prev_end = m.end()
+        return [Finding("PERSON", s, e, KNOWN_SCORE, "known") for s, e in spans]
+
+    def _is_part(self, word: str, key: str, text: str, start: int, end: int) -> bool:
+        """True when this word of the text is one of the customer's name parts."""
+        if _touches_word_char(text, start, end):
+            return False
+        if key in self.name_parts:
+            return True
+        if key in self.capitalised_parts:
+            return word[0].isupper()
+        if "-" in key:  # "Anna-Lena" in the text, "Anna Lena" in the customers table
+            return all(p in self.name_parts or p in self.capitalised_parts for p in key.split("-"))
+        return False
+
+
+def _touches_word_char(text: str, start: int, end: int) -> bool:
+    """Word-boundedness: the span neither follows nor precedes a letter, digit or '_'."""
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    return before.isalnum() or before == "_" or after.isalnum() or after == "_"
+
+
+def _literal(text: str, lowered: str, value: str, entity: str) -> list[Finding]:
+    """Case-insensitive, word-bounded occurrences of a lower-cased literal `value`."""
+    out = []
+    start = lowered.find(value)
+    while start != -1:
+        end = start + len(value)
+        edge_ok = (not value[0].isalnum() or start == 0 or not _is_word(text[start - 1])) and (
+            not value[-1].isalnum() or end == len(text) or not _is_word(text[end])
+        )
+        if edge_ok:
+            out.append(Finding(entity, start, end, KNOWN_SCORE, "known"))
+        start = lowered.find(value, start + 1)
+    return out
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _phones(text: str, national: str) -> list[Finding]:
+    """Occurrences of the phone's national digits in any digit run of the text.
+
+    Up to 4 digits written just before them in the same run are a country code and/or trunk
+    prefix ("+44 (0)20 ...", "0044 20 ...", "020 ...") and join the span; a leading + or (
+    too. Knowing the exact country code is not needed, which keeps this free of parsing."""
+    out = []
+    for m in _DIGIT_RUN_RE.finditer(text):
+        positions = [m.start() + i for i, ch in enumerate(m.group()) if ch.isdigit()]
+        digits = "".join(text[p] for p in positions)
+        k = digits.find(national)
+        while k != -1:
+            first = 0 if k <= _MAX_PREFIX_DIGITS else k
+            start = positions[first]
+            if start > 0 and text[start - 1] in "+(":
+                start -= 1
+            end = positions[k + len(national) - 1] + 1
+            out.append(Finding("PHONE", start, end, KNOWN_SCORE, "known"))
+            k = digits.find(national, k + len(national))
+    return out
+
+
+def national_digits(raw: str) -> str | None:
+    """The national part of a phone number from the customers table, as digits.
+
+    "+44 20 7946 0958", "0044 (0)20 7946 0958" and "020 7946 0958" all give "2079460958":
+    international prefix and country code (looked up in phonenumbers' table), then trunk
+    zeros, are dropped; an 11-digit North American "1 212 ..." loses its 1. Returns None
+    when fewer than 6 digits remain (too short to match safely)."""
+    text = raw.strip()
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+") or digits.startswith("00"):
+        digits = digits.lstrip("0") if not text.startswith("+") else digits
+        for length in (1, 2, 3):
+            if int(digits[:length] or 0) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                digits = digits[length:]
+                break
+    elif len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    national = digits.lstrip("0")
+    return national if len(national) >= _MIN_PHONE_DIGITS else None
+
+
+def known_matcher(known: KnownIdentifiers) -> KnownMatcher:
+    """The matcher for one customer's identifiers (cached; a KnownIdentifiers built with a
+    list in `extra` is unhashable and simply not cached)."""
+    try:
+        return _cached_matcher(known)
+    except TypeError:
+        return _build_matcher(known)
+
+
+@lru_cache(maxsize=4096)
+def _cached_matcher(known: KnownIdentifiers) -> KnownMatcher:
+    return _build_matcher(known)
+
+
+def _build_matcher(known: KnownIdentifiers) -> KnownMatcher:
+    """Precompute lookups. Values that are not non-blank strings (None, a pandas NaN) are
+    ignored, so a missing column value never matches anything."""
+    name, email, phone = (_text(v) for v in (known.name, known.email, known.phone))
+    parts, capitalised = _name_parts(name)
+    extras = (_text(x if isinstance(x, str) else str(x)) for x in (known.extra or ()))
+    return KnownMatcher(
+        name_parts=parts,
+        capitalised_parts=capitalised,
+        all_parts=parts | capitalised,
+        email=email.lower() if email else None,
+        phone=national_digits(phone) if phone else None,
+        extras=tuple(dict.fromkeys(x.lower() for x in extras if x and len(x) >= 3)),
+    )
+
+
+def _text(value: object) -> str | None:
+    """A stripped non-empty string, or None."""
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def _name_parts(name: str | None) -> tuple[frozenset[str], frozenset[str]]:
+    """Folded name parts (>= 2 letters, particles such as "van" excluded), split into those
+    that match in any case and function words ("will", "may", "an") that match only when
+    capitalised, so a customer called Will does not turn every "I will" into a placeholder."""
+    if not name:
+        return frozenset(), frozenset()
+    keys: set[str] = set()
+    for m in WORD_RE.finditer(name):
+        key = fold(m.group())
+        keys.add(key)
+        keys.update(key.split("-"))
+    keys = {k for k in keys if len(k) >= 2 and k not in PARTICLES}
+    function_words = keys & STOPWORDS
+    return frozenset(keys - function_words), frozenset(function_words)

@@ -1,0 +1,363 @@
+"""Unit tests for churn_workbench.anonymize (governance rules 3 and 4)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from churn_workbench import anonymize as anon
+from churn_workbench.anonymize import (
+    PLACEHOLDER_RE,
+    AnonymizedText,
+    Finding,
+    KnownIdentifiers,
+    anonymize,
+    anonymize_many,
+    find_pii,
+    residual_pii,
+    strip_invisible,
+)
+
+MARIA = KnownIdentifiers(
+    name="Maria van der Berg",
+    email="Maria.Berg@Example.com",
+    phone="+44 20 7946 0958",
+    extra=("C000123",),
+)
+
+
+# --------------------------------------------------------------------------- placeholders
+
+def test_same_value_gets_same_placeholder():
+    out = anonymize("Anna called on Monday. Then ANNA called again, and so did Bob Smith.")
+    assert out.text == (
+        "<PERSON_1> called on Monday. Then <PERSON_1> called again, and so did <PERSON_2>."
+    )
+    assert out.counts == {"PERSON": 3}
+
+
+def test_placeholders_are_numbered_per_type_in_order_of_appearance():
+    text = "Mail a@example.com or b@example.org, then a@example.com again; call +49 30 901820."
+    out = anonymize(text)
+    assert out.text == "Mail <EMAIL_1> or <EMAIL_2>, then <EMAIL_1> again; call <PHONE_1>."
+    assert out.counts == {"EMAIL": 3, "PHONE": 1}
+
+
+def test_same_phone_in_two_formats_gets_one_number():
+    out = anonymize("Call +44 20 7946 0958 or (020) 7946 0958.")
+    assert out.text == "Call <PHONE_1> or <PHONE_1>."
+
+
+def test_placeholder_re_matches_only_our_placeholders():
+    assert PLACEHOLDER_RE.fullmatch("<PERSON_1>")
+    assert PLACEHOLDER_RE.fullmatch("<ID_12>")
+    assert PLACEHOLDER_RE.fullmatch("<IP_ADDRESS_3>")
+    assert PLACEHOLDER_RE.fullmatch("<CREDIT_CARD_2>")
+    assert not PLACEHOLDER_RE.fullmatch("<PERSONA_1>")
+    assert not PLACEHOLDER_RE.fullmatch("<PERSON>")
+    assert PLACEHOLDER_RE.search("Dear <PERSON_2>, your offer")
+
+
+def test_text_without_pii_is_unchanged():
+    text = "Thanks for the quick fix on Monday! Premium plan renews in March."
+    assert anonymize(text) == AnonymizedText(text, {})
+
+
+# --------------------------------------------------------------------------- known identifiers
+
+def test_known_identifiers_in_odd_case_and_format():
+    text = (
+        "it's maria. Call (020) 79460958 or 0044-20-7946-0958, mail MARIA.BERG@example.COM, "
+        "my id is c000123. Signed, Maria van der Berg"
+    )
+    findings = find_pii(text, MARIA)
+    assert {f.source for f in findings} == {"known"}
+    assert sorted(f.entity_type for f in findings) == [
+        "CUSTOMER_ID", "EMAIL", "PERSON", "PERSON", "PHONE", "PHONE"
+    ]
+    out = anonymize(text, MARIA)
+    assert out.text == (
+        "it's <PERSON_1>. Call <PHONE_1> or <PHONE_1>, mail <EMAIL_1>, "
+        "my id is <ID_1>. Signed, <PERSON_1>"
+    )
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["+44 20 7946 0958", "+442079460958", "0044 20 7946 0958", "020-7946-0958",
+     "(020) 79460958", "02079460958", "+44 (0)20 7946 0958", "020.7946.0958"],
+)
+def test_known_phone_matches_any_formatting(written):
+    text = f"number: {written}."
+    findings = find_pii(text, KnownIdentifiers(phone="020 7946 0958"))
+    assert [(f.entity_type, f.source) for f in findings] == [("PHONE", "known")]
+    assert text[findings[0].start : findings[0].end] == written
+
+
+def test_known_name_parts_are_word_bounded_and_particles_only_inside_the_name():
+    text = "The van was late. Mariana is not Maria. Bergen is a city; Berg is me."
+    findings = find_pii(text, KnownIdentifiers(name="Maria van der Berg"))
+    found = [text[f.start : f.end] for f in findings if f.source == "known"]
+    assert found == ["Maria", "Berg"]
+
+
+def test_known_name_that_is_a_function_word_needs_a_capital():
+    out = anonymize("I will cancel tomorrow. Regards, Will", KnownIdentifiers(name="Will Young"))
+    assert out.text == "I will cancel tomorrow. Regards, <PERSON_1>"
+
+
+def test_known_identifiers_win_and_detected_pii_still_replaced():
+    text = "I'm Maria, my colleague Kwame Mensah has card 4111 1111 1111 1111."
+    out = anonymize(text, MARIA)
+    assert out.text == "I'm <PERSON_1>, my colleague <PERSON_2> has card <CREDIT_CARD_1>."
+    sources = {text[f.start : f.end]: f.source for f in find_pii(text, MARIA)}
+    assert sources == {"Maria": "known", "Kwame Mensah": "detected", "4111 1111 1111 1111": "detected"}
+
+
+def test_email_containing_the_name_is_replaced_as_one_email():
+    out = anonymize("write to maria.berg.private@gmail.com", MARIA)
+    assert out.text == "write to <EMAIL_1>"
+
+
+# --------------------------------------------------------------------------- detection
+
+@pytest.mark.parametrize(
+    "phone",
+    ["(212) 555-0123", "+1 415 555 2671", "020 7946 0958", "+44 7911 123456", "030 12345678",
+     "+49 151 23456789", "06 12 34 56 78", "+33 1 23 45 67 89", "06-12345678", "+31 20 123 4567",
+     "912 345 678", "+34 612 34 56 78", "+39 06 1234 5678", "347 123 4567", "+91 98765 43210",
+     "(11) 98765-4321", "+55 11 98765-4321", "0412 345 678", "+61 2 9876 5432",
+     "0044 20 7946 0958", "+353 1 234 5678", "+48 22 123 45 67"],
+)
+def test_phone_numbers_in_many_national_and_international_formats(phone):
+    findings = find_pii(f"Call me on {phone} after six.")
+    assert [f.entity_type for f in findings] == ["PHONE"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Order 123456789 arrived late.", "I paid 1,299.00 on 12/03/2024.", "Invoice 2023-11-0042",
+     "version 2.3.1 build 20240501", "Between 9 and 5 the speed drops to 3 Mbps."],
+)
+def test_numbers_that_are_not_phones(text):
+    assert find_pii(text) == []
+
+
+def test_cards_need_a_valid_luhn_checksum():
+    assert [f.entity_type for f in find_pii("card 4111-1111-1111-1111")] == ["CREDIT_CARD"]
+    assert [f.entity_type for f in find_pii("card 3714 496353 98431")] == ["CREDIT_CARD"]
+    assert [f.entity_type for f in find_pii("card 2221 0000 0000 0009")] == ["CREDIT_CARD"]
+    assert find_pii("card 4111 1111 1111 1112") == [] or all(
+        f.entity_type != "CREDIT_CARD" for f in find_pii("card 4111 1111 1111 1112")
+    )
+
+
+@pytest.mark.parametrize(
+    "iban",
+    ["DE89 3704 0044 0532 0130 00", "GB29NWBK60161331926819", "NL91ABNA0417164300",
+     "FR76 3000 6000 0112 3456 7890 189", "be71 0961 2345 6769"],
+)
+def test_ibans_spaced_compact_or_lower_case(iban):
+    text = f"Refund to {iban} please"
+    findings = find_pii(text)
+    assert [(f.entity_type, text[f.start : f.end]) for f in findings] == [("IBAN", iban)]
+
+
+def test_iban_with_wrong_checksum_is_not_an_iban():
+    assert all(f.entity_type != "IBAN" for f in find_pii("IBAN DE00 3704 0044 0532 0130 00"))
+
+
+def test_emails_urls_ips_and_account_numbers():
+    text = ("Mail x.y+tag@sub.example.co.uk, see https://example.com/a?b=1 or www.foo.de, "
+            "login from 192.168.1.20 and 2001:db8::1, account no. 40012345.")
+    kinds = [f.entity_type for f in find_pii(text)]
+    assert kinds == ["EMAIL", "URL", "URL", "IP_ADDRESS", "IP_ADDRESS", "ACCOUNT_NUMBER"]
+
+
+def test_spelled_out_email():
+    assert [f.entity_type for f in find_pii("write to anna at gmail dot com")] == ["EMAIL"]
+    assert find_pii("we meet at home dot later") == []
+
+
+def test_email_and_url_domains_are_checked_against_the_suffix_list():
+    assert find_pii("mail anna@example.notarealtld now") == []
+    assert find_pii("The service.It was ok but slow.") == []  # missing space, not Italy
+    assert [f.entity_type for f in find_pii("see shop.example.it now")] == ["URL"]
+
+
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ("Anna Schmidt called me.", ["Anna Schmidt"]),
+        ("My advisor Grace helped a lot.", ["Grace"]),
+        ("Please ask Mr O'Brien to call.", ["O'Brien"]),
+        ("my son david broke his phone", ["david"]),
+        ("Mrs de Jong at the Leeds store was great.", ["de Jong"]),
+        ("Thanks to Siobhan Ní Bhriain and Kwame!", ["Siobhan Ní Bhriain", "Kwame"]),
+        ("I spoke to Will Smith twice.", ["Will Smith"]),
+        ("J. Okafor signed the form.", ["J. Okafor"]),
+    ],
+)
+def test_person_names(text, names):
+    assert [text[f.start : f.end] for f in find_pii(text)] == names
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Thanks, great service!", "Monday and Tuesday were fine.", "Premium plan, Basic plan.",
+     "Will you fix it? May I ask why?", "Grace period ends in March.", "I called Vodafone.",
+     "Alexa stopped working.", "My IBAN changed.", "Our office is on Baker Street.",
+     "Happy New Year from London!", "The Customer Service Team replied."],
+)
+def test_words_that_are_not_names(text):
+    assert find_pii(text) == []
+
+
+def test_findings_are_sorted_and_do_not_overlap():
+    text = ("Anna Schmidt (anna.schmidt@example.com, +49 151 23456789) paid with 4111 1111 1111 1111 "
+            "from DE89 3704 0044 0532 0130 00; see www.example.com/anna.schmidt")
+    findings = find_pii(text, KnownIdentifiers(name="Anna Schmidt"))
+    assert findings == sorted(findings, key=lambda f: f.start)
+    assert all(a.end <= b.start for a, b in zip(findings, findings[1:]))
+    assert all(isinstance(f, Finding) for f in findings)
+
+
+# --------------------------------------------------------------------------- invisible characters
+
+def test_strip_invisible_removes_zero_width_bidi_and_controls_and_normalises():
+    text = "a\u200bn\u200cn\u200da\ufeff \u202eevil\u202c \u2066x\u2069\x07\tok\n\u00ad!"
+    assert strip_invisible(text) == "anna evil x\tok\n!"
+    assert strip_invisible("ａｎｎａ＠ｅｘａｍｐｌｅ．ｃｏｍ") == "anna@example.com"
+    assert strip_invisible("tag\U000e0041\U000e0042s") == "tags"
+
+
+def test_zero_width_characters_cannot_hide_an_email():
+    assert anonymize("mail: a\u200bnna@x.com").text == "mail: <EMAIL_1>"
+    # find_pii sees through them too, with offsets into the original text
+    text = "mail a\u200bnna@ex\u2060ample.com now"
+    (finding,) = find_pii(text)
+    assert finding.entity_type == "EMAIL"
+    assert text[finding.start : finding.end] == "a\u200bnna@ex\u2060ample.com"
+
+
+def test_bidi_override_cannot_hide_a_phone():
+    out = anonymize("call \u202e+44 7911 123456\u202c today")
+    assert out.text == "call <PHONE_1> today"
+
+
+# --------------------------------------------------------------------------- residual gate
+
+def _payload(*texts: str) -> str:
+    return json.dumps(
+        {"model": "some-model", "messages": [{"role": "user", "content": t} for t in texts]}
+    )
+
+
+@pytest.mark.parametrize(
+    "leftover, kind",
+    [("anna.schmidt@example.com", "EMAIL"), ("+44 7911 123456", "PHONE"),
+     ("4111 1111 1111 1111", "CREDIT_CARD"), ("DE89 3704 0044 0532 0130 00", "IBAN")],
+)
+def test_residual_gate_blocks_leftover_pii(leftover, kind):
+    payload = _payload(f"Customer <PERSON_1> says: refund to {leftover} please")
+    assert kind in {f.entity_type for f in residual_pii(payload)}
+
+
+def test_residual_gate_passes_placeholders_only():
+    payload = _payload(
+        "Item r1: <PERSON_1> says call <PHONE_1> or mail <EMAIL_1>; card <CREDIT_CARD_1>.",
+        "Item r2: the router drops every evening. Thanks!",
+    )
+    assert residual_pii(payload) == []
+
+
+def test_residual_gate_sees_through_json_escapes():
+    payload = json.dumps({"content": "Feedback:\nAnna Schmidt is my advisor"})
+    assert "\\nAnna" in payload  # the newline escape would glue "nAnna" for a naive regex
+    assert [f.entity_type for f in residual_pii(payload)] == ["PERSON"]
+    escaped = json.dumps({"content": "ask Jos\u00e9 Garc\u00eda"})  # ensure_ascii -> \u00e9
+    assert "\\u00e9" in escaped
+    assert [f.entity_type for f in residual_pii(escaped)] == ["PERSON"]
+
+
+def test_residual_gate_offsets_point_into_the_payload():
+    payload = _payload("refund to anna@example.com")
+    (finding,) = residual_pii(payload)
+    assert payload[finding.start : finding.end] == "anna@example.com"
+
+
+def test_residual_gate_sees_zero_width_tricks():
+    payload = _payload("mail a\u200bnna@example.com")
+    assert [f.entity_type for f in residual_pii(payload)] == ["EMAIL"]
+
+
+def test_anonymized_output_passes_the_gate():
+    texts = ["I'm Maria van der Berg, call me on 020 7946 0958, my card is 4111 1111 1111 1111.",
+             "My wife Anna and her friend Priya Raman (priya@example.in) both left you."]
+    outs = anonymize_many(texts, [MARIA, None])
+    assert residual_pii(_payload(*(o.text for o in outs))) == []
+
+
+def test_long_text_keeps_numbering_across_segments():
+    # > 20,000 characters: replaced segment by segment, numbered once for the whole text
+    text = "Anna Schmidt called from +44 7911 123456, then Bob Jones wrote. " * 1000
+    out = anonymize(text)
+    assert out.text == "<PERSON_1> called from <PHONE_1>, then <PERSON_2> wrote. " * 1000
+    assert out.counts == {"PERSON": 2000, "PHONE": 1000}
+
+
+# --------------------------------------------------------------------------- batch and offline
+
+def test_anonymize_many_aligns_known_with_texts():
+    outs = anonymize_many(["maria says hi", "maria says hi"], [MARIA, None])
+    assert outs[0].text == "<PERSON_1> says hi"
+    assert outs[1].text == "maria says hi"  # lower case, no context, nobody's known name: kept
+    with pytest.raises(ValueError):
+        anonymize_many(["a", "b"], [None])
+
+
+def test_anonymize_many_in_worker_processes_matches_serial():
+    texts = ["Call +49 151 23456789, Anna Schmidt", "no pii here", "mail x@example.com"] * 4
+    assert anonymize_many(texts, processes=2) == anonymize_many(texts, processes=1)
+
+
+def test_concurrent_first_calls_build_the_engine_once():
+    """The LLM batcher calls residual_pii from worker threads; a cold start must not build
+    the analyzer or the word lists twice, nor give different answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from churn_workbench.pii import engine, lexicon
+
+    engine.analyzer.cache_clear()
+    engine._person_recognizer.cache_clear()
+    lexicon.load_lexicon.cache_clear()
+    text = "Anna Schmidt, anna@example.com, +44 7911 123456"
+    with ThreadPoolExecutor(8) as pool:
+        runs = list(pool.map(lambda _: (residual_pii(text), id(engine.analyzer())), range(16)))
+    assert len({r[1] for r in runs}) == 1
+    assert all(r[0] == runs[0][0] for r in runs) and len(runs[0][0]) == 3
+
+
+def test_engine_is_offline_and_opens_no_socket(monkeypatch):
+    """Build the analyzer and the tld extractor from scratch with sockets forbidden."""
+    from churn_workbench.pii import engine, recognizers
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    engine.analyzer.cache_clear()
+    engine._empty_artifacts.cache_clear()
+    engine._person_recognizer.cache_clear()
+    recognizers.offline_tld_extractor.cache_clear()
+    text = "Mail anna@example.co.uk, see https://www.example.com/x and shop.example.de, Anna"
+    kinds = [f.entity_type for f in anon.find_pii(text)]
+    assert kinds == ["EMAIL", "URL", "URL", "PERSON"]
+    from presidio_analyzer.nlp_engine import NoOpNlpEngine
+
+    assert isinstance(engine.analyzer().nlp_engine, NoOpNlpEngine)
