@@ -117,6 +117,12 @@ def test_second_run_adds_history_without_duplicates(two_runs):
     details = json.loads(con.execute("SELECT details FROM audit_log WHERE run_id = ? AND event_type = 'anonymized'",
                                      [runs[1]]).fetchone()[0])
     assert details["texts"] == 0 and details["reused"] > 0
+    # Unchanged inputs are not re-imported, and unchanged customers keep their scores under the same model.
+    events = dict(con.execute("SELECT event_type, details FROM audit_log WHERE run_id = ? AND event_type IN "
+                              "('data_unchanged', 'predictions_written')", [runs[1]]).fetchall())
+    assert "data_unchanged" in events
+    written = json.loads(events["predictions_written"])
+    assert written["reused_unchanged"] == written["rows"] > 0
 
 
 def test_verify_passes_on_untouched_runs(two_runs):

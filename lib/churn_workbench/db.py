@@ -20,6 +20,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER);
 CREATE TABLE IF NOT EXISTS customer_columns (
     column_name VARCHAR, role VARCHAR, dtype VARCHAR, run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS ingest_log (
+    run_id VARCHAR, input_sha256 VARCHAR, ingested_at TIMESTAMP, summary VARCHAR);
 CREATE TABLE IF NOT EXISTS feedback (
     feedback_id VARCHAR, customer_id VARCHAR, text VARCHAR, created_at TIMESTAMP,
     channel VARCHAR, text_sha256 VARCHAR, run_id VARCHAR);
@@ -37,7 +39,7 @@ CREATE TABLE IF NOT EXISTS analysis_cache (
     prompt_version VARCHAR, created_run_id VARCHAR);
 CREATE TABLE IF NOT EXISTS predictions (
     run_id VARCHAR, customer_id VARCHAR, churn_probability DOUBLE, segment VARCHAR,
-    drivers VARCHAR, model_version VARCHAR, scored_at TIMESTAMP);
+    drivers VARCHAR, model_version VARCHAR, scored_at TIMESTAMP, features_hash UBIGINT);
 CREATE TABLE IF NOT EXISTS actions (
     run_id VARCHAR, customer_id VARCHAR, segment VARCHAR, action_type VARCHAR,
     channel VARCHAR, discount_pct DOUBLE, message VARCHAR, status VARCHAR,

@@ -16,7 +16,7 @@ from .. import audit as audit_mod
 from .. import consent, db
 from ..anonymize import KnownIdentifiers, anonymize_many
 from ..llm import FeedbackItem, analyze_feedback
-from .context import open_stage
+from .context import latest_run_with, open_stage
 
 # Large chunks: anonymize_many spreads a chunk over worker processes, and each chunk pays its start-up.
 ANONYMIZE_CHUNK = 100_000
@@ -49,9 +49,10 @@ def run(db_path: str = "", run_id: str = "", llm_provider: str = "") -> dict:
         customers = con.execute(f"SELECT {cols} FROM customers WHERE customer_id IN (SELECT DISTINCT customer_id FROM feedback)").df() \
             if db.table_exists(con, "customers") else pd.DataFrame(columns=["customer_id"])
         external = consent.check(con, feedback["customer_id"].unique(), "external_llm", ctx.audit, ctx.refs)
+        # Only the newest analysed run is consulted, so the lookup does not grow with history.
         previous = con.execute(
-            "SELECT source_sha256, anonymized_text, pii_counts FROM feedback_analysis "
-            "WHERE source_sha256 IS NOT NULL QUALIFY row_number() OVER (PARTITION BY source_sha256 ORDER BY run_id DESC) = 1"
+            "SELECT DISTINCT ON (source_sha256) source_sha256, anonymized_text, pii_counts FROM feedback_analysis "
+            "WHERE run_id = ? AND source_sha256 IS NOT NULL", [latest_run_with(con, "feedback_analysis", ctx.run_id)]
         ).df()
         cache = {}
         if ctx.settings.llm_provider != "local":

@@ -1,6 +1,7 @@
 """Stage 1: load customers, feedback and consent (synthetic or files) into DuckDB, all or nothing."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,8 +12,19 @@ from ..consent import PURPOSES
 from .context import open_stage
 
 
+def fingerprint(synthetic_n: int, seed: int, customers_path: str, feedback_path: str,
+                consent_path: str, data_config_path: str) -> dict:
+    """What the inputs are, by content: file sha256s, or the synthetic generator's parameters."""
+    if customers_path:
+        return {name: {"path": str(Path(p).resolve()), "sha256": audit_mod.file_sha256(p)}
+                for name, p in (("customers", customers_path), ("feedback", feedback_path),
+                                ("consent", consent_path), ("data_config", data_config_path)) if p}
+    return {"synthetic": {"customers": int(synthetic_n), "seed": int(seed),
+                          "sha256": audit_mod.sha256_hex(f"synthetic:{synthetic_n}:{seed}:v1")}}
+
+
 def load_inputs(synthetic_n: int, seed: int, customers_path: str, feedback_path: str,
-                consent_path: str, data_config_path: str) -> tuple[inputs.CustomerTable, pd.DataFrame, pd.DataFrame, dict]:
+                consent_path: str, data_config_path: str) -> tuple[inputs.CustomerTable, pd.DataFrame, pd.DataFrame]:
     """Read and validate everything before touching the database; raises inputs.InputError."""
     if customers_path:
         cfg = inputs.load_data_config(data_config_path or None)
@@ -22,16 +34,11 @@ def load_inputs(synthetic_n: int, seed: int, customers_path: str, feedback_path:
         consent = inputs.read_consent(consent_path, cfg.encoding) if consent_path else _empty_consent()
         if "consent" in table.roles.values():
             consent = pd.concat([consent, inputs.consent_from_column(table)], ignore_index=True)
-        sources = {name: {"path": str(Path(p).resolve()), "sha256": audit_mod.file_sha256(p)}
-                   for name, p in (("customers", customers_path), ("feedback", feedback_path),
-                                   ("consent", consent_path), ("data_config", data_config_path)) if p}
     else:
         data = synthetic.generate(int(synthetic_n), int(seed))
         table = inputs.type_customers(data.customers, inputs.DataConfig(), "synthetic")
         feedback, consent = data.feedback, data.consent
-        sources = {"synthetic": {"customers": int(synthetic_n), "seed": int(seed),
-                                 "sha256": audit_mod.sha256_hex(f"synthetic:{synthetic_n}:{seed}")}}
-    return table, feedback, consent, sources
+    return table, feedback, consent
 
 
 def _empty_feedback() -> pd.DataFrame:
@@ -49,8 +56,18 @@ def _empty_consent() -> pd.DataFrame:
 def run(db_path: str = "", run_id: str = "", synthetic_n: int = 1000, seed: int = 42, customers_path: str = "",
         feedback_path: str = "", consent_path: str = "", data_config_path: str = "") -> dict:
     ctx = open_stage("ingest", db_path, run_id)
-    table, feedback, consent, sources = load_inputs(synthetic_n, seed, customers_path, feedback_path,
-                                                    consent_path, data_config_path)
+    sources = fingerprint(synthetic_n, seed, customers_path, feedback_path, consent_path, data_config_path)
+    input_sha256 = audit_mod.sha256_hex(audit_mod.canonical_json({k: v["sha256"] for k, v in sources.items()}))
+    with ctx.reading() as con:
+        last = con.execute("SELECT input_sha256, summary FROM ingest_log ORDER BY ingested_at DESC LIMIT 1").fetchone()
+    if last and last[0] == input_sha256:
+        # The same inputs as the store already holds: nothing to parse or rewrite.
+        summary = dict(json.loads(last[1]), run_id=ctx.run_id, unchanged=True, consent_records_added=0)
+        ctx.audit.event("data_unchanged", input_sha256=input_sha256, sources=sources)
+        ctx.commit(lambda con: _log_ingest(con, ctx.run_id, input_sha256, summary), replace_tables=("ingest_log",))
+        return summary
+    table, feedback, consent = load_inputs(synthetic_n, seed, customers_path, feedback_path,
+                                           consent_path, data_config_path)
     customers = table.frame
     known = set(customers["customer_id"])
     orphan = ~feedback["customer_id"].isin(known)
@@ -86,9 +103,16 @@ def run(db_path: str = "", run_id: str = "", synthetic_n: int = 1000, seed: int 
         ).fetchone()[0]
         con.unregister("consent_frame")
         summary["consent_records_added"] = int(added)
+        _log_ingest(con, ctx.run_id, input_sha256, summary)
 
     summary = {"run_id": ctx.run_id, "customers": len(customers), "labelled": int(customers["churned"].notna().sum()),
                "feedback": len(feedback), "feedback_orphans_dropped": n_orphans, "consent_records": len(consent),
                "purposes": list(PURPOSES), "features": sorted(c for c, r in table.roles.items() if r == "feature")}
-    ctx.commit(write)  # customers/feedback are the current snapshot, so they are replaced, not run-scoped
-    return summary
+    # customers/feedback are the current snapshot, so they are replaced, not run-scoped.
+    ctx.commit(write, replace_tables=("ingest_log",))
+    return dict(summary, unchanged=False)
+
+
+def _log_ingest(con, run_id: str, input_sha256: str, summary: dict) -> None:
+    con.execute("INSERT INTO ingest_log VALUES (?, ?, now(), ?)",
+                [run_id, input_sha256, json.dumps({k: v for k, v in summary.items() if k != "run_id"})])

@@ -27,20 +27,50 @@ def run(db_path: str = "", run_id: str = "") -> dict:
         X, _, _ = load_feature_frame(con, ctx.run_id)
         allowed = consent.check(con, X.index, "profiling", ctx.audit, ctx.refs)
         version, path = registered_model(con, ctx.run_id)
+        previous = _previous_scores(con, version)
     # Refuses an artefact whose sha256 differs from the registry (tampering, partial copy).
     trained = model.load_model(path, version)
     ctx.audit.event("model_loaded", model_sha256=version)
     X = X[allowed.reindex(X.index).to_numpy()]
-    probability = pd.Series(model.predict_proba(trained, X), index=X.index)
+    row_hash = pd.Series(pd.util.hash_pandas_object(X, index=True).to_numpy(), index=X.index)
+    probability, drivers, reused = _score(trained, X, row_hash, previous)
     segment = segments.assign_segments(probability, ctx.settings.high_threshold, ctx.settings.medium_threshold)
-    drivers = explain.top_drivers(trained, X, k=3)
     predictions = pd.DataFrame({
         "run_id": ctx.run_id, "customer_id": X.index.astype(str), "churn_probability": probability.to_numpy(),
-        "segment": segment.to_numpy(), "drivers": [json.dumps(d) for d in drivers], "model_version": version,
-        "scored_at": pd.Timestamp.now(tz="UTC").tz_localize(None)})
+        "segment": segment.to_numpy(), "drivers": drivers.to_numpy(), "model_version": version,
+        "scored_at": pd.Timestamp.now(tz="UTC").tz_localize(None), "features_hash": row_hash.to_numpy()})
     counts = predictions["segment"].value_counts().to_dict()
     ctx.audit.event("predictions_written", rows=len(predictions), segments=counts, model_sha256=version,
-                    excluded_by_consent=int((~allowed).sum()))
+                    excluded_by_consent=int((~allowed).sum()), reused_unchanged=reused)
     ctx.commit(lambda con: db.insert_df(con, "predictions", predictions), replace_tables=("predictions",))
     return {"run_id": ctx.run_id, "scored": len(predictions), "excluded_by_consent": int((~allowed).sum()),
-            "segments": counts, "model_version": version, "predictions": predictions}
+            "reused_unchanged": reused, "segments": counts, "model_version": version, "predictions": predictions}
+
+
+def _previous_scores(con, version: str) -> pd.DataFrame:
+    """The newest scores made by this same model version, keyed by customer and feature-row hash."""
+    row = con.execute("SELECT run_id FROM predictions WHERE model_version = ? AND features_hash IS NOT NULL "
+                      "ORDER BY scored_at DESC LIMIT 1", [version]).fetchone()
+    if row is None:
+        return pd.DataFrame(columns=["customer_id", "features_hash", "churn_probability", "drivers"])
+    return con.execute("SELECT customer_id, features_hash, churn_probability, drivers FROM predictions "
+                       "WHERE run_id = ? AND model_version = ? AND features_hash IS NOT NULL", [row[0], version]).df()
+
+
+def _score(trained, X: pd.DataFrame, row_hash: pd.Series, previous: pd.DataFrame) -> tuple[pd.Series, pd.Series, int]:
+    """Probabilities and drivers; a customer whose features and model are unchanged keeps the
+    earlier score (the model is deterministic, so recomputing would give the same numbers)."""
+    keys = pd.DataFrame({"customer_id": X.index.astype(str), "features_hash": row_hash.to_numpy()})
+    if len(previous):
+        previous = previous.astype({"customer_id": str, "features_hash": "uint64"})
+        keys = keys.merge(previous, on=["customer_id", "features_hash"], how="left")  # keeps X's order
+    else:
+        keys = keys.assign(churn_probability=float("nan"), drivers=None)
+    same = keys["churn_probability"].notna().to_numpy()
+    probability = pd.Series(keys["churn_probability"].to_numpy(dtype="float64"), index=X.index)
+    drivers = pd.Series(keys["drivers"].to_numpy(dtype=object), index=X.index)
+    todo = X[~same]
+    if len(todo):
+        probability[~same] = model.predict_proba(trained, todo)
+        drivers[~same] = [json.dumps(d) for d in explain.top_drivers(trained, todo, k=3)]
+    return probability, drivers, int(same.sum())
