@@ -151,7 +151,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
-    results = [bench(n) for n in sizes]
+    for n in sizes:
+        bench(n)
+    # The summary covers every size measured so far, not only this invocation's.
+    results = sorted((json.loads(p.read_text()) for p in RESULTS.glob("pipeline-*.json")), key=lambda r: r["customers"])
     report = table(results)
     (RESULTS / "summary.md").write_text(report + "\n")
     print(report)

@@ -477,7 +477,7 @@ def test_publish_is_fast_for_a_large_database(tmp_path):
         con.execute("INSERT INTO customer_columns VALUES ('customer_id', 'id', '', 'r'), ('name', 'identifier', '', 'r'), "
                     "('tenure_months', 'feature', '', 'r')")
         con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r', now(), 'running')")
-        con.execute(f"""INSERT INTO predictions SELECT 'r', 'C' || lpad(i::VARCHAR, 7, '0'), (i % 100) / 100.0,
+        con.execute(f"""INSERT INTO predictions (run_id, customer_id, churn_probability, segment, drivers, model_version, scored_at) SELECT 'r', 'C' || lpad(i::VARCHAR, 7, '0'), (i % 100) / 100.0,
                           CASE WHEN i % 100 >= 60 THEN 'High' WHEN i % 100 >= 30 THEN 'Medium' ELSE 'Low' END,
                           '[]', 'v', now() FROM range({n}) t(i)""")
         con.execute(f"""INSERT INTO consent SELECT 'C' || lpad((i // 3)::VARCHAR, 7, '0'),

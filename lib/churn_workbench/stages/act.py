@@ -22,8 +22,7 @@ def run(db_path: str = "", run_id: str = "", llm_provider: str = "", action_segm
             "SELECT customer_id, churn_probability, segment, drivers, model_version FROM predictions WHERE run_id = ?",
             [pred_run]).df()
         analysis_run = latest_run_with(con, "feedback_analysis", ctx.run_id)
-        analysis = con.execute(
-            "SELECT customer_id, sentiment, topics FROM feedback_analysis WHERE run_id = ?", [analysis_run]).df()
+        analysis = _feedback_context_frame(con, analysis_run)
         candidates = preds[preds["segment"].isin(wanted)]
         marketing = consent.check(con, candidates["customer_id"], "marketing", ctx.audit, ctx.refs)
         external = consent.allowed(con, candidates["customer_id"], "external_llm")
@@ -37,7 +36,9 @@ def run(db_path: str = "", run_id: str = "", llm_provider: str = "", action_segm
                               external_allowed=bool(external.get(c, False)))
                 for c, s, p, d in zip(treat["customer_id"], treat["segment"], treat["churn_probability"], treat["drivers"])]
     outcome = propose_actions(requests, ctx.settings, ctx.audit, ctx.run_id)
-    actions = outcome.rows.merge(treat[["customer_id", "segment", "model_version"]], on="customer_id", how="left")
+    # astype: an empty outcome (nobody to contact) has untyped columns.
+    actions = outcome.rows.astype({"customer_id": str}).merge(treat[["customer_id", "segment", "model_version"]],
+                                                              on="customer_id", how="left")
     control = eligible[eligible["control"]]
     control_rows = pd.DataFrame({"customer_id": control["customer_id"], "segment": control["segment"],
                                  "action_type": "none", "channel": None, "discount_pct": 0.0,
@@ -61,12 +62,18 @@ def run(db_path: str = "", run_id: str = "", llm_provider: str = "", action_segm
             "control": int(eligible["control"].sum()), "by_status": status, "llm": outcome.stats, "actions": rows}
 
 
-def _feedback_context(analysis: pd.DataFrame) -> dict[str, tuple[list[str], str | None]]:
-    """Per customer: topics seen in their feedback and the label of their average sentiment."""
-    if analysis.empty:
+def _feedback_context_frame(con, analysis_run: str | None) -> pd.DataFrame:
+    """Per customer: mean sentiment and the distinct topics of all their feedback (in SQL: it is
+    a group-by over up to a million rows)."""
+    return con.execute(
+        """SELECT customer_id, avg(sentiment) AS sentiment,
+                  list_sort(list_distinct(flatten(list(from_json(topics, '["VARCHAR"]'))))) AS topics
+           FROM feedback_analysis WHERE run_id = ? GROUP BY customer_id""", [analysis_run]).df()
+
+
+def _feedback_context(grouped: pd.DataFrame) -> dict[str, tuple[list[str], str | None]]:
+    """customer_id -> (topics, label of the average sentiment)."""
+    if grouped.empty:
         return {}
-    analysis = analysis.assign(topic_list=analysis["topics"].map(lambda t: json.loads(t) if isinstance(t, str) else []))
-    grouped = analysis.groupby("customer_id").agg(sentiment=("sentiment", "mean"),
-                                                   topics=("topic_list", lambda s: sorted({t for ts in s for t in ts})))
     label = pd.cut(grouped["sentiment"], [-1.01, -0.05, 0.05, 1.01], labels=["negative", "neutral", "positive"]).astype(str)
-    return {c: (t, l) for c, t, l in zip(grouped.index, grouped["topics"], label)}
+    return {c: (list(t), l) for c, t, l in zip(grouped["customer_id"], grouped["topics"], label)}
