@@ -111,7 +111,13 @@ def _open(browser, url: str, requests: list[str]):
     page = browser.new_page(viewport={"width": 1400, "height": 1800})
     page.set_default_timeout(90_000)  # a busy 2-core CI machine starts kernels slowly
     page.on("request", lambda r: requests.append(r.url))
-    page.goto(url)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    try:
+        page.goto(url)
+    except PlaywrightTimeout:
+        # Each page load starts a fresh kernel; on a saturated CI machine one start can stall.
+        # One retry with a new kernel; a dashboard that never loads still fails.
+        page.goto(url)
     page.wait_for_selector(".wb-tabs .lm-TabBar-tab")
     return page
 
