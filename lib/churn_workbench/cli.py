@@ -12,8 +12,17 @@ from .config import STAGES, load_settings
 from .llm import PROVIDERS
 
 
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
+        raise _ArgumentError(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run_pipeline.py", description="Run the churn workbench stages with papermill.")
+    p = _Parser(prog="run_pipeline.py", description="Run the churn workbench stages with papermill.")
     p.add_argument("command", nargs="?", choices=["run", "verify"], default="run")
     p.add_argument("--synthetic", type=int, default=None, metavar="N", help="generate N synthetic customers (default 1000)")
     p.add_argument("--seed", type=int, default=42, help="seed for synthetic data, model training and the control group")
@@ -31,18 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-class _ArgumentError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
-        raise _ArgumentError(message)
-
-
 def main(argv: list[str]) -> int:
     parser = _parser()
-    parser.__class__ = _Parser
     try:
         args = parser.parse_args(argv)
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
