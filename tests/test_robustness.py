@@ -188,3 +188,15 @@ def test_sigkill_then_resume_gives_the_undisturbed_rows(tmp_path, undisturbed, n
     assert _outputs(ws, "R1") == undisturbed
     verify = cli(ws, "verify")
     assert verify.returncode == 0, verify.stdout
+
+
+def test_unconfigured_llm_backend_is_a_usage_error_before_any_run(tmp_path):
+    ws = Workspace(tmp_path, tmp_path / "data", tmp_path / "data" / "workbench.duckdb", tmp_path / "audit")
+    env = pipeline_env(ws)
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GROQ_API_KEY"):
+        env.pop(name, None)
+    result = subprocess.run([*CLI, "--llm", "openai"], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert "OPENAI_API_KEY" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not ws.db_path.exists()

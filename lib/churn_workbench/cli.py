@@ -110,6 +110,12 @@ def _run(args, settings) -> int:
         params, run_id = _params(args), args.run_id
         if run_id:
             _refuse_existing_run(settings, run_id)
+    # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
+    from .llm import ConfigurationError, get_provider
+    try:
+        get_provider(settings.llm_provider, settings)
+    except ConfigurationError as exc:
+        raise pipeline.UsageError(str(exc)) from None
     # Fail fast, before any run is recorded, if another process holds the database file.
     if settings.db_path.exists():
         db.connect(settings.db_path, wait_s=0).close()
