@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test dashboard lab bench bench-llm verify clean
+.PHONY: setup run test lint dashboard lab bench bench-llm verify clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,11 @@ run: $(STAMP)
 	$(PY) run_pipeline.py
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks
 
 verify: $(STAMP)
 	$(PY) run_pipeline.py verify

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from churn_workbench import audit, db
+from churn_workbench import audit, db, pseudonyms
 
 FIELDS = ["seq", "ts", "run_id", "stage", "event_type", "status", "subject_ref", "details", "prev_hash", "hash"]
 
@@ -113,9 +113,9 @@ def test_missing_manifest_of_finished_run_fails(chained):
 
 
 def test_subject_refs_are_keyed_and_stable(workspace):
-    refs = audit.SubjectRefs(workspace.data_dir / ".subject_key")
-    again = audit.SubjectRefs(workspace.data_dir / ".subject_key")
-    other = audit.SubjectRefs(workspace.root / "other_key")
+    refs = pseudonyms.SubjectRefs(workspace.data_dir / ".subject_key")
+    again = pseudonyms.SubjectRefs(workspace.data_dir / ".subject_key")
+    other = pseudonyms.SubjectRefs(workspace.root / "other_key")
     assert refs.ref("C1") == again.ref("C1") != other.ref("C1")
     assert "C1" not in refs.ref("C1")
     assert (workspace.data_dir / ".subject_key").stat().st_mode & 0o077 == 0

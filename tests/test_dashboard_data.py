@@ -20,8 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_workbench import audit, db, snapshot
-from churn_workbench.audit import AuditLog, SubjectRefs
+from churn_workbench import audit, db
+from churn_workbench.dashboard import data as snapshot_data
+from churn_workbench.dashboard import publish as snapshot_publish
+from churn_workbench.errors import SnapshotGone
+from churn_workbench.vocab import NOT_SCORED, SEGMENTS
+from churn_workbench.audit import AuditLog
+from churn_workbench.pseudonyms import SubjectRefs
 
 RAW_IDENTIFIERS = ("Anna Schmidt", "anna.schmidt7@example.com", "+44 7700 900123")
 N_CUSTOMERS = 40
@@ -202,9 +207,9 @@ def build_fixture(root: Path, publish: bool = True) -> Fixture:
                 buffer.flush(con)
             head = audit.chain_head(con)
         audit.write_manifest(run_dir, run_id, head, {**artefacts, "model": artefact, "model_card": card})
-    fixture = Fixture(root, data_dir, db_path, audit_dir, snapshot.default_dir(db_path), key_file, refs)
+    fixture = Fixture(root, data_dir, db_path, audit_dir, snapshot_publish.default_dir(db_path), key_file, refs)
     if publish:
-        snapshot.publish(db_path, fixture.snapshot_dir, audit_dir)
+        snapshot_publish.publish(db_path, fixture.snapshot_dir, audit_dir)
     return fixture
 
 
@@ -220,7 +225,7 @@ def fx(tmp_path, monkeypatch) -> Fixture:
 
 @pytest.fixture
 def data(fx):
-    loaded = snapshot.load(fx.snapshot_dir)
+    loaded = snapshot_data.load(fx.snapshot_dir)
     yield loaded
     loaded.close()
 
@@ -228,18 +233,18 @@ def data(fx):
 # --------------------------------------------------------------------------------------------
 
 def test_publish_switches_generation_atomically_and_leaves_no_temp_files(fx):
-    first = snapshot.current_generation(fx.snapshot_dir)
-    assert sorted(p.name for p in fx.snapshot_dir.iterdir()) == [snapshot.POINTER, first.name]
-    assert {p.name for p in first.iterdir()} == {snapshot.META, *(t + ".parquet" for t in snapshot.TABLES)}
-    second = snapshot.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir)
-    assert second != first and snapshot.current_generation(fx.snapshot_dir) == second
+    first = snapshot_publish.current_generation(fx.snapshot_dir)
+    assert sorted(p.name for p in fx.snapshot_dir.iterdir()) == [snapshot_publish.POINTER, first.name]
+    assert {p.name for p in first.iterdir()} == {snapshot_publish.META, *(t + ".parquet" for t in snapshot_publish.TABLES)}
+    second = snapshot_publish.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir)
+    assert second != first and snapshot_publish.current_generation(fx.snapshot_dir) == second
     # The previous generation stays (a dashboard may still read it) until the grace period ends.
-    assert sorted(p.name for p in fx.snapshot_dir.iterdir()) == sorted([snapshot.POINTER, first.name, second.name])
-    old = time.time() - snapshot.KEEP_OLD_GENERATIONS_S - 10
+    assert sorted(p.name for p in fx.snapshot_dir.iterdir()) == sorted([snapshot_publish.POINTER, first.name, second.name])
+    old = time.time() - snapshot_publish.KEEP_OLD_GENERATIONS_S - 10
     os.utime(first, (old, old))
-    third = snapshot.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir)
-    assert sorted(p.name for p in fx.snapshot_dir.iterdir()) == sorted([snapshot.POINTER, second.name, third.name])
-    later = [snapshot.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir) for _ in range(3)]
+    third = snapshot_publish.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir)
+    assert sorted(p.name for p in fx.snapshot_dir.iterdir()) == sorted([snapshot_publish.POINTER, second.name, third.name])
+    later = [snapshot_publish.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir) for _ in range(3)]
     kept = sorted(p.name for p in fx.snapshot_dir.iterdir() if p.name.startswith("gen-"))
     assert kept == sorted(p.name for p in later)  # current + KEEP_PREVIOUS_GENERATIONS, however fast runs come
 
@@ -249,22 +254,22 @@ def _snapshot_text(generation: Path) -> tuple[str, set[str]]:
     con = duckdb.connect()
     try:
         texts, columns = [], set()
-        for table in snapshot.TABLES:
+        for table in snapshot_publish.TABLES:
             frame = con.execute(f"SELECT * FROM read_parquet('{generation / (table + '.parquet')}')").df()
             columns |= set(frame.columns)
             texts.append(frame.to_csv())
     finally:
         con.close()
-    return "\n".join(texts) + (generation / snapshot.META).read_text(), columns
+    return "\n".join(texts) + (generation / snapshot_publish.META).read_text(), columns
 
 
 def test_snapshot_holds_no_raw_identifiers_or_feedback_text(fx):
-    text, columns = _snapshot_text(snapshot.current_generation(fx.snapshot_dir))
+    text, columns = _snapshot_text(snapshot_publish.current_generation(fx.snapshot_dir))
     for value in RAW_IDENTIFIERS + ("LC000000", "billing is wrong (no anonymization)"):
         assert value not in text
     assert "call me on <PHONE_1>" in text  # the anonymized text is there
     assert not columns & {"name", "email", "phone", "loyalty_card_no", "text"}
-    data = snapshot.load(fx.snapshot_dir)
+    data = snapshot_data.load(fx.snapshot_dir)
     try:
         assert list(data.query("SELECT * FROM customers LIMIT 1").columns) == [
             "customer_id", "contract", "tenure_months", "monthly_charges", "churned"]
@@ -277,7 +282,7 @@ def test_kpis_and_last_run(data, fx):
     k = data.kpis()
     assert k["customers"] == N_CUSTOMERS
     assert k["scored"] == N_CUSTOMERS - 2  # two customers without profiling consent
-    assert sum(k["segments"][s] for s in snapshot.SEGMENTS) == k["scored"]
+    assert sum(k["segments"][s] for s in SEGMENTS) == k["scored"]
     con = duckdb.connect(str(fx.db_path), read_only=True)
     try:
         avg, control = con.execute(
@@ -299,26 +304,26 @@ def test_kpis_and_last_run(data, fx):
 def test_customer_filters(data):
     everyone = data.customers(limit=1000)
     assert everyone.total == N_CUSTOMERS == len(everyone.rows)
-    high = data.customers(snapshot.CustomerFilter(segment="High"), limit=1000)
+    high = data.customers(snapshot_data.CustomerFilter(segment="High"), limit=1000)
     assert 0 < high.total < N_CUSTOMERS and set(high.rows["segment"]) == {"High"}
-    band = data.customers(snapshot.CustomerFilter(min_probability=0.4, max_probability=0.7), limit=1000)
+    band = data.customers(snapshot_data.CustomerFilter(min_probability=0.4, max_probability=0.7), limit=1000)
     assert band.rows["churn_probability"].between(0.4, 0.7).all()
-    assert data.customers(snapshot.CustomerFilter(segment=snapshot.NOT_SCORED)).rows["customer_id"].tolist() == [
+    assert data.customers(snapshot_data.CustomerFilter(segment=NOT_SCORED)).rows["customer_id"].tolist() == [
         "C0000003", "C0000005"]
-    neg = data.customers(snapshot.CustomerFilter(sentiment="negative"), limit=1000)
+    neg = data.customers(snapshot_data.CustomerFilter(sentiment="negative"), limit=1000)
     assert neg.total > 0 and set(neg.rows["sentiment_label"]) == {"negative"}
-    topic = data.customers(snapshot.CustomerFilter(topic="billing"), limit=1000)
+    topic = data.customers(snapshot_data.CustomerFilter(topic="billing"), limit=1000)
     assert topic.total > 0 and topic.rows["topics"].str.contains("billing").all()
-    no_marketing = data.customers(snapshot.CustomerFilter(consent="no marketing"), limit=1000)
+    no_marketing = data.customers(snapshot_data.CustomerFilter(consent="no marketing"), limit=1000)
     assert set(no_marketing.rows["customer_id"]) == {"C0000004", "C0000005"}  # withdrawn, and no record
-    control = data.customers(snapshot.CustomerFilter(action_status="control"), limit=1000)
+    control = data.customers(snapshot_data.CustomerFilter(action_status="control"), limit=1000)
     assert control.total == data.kpis()["control_group"]
     page = data.customers(limit=5, offset=5)
     assert len(page.rows) == 5 and page.total == N_CUSTOMERS
     options = data.filter_options()
     assert options["segment"][:3] == ["High", "Medium", "Low"] and "billing" in options["topic"]
     with pytest.raises(ValueError):
-        data.customers(snapshot.CustomerFilter(consent="telepathy"))
+        data.customers(snapshot_data.CustomerFilter(consent="telepathy"))
 
 
 def test_drill_down_shows_analysis_and_audit_trail_but_no_identifiers(data, fx):
@@ -401,8 +406,8 @@ def test_verify_status_recorded_at_publish(fx, data):
     # Tamper with the audit log, republish: the snapshot records the failure (red, not green).
     with db.session(fx.db_path) as con:
         con.execute("UPDATE audit_log SET status = 'ok' WHERE event_type = 'egress_blocked'")
-    snapshot.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir)
-    again = snapshot.load(fx.snapshot_dir)
+    snapshot_publish.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir)
+    again = snapshot_data.load(fx.snapshot_dir)
     try:
         bad = again.audit_status()
         assert bad["ok"] is False and any("altered" in p for p in bad["problems"])
@@ -421,24 +426,24 @@ def test_runs_and_notebook_hashes(data):
 
 
 def test_missing_and_empty_states(tmp_path):
-    missing = snapshot.load(tmp_path / "nowhere")
+    missing = snapshot_data.load(tmp_path / "nowhere")
     assert missing.state == "missing" and "make run" in missing.message
     # A database with the schema but no run yet (and a missing one) publish an "empty" snapshot.
     empty_db = tmp_path / "empty" / "workbench.duckdb"
     with db.session(empty_db):
         pass
     for source in (empty_db, tmp_path / "absent" / "workbench.duckdb"):
-        out = snapshot.publish(source, tmp_path / "snap", tmp_path / "audit")
-        data = snapshot.load(tmp_path / "snap")
+        snapshot_publish.publish(source, tmp_path / "snap", tmp_path / "audit")
+        data = snapshot_data.load(tmp_path / "snap")
         try:
             assert data.state == "empty" and "make run" in data.message
         finally:
             data.close()
     (tmp_path / "junk" / "gen-1").mkdir(parents=True)
-    (tmp_path / "junk" / snapshot.POINTER).write_text("gen-1")
-    (tmp_path / "junk" / "gen-1" / snapshot.META).write_text("{}")
+    (tmp_path / "junk" / snapshot_publish.POINTER).write_text("gen-1")
+    (tmp_path / "junk" / "gen-1" / snapshot_publish.META).write_text("{}")
     (tmp_path / "junk" / "gen-1" / "runs.parquet").write_bytes(b"not parquet")
-    junk = snapshot.load(tmp_path / "junk")
+    junk = snapshot_data.load(tmp_path / "junk")
     assert junk.state == "unreadable" and "make run" in junk.message
 
 
@@ -450,7 +455,7 @@ def test_loaded_snapshot_survives_republish_and_db_lock(fx):
         str(fx.db_path)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        data = snapshot.load(fx.snapshot_dir)
+        data = snapshot_data.load(fx.snapshot_dir)
         try:
             assert data.state == "ready" and data.kpis()["customers"] == N_CUSTOMERS
         finally:
@@ -458,9 +463,9 @@ def test_loaded_snapshot_survives_republish_and_db_lock(fx):
     finally:
         holder.kill()
         holder.wait()
-    data = snapshot.load(fx.snapshot_dir)
+    data = snapshot_data.load(fx.snapshot_dir)
     try:
-        snapshot.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir)
+        snapshot_publish.publish(fx.db_path, fx.snapshot_dir, fx.audit_dir)
         assert data.kpis()["customers"] == N_CUSTOMERS  # still reading the (now unlinked) old file
     finally:
         data.close()
@@ -491,13 +496,13 @@ def test_publish_is_fast_for_a_large_database(tmp_path):
                         SELECT 'r', 'C' || lpad(i::VARCHAR, 7, '0'), 'discount', 'proposed', now()
                         FROM range(0, {n}, 3) t(i)""")
     started = time.monotonic()
-    snapshot.publish(db_path, tmp_path / "snap", tmp_path / "audit")
+    snapshot_publish.publish(db_path, tmp_path / "snap", tmp_path / "audit")
     elapsed = time.monotonic() - started
-    data = snapshot.load(tmp_path / "snap")
+    data = snapshot_data.load(tmp_path / "snap")
     try:
         assert data.kpis()["customers"] == n
         t0 = time.monotonic()
-        page = data.customers(snapshot.CustomerFilter(segment="High", topic="billing"))
+        page = data.customers(snapshot_data.CustomerFilter(segment="High", topic="billing"))
         assert page.total > 0 and time.monotonic() - t0 < 2.0
     finally:
         data.close()
@@ -505,10 +510,10 @@ def test_publish_is_fast_for_a_large_database(tmp_path):
 
 
 def test_removed_generation_asks_for_reload(fx):
-    data = snapshot.load(fx.snapshot_dir)
+    data = snapshot_data.load(fx.snapshot_dir)
     try:
         shutil.rmtree(data.path)
-        with pytest.raises(snapshot.SnapshotGone):
+        with pytest.raises(SnapshotGone):
             data.customers()
     finally:
         data.close()
@@ -517,7 +522,7 @@ def test_removed_generation_asks_for_reload(fx):
 def test_dashboard_sections_build_without_errors(fx, data, monkeypatch):
     """Every section and the drill-down build on the fixture (the page wraps them in a guard that
     would hide an exception, so they are called directly here)."""
-    from churn_workbench import dashboard
+    from churn_workbench.dashboard import widgets as dashboard
     from churn_workbench.config import load_settings
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(fx.data_dir))
     monkeypatch.setenv("WORKBENCH_DB", str(fx.db_path))
@@ -536,7 +541,7 @@ def test_dashboard_sections_build_without_errors(fx, data, monkeypatch):
 
 
 def test_dashboard_without_snapshot_shows_the_run_first_page(tmp_path, monkeypatch):
-    from churn_workbench import dashboard
+    from churn_workbench.dashboard import widgets as dashboard
     from churn_workbench.config import load_settings
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_DB", str(tmp_path / "workbench.duckdb"))

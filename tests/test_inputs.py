@@ -30,7 +30,8 @@ def test_messy_customers_are_typed(tmp_path):
     assert f["autopay"].tolist()[:4] == [1.0, 0.0, 1.0, 0.0] and np.isnan(f["autopay"].iloc[4])
     assert f["signup_date"].tolist()[:3] == [60.0, 0.0, 50.0]  # days before the newest date
     assert pd.isna(f["region"].iloc[1]) and f["region"].iloc[0] == "north"
-    assert {roles[c] for c in ("name", "email", "phone")} == {"identifier"}
+    # Identifier columns get the role of what they hold, so the anonymizer matches each its own way.
+    assert [roles[c] for c in ("name", "email", "phone")] == ["name", "email", "phone"]
     assert roles["notes_constant"] == "excluded"
     assert table.kinds == {"balance": "numeric", "discount": "numeric", "region": "categorical",
                            "signup_date": "date", "autopay": "boolean"}
@@ -174,7 +175,7 @@ def test_parquet_with_native_types(tmp_path):
     assert f["churned"].tolist()[:2] == [1, 0] and pd.isna(f["churned"].iloc[2])
     assert f["autopay"].tolist() == [1.0, 0.0, 1.0, 0.0]
     assert f["last_login"].tolist()[:2] == [1.0, 10.0]
-    assert table.kinds["plan"] == "categorical" and table.roles["email"] == "identifier"
+    assert table.kinds["plan"] == "categorical" and table.roles["email"] == "email"
     # Parquet is recognised by content, whatever the suffix.
     (tmp_path / "disguised.csv").write_bytes(path.read_bytes())
     assert len(inputs.read_table(tmp_path / "disguised.csv")) == 4
@@ -188,7 +189,7 @@ def test_data_config_renames_and_excludes(tmp_path):
     table = inputs.read_customers(customers, cfg)
     assert table.frame["customer_id"].tolist() == ["k-1", "k-2", "k-3"]
     assert table.frame["churned"].tolist()[:2] == [1, 0] and pd.isna(table.frame["churned"].iloc[2])
-    assert table.roles == {"customer_id": "id", "churned": "label", "Full Name": "identifier",
+    assert table.roles == {"customer_id": "id", "churned": "label", "Full Name": "name",
                            "gender": "excluded", "tenure": "feature"}
 
 
@@ -218,7 +219,7 @@ def test_identifier_like_columns_never_features(tmp_path):
     path = mf.write(tmp_path / "ids.csv", "customer_id,churned,address,contact,score,ticket\n" + rows + "\n")
     table = inputs.read_customers(path)
     assert table.roles["address"] == "identifier"
-    assert table.roles["contact"] == "identifier"
+    assert table.roles["contact"] == "email"
     assert table.roles["ticket"] == "excluded"  # nearly unique text
     assert table.columns_with_role("feature") == ["score"]
 
@@ -302,5 +303,27 @@ def test_synthetic_customers_type_cleanly():
     data = generate(500, seed=3)
     table = inputs.type_customers(data.customers, DataConfig(), "synthetic")
     assert table.warnings == []
-    assert set(table.columns_with_role("identifier")) == {"name", "email", "phone"}
+    assert table.columns_with_role("name", "email", "phone") == ["name", "email", "phone"]
     assert table.frame["churned"].notna().sum() == data.customers["churned"].notna().sum()
+
+
+def test_identifier_roles_follow_the_data_config_whatever_the_names(tmp_path):
+    """The README's own data config: identifiers called full_name / mail / mobile / iban."""
+    path = mf.write(tmp_path / "c.csv", "cust_no,left_us,full_name,mail,mobile,iban,internal_note,plan\n"
+                    "k1,gone,Jane Doe,jane@example.com,+44 7700 900123,GB82WEST12345698765432,x,a\n"
+                    "k2,stayed,Jo Bloggs,jo@example.org,07700 900456,DE89370400440532013000,y,b\n")
+    cfg = DataConfig(id_column="cust_no", label_column="left_us", positive_label="gone",
+                     identifier_columns=("full_name", "mail", "mobile", "iban"), exclude_columns=("internal_note",))
+    roles = inputs.read_customers(path, cfg).roles
+    assert [roles[c] for c in ("full_name", "mail", "mobile", "iban", "internal_note", "plan")] == \
+        ["name", "email", "phone", "identifier", "excluded", "feature"]
+
+
+def test_explicit_role_keys_and_sensitive_columns(tmp_path):
+    path = mf.write(tmp_path / "c.csv", 'id,Client "Nom",contact point,gender,plan\n'
+                    'a,Zoë Ünal,z@x.example,f,p1\nb,Ann Li,a@x.example,m,p2\nc,Bo Yu,b@x.example,f,p1\n')
+    cfg = DataConfig(id_column="id", name_columns=('Client "Nom"',), phone_columns=("contact point",),
+                     sensitive_columns=("gender",))
+    roles = inputs.read_customers(path, cfg).roles
+    assert roles['Client "Nom"'] == "name" and roles["contact point"] == "phone"
+    assert roles["gender"] == "sensitive" and roles["plan"] == "feature"

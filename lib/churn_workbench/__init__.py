@@ -1,2 +1,2 @@
-from importlib.metadata import version as _v
+"""Churn workbench: churn prediction, feedback analysis and retention actions under enforced data governance."""
 __version__ = "0.1.0"

@@ -7,10 +7,8 @@ records the chain head at the end of that run plus the sha256 of every artefact.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,33 +45,6 @@ def file_sha256(path: str | Path) -> str:
 def row_hash(prev_hash: str, row: dict) -> str:
     payload = canonical_json({k: row[k] for k in _ROW_FIELDS})
     return sha256_hex(prev_hash + payload)
-
-
-class SubjectRefs:
-    """Pseudonymous refs for customers: a keyed hash, so the audit log holds no customer id.
-
-    The key lives in a file outside the database (or WORKBENCH_SUBJECT_KEY), so someone with
-    only the database cannot link a ref back to an id by hashing candidate ids.
-    """
-
-    def __init__(self, key_file: str | Path):
-        env_key = os.environ.get("WORKBENCH_SUBJECT_KEY")
-        if env_key:
-            self._key = env_key.encode()
-            return
-        key_file = Path(key_file)
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))
-        self._key = key_file.read_text().strip().encode()
-
-    def ref(self, customer_id) -> str:
-        return "subj_" + hmac.new(self._key, str(customer_id).encode(), hashlib.sha256).hexdigest()[:20]
-
-    def refs(self, customer_ids: Iterable) -> list[str]:
-        return [self.ref(c) for c in customer_ids]
 
 
 @dataclass

@@ -7,9 +7,19 @@ import sys
 import time
 from pathlib import Path
 
+import dataclasses
+
 from . import audit, db, pipeline
-from .config import STAGES, load_settings
+from .config import load_settings
+from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
+from .stages.params import PARAMS
+from .vocab import STAGES
+
+# Stage parameters with a flag of their own; every other declared stage parameter gets
+# a flag derived from its name (max_train_rows -> --max-train-rows).
+_OWN_FLAGS = {"db_path", "run_id", "llm_provider", "synthetic_n", "seed", "customers_path", "feedback_path",
+              "consent_path", "data_config_path"}
 
 
 class _ArgumentError(Exception):
@@ -37,7 +47,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run, skipping its completed stages")
     p.add_argument("--wait", action="store_true", help="wait for another running pipeline instead of refusing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    for name, (stage, default) in _derived_parameters().items():
+        p.add_argument("--" + name.replace("_", "-"), type=type(default), default=None, dest=name,
+                       help=f"{stage} stage parameter (default {default})")
     return p
+
+
+def _derived_parameters() -> dict[str, tuple[str, object]]:
+    out = {}
+    for stage, cls in PARAMS.items():
+        for f in dataclasses.fields(cls):
+            if f.name not in _OWN_FLAGS:
+                out.setdefault(f.name, (stage, f.default))
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -51,14 +73,14 @@ def main(argv: list[str]) -> int:
     except _ArgumentError as exc:
         print(f"run_pipeline.py: error: {exc} (see --help)", file=sys.stderr)
         return 2
-    except (pipeline.UsageError, db.DatabaseLocked, ValueError) as exc:
+    except WorkbenchError as exc:
         print(f"run_pipeline.py: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
 
 
 def _verify(settings) -> int:
     if not settings.db_path.exists():
-        raise pipeline.UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
+        raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
     result = audit.verify(settings.db_path, settings.audit_dir)
     print(result)
     for problem in result.problems:
@@ -70,29 +92,29 @@ def _check_inputs(args) -> None:
     for flag, value in (("--customers", args.customers), ("--feedback", args.feedback),
                         ("--consent", args.consent), ("--data-config", args.data_config)):
         if value and not Path(value).is_file():
-            raise pipeline.UsageError(f"{value}: {flag} file does not exist")
+            raise UsageError(f"{value}: {flag} file does not exist")
     if (args.feedback or args.consent or args.data_config) and not args.customers:
-        raise pipeline.UsageError("--feedback, --consent and --data-config need --customers")
+        raise UsageError("--feedback, --consent and --data-config need --customers")
     if args.customers and args.synthetic is not None:
-        raise pipeline.UsageError("use either --synthetic or --customers, not both")
+        raise UsageError("use either --synthetic or --customers, not both")
     if args.synthetic is not None and args.synthetic < 1:
-        raise pipeline.UsageError("--synthetic needs a positive number of customers")
+        raise UsageError("--synthetic needs a positive number of customers")
     if args.customers:
         # Validate the files before a run is recorded: bad input leaves the database untouched.
-        from .inputs import InputError
         from .stages.ingest import load_inputs
         p = _params(args)
         try:
             load_inputs(0, 0, p["customers_path"], p["feedback_path"], p["consent_path"], p["data_config_path"])
         except InputError as exc:
-            raise pipeline.UsageError(str(exc)) from None
+            raise UsageError(str(exc)) from None
 
 
 def _params(args) -> dict:
     absolute = lambda v: str(Path(v).resolve()) if v else ""
+    derived = {name: getattr(args, name) for name in _derived_parameters() if getattr(args, name) is not None}
     return {"synthetic_n": args.synthetic or 1000, "seed": args.seed, "customers_path": absolute(args.customers),
             "feedback_path": absolute(args.feedback), "consent_path": absolute(args.consent),
-            "data_config_path": absolute(args.data_config)}
+            "data_config_path": absolute(args.data_config), **derived}
 
 
 def _run(args, settings) -> int:
@@ -101,7 +123,7 @@ def _run(args, settings) -> int:
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
-            raise pipeline.UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
+            raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
     if args.resume:
         params, settings = _resume_params(args, settings)
         run_id = args.resume
@@ -111,11 +133,11 @@ def _run(args, settings) -> int:
         if run_id:
             _refuse_existing_run(settings, run_id)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
-    from .llm import ConfigurationError, get_provider
+    from .llm import get_provider
     try:
         get_provider(settings.llm_provider, settings)
     except ConfigurationError as exc:
-        raise pipeline.UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     # Fail fast, before any run is recorded, if another process holds the database file.
     if settings.db_path.exists():
         db.connect(settings.db_path, wait_s=0).close()
@@ -125,7 +147,7 @@ def _run(args, settings) -> int:
     _print_summary(settings, result, time.monotonic() - started)
     if result.status == "succeeded":
         return 0
-    return 2 if result.input_error else 1
+    return result.exit_code or 1
 
 
 def _refuse_existing_run(settings, run_id: str) -> None:
@@ -133,18 +155,18 @@ def _refuse_existing_run(settings, run_id: str) -> None:
         return
     with db.session(settings.db_path) as con:
         if con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
-            raise pipeline.UsageError(f"--run-id {run_id}: that run exists already; use --resume {run_id} to finish it")
+            raise UsageError(f"--run-id {run_id}: that run exists already; use --resume {run_id} to finish it")
 
 
 def _resume_params(args, settings):
     if not settings.db_path.exists():
-        raise pipeline.UsageError(f"{settings.db_path}: no database, nothing to resume")
+        raise UsageError(f"{settings.db_path}: no database, nothing to resume")
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params, status, llm_provider FROM runs WHERE run_id = ?", [args.resume]).fetchone()
     if row is None:
-        raise pipeline.UsageError(f"--resume {args.resume}: no such run in {settings.db_path}")
+        raise UsageError(f"--resume {args.resume}: no such run in {settings.db_path}")
     if row[1] == "succeeded":
-        raise pipeline.UsageError(f"--resume {args.resume}: that run already succeeded")
+        raise UsageError(f"--resume {args.resume}: that run already succeeded")
     params = json.loads(row[0])
     if not args.llm and row[2]:
         settings = load_settings(db_path=str(settings.db_path), llm_provider=row[2])

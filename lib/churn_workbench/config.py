@@ -1,20 +1,27 @@
-"""Settings from the environment or `.env`.
+"""Settings from the environment or `.env`: every `WORKBENCH_*` knob is declared here, once.
 
-Secrets (API keys) are read here and nowhere else; they are never passed as papermill
-parameters, because papermill writes parameters into the executed notebook.
+This is the only module that reads `os.environ`. Each `Settings` field names its environment
+variable and says what it means; the README's settings table lists the same names (a test keeps
+the two in step). Secrets (API keys) are read on demand by `secret()` and never stored in
+`Settings`, so a settings object can be printed, logged or passed around without leaking them;
+they are never papermill parameters either, because papermill writes parameters into the
+executed notebook.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import load_dotenv
 
+from .errors import UsageError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The project is installed editable from lib/, so the checkout root is two levels up.
-PROJECT_ROOT = Path(os.environ.get("WORKBENCH_HOME", PACKAGE_DIR.parents[1])).resolve()
-STAGES = ("ingest", "feedback", "train", "predict", "act")
+PROJECT_ROOT = Path(os.environ.get("WORKBENCH_HOME") or PACKAGE_DIR.parents[1]).resolve()
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
 
 def load_env() -> None:
@@ -22,62 +29,110 @@ def load_env() -> None:
     load_dotenv(PROJECT_ROOT / ".env", override=False)
 
 
-def _float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+def secret(name: str) -> str | None:
+    """An API key or token from the environment or `.env`; None when unset or blank."""
+    load_env()
+    value = os.environ.get(name, "").strip()
+    return value or None
 
 
-def _int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+def env_flag(name: str) -> str:
+    """The raw value of a non-workbench variable the workbench must react to (e.g. an SDK's log level)."""
+    return os.environ.get(name, "")
+
+
+def _knob(env: str, default, help: str, **kwargs):
+    return field(default=default, metadata={"env": env, "help": help}, **kwargs)
 
 
 @dataclass(frozen=True)
 class Settings:
-    db_path: Path
-    audit_dir: Path
-    subject_key_file: Path
-    llm_provider: str = "local"
-    analysis_model: str | None = None
-    action_model: str | None = None
-    high_threshold: float = 0.6
-    medium_threshold: float = 0.3
-    control_share: float = 0.10
-    llm_batch_size: int = 8
-    llm_requests_per_minute: int = 30
-    llm_tokens_per_minute: int = 6000
-    llm_concurrency: int = 4
-    llm_max_requests: int = 2000
-    llm_max_tokens: int = 500_000
-    llm_timeout_s: float = 30.0
-    extra: dict = field(default_factory=dict)
+    """Every setting of the workbench. Paths are resolved; `db_path` etc. default under `data_dir`."""
+
+    data_dir: Path = _knob("WORKBENCH_DATA_DIR", DEFAULT_DATA_DIR, "folder of the database, models, snapshot and keys")
+    db_path: Path | None = _knob("WORKBENCH_DB", None, "DuckDB file (default `<data dir>/workbench.duckdb`)")
+    audit_dir: Path = _knob("WORKBENCH_AUDIT_DIR", PROJECT_ROOT / "audit", "executed notebooks and manifests")
+    subject_key_file: Path | None = _knob("WORKBENCH_SUBJECT_KEY_FILE", None,
+                                          "key of the pseudonymous subject refs (default `<data dir>/.subject_key`)")
+    subject_key: str | None = _knob("WORKBENCH_SUBJECT_KEY", None,
+                                    "the subject-ref key itself, instead of the key file", repr=False)
+    llm_provider: str = _knob("WORKBENCH_LLM", "local", "LLM backend: local, groq or openai")
+    analysis_model: str | None = _knob("WORKBENCH_ANALYSIS_MODEL", None, "model id for feedback analysis")
+    action_model: str | None = _knob("WORKBENCH_ACTION_MODEL", None, "model id for retention actions")
+    openai_model: str | None = _knob("WORKBENCH_OPENAI_MODEL", None, "model id on the OpenAI-compatible endpoint")
+    high_threshold: float = _knob("WORKBENCH_HIGH_THRESHOLD", 0.6, "churn probability from which a customer is High")
+    medium_threshold: float = _knob("WORKBENCH_MEDIUM_THRESHOLD", 0.3, "churn probability from which a customer is Medium")
+    control_share: float = _knob("WORKBENCH_CONTROL_SHARE", 0.10, "share of contactable customers held out as control")
+    llm_batch_size: int = _knob("WORKBENCH_LLM_BATCH_SIZE", 8, "feedback items per LLM request")
+    llm_requests_per_minute: int = _knob("WORKBENCH_LLM_RPM", 30, "client-side request limit (0 = none)")
+    llm_tokens_per_minute: int = _knob("WORKBENCH_LLM_TPM", 6000, "client-side token limit (0 = none)")
+    llm_concurrency: int = _knob("WORKBENCH_LLM_CONCURRENCY", 4, "parallel LLM requests")
+    llm_max_requests: int = _knob("WORKBENCH_LLM_MAX_REQUESTS", 2000, "LLM request budget per stage")
+    llm_max_tokens: int = _knob("WORKBENCH_LLM_MAX_TOKENS", 500_000, "LLM token budget per stage")
+    llm_timeout_s: float = _knob("WORKBENCH_LLM_TIMEOUT", 30.0, "seconds per LLM request")
+    # Tuning values of the LLM request engine (docs/llm.md). None: the engine's own default.
+    llm_max_attempts: int | None = _knob("WORKBENCH_LLM_MAX_ATTEMPTS", None, "attempts of one request on errors (4)")
+    llm_max_rate_limited: int | None = _knob("WORKBENCH_LLM_MAX_RATE_LIMITED", None, "429s tolerated per request (8)")
+    llm_item_tries: int | None = _knob("WORKBENCH_LLM_ITEM_TRIES", None, "requests one item may be part of (3)")
+    llm_backoff_s: float | None = _knob("WORKBENCH_LLM_BACKOFF_S", None, "backoff base in seconds (1.0)")
+    llm_backoff_max_s: float | None = _knob("WORKBENCH_LLM_BACKOFF_MAX_S", None, "backoff ceiling in seconds (30)")
+    llm_max_wait_s: float | None = _knob("WORKBENCH_LLM_MAX_WAIT_S", None, "longest retry-after honoured (60)")
+    llm_rate_window_s: float | None = _knob("WORKBENCH_LLM_RATE_WINDOW_S", None, "rate limiter window in seconds (60)")
+    llm_min_batch: int | None = _knob("WORKBENCH_LLM_MIN_BATCH", None, "smallest batch sent (batch size / 4)")
+    llm_max_text_chars: int | None = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", None, "feedback cut before sending (1000)")
+    llm_progress: bool | None = _knob("WORKBENCH_LLM_PROGRESS", None, "progress bar for LLM work (true)")
+    llm_reasoning_effort: str | None = _knob("WORKBENCH_LLM_REASONING_EFFORT", None, "reasoning_effort sent to gpt-oss")
+    # Overrides set in code (tests, benchmarks): name -> value, for the tuning values above.
+    extra: dict = field(default_factory=dict, metadata={"env": None, "help": "tuning overrides"})
+
+    def __post_init__(self):
+        # Derived defaults: everything the workbench writes for one database lives together.
+        set_ = object.__setattr__
+        set_(self, "data_dir", Path(self.data_dir).resolve())
+        set_(self, "db_path", Path(self.db_path or self.data_dir / "workbench.duckdb").resolve())
+        set_(self, "audit_dir", Path(self.audit_dir).resolve())
+        set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
+        if not 0 <= self.medium_threshold <= self.high_threshold <= 1:
+            raise UsageError("thresholds must satisfy 0 <= medium <= high <= 1 "
+                             "(WORKBENCH_MEDIUM_THRESHOLD, WORKBENCH_HIGH_THRESHOLD)")
+        if not 0 <= self.control_share < 1:
+            raise UsageError(f"WORKBENCH_CONTROL_SHARE must be in [0, 1) (got {self.control_share})")
+
+
+def knobs() -> list[dataclasses.Field]:
+    """The settings that have an environment variable, in declaration order."""
+    return [f for f in dataclasses.fields(Settings) if f.metadata.get("env")]
+
+
+def _parse(f: dataclasses.Field, raw: str):
+    kind = str(f.type)
+    try:
+        if kind.startswith("bool"):
+            return raw.strip().lower() not in ("0", "false", "no", "off")
+        if kind.startswith("Path"):
+            return Path(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        if kind.startswith("int"):
+            return int(raw)
+    except ValueError:
+        raise UsageError(f"{f.metadata['env']}={raw!r}: expected a number ({kind})") from None
+    return raw
 
 
 def load_settings(**overrides) -> Settings:
-    """Build settings from WORKBENCH_* variables (after loading `.env`), then explicit overrides."""
+    """Settings from WORKBENCH_* variables (after loading `.env`), then explicit overrides.
+
+    An override of None or "" means "not given" (papermill parameters default to "").
+    """
     load_env()
-    data_dir = Path(os.environ.get("WORKBENCH_DATA_DIR", PROJECT_ROOT / "data"))
-    values = dict(
-        db_path=Path(os.environ.get("WORKBENCH_DB", data_dir / "workbench.duckdb")),
-        audit_dir=Path(os.environ.get("WORKBENCH_AUDIT_DIR", PROJECT_ROOT / "audit")),
-        subject_key_file=Path(os.environ.get("WORKBENCH_SUBJECT_KEY_FILE", data_dir / ".subject_key")),
-        llm_provider=os.environ.get("WORKBENCH_LLM", "local"),
-        analysis_model=os.environ.get("WORKBENCH_ANALYSIS_MODEL") or None,
-        action_model=os.environ.get("WORKBENCH_ACTION_MODEL") or None,
-        high_threshold=_float("WORKBENCH_HIGH_THRESHOLD", 0.6),
-        medium_threshold=_float("WORKBENCH_MEDIUM_THRESHOLD", 0.3),
-        control_share=_float("WORKBENCH_CONTROL_SHARE", 0.10),
-        llm_batch_size=_int("WORKBENCH_LLM_BATCH_SIZE", 8),
-        llm_requests_per_minute=_int("WORKBENCH_LLM_RPM", 30),
-        llm_tokens_per_minute=_int("WORKBENCH_LLM_TPM", 6000),
-        llm_concurrency=_int("WORKBENCH_LLM_CONCURRENCY", 4),
-        llm_max_requests=_int("WORKBENCH_LLM_MAX_REQUESTS", 2000),
-        llm_max_tokens=_int("WORKBENCH_LLM_MAX_TOKENS", 500_000),
-        llm_timeout_s=_float("WORKBENCH_LLM_TIMEOUT", 30.0),
-    )
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("db_path", "audit_dir", "subject_key_file"):
-        values[key] = Path(values[key]).resolve()
-    if not 0 <= values["medium_threshold"] <= values["high_threshold"] <= 1:
-        raise ValueError("thresholds must satisfy 0 <= medium <= high <= 1")
+    values = {}
+    for f in knobs():
+        raw = os.environ.get(f.metadata["env"], "").strip()
+        if raw:
+            values[f.name] = _parse(f, raw)
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
     return Settings(**values)

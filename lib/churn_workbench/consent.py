@@ -1,35 +1,86 @@
-"""Consent register: latest record per (customer, purpose) wins; no record means no consent."""
+"""Consent register: the one home of the rule that decides whether a customer may be used.
+
+Purposes (vocab.PURPOSES): `profiling` (may be scored and used to train the model),
+`external_llm` (anonymized feedback may be sent to an external LLM), `marketing` (may receive a
+retention action).
+
+The rule fails closed in every ambiguity:
+- no grant recorded for the customer and purpose: no;
+- a grant counts only for the exact customer id; a withdrawal (granted = false) counts for every
+  id equal to its own after trimming white space and case-folding, so "C001 " or "c001" withdraw
+  C001's consent too;
+- the newest grant must be strictly newer than every withdrawal: a tie, or a withdrawal or grant
+  without a `recorded_at` that would have to be compared, resolves to no;
+- records dated after "now" are ignored (a future grant cannot override a real withdrawal) and
+  reported by `future_dated`.
+"""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Iterable
 
 import duckdb
 import pandas as pd
 
-from .audit import AuditLog, SubjectRefs
+from . import db
+from .audit import AuditLog
+from .pseudonyms import SubjectRefs
+from .vocab import PURPOSES
 
-PURPOSES = ("profiling", "external_llm", "marketing")
+# Trim every kind of white space and invisible filler (not only ASCII spaces), then lower-case.
+_NORMALISED_ID = ("lower(regexp_replace({col}, "
+                  "'^[\\s\\x{{00A0}}\\x{{2000}}-\\x{{200D}}\\x{{2060}}\\x{{3000}}\\x{{FEFF}}]+|"
+                  "[\\s\\x{{00A0}}\\x{{2000}}-\\x{{200D}}\\x{{2060}}\\x{{3000}}\\x{{FEFF}}]+$', '', 'g'))")
+
+
+def normalised_id_sql(column: str) -> str:
+    """SQL expression: the id in `column` (an SQL expression) as withdrawals match it."""
+    return _NORMALISED_ID.format(col=column)
+
+
+def now_utc() -> datetime:
+    # recorded_at is stored as a naive UTC timestamp.
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def decision_sql(table: str = "consent", now: datetime | None = None) -> str:
+    """A query over the register `table` (an SQL relation name) with one row per (customer_id,
+    purpose) that has a grant, and `allowed` per the module's rule. Ids without a row: no consent."""
+    cutoff = db.literal((now or now_utc()).isoformat(sep=" "))
+    norm = normalised_id_sql("customer_id")
+    return f"""
+        WITH rec AS (SELECT customer_id, {norm} AS norm_id, purpose, granted, recorded_at FROM {table}
+                     WHERE recorded_at IS NULL OR recorded_at <= TIMESTAMP {cutoff}),
+             g AS (SELECT customer_id, norm_id, purpose, max(recorded_at) AS grant_at FROM rec
+                   WHERE granted GROUP BY ALL),
+             w AS (SELECT norm_id, purpose, max(recorded_at) AS withdrawn_at,
+                          bool_or(recorded_at IS NULL) AS undated FROM rec
+                   WHERE NOT granted OR granted IS NULL GROUP BY ALL)
+        SELECT g.customer_id, g.purpose,
+               w.norm_id IS NULL OR (NOT w.undated AND g.grant_at IS NOT NULL AND g.grant_at > w.withdrawn_at)
+                   AS allowed
+        FROM g LEFT JOIN w USING (norm_id, purpose)"""
+
+
+def _check_purpose(purpose: str) -> None:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown consent purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
 
 
 def allowed(con: duckdb.DuckDBPyConnection, customer_ids: Iterable, purpose: str) -> pd.Series:
-    """Boolean Series indexed by customer id: may this customer be used for `purpose` now?
-
-    Fails closed: a customer with no record for the purpose gets False.
-    """
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown consent purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
+    """Boolean Series indexed by customer id: may this customer be used for `purpose` now?"""
+    _check_purpose(purpose)
     ids = pd.Index(pd.Series(list(customer_ids), dtype="string"), name="customer_id")
-    latest = con.execute(
-        """
-        SELECT customer_id, arg_max(granted, coalesce(recorded_at, TIMESTAMP '1970-01-01')) AS granted
-        FROM consent WHERE purpose = ? GROUP BY customer_id
-        """,
-        [purpose],
-    ).df()
-    granted = latest.set_index(latest["customer_id"].astype("string"))["granted"]
+    decided = con.execute(f"SELECT customer_id, allowed FROM ({decision_sql()}) WHERE purpose = ?", [purpose]).df()
+    granted = decided.set_index(decided["customer_id"].astype("string"))["allowed"]
     result = granted.reindex(ids).astype("boolean").fillna(False).astype(bool)
     result.index = ids
     return result
+
+
+def future_dated(con: duckdb.DuckDBPyConnection) -> int:
+    """How many records are dated after now (ignored until their time comes)."""
+    return con.execute("SELECT count(*) FROM consent WHERE recorded_at > ?", [now_utc()]).fetchone()[0]
 
 
 def check(con: duckdb.DuckDBPyConnection, customer_ids: Iterable, purpose: str,
@@ -38,7 +89,7 @@ def check(con: duckdb.DuckDBPyConnection, customer_ids: Iterable, purpose: str,
     decision = allowed(con, customer_ids, purpose)
     n_allowed = int(decision.sum())
     audit.event("consent_checked", "ok", purpose=purpose, allowed=n_allowed,
-                excluded=int(len(decision) - n_allowed))
+                excluded=int(len(decision) - n_allowed), future_dated_ignored=future_dated(con))
     audit.subject_events("consent_excluded", "excluded", refs.refs(decision.index[~decision.values]),
                          purpose=purpose)
     return decision

@@ -13,6 +13,8 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
+from .errors import DatabaseLocked
+
 SCHEMA_VERSION = 1
 
 # Tables whose shape depends on the input file (customers) are created by the ingest stage.
@@ -67,8 +69,21 @@ CREATE TABLE IF NOT EXISTS audit_log (
 """
 
 
-class DatabaseLocked(RuntimeError):
-    """Another process holds the DuckDB file."""
+def ident(name: str) -> str:
+    """The one way a name from data (a column header, a table name) enters SQL: as a quoted
+    identifier. Values always travel as bound parameters instead."""
+    name = str(name)
+    if "\x00" in name:
+        raise ValueError("a SQL identifier cannot contain a NUL character")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value) -> str:
+    """A string literal for the few places DuckDB takes no bound parameter (ATTACH, COPY TO paths)."""
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError("a SQL literal cannot contain a NUL character")
+    return "'" + text.replace("'", "''") + "'"
 
 
 def connect(path: str | Path, read_only: bool = False, wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
@@ -126,8 +141,8 @@ def insert_df(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> i
         return 0
     con.register("_insert_frame", df)
     try:
-        cols = ", ".join(f'"{c}"' for c in df.columns)
-        con.execute(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM _insert_frame')
+        cols = ", ".join(ident(c) for c in df.columns)
+        con.execute(f"INSERT INTO {ident(table)} ({cols}) SELECT {cols} FROM _insert_frame")
     finally:
         con.unregister("_insert_frame")
     return len(df)

@@ -55,7 +55,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from .inputs import InputError
+from .errors import ModelIntegrityError, TrainingError
 
 MIN_LABELLED = 20
 MIN_VALUES = 20  # a feature with fewer non-blank labelled values than this is dropped
@@ -78,14 +78,6 @@ TRUSTED_TYPES = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.utils.validation.check_array",
 )
-
-
-class TrainingError(InputError):
-    """The labelled data cannot train a model (too few rows, a single class). A bad-input error."""
-
-
-class ModelIntegrityError(RuntimeError):
-    """A model file is not the one that was registered, or holds types outside the allow-list."""
 
 
 @dataclass

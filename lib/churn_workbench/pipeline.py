@@ -26,23 +26,14 @@ from jupyter_client.manager import AsyncKernelManager
 
 from . import audit, db
 from .audit import AuditLog
-from .config import PROJECT_ROOT, STAGES, Settings
+from .config import PROJECT_ROOT, Settings
+from .errors import PipelineBusy, exit_code_for_name
+from .stages.params import for_stage
+from .vocab import STAGES
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb", "train": "03_train_model.ipynb",
              "predict": "04_prediction_agent.ipynb", "act": "05_action_agent.ipynb"}
-# Errors raised inside a stage that mean "the input is wrong", not "the stage is broken".
-INPUT_ERRORS = ("InputError", "TrainingError")
-
-
-class UsageError(Exception):
-    """Bad input or usage: exit code 2, one line."""
-
-
-class PipelineBusy(UsageError):
-    pass
-
-
 @dataclass
 class StageResult:
     stage: str
@@ -50,6 +41,7 @@ class StageResult:
     duration_s: float
     notebook: Path
     error: str | None = None
+    exit_code: int = 0
 
 
 @dataclass
@@ -58,7 +50,7 @@ class RunResult:
     status: str
     stages: list[StageResult] = field(default_factory=list)
     error: str | None = None
-    input_error: bool = False
+    exit_code: int = 0
     run_dir: Path | None = None
 
 
@@ -121,16 +113,9 @@ def _record(settings: Settings, run_id: str, stage: str, event: str, status: str
 
 
 def stage_parameters(stage: str, params: dict) -> dict:
-    """Only non-secret values, because papermill writes parameters into the executed notebook."""
-    common = {"db_path": params["db_path"], "run_id": params["run_id"]}
-    own = {
-        "ingest": ("synthetic_n", "seed", "customers_path", "feedback_path", "consent_path", "data_config_path"),
-        "feedback": ("llm_provider",),
-        "train": ("seed",),
-        "predict": (),
-        "act": ("llm_provider", "seed"),
-    }[stage]
-    return common | {k: params[k] for k in own}
+    """The stage's declared parameters (stages/params.py): never a secret, because papermill
+    writes parameters into the executed notebook."""
+    return for_stage(stage, params).as_papermill()
 
 
 def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool) -> StageResult:
@@ -144,11 +129,12 @@ def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress:
         )
         return StageResult(stage, "succeeded", time.monotonic() - started, output)
     except papermill.PapermillExecutionError as exc:
-        kind = "input" if exc.ename in INPUT_ERRORS else "error"
-        return StageResult(stage, "failed", time.monotonic() - started, output, f"{kind}:{exc.ename}: {exc.evalue}")
+        # The kernel is another process: its exception arrives as a class name, classified by errors.py.
+        return StageResult(stage, "failed", time.monotonic() - started, output, f"{exc.ename}: {exc.evalue}",
+                           exit_code_for_name(exc.ename))
     except (nbclient.exceptions.CellTimeoutError, nbclient.exceptions.DeadKernelError,
             nbclient.exceptions.CellExecutionError, RuntimeError) as exc:
-        return StageResult(stage, "failed", time.monotonic() - started, output, f"error:{type(exc).__name__}: {exc}")
+        return StageResult(stage, "failed", time.monotonic() - started, output, f"{type(exc).__name__}: {exc}", 1)
 
 
 def run(settings: Settings, params: dict, stages: list[str], run_id: str | None = None, resume: bool = False,
@@ -194,11 +180,10 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo) -> Run
                 params=[run_id, stage, outcome.status, outcome.duration_s, outcome.duration_s, str(outcome.notebook),
                         nb_hash, outcome.error],
                 duration_s=round(outcome.duration_s, 3), notebook_sha256=nb_hash,
-                error_type=(outcome.error or "").split(":")[1] if outcome.error else None)
+                error_type=outcome.error.split(":", 1)[0] if outcome.error else None)
         if outcome.status != "succeeded":
-            kind, message = outcome.error.split(":", 1)
-            result.status, result.input_error = "failed", kind == "input"
-            result.error = message.strip()
+            result.status, result.exit_code = "failed", outcome.exit_code
+            result.error = outcome.error
             echo(f"[{number}/{len(stages)}] {stage}: FAILED after {outcome.duration_s:.1f}s — {result.error}")
             echo(f"    the executed notebook with the full error: {outcome.notebook}")
             break
@@ -232,9 +217,9 @@ def _finish(settings: Settings, result: RunResult) -> None:
 
 def _publish_snapshot(settings: Settings) -> None:
     """The dashboard's read-only copy. A failure here must not turn a finished run into a crash."""
-    from . import snapshot
+    from .dashboard import publish
     try:
-        snapshot.publish(settings.db_path, snapshot.default_dir(settings.db_path), settings.audit_dir)
+        publish.publish(settings.db_path, publish.default_dir(settings.db_path), settings.audit_dir)
     except Exception as exc:  # noqa: BLE001 - reported, the run's own outcome stands
         print(f"warning: the dashboard snapshot was not published: {type(exc).__name__}: {exc}")
 

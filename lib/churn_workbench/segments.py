@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-SEGMENTS = ("High", "Medium", "Low")
+from .vocab import SEGMENTS  # noqa: F401  (the segment names, highest risk first)
 
 
 def assign_segments(prob: pd.Series, high: float, medium: float) -> pd.Series:

@@ -7,7 +7,6 @@ every retry is ours (SDK retries are off) and therefore counted and audited.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -16,12 +15,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import config
+from ..errors import ConfigurationError  # re-exported: the backends raise it
 
 
 def knob(settings, name: str, default):
-    """A tuning value: settings.extra[name], else env WORKBENCH_<NAME>, else `default` (its type wins)."""
+    """A tuning value: settings.extra[name], else the setting `name` (WORKBENCH_<NAME>), else
+    `default` (its type wins)."""
     extra = getattr(settings, "extra", None) or {}
-    value = extra[name] if name in extra else os.environ.get("WORKBENCH_" + name.upper())
+    value = extra[name] if name in extra else getattr(settings, name, None)
     if value is None or value == "":
         return default
     if isinstance(default, bool):
@@ -101,10 +102,6 @@ class ProviderError(Exception):
         return self.kind in self.RETRYABLE
 
 
-class ConfigurationError(RuntimeError):
-    """A backend cannot be used as configured (e.g. its API key variable is not set)."""
-
-
 class Provider(ABC):
     name: str = ""
     external: bool = True     # does a request leave the machine?
@@ -155,13 +152,12 @@ class SDKProvider(Provider):
 
     def __init__(self, settings=None):
         super().__init__(settings)
-        config.load_env()  # keys come only from the environment or .env, never from parameters
-        api_key = os.environ.get(self.key_env)
+        api_key = config.secret(self.key_env)  # only from the environment or .env, never a parameter
         if not api_key:
             raise ConfigurationError(
                 f"the {self.name!r} LLM backend needs the {self.key_env} environment variable "
                 f"(set it in the environment or in .env); it is not set")
-        if os.environ.get(self.sdk_log_env, "").lower() == "debug":
+        if config.env_flag(self.sdk_log_env).lower() == "debug":
             # SDK debug logging prints request bodies; our record of egress is llm_egress, not a log.
             warnings.warn(f"{self.sdk_log_env}=debug ignored: the workbench does not log request bodies")
             for logger in (self.name, "httpx", "httpx2", "httpcore"):

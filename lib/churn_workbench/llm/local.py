@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from ..vocab import sentiment_label
 from . import schemas
 from .base import ChatReply, Provider
 from .policy import Catalogue, load_catalogue
@@ -80,11 +81,6 @@ def _analyzer():
             analyzer.lexicon.update(DOMAIN_LEXICON)
             _vader = analyzer
     return _vader
-
-
-def sentiment_label(score: float) -> str:
-    # VADER's own convention: |compound| < 0.05 is neutral.
-    return "positive" if score >= 0.05 else "negative" if score <= -0.05 else "neutral"
 
 
 def _summary(text: str, hits: list[tuple[int, str]]) -> str:

@@ -6,8 +6,8 @@ the SDK's public default. OPENAI_API_KEY is required too (local servers accept a
 """
 from __future__ import annotations
 
-import os
 
+from .. import config
 from .base import ConfigurationError, SDKProvider, knob
 
 
@@ -18,7 +18,7 @@ class OpenAIProvider(SDKProvider):
 
     def __init__(self, settings=None):
         super().__init__(settings)
-        if not os.environ.get("OPENAI_BASE_URL"):
+        if not config.secret("OPENAI_BASE_URL"):
             self.close()
             raise ConfigurationError(
                 "the 'openai' LLM backend needs OPENAI_BASE_URL (e.g. http://localhost:8000/v1 for vLLM, "
@@ -34,7 +34,7 @@ class OpenAIProvider(SDKProvider):
         return self._sdk.OpenAI(api_key=api_key, max_retries=0, timeout=timeout)
 
     def model_for(self, task: str) -> str:
-        model = getattr(self.settings, f"{task}_model", None) or os.environ.get("WORKBENCH_OPENAI_MODEL")
+        model = getattr(self.settings, f"{task}_model", None) or getattr(self.settings, "openai_model", None)
         if not model:
             raise ConfigurationError(
                 "the 'openai' LLM backend needs a model id: set WORKBENCH_OPENAI_MODEL "

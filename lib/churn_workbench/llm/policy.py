@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..anonymize import PLACEHOLDER_RE, residual_pii, strip_invisible
 
-SEGMENTS = ("High", "Medium", "Low")
+from ..vocab import SEGMENTS
 
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9-]{2,}\.(?:com|net|org|io|co|uk|de|fr|es|it|nl|info|biz|ly|me|app)\b")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

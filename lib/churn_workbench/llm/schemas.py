@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from functools import lru_cache
 
-from ..taxonomy import SENTIMENT_LABELS, TOPICS  # noqa: F401  (re-exported)
+from ..vocab import SENTIMENT_LABELS, TOPICS  # noqa: F401  (re-exported)
 SUMMARY_MAX_CHARS = 200
 
 ANALYSIS = "analysis"

@@ -7,15 +7,21 @@ import json
 import pandas as pd
 
 from .. import consent, db, segments
+from ..errors import UsageError
 from ..llm import ActionRequest, propose_actions
+from ..vocab import SEGMENTS, sentiment_label
 from .context import latest_run_with, open_stage
+from .params import ActParams
 
 
-def run(db_path: str = "", run_id: str = "", llm_provider: str = "", action_segments: str = "High,Medium",
-        control_share: float = -1.0, seed: int = 42) -> dict:
-    ctx = open_stage("act", db_path, run_id, llm_provider)
-    share = ctx.settings.control_share if control_share < 0 else float(control_share)
-    wanted = [s.strip() for s in action_segments.split(",") if s.strip()]
+def run(params: ActParams) -> dict:
+    ctx = open_stage(params)
+    seed = params.seed
+    share = ctx.settings.control_share if params.control_share < 0 else float(params.control_share)
+    wanted = [s.strip() for s in params.action_segments.split(",") if s.strip()]
+    unknown = sorted(set(wanted) - set(SEGMENTS))
+    if unknown:
+        raise UsageError(f"action_segments: unknown segment(s) {', '.join(unknown)}; choose from {', '.join(SEGMENTS)}")
     with ctx.reading() as con:
         pred_run = latest_run_with(con, "predictions", ctx.run_id)
         preds = con.execute(
@@ -75,5 +81,4 @@ def _feedback_context(grouped: pd.DataFrame) -> dict[str, tuple[list[str], str |
     """customer_id -> (topics, label of the average sentiment)."""
     if grouped.empty:
         return {}
-    label = pd.cut(grouped["sentiment"], [-1.01, -0.05, 0.05, 1.01], labels=["negative", "neutral", "positive"]).astype(str)
-    return {c: (list(t), l) for c, t, l in zip(grouped["customer_id"], grouped["topics"], label)}
+    return {c: (list(t), sentiment_label(s)) for c, t, s in zip(grouped["customer_id"], grouped["topics"], grouped["sentiment"])}

@@ -10,9 +10,11 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from .. import db
-from ..audit import AuditLog, SubjectRefs
+from .. import db, runs
+from ..audit import AuditLog
+from ..pseudonyms import SubjectRefs
 from ..config import Settings, load_settings
+from .params import StageParams
 
 # Tables that several stages of one run write to: a stage replaces only its own rows.
 STAGE_SCOPED_TABLES = ("llm_egress",)
@@ -42,16 +44,17 @@ class StageContext:
         with db.session(self.settings.db_path) as con, db.transaction(con):
             for table in replace_tables:
                 if table in STAGE_SCOPED_TABLES:
-                    con.execute(f'DELETE FROM "{table}" WHERE run_id = ? AND stage = ?', [self.run_id, self.stage])
+                    con.execute(f"DELETE FROM {db.ident(table)} WHERE run_id = ? AND stage = ?", [self.run_id, self.stage])
                 else:
-                    con.execute(f'DELETE FROM "{table}" WHERE run_id = ?', [self.run_id])
+                    con.execute(f"DELETE FROM {db.ident(table)} WHERE run_id = ?", [self.run_id])
             write(con)
             self.audit.flush(con)
 
 
-def open_stage(stage: str, db_path: str = "", run_id: str = "", llm_provider: str = "", **overrides) -> StageContext:
+def open_stage(params: StageParams) -> StageContext:
     """Set up a stage. Empty `run_id` (a notebook opened by hand) starts an interactive run."""
-    settings = load_settings(db_path=db_path or None, llm_provider=llm_provider or None, **overrides)
+    stage, run_id = params.stage, params.run_id
+    settings = load_settings(db_path=params.db_path, llm_provider=getattr(params, "llm_provider", ""))
     if not run_id:
         run_id = "interactive-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         with db.session(settings.db_path) as con:
@@ -61,15 +64,16 @@ def open_stage(stage: str, db_path: str = "", run_id: str = "", llm_provider: st
                 [run_id, json.dumps({"stage": stage}), settings.llm_provider, run_id],
             )
     return StageContext(stage=stage, run_id=run_id, settings=settings, audit=AuditLog(run_id, stage),
-                        refs=SubjectRefs(settings.subject_key_file))
+                        refs=SubjectRefs(settings.subject_key_file, settings.subject_key))
 
 
 def latest_run_with(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> str | None:
     """This run's rows in `table` if any, else the newest run that has some (for notebooks run by hand)."""
-    if con.execute(f'SELECT count(*) FROM "{table}" WHERE run_id = ?', [run_id]).fetchone()[0]:
+    if con.execute(f"SELECT count(*) FROM {db.ident(table)} WHERE run_id = ?", [run_id]).fetchone()[0]:
         return run_id
-    row = con.execute(
-        f'SELECT t.run_id FROM "{table}" t LEFT JOIN runs r USING (run_id) '
-        "GROUP BY t.run_id ORDER BY max(r.started_at) DESC NULLS LAST LIMIT 1"
-    ).fetchone()
-    return row[0] if row else None
+    return con.execute(f"SELECT {runs.latest_run_sql(db.ident(table))}").fetchone()[0]
+
+
+def customer_roles(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Column of the stored customers table -> its role (vocab.ROLES), as the ingest typed it."""
+    return dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall())

@@ -16,23 +16,32 @@ from .. import audit as audit_mod
 from .. import consent, db
 from ..anonymize import KnownIdentifiers, anonymize_many
 from ..llm import FeedbackItem, analyze_feedback
-from .context import latest_run_with, open_stage
+from ..vocab import IDENTIFIER_ROLES
+from .context import customer_roles, latest_run_with, open_stage
+from .params import FeedbackParams
 
 # Large chunks: anonymize_many spreads a chunk over worker processes, and each chunk pays its start-up.
 ANONYMIZE_CHUNK = 100_000
 
 
-def _known_identifiers(customers: pd.DataFrame, identifier_columns: list[str]) -> dict[str, KnownIdentifiers]:
+def _known_identifiers(customers: pd.DataFrame, roles: dict[str, str]) -> dict[str, KnownIdentifiers]:
+    """customer id -> the customer's own identifiers, by column role (whatever the columns are called).
+
+    Several name columns (first name, surname) make one name; a second e-mail or phone column
+    and every other identifier column are matched as exact values, as is the customer id.
+    """
+    by_role = {role: [c for c, r in roles.items() if r == role] for role in IDENTIFIER_ROLES}
+
+    def present(values: dict, columns: list[str]) -> list[str]:
+        return [str(values[c]).strip() for c in columns if pd.notna(values[c]) and str(values[c]).strip()]
+
     known = {}
-    extra_cols = [c for c in identifier_columns if c not in ("name", "email", "phone")]
-    for row in customers.itertuples(index=False):
-        values = row._asdict()
-        extra = tuple(str(values[c]) for c in extra_cols if pd.notna(values.get(c))) + (str(values["customer_id"]),)
-        known[values["customer_id"]] = KnownIdentifiers(
-            name=values.get("name") if pd.notna(values.get("name")) else None,
-            email=values.get("email") if pd.notna(values.get("email")) else None,
-            phone=str(values.get("phone")) if pd.notna(values.get("phone")) else None,
-            extra=extra)
+    for row in customers.to_dict("records"):
+        names, emails, phones = (present(row, by_role[r]) for r in IDENTIFIER_ROLES[:3])
+        extra = tuple(emails[1:] + phones[1:] + present(row, by_role["identifier"])) + (str(row["customer_id"]),)
+        known[row["customer_id"]] = KnownIdentifiers(
+            name=" ".join(names) or None, email=emails[0] if emails else None,
+            phone=phones[0] if phones else None, extra=extra)
     return known
 
 
@@ -40,14 +49,15 @@ def _source_hash(frame: pd.DataFrame, known: dict[str, KnownIdentifiers]) -> lis
     return [audit_mod.sha256_hex(f"{t}\x1f{known[c]!r}") for t, c in zip(frame["text_sha256"], frame["customer_id"])]
 
 
-def run(db_path: str = "", run_id: str = "", llm_provider: str = "") -> dict:
-    ctx = open_stage("feedback", db_path, run_id, llm_provider)
+def run(params: FeedbackParams) -> dict:
+    ctx = open_stage(params)
     with ctx.reading() as con:
         feedback = con.execute("SELECT feedback_id, customer_id, text, text_sha256 FROM feedback ORDER BY feedback_id").df()
-        id_cols = [r[0] for r in con.execute("SELECT column_name FROM customer_columns WHERE role = 'identifier'").fetchall()]
-        cols = ", ".join(f'"{c}"' for c in ["customer_id", *id_cols])
-        customers = con.execute(f"SELECT {cols} FROM customers WHERE customer_id IN (SELECT DISTINCT customer_id FROM feedback)").df() \
-            if db.table_exists(con, "customers") else pd.DataFrame(columns=["customer_id"])
+        roles = {c: r for c, r in customer_roles(con).items() if r in IDENTIFIER_ROLES}
+        cols = ", ".join(db.ident(c) for c in ["customer_id", *roles])
+        customers = con.execute(f"SELECT {cols} FROM customers WHERE customer_id IN "
+                                "(SELECT DISTINCT customer_id FROM feedback)").df() \
+            if db.table_exists(con, "customers") else pd.DataFrame(columns=["customer_id", *roles])
         external = consent.check(con, feedback["customer_id"].unique(), "external_llm", ctx.audit, ctx.refs)
         # Only the newest analysed run is consulted, so the lookup does not grow with history.
         previous = con.execute(
@@ -58,7 +68,7 @@ def run(db_path: str = "", run_id: str = "", llm_provider: str = "") -> dict:
         if ctx.settings.llm_provider != "local":
             cache = {k: json.loads(v) for k, v in con.execute("SELECT cache_key, result FROM analysis_cache").fetchall()}
 
-    known = _known_identifiers(customers, id_cols)
+    known = _known_identifiers(customers, roles)
     feedback["source_sha256"] = _source_hash(feedback, known)
     reuse = previous.set_index("source_sha256")
     hit = feedback["source_sha256"].isin(reuse.index)

@@ -8,8 +8,9 @@ import pandas as pd
 
 from .. import audit as audit_mod
 from .. import db, inputs, synthetic
-from ..consent import PURPOSES
+from ..vocab import IDENTIFIER_ROLES, PURPOSES
 from .context import open_stage
+from .params import IngestParams
 
 
 def fingerprint(synthetic_n: int, seed: int, customers_path: str, feedback_path: str,
@@ -53,10 +54,10 @@ def _empty_consent() -> pd.DataFrame:
                          "source": pd.Series(dtype="string")})
 
 
-def run(db_path: str = "", run_id: str = "", synthetic_n: int = 1000, seed: int = 42, customers_path: str = "",
-        feedback_path: str = "", consent_path: str = "", data_config_path: str = "") -> dict:
-    ctx = open_stage("ingest", db_path, run_id)
-    sources = fingerprint(synthetic_n, seed, customers_path, feedback_path, consent_path, data_config_path)
+def run(params: IngestParams) -> dict:
+    ctx = open_stage(params)
+    p = params
+    sources = fingerprint(p.synthetic_n, p.seed, p.customers_path, p.feedback_path, p.consent_path, p.data_config_path)
     input_sha256 = audit_mod.sha256_hex(audit_mod.canonical_json({k: v["sha256"] for k, v in sources.items()}))
     with ctx.reading() as con:
         last = con.execute("SELECT input_sha256, summary FROM ingest_log ORDER BY ingested_at DESC LIMIT 1").fetchone()
@@ -66,8 +67,8 @@ def run(db_path: str = "", run_id: str = "", synthetic_n: int = 1000, seed: int 
         ctx.audit.event("data_unchanged", input_sha256=input_sha256, sources=sources)
         ctx.commit(lambda con: _log_ingest(con, ctx.run_id, input_sha256, summary), replace_tables=("ingest_log",))
         return summary
-    table, feedback, consent = load_inputs(synthetic_n, seed, customers_path, feedback_path,
-                                           consent_path, data_config_path)
+    table, feedback, consent = load_inputs(p.synthetic_n, p.seed, p.customers_path, p.feedback_path,
+                                           p.consent_path, p.data_config_path)
     customers = table.frame
     known = set(customers["customer_id"])
     orphan = ~feedback["customer_id"].isin(known)
@@ -83,7 +84,7 @@ def run(db_path: str = "", run_id: str = "", synthetic_n: int = 1000, seed: int 
     ctx.audit.event("data_ingested", customers=len(customers), feedback=len(feedback), consent_records=len(consent),
                     feedback_orphans_dropped=n_orphans, sources=sources,
                     roles={role: sorted(c for c, r in table.roles.items() if r == role)
-                           for role in ("identifier", "excluded", "label")})
+                           for role in (*IDENTIFIER_ROLES, "excluded", "sensitive", "label")})
 
     def write(con):
         con.register("customers_frame", customers)

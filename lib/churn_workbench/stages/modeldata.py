@@ -6,13 +6,9 @@ import hashlib
 import duckdb
 import pandas as pd
 
-from .. import features
-from ..taxonomy import TOPICS
-from .context import latest_run_with
-
-
-def customer_roles(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    return dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall())
+from .. import db, features
+from ..vocab import TOPICS
+from .context import customer_roles, latest_run_with
 
 
 def load_feature_frame(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[pd.DataFrame, pd.Series, dict]:
@@ -21,7 +17,7 @@ def load_feature_frame(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[pd.
     roles = customer_roles(con)
     # Identifier columns are never read here: they cannot become features by accident.
     wanted = [c for c, r in roles.items() if r in ("id", "label", "feature")]
-    customers = con.execute("SELECT " + ", ".join(f'"{c}"' for c in wanted) + " FROM customers").df()
+    customers = con.execute("SELECT " + ", ".join(db.ident(c) for c in wanted) + " FROM customers").df()
     customers["customer_id"] = customers["customer_id"].astype(str)
     analysis_run = latest_run_with(con, "feedback_analysis", run_id)
     analysis = con.execute(

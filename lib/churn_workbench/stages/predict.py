@@ -9,6 +9,7 @@ import pandas as pd
 from .. import consent, db, explain, model, segments
 from .context import latest_run_with, open_stage
 from .modeldata import load_feature_frame
+from .params import PredictParams
 
 
 def registered_model(con, run_id: str) -> tuple[str, Path]:
@@ -21,8 +22,8 @@ def registered_model(con, run_id: str) -> tuple[str, Path]:
     return version, Path(path)
 
 
-def run(db_path: str = "", run_id: str = "") -> dict:
-    ctx = open_stage("predict", db_path, run_id)
+def run(params: PredictParams) -> dict:
+    ctx = open_stage(params)
     with ctx.reading() as con:
         X, _, _ = load_feature_frame(con, ctx.run_id)
         allowed = consent.check(con, X.index, "profiling", ctx.audit, ctx.refs)

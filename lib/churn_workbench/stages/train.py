@@ -4,17 +4,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import db, model, model_card
+from .. import model, model_card
 from .context import open_stage
 from .modeldata import frame_sha256, load_feature_frame
+from .params import TrainParams
 
 
 def models_dir(settings) -> Path:
     return settings.db_path.parent / "models"
 
 
-def run(db_path: str = "", run_id: str = "", seed: int = 42, max_train_rows: int = 200_000) -> dict:
-    ctx = open_stage("train", db_path, run_id)
+def run(params: TrainParams) -> dict:
+    ctx = open_stage(params)
+    seed, max_train_rows = params.seed, params.max_train_rows
     with ctx.reading() as con:
         X, y, info = load_feature_frame(con, ctx.run_id)
         data_hash = frame_sha256(X, y)

@@ -1,6 +1,6 @@
 """Widgets for the stakeholder dashboard (notebooks/dashboard.ipynb, served by Voilà).
 
-Everything here lays out what `snapshot.DashboardData` computes: tables are HTML rendered by
+Everything here lays out what `DashboardData` computes: tables are HTML rendered by
 pandas (escaped), plots are matplotlib PNGs in `ipywidgets.Image`, so nothing is fetched from
 the internet. Each section is a function `(data, context) -> Widget`; the notebook chooses the
 sections and their order. Widgets carry `wb-*` CSS classes that the browser test drives.
@@ -20,9 +20,11 @@ import ipywidgets as W
 import pandas as pd
 from IPython.display import Markdown, display
 
-from . import snapshot
-from .audit import SubjectRefs
-from .config import Settings, load_settings
+from ..pseudonyms import SubjectRefs
+from ..config import Settings, load_settings
+from ..errors import SnapshotGone
+from .data import CustomerFilter, DashboardData, load
+from .publish import default_dir
 
 ANY = "(any)"
 ALL_RUNS = "(all runs)"
@@ -148,7 +150,7 @@ def guarded(out: W.Output, render: Callable[[], None]) -> None:
     with out:
         try:
             render()
-        except snapshot.SnapshotGone as exc:
+        except SnapshotGone as exc:
             display(W.HTML(f"<div class='wb-muted'>{html.escape(str(exc))}</div>"))
         except Exception as exc:  # shown to the user, logged for the operator
             traceback.print_exc(file=sys.__stderr__)  # the server log, not the page
@@ -169,9 +171,9 @@ class Context:
 
 def subject_refs(settings: Settings) -> SubjectRefs | None:
     """The workbench's pseudonymous refs, only if the key already exists (never create one here)."""
-    if os.environ.get("WORKBENCH_SUBJECT_KEY") or Path(settings.subject_key_file).is_file():
+    if settings.subject_key or Path(settings.subject_key_file).is_file():
         try:
-            return SubjectRefs(settings.subject_key_file)
+            return SubjectRefs(settings.subject_key_file, settings.subject_key)
         except OSError:
             return None
     return None
@@ -179,14 +181,14 @@ def subject_refs(settings: Settings) -> SubjectRefs | None:
 
 def resolve_snapshot_dir(snapshot_dir: str | os.PathLike | None, settings: Settings) -> Path:
     """The notebook's `snapshot_dir` parameter; empty means the pipeline's default for the DB."""
-    return Path(snapshot_dir) if snapshot_dir else snapshot.default_dir(settings.db_path)
+    return Path(snapshot_dir) if snapshot_dir else default_dir(settings.db_path)
 
 
 # --------------------------------------------------------------------------------------------
 # sections
 # --------------------------------------------------------------------------------------------
 
-def overview(data: snapshot.DashboardData, ctx: Context) -> W.Widget:
+def overview(data: DashboardData, ctx: Context) -> W.Widget:
     run = data.last_run()
     k = data.kpis()
     status = run["status"] if run else "none"
@@ -238,7 +240,7 @@ def _trend_figure(trend: pd.DataFrame):
     return fig
 
 
-def customers(data: snapshot.DashboardData, ctx: Context) -> W.Widget:
+def customers(data: DashboardData, ctx: Context) -> W.Widget:
     opts = data.filter_options()
     segment = dropdown(opts["segment"], "Segment", "wb-filter-segment")
     probability = W.FloatRangeSlider(value=(0.0, 1.0), min=0.0, max=1.0, step=0.05, description="Probability",
@@ -268,9 +270,9 @@ def customers(data: snapshot.DashboardData, ctx: Context) -> W.Widget:
     detail.add_class("wb-drill-out")
     state = {"offset": 0}
 
-    def current_filter() -> snapshot.CustomerFilter:
+    def current_filter() -> CustomerFilter:
         lo, hi = probability.value
-        return snapshot.CustomerFilter(segment=chosen(segment), min_probability=lo, max_probability=hi,
+        return CustomerFilter(segment=chosen(segment), min_probability=lo, max_probability=hi,
                                        sentiment=chosen(sentiment), topic=chosen(topic), consent=chosen(consent),
                                        action_status=chosen(status), search=search.value or None)
 
@@ -313,7 +315,7 @@ def customers(data: snapshot.DashboardData, ctx: Context) -> W.Widget:
                    heading("Drill-down"), W.HBox([pick, typed, show]), detail])
 
 
-def customer_detail(data: snapshot.DashboardData, ctx: Context, customer_id: str | None) -> W.Widget:
+def customer_detail(data: DashboardData, ctx: Context, customer_id: str | None) -> W.Widget:
     """One customer: risk and drivers, anonymized feedback analysis, action, consent, audit trail."""
     if not customer_id:
         return note("Pick a customer from the table or type an id.")
@@ -342,7 +344,7 @@ def customer_detail(data: snapshot.DashboardData, ctx: Context, customer_id: str
     ])
 
 
-def model(data: snapshot.DashboardData, ctx: Context) -> W.Widget:
+def model(data: DashboardData, ctx: Context) -> W.Widget:
     versions = data.model_versions()
     if versions.empty:
         return note("No model has been registered yet: the train stage has not run.")
@@ -398,7 +400,7 @@ def _drivers_figure(drivers: pd.DataFrame):
     return fig
 
 
-def governance(data: snapshot.DashboardData, ctx: Context) -> W.Widget:
+def governance(data: DashboardData, ctx: Context) -> W.Widget:
     status = data.audit_status()
     problems = "".join(f"<li>{html.escape(p)}</li>" for p in status["problems"][:10])
     audit_box = W.HTML(
@@ -471,14 +473,14 @@ def governance(data: snapshot.DashboardData, ctx: Context) -> W.Widget:
         heading("Anonymization: entities replaced, by type"), anon_run, anon_out,
         heading("What left the machine (LLM egress log)"), W.HBox([egress_text, egress_run]), egress_out,
         heading("LLM usage and estimated cost per run"),
-        note("cost estimated from list prices (snapshot.LLM_PRICES_USD_PER_MTOK); blank = unknown price"
+        note("cost estimated from list prices (dashboard.publish.LLM_PRICES_USD_PER_MTOK); blank = unknown price"
              + (f"; total ≈ ${total_cost:,.4f}" if total_cost is not None and pd.notna(total_cost) else "")),
         table(usage, empty="no LLM request was made (offline analyzer)"),
         heading("Audit log"), W.HBox([f_run, f_stage]), W.HBox([f_type, f_status]), log_out,
     ])
 
 
-def runs(data: snapshot.DashboardData, ctx: Context) -> W.Widget:
+def runs(data: DashboardData, ctx: Context) -> W.Widget:
     frame = data.runs()
     pick = W.Dropdown(options=frame["run_id"].tolist(), description="Run", layout=W.Layout(width="420px"))
     pick.add_class("wb-run-pick")
@@ -512,12 +514,12 @@ def runs(data: snapshot.DashboardData, ctx: Context) -> W.Widget:
 # the app
 # --------------------------------------------------------------------------------------------
 
-Section = Callable[[snapshot.DashboardData, Context], W.Widget]
+Section = Callable[[DashboardData, Context], W.Widget]
 SECTIONS: list[tuple[str, Section]] = [("Overview", overview), ("Customers", customers), ("Model", model),
                                        ("Governance", governance), ("Runs", runs)]
 
 
-def empty_page(data: snapshot.DashboardData) -> W.HTML:
+def empty_page(data: DashboardData) -> W.HTML:
     widget = W.HTML(
         "<div class='wb-empty'><div class='wb-title'>Nothing to show yet</div>"
         f"<p>{html.escape(data.message)}</p>"
@@ -537,7 +539,7 @@ class Dashboard:
         self.snapshot_dir = resolve_snapshot_dir(snapshot_dir, self.settings)
         self.sections = sections or SECTIONS
         self.context = Context(self.settings, subject_refs(self.settings))
-        self.data: snapshot.DashboardData | None = None
+        self.data: DashboardData | None = None
         self.reload_button = W.Button(description="Reload", tooltip="read the newest snapshot")
         self.reload_button.add_class("wb-reload")
         self.reload_button.on_click(lambda _: self.reload())
@@ -550,7 +552,7 @@ class Dashboard:
     def reload(self) -> None:
         if self.data is not None:
             self.data.close()
-        self.data = snapshot.load(self.snapshot_dir)
+        self.data = load(self.snapshot_dir)
         data = self.data
         published = data.meta.get("published_at", "never")
         audit_ok = data.audit_status()["ok"] if data.meta else None

@@ -1,0 +1,80 @@
+"""The data config: how a customers file's columns map to the workbench's column roles."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ..errors import InputError
+from ..vocab import DEFAULT_IDENTIFIER_COLUMNS
+
+# Data-config keys that list columns, and the role each gives them (vocab.ROLES).
+ROLE_KEYS = {"name_columns": "name", "email_columns": "email", "phone_columns": "phone",
+             "identifier_columns": "identifier", "exclude_columns": "excluded", "sensitive_columns": "sensitive"}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How to read a customers file: which column plays which role.
+
+    Identifier roles: `name_columns`, `email_columns`, `phone_columns` say what a column holds
+    (the anonymizer then matches its values in that column's own way); `identifier_columns` is
+    any other direct identifier, and a column listed there whose name or values say it is a name,
+    an e-mail or a phone number gets that role. `sensitive_columns` (gender, age, ...) are never
+    features nor drivers; the model card reports performance per group of them.
+    `encoding`: the file's text encoding when it is not UTF-8 (it is never guessed).
+    """
+
+    id_column: str = "customer_id"
+    label_column: str = "churned"
+    positive_label: str | None = None
+    name_columns: tuple[str, ...] = ()
+    email_columns: tuple[str, ...] = ()
+    phone_columns: tuple[str, ...] = ()
+    identifier_columns: tuple[str, ...] = tuple(DEFAULT_IDENTIFIER_COLUMNS.values())
+    exclude_columns: tuple[str, ...] = ()
+    sensitive_columns: tuple[str, ...] = ()
+    encoding: str = "utf-8"
+
+    def declared_roles(self) -> dict[str, str]:
+        """Column name as written in the config -> role, for every column listed under a role key."""
+        return {column: role for key, role in ROLE_KEYS.items() for column in getattr(self, key)}
+
+
+def load_data_config(path: str | Path | None) -> DataConfig:
+    """Read a data-config TOML file (flat keys, the `DataConfig` field names); None -> defaults."""
+    if path is None:
+        return DataConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: data config file not found; check the --data-config path")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a valid UTF-8 TOML file ({exc}); fix the syntax") from exc
+    known = {f.name for f in fields(DataConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(known))}")
+    values: dict = {}
+    for key, value in raw.items():
+        if key in ROLE_KEYS:
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise InputError(f"{path}: key '{key}' must be a list of column names, e.g. {key} = [\"a\", \"b\"]")
+            values[key] = tuple(v.strip() for v in value)
+        elif key == "positive_label":
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise InputError(f"{path}: key 'positive_label' must be a string, e.g. positive_label = \"Yes\"")
+            values[key] = str(value).strip()
+        else:
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(f"{path}: key '{key}' must be a non-empty string")
+            values[key] = value.strip()
+    if "encoding" in values:
+        try:
+            "".encode(values["encoding"])
+        except LookupError as exc:
+            raise InputError(f"{path}: unknown encoding {values['encoding']!r}; use e.g. \"utf-8\" or \"latin-1\"") from exc
+    return DataConfig(**values)

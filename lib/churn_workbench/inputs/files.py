@@ -1,0 +1,119 @@
+"""Reading CSV and Parquet files into untyped frames: sniffing, encodings, malformed files."""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .columns import describe_rows
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+def _codec(encoding: str) -> str:
+    return "utf-8-sig" if encoding.lower().replace("-", "").replace("_", "") in ("utf8", "utf8sig") else encoding
+
+
+def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame.
+
+    Parquet is recognised by its magic bytes (any suffix). CSV cells come back as strings, with
+    empty cells as NaN; typing is `type_customers`' job. A file with a header and no data rows
+    is returned empty (no feedback is legitimate); 0-byte and whitespace-only files are errors.
+
+    Raises InputError for a missing or empty file, binary content, an encoding other than the
+    declared one, control characters, duplicate column names and malformed CSV rows.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found; check the path")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a file; pass the CSV or Parquet file itself")
+    data = path.read_bytes()
+    if not data.strip():
+        raise InputError(f"{path}: file is empty; export the table as CSV (UTF-8) with a header row")
+    if data[:4] == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
+        return _read_parquet(path, data)
+    if data[:4] == b"PK\x03\x04" or data[:4] == b"\xd0\xcf\x11\xe0":
+        raise InputError(f"{path}: looks like an Excel workbook or a zip archive, not a CSV; save the sheet as CSV (UTF-8)")
+    if data[:2] == b"\x1f\x8b":
+        raise InputError(f"{path}: is gzip-compressed; decompress it first")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:65536]:
+        odd = data[1:200:2]
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or odd.count(0) > 0.4 * len(odd):
+            raise InputError(f"{path}: is UTF-16 encoded; re-save it as CSV UTF-8")
+        raise InputError(f"{path}: contains binary data (NUL bytes), not a CSV; check that this is the exported table")
+    try:
+        text = data.decode(_codec(encoding))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{path}: line {line} is not valid {encoding} (byte 0x{data[exc.start]:02x}); "
+            f"re-save the file as UTF-8, or declare its encoding (encoding = \"latin-1\" in the data config)"
+        ) from exc
+    except LookupError as exc:
+        raise InputError(f"{path}: unknown encoding {encoding!r}") from exc
+    del data
+    frame = _read_csv_text(path, text)
+    if _CONTROL.search(text):
+        _raise_control(path, frame, text)
+    return frame
+
+
+def _read_parquet(path: Path, data: bytes) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
+        raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}); re-export it") from exc
+    names = [str(c).strip() for c in frame.columns]
+    check_header(path, names)
+    frame.columns = names
+    return frame.reset_index(drop=True)
+
+
+def check_header(path: Path, names: list[str]) -> None:
+    seen: set[str] = set()
+    dups = [n for n in names if n in seen or seen.add(n)]
+    if dups:
+        raise InputError(f"{path}: duplicate column name(s) {', '.join(repr(d) for d in dups[:5])}; give every column a unique header")
+
+
+def _read_csv_text(path: Path, text: str) -> pd.DataFrame:
+    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    sep = max((",", ";", "\t", "|"), key=first_line.count)
+    try:
+        header = next(csv.reader(io.StringIO(first_line), delimiter=sep))
+    except (csv.Error, StopIteration) as exc:
+        raise InputError(f"{path}: the header row cannot be read as CSV; check the file") from exc
+    names = [h.strip() or f"unnamed_{i + 1}" for i, h in enumerate(header)]
+    check_header(path, names)
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                            na_values=[""], skip_blank_lines=True, engine="c", index_col=False)
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path}: no columns found; export the table as CSV with a header row") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(f"{path}: malformed CSV ({exc}); check quoting and that every row has the header's number of fields") from exc
+    if len(frame.columns) != len(names):
+        raise InputError(f"{path}: the header has {len(names)} fields but rows were read with {len(frame.columns)}; check quoting in the header")
+    frame.columns = names
+    return frame
+
+
+def _raise_control(path: Path, frame: pd.DataFrame, text: str) -> None:
+    for col in frame.columns:
+        if _CONTROL.search(col):
+            raise InputError(f"{path}: a column name contains control characters; fix the header")
+        series = frame[col]
+        if series.dtype == object:
+            hits = np.flatnonzero(series.str.contains(_CONTROL, na=False).to_numpy())
+            if len(hits):
+                raise InputError(f"{path}: column '{col}': control characters at {describe_rows(hits)}; "
+                                 "remove them (or re-export the file), they usually mean a corrupt export")
+    match = _CONTROL.search(text)
+    line = text.count("\n", 0, match.start()) + 1
+    raise InputError(f"{path}: control characters at line {line}; remove them or re-export the file")
