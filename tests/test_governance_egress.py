@@ -153,7 +153,8 @@ def test_withdrawn_consent_takes_effect_on_the_next_run(tmp_path):
     scored, acted = scored_and_contacted(0)
     victim_profiling = sorted(scored)[0]
     victim_marketing = sorted(acted - {victim_profiling})[0]
-    later = pd.Timestamp("2027-01-01")
+    # After every synthetic record, but not in the future: future-dated records are ignored.
+    later = pd.Timestamp.now(tz="UTC").tz_localize(None) - pd.Timedelta(minutes=1)
     withdrawals = pd.DataFrame([
         {"customer_id": victim_profiling, "purpose": "profiling", "granted": False, "recorded_at": later, "source": "objection"},
         {"customer_id": victim_marketing, "purpose": "marketing", "granted": False, "recorded_at": later, "source": "unsubscribe"},
