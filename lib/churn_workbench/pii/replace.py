@@ -52,8 +52,9 @@ def _value_key(value: str, finding: Finding) -> str:
     if finding.entity_type in ("PHONE", "CREDIT_CARD"):
         digits = re.sub(r"\D", "", value)
         return digits[-9:] if finding.entity_type == "PHONE" else digits
-    if finding.entity_type in ("IBAN", "ACCOUNT_NUMBER", "CUSTOMER_ID"):
-        return re.sub(r"[\s\-]", "", value).upper()
+    if finding.entity_type in ("IBAN", "ACCOUNT_NUMBER", "CUSTOMER_ID", "NUMBER", "NATIONAL_ID",
+                               "PASSPORT", "POSTCODE"):
+        return re.sub(r"[\W_]", "", value).upper()
     if finding.entity_type == "URL":
         return re.sub(r"^(?:https?://)?(?:www\.)?", "", value.lower()).rstrip("/")
     return " ".join(fold(value).split())

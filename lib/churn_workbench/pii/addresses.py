@@ -1,0 +1,87 @@
+"""Street addresses and postcodes (UK, US, Canada, France, Germany, Spain, Italy, Netherlands,
+Belgium, Portugal and the like).
+
+An address is a street name with a street-type word *and a house number*, in the word order of
+its language ("12 Baker Street", "12 rue de la Paix", "Hauptstraße 5", "Calle Mayor 12",
+"Via Roma 10", "Kerkstraat 12"), optionally with a flat ("Flat 3, ...", "Apt 4B") and a
+following postcode and town. "The shop on Main Street" has no number and stays text.
+Postcodes on their own: the UK and Canadian formats, Dutch "1234 AB", and any code after a
+postcode word ("PLZ", "code postal", "CAP", "zip"); 5-digit codes are masked anyway as long
+digit groups (churn_workbench.pii.numbers).
+"""
+
+from __future__ import annotations
+
+import re
+
+Hit = tuple[str, int, int, float]
+
+_CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"  # a capitalised word ("Baker", "O'Connell", "Saint-Denis")
+_NAME = rf"{_CAP}(?:\s+{_CAP}){{0,3}}"
+_NUM = r"\d{1,5}(?:\s?[a-zA-Z](?![\w]))?(?:\s?(?:bis|ter))?"
+_FLAT = r"(?:(?:flat|apt|apartment|unit|suite|ste|appartement|app|wohnung|whg|piso|apto|interno|int)\.?\s*#?\d{1,4}[a-zA-Z]?,?\s+)"
+_EN_TYPES = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|court|ct|crescent|cres|place|pl|"
+             r"terrace|gardens|grove|square|sq|boulevard|blvd|hill|row|mews|parade|walk|park|circle|"
+             r"highway|hwy|parkway|pkwy")
+_PARTICLES = r"(?:(?:de|du|des|la|le|les|l'|d'|del|dei|degli|della|delle|di|da|do|dos|das|el|los|las|van|der)\s*)*"
+
+_ADDRESS_RES = (
+    # EN: 12 Baker Street, 350 Fifth Ave NW, Flat 3, 27 Orchard Close
+    re.compile(rf"(?i:{_FLAT})?\b{_NUM},?\s+{_NAME}\s+(?i:{_EN_TYPES})\b\.?(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?"),
+    # FR / ES / IT / PT with the type first: 12 rue de la Paix, Calle Mayor 12, Via Roma 10
+    re.compile(
+        rf"(?i:{_FLAT})?(?:\b{_NUM},?\s+)?\b(?i:rue|avenue|av|bd|boulevard|place|allée|allee|chemin|impasse|quai|"
+        rf"route|cours|calle|c/|avda|avenida|plaza|pza|paseo|camino|carretera|ronda|travesía|travesia|via|viale|"
+        rf"piazza|p\.zza|corso|largo|vicolo|rua|praça|praca|travessa|estrada)\.?\s+{_PARTICLES}{_NAME}"
+        rf"(?:,?\s*(?i:n[º°o]?\.?\s*)?\d{{1,5}}[a-zA-Z]?(?:[,\s]+\d{{1,2}}\s?[º°ª]\s?\w*)?)?"
+    ),
+    # DE / NL / Nordic compounds: Hauptstraße 5, Goethestr. 12a, Kerkstraat 12, Berliner Straße 3
+    re.compile(
+        rf"\b(?:{_CAP}\s+)?[A-ZÀ-ÖØ-Þ][\w\-]*(?i:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|"
+        rf"chaussee|straat|laan|plein|gracht|kade|singel|dijk|steeg|hof|gatan|vej|veien|gade)\s*\d{{1,5}}\s?[a-zA-Z]?\b"
+    ),
+    re.compile(rf"\b{_CAP}\s+(?:Straße|Strasse|Str\.|Weg|Allee|Platz|Gasse|Ring)\s*\d{{1,5}}\s?[a-zA-Z]?\b"),
+)
+# A house number is what makes it an address; type-first patterns may lack one.
+_HAS_NUMBER_RE = re.compile(r"\d")
+# "..., 75001 Paris", "..., London SW1A 1AA", "..., 1010 Wien" right after an address.
+_TRAILER_RE = re.compile(
+    r"^,?\s*(?:\d{4,5}\s+[A-ZÀ-Þ][\w\-]+|[A-ZÀ-Þ][\w\-]+(?:\s+[A-Z]{2})?\s+\d{5}(?:-\d{4})?|"
+    r"[A-ZÀ-Þ][\w\-]+,?\s+[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})"
+)
+
+_POSTCODE_RES = (
+    re.compile(r"\b(?:GIR\s?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2})\b"),  # UK
+    re.compile(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s?\d[ABCEGHJ-NPRSTV-Z]\d\b"),  # Canada
+    re.compile(r"\b[1-9]\d{3}\s?(?!SA|SD|SS)[A-Z]{2}\b(?=\s+[A-Z][a-z])"),  # NL, before a town
+    re.compile(
+        r"(?i)\b(?:post\s?code|postal\s?code|zip(?:\s?code)?|plz|code\s?postal|cp|cap|código\s?postal|"
+        r"codice\s?postale|postcode)\b\.?\s*:?\s*([A-Z0-9]{2,5}(?:[\s\-][A-Z0-9]{2,4})?)\b"
+    ),
+)
+
+
+def addresses(view: str) -> list[Hit]:
+    """ADDRESS hits (street, number, flat, trailing postcode and town)."""
+    out = []
+    for pattern in _ADDRESS_RES:
+        for m in pattern.finditer(view):
+            if not _HAS_NUMBER_RE.search(m.group()):
+                continue
+            end = m.end()
+            trailer = _TRAILER_RE.match(view[end : end + 40])
+            if trailer:
+                end += trailer.end()
+            out.append(("ADDRESS", m.start(), end, 0.7))
+    return out
+
+
+def postcodes(view: str) -> list[Hit]:
+    """POSTCODE hits in the formats above."""
+    out = []
+    for pattern in _POSTCODE_RES:
+        for m in pattern.finditer(view):
+            start, end = m.span(m.lastindex or 0)
+            if any(ch.isdigit() for ch in view[start:end]):
+                out.append(("POSTCODE", start, end, 0.7))
+    return out

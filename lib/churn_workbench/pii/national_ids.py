@@ -1,0 +1,82 @@
+"""National identity numbers, passports and identity documents.
+
+Numbers with a checksum are validated with python-stdnum (US SSN area rules, French NIR key,
+Spanish DNI/NIE letter, German tax id, Italian codice fiscale, Dutch BSN); the UK National
+Insurance number by its published prefix rules. A number announced by an id word ("SSN",
+"passport", "Reisepass", "DNI", "numéro de sécurité sociale", ...) is masked whatever its
+checksum says: a typo in one's own id is still one's id.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stdnum.de import idnr
+from stdnum.es import dni, nie
+from stdnum.fr import nir
+from stdnum.it import codicefiscale
+from stdnum.us import ssn
+
+Hit = tuple[str, int, int, float]
+
+# (pattern, validator) for numbers recognisable by shape and checksum alone.
+_CHECKED = (
+    (re.compile(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b"), ssn.is_valid),
+    (re.compile(r"\b[12][ .]?\d{2}[ .]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .]?(?:\d{2}|2[AB])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2}\b"), nir.is_valid),
+    (re.compile(r"(?i)\b\d{8}[- ]?[A-Z]\b"), lambda v: dni.is_valid(v.upper())),
+    (re.compile(r"(?i)\b[XYZ][- ]?\d{7}[- ]?[A-Z]\b"), lambda v: nie.is_valid(v.upper())),
+    (re.compile(r"\b\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}\b"), idnr.is_valid),
+    (re.compile(r"(?i)\b[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]\b"), lambda v: codicefiscale.is_valid(v.upper())),
+)
+# UK National Insurance number: two prefix letters (not D F I Q U V; second not O; not the
+# administrative prefixes BG GB KN NK NT TN ZZ), six digits in any grouping, suffix A-D.
+_NINO_RE = re.compile(
+    r"(?i)\b(?!bg|gb|kn|nk|nt|tn|zz)[a-ceghj-pr-tw-z][a-ceghj-npr-tw-z][ \-]?\d{2}[ \-]?\d{2}[ \-]?\d{2}[ \-]?[a-d]\b"
+)
+
+_ID_WORDS = (
+    r"ssn|social\s+security(?:\s+number|\s+no\.?)?|national\s+insurance(?:\s+number|\s+no\.?)?|ni\s+(?:number|no\.?)|nino|"
+    r"national\s+id(?:entity)?(?:\s+number|\s+no\.?)?|id(?:entity)?\s+(?:card|number|no\.?)|personal\s+(?:id|number)|"
+    r"tax\s+(?:id|number)|tin|nir|numéro\s+de\s+sécu(?:rité\s+sociale)?|sécu|carte\s+(?:d'identité|vitale)|"
+    r"steuer-?id|steueridentifikationsnummer|steuernummer|idnr|personalausweis(?:nummer)?|ausweisnummer|"
+    r"dni|nie|nif|documento\s+(?:de\s+identidad|nacional)|codice\s+fiscale|carta\s+d'identità|"
+    r"bsn|burgerservicenummer|sofinummer|identiteitskaart|driving\s+licen[cs]e(?:\s+number|\s+no\.?)?|"
+    r"führerschein(?:nummer)?|permis\s+de\s+conduire"
+)
+_PASSPORT_WORDS = r"passport|passeport|reisepass|pass-?nr|pasaporte|passaporto|paspoort|passaporte"
+_FILLER = r"(?:\s*(?:number|no|nr|num|n°|nº|numéro|nummer|número|numero|#|is|was|est|ist|es|è|:|=|-|\.)\s*)*"
+_VALUE = r"([A-Z0-9][A-Z0-9 \-./]{3,20}[A-Z0-9])"
+_ANNOUNCED_ID_RE = re.compile(rf"(?i)\b(?:{_ID_WORDS})\b\s*{_FILLER}{_VALUE}")
+_ANNOUNCED_PASSPORT_RE = re.compile(rf"(?i)\b(?:{_PASSPORT_WORDS})\b\s*{_FILLER}{_VALUE}")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
+
+
+def national_ids(view: str) -> list[Hit]:
+    """NATIONAL_ID and PASSPORT hits."""
+    out = []
+    for pattern, is_valid in _CHECKED:
+        for m in pattern.finditer(view):
+            if is_valid(m.group()):
+                out.append(("NATIONAL_ID", m.start(), m.end(), 0.9))
+    for m in _NINO_RE.finditer(view):
+        out.append(("NATIONAL_ID", m.start(), m.end(), 0.8))
+    for pattern, entity in ((_ANNOUNCED_ID_RE, "NATIONAL_ID"), (_ANNOUNCED_PASSPORT_RE, "PASSPORT")):
+        for m in pattern.finditer(view):
+            span = _value_span(view, m.start(1), m.end(1))
+            if span:
+                out.append((entity, span[0], span[1], 0.8))
+    return out
+
+
+def _value_span(view: str, start: int, end: int) -> tuple[int, int] | None:
+    """The announced value: leading tokens that hold a digit or are short letter groups of an
+    id ("AB 12 34 56 C"), stopping at the first ordinary word; None without any digit."""
+    last_end = None
+    for t in _TOKEN_RE.finditer(view, start, end):
+        token = t.group()
+        if not any(ch.isdigit() for ch in token) and (len(token) > 3 or token.islower() and len(token) > 1):
+            break
+        last_end = t.end()
+    if last_end is None or not any(ch.isdigit() for ch in view[start:last_end]):
+        return None
+    return start, last_end
