@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from churn_workbench.pii.words import has_any
+
 Hit = tuple[str, int, int, float]
 
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"  # a capitalised word ("Baker", "O'Connell", "Saint-Denis")
@@ -61,9 +63,24 @@ _POSTCODE_RES = (
 )
 
 
+# Cheap gates: a street-type word, or a compound ending in one followed by a number.
+_TYPE_WORDS = frozenset(
+    _EN_TYPES.split("|")
+    + """rue av bd boulevard place allée allee chemin impasse quai route cours calle c avda avenida plaza
+    pza paseo camino carretera ronda travesía travesia via viale piazza zza corso largo vicolo rua praça
+    praca travessa estrada straße strasse str weg gasse allee platz ring straat laan plein""".split()
+)
+_COMPOUND_HINT_RE = re.compile(
+    r"(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|chaussee|straat|laan|plein|gracht|"
+    r"kade|singel|dijk|steeg|hof|gatan|vej|veien|gade)\s*\d"
+)
+
+
 def addresses(view: str) -> list[Hit]:
     """ADDRESS hits (street, number, flat, trailing postcode and town)."""
     out = []
+    if not has_any(view, _TYPE_WORDS) and not _COMPOUND_HINT_RE.search(view.lower()):
+        return out
     for pattern in _ADDRESS_RES:
         for m in pattern.finditer(view):
             if not _HAS_NUMBER_RE.search(m.group()):

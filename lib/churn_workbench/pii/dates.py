@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from churn_workbench.pii.words import has_any
+
 Hit = tuple[str, int, int, float]
 
 MONTHS = (
@@ -62,9 +64,24 @@ _BIRTH_RE = re.compile(
 _BIRTH_WINDOW = 30
 
 
+# Cheap gates: a month word or a numeric date shape; a birth word's stem.
+_MONTH_WORDS = frozenset(MONTHS)
+_NUMERIC_HINT_RE = re.compile(r"\d[./-]\d")
+_BIRTH_WORDS = frozenset(
+    """born birth birthday dob b d o née né naissance geboren geb geburtsdatum geburtstag nacido nacida
+    nacimiento nato nata nascita nascido nascida nascimento geboortedatum verjaardag cumpleaños
+    anniversaire compleanno""".split()
+)
+
+
 def dates(view: str) -> list[Hit]:
     """DATE hits: every full date; partial dates within a few words after a birth word."""
+    birth = has_any(view, _BIRTH_WORDS) and _BIRTH_RE.search(view)
+    if not birth and not _NUMERIC_HINT_RE.search(view) and not has_any(view, _MONTH_WORDS):
+        return []
     out = [("DATE", m.start(), m.end(), 0.8) for m in _FULL_DATE_RE.finditer(view)]
+    if not birth:
+        return out
     for b in _BIRTH_RE.finditer(view):
         window_end = min(len(view), b.end() + _BIRTH_WINDOW)
         m = _PARTIAL_DATE_RE.search(view, b.end(), window_end)

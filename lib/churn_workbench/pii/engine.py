@@ -102,7 +102,7 @@ _DIGIT_DETECTORS = (
     numbers.long_digit_groups, numbers.cards, numbers.ibans, dates.dates,
     addresses.addresses, addresses.postcodes, national_ids.national_ids,
 )
-_BIRTH_HINT = re.compile(r"(?i)born|birth|b\.|d\.?o\.?b|né|naiss|geb|naci|nat[oa]|nasc")
+_BIRTH_HINT = re.compile(r"(?i)born|birth|b\.|d\.?o\.?b|né|naiss|geb|naci|nat[oa]|nasc|geboorte")
 _SPACED_EMAIL_HINT = re.compile(r"\S \S @|@ \S \S")
 
 

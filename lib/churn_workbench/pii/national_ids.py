@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from churn_workbench.pii.words import has_any
+
 from stdnum.de import idnr
 from stdnum.es import dni, nie
 from stdnum.fr import nir
@@ -51,15 +53,30 @@ _ANNOUNCED_PASSPORT_RE = re.compile(rf"(?i)\b(?:{_PASSPORT_WORDS})\b\s*{_FILLER}
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
 
 
+# Cheap gates: five digits close together (every checked id has more), and an id word's stem.
+_DIGITS_HINT_RE = re.compile(r"\d(?:\D{0,2}\d){4}")
+_ID_WORD_STEMS = frozenset(
+    """ssn social insurance ni nino national id identity tax tin nir sécurité sécu carte steuer steuernummer
+    steueridentifikationsnummer idnr personalausweis personalausweisnummer ausweisnummer dni nie nif
+    documento codice carta bsn burgerservicenummer sofinummer identiteitskaart driving licence license
+    führerschein führerscheinnummer permis personal passport passeport reisepass pass nr pasaporte
+    passaporto paspoort passaporte""".split()
+)
+
+
 def national_ids(view: str) -> list[Hit]:
     """NATIONAL_ID and PASSPORT hits."""
-    out = []
+    out: list[Hit] = []
+    if not _DIGITS_HINT_RE.search(view):
+        return out
     for pattern, is_valid in _CHECKED:
         for m in pattern.finditer(view):
             if is_valid(m.group()):
                 out.append(("NATIONAL_ID", m.start(), m.end(), 0.9))
     for m in _NINO_RE.finditer(view):
         out.append(("NATIONAL_ID", m.start(), m.end(), 0.8))
+    if not has_any(view, _ID_WORD_STEMS):
+        return out
     for pattern, entity in ((_ANNOUNCED_ID_RE, "NATIONAL_ID"), (_ANNOUNCED_PASSPORT_RE, "PASSPORT")):
         for m in pattern.finditer(view):
             span = _value_span(view, m.start(1), m.end(1))
