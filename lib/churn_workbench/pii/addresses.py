@@ -35,7 +35,7 @@ _ADDRESS_RES = (
         rf"(?i:{_FLAT})?(?:\b{_NUM},?\s+)?\b(?i:rue|avenue|av|bd|boulevard|place|allée|allee|chemin|impasse|quai|"
         rf"route|cours|calle|c/|avda|avenida|plaza|pza|paseo|camino|carretera|ronda|travesía|travesia|via|viale|"
         rf"piazza|p\.zza|corso|largo|vicolo|rua|praça|praca|travessa|estrada)\.?\s+{_PARTICLES}{_NAME}"
-        rf"(?:,?\s*(?i:n[º°o]?\.?\s*)?\d{{1,5}}[a-zA-Z]?(?:[,\s]+\d{{1,2}}\s?[º°ª]\s?\w*)?)?"
+        rf"(?:,?\s*(?i:n[º°o]?\.?\s*)?\d{{1,5}}[a-zA-Z]?(?:[,\s]+\d{{1,2}}\s?[º°ªoa]\s?\w*)?)?"
     ),
     # DE / NL / Nordic compounds: Hauptstraße 5, Goethestr. 12a, Kerkstraat 12, Berliner Straße 3
     re.compile(

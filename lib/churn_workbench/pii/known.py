@@ -39,7 +39,7 @@ class KnownMatcher:
     # (squeezed key, entity, grow to the whole token): ids, the e-mail's local part, joined names
     squeezed_keys: tuple[tuple[str, str, bool], ...] = ()
     long_parts: tuple[str, ...] = ()  # name parts of >= 5 letters: one-edit misspellings match
-    initials: str | None = None  # "as" for Anna Schmidt
+    initials: tuple[str, ...] = ()  # ("as",) for Anna Schmidt; ("jd", "jw") for Jane Doe-Whitfield
 
     def find(self, text: str) -> list[Finding]:
         """All known-identifier findings in `text` (may overlap; the caller resolves)."""
@@ -62,7 +62,8 @@ class KnownMatcher:
         if self.long_parts:
             found += self._misspelt(text, lowered)
         if self.initials and "." in text:
-            found += [Finding("PERSON", s, e, KNOWN_SCORE, "known") for s, e in variants.initials_spans(text, self.initials)]
+            found += [Finding("PERSON", s, e, KNOWN_SCORE, "known")
+                      for s, e in variants.initials_spans(text, self.initials)]
         return found
 
     def _misspelt(self, text: str, lowered: str) -> list[Finding]:
@@ -102,7 +103,7 @@ class KnownMatcher:
                 open_span = open_span and adjacent and key in PARTICLES
             prev_end = m.end()
         if self.initials:
-            spans = [[variants.with_initial_before(text, s, self.initials), e] for s, e in spans]
+            spans = [[variants.with_initial_before(text, s, self.initials[0]), e] for s, e in spans]
         return [Finding("PERSON", s, e, KNOWN_SCORE, "known") for s, e in spans]
 
     def _is_part(self, word: str, key: str, text: str, start: int, end: int) -> bool:
@@ -262,12 +263,15 @@ def _local_part_pieces(email: str | None) -> frozenset[str]:
     return frozenset(p for p in pieces if len(p) >= 3 and p not in STOPWORDS and p not in common)
 
 
-def _initials(name: str | None) -> str | None:
-    """"as" for "Anna Schmidt" (first and last word; particles skipped)."""
+def _initials(name: str | None) -> tuple[str, ...]:
+    """("as",) for "Anna Schmidt": first and last word, particles skipped; each part of a
+    hyphenated surname counts ("Jane Doe-Whitfield": "jd" and "jw")."""
     if not name:
-        return None
-    words = [w for w in WORD_RE.findall(name) if fold(w) not in PARTICLES]
-    return (fold(words[0])[0] + fold(words[-1])[0]) if len(words) >= 2 else None
+        return ()
+    words = [fold(w) for w in WORD_RE.findall(name) if fold(w) not in PARTICLES]
+    if len(words) < 2:
+        return ()
+    return tuple(dict.fromkeys(words[0][0] + part[0] for part in words[-1].split("-") if part))
 
 
 def _text(value: object) -> str | None:

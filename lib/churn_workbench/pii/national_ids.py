@@ -67,21 +67,19 @@ _ID_WORD_STEMS = frozenset(
 def national_ids(view: str) -> list[Hit]:
     """NATIONAL_ID and PASSPORT hits."""
     out: list[Hit] = []
-    if not _DIGITS_HINT_RE.search(view):
-        return out
-    for pattern, is_valid in _CHECKED:
-        for m in pattern.finditer(view):
-            if is_valid(m.group()):
-                out.append(("NATIONAL_ID", m.start(), m.end(), 0.9))
-    for m in _NINO_RE.finditer(view):
-        out.append(("NATIONAL_ID", m.start(), m.end(), 0.8))
-    if not has_any(view, _ID_WORD_STEMS):
-        return out
-    for pattern, entity in ((_ANNOUNCED_ID_RE, "NATIONAL_ID"), (_ANNOUNCED_PASSPORT_RE, "PASSPORT")):
-        for m in pattern.finditer(view):
-            span = _value_span(view, m.start(1), m.end(1))
-            if span:
-                out.append((entity, span[0], span[1], 0.8))
+    if _DIGITS_HINT_RE.search(view):
+        for pattern, is_valid in _CHECKED:
+            for m in pattern.finditer(view):
+                if is_valid(m.group()):
+                    out.append(("NATIONAL_ID", m.start(), m.end(), 0.9))
+        for m in _NINO_RE.finditer(view):
+            out.append(("NATIONAL_ID", m.start(), m.end(), 0.8))
+    if has_any(view, _ID_WORD_STEMS):
+        for pattern, entity in ((_ANNOUNCED_ID_RE, "NATIONAL_ID"), (_ANNOUNCED_PASSPORT_RE, "PASSPORT")):
+            for m in pattern.finditer(view):
+                span = _value_span(view, m.start(1), m.end(1))
+                if span:
+                    out.append((entity, span[0], span[1], 0.8))
     return out
 
 

@@ -79,7 +79,7 @@ def with_initial_before(text: str, start: int, initials: str) -> int:
     return m.start() if m and m.group(1).lower() == initials[0] else start
 
 
-def initials_spans(text: str, initials: str) -> list[tuple[int, int]]:
+def initials_spans(text: str, initials: tuple[str, ...]) -> list[tuple[int, int]]:
     """Spans of dotted initials ("A.S.", "A. S.") equal to the name's initials in order."""
     return [m.span() for m in _INITIALS_RE.finditer(text)
-            if "".join(g for g in m.groups() if g).lower() == initials]
+            if "".join(g for g in m.groups() if g).lower() in initials]
