@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from churn_workbench.pii.words import has_any
+from churn_workbench.pii.words import has_any, words_of
 
 Hit = tuple[str, int, int, float]
 
@@ -52,34 +52,33 @@ _TRAILER_RE = re.compile(
     r"[A-ZÀ-Þ][\w\-]+,?\s+[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})"
 )
 
-_POSTCODE_RES = (
-    re.compile(r"\b(?:GIR\s?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2})\b"),  # UK
-    re.compile(r"\b[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s?\d[ABCEGHJ-NPRSTV-Z]\d\b"),  # Canada
-    re.compile(r"\b[1-9]\d{3}\s?(?!SA|SD|SS)[A-Z]{2}\b(?=\s+[A-Z][a-z])"),  # NL, before a town
-    re.compile(
-        r"(?i)\b(?:post\s?code|postal\s?code|zip(?:\s?code)?|plz|code\s?postal|cp|cap|código\s?postal|"
-        r"codice\s?postale|postcode)\b\.?\s*:?\s*([A-Z0-9]{2,5}(?:[\s\-][A-Z0-9]{2,4})?)\b"
-    ),
+_POSTCODE_SHAPES_RE = re.compile(
+    r"\b(?:GIR\s?0AA|[A-PR-UWYZ][A-HK-Y]?\d[A-Z\d]?\s?\d[ABD-HJLNP-UW-Z]{2}"  # UK
+    r"|[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s?\d[ABCEGHJ-NPRSTV-Z]\d"  # Canada
+    r"|[1-9]\d{3}\s?(?!SA|SD|SS)[A-Z]{2}(?=\s+[A-Z][a-z]))\b"  # NL, before a town
+)
+_ANNOUNCED_POSTCODE_RE = re.compile(
+    r"(?i)\b(?:post\s?code|postal\s?code|zip(?:\s?code)?|plz|code\s?postal|cp|c\.p|cap|código\s?postal|"
+    r"codice\s?postale)\b\.?\s*:?\s*([A-Z0-9]{2,5}(?:[\s\-][A-Z0-9]{2,4})?)\b"
 )
 
-
-# Cheap gates: a street-type word, or a compound ending in one followed by a number.
+# Cheap gates: a street-type word, or a word ending in one ("Goethestr", "Kerkstraat").
 _TYPE_WORDS = frozenset(
     _EN_TYPES.split("|")
     + """rue av bd boulevard place allée allee chemin impasse quai route cours calle c avda avenida plaza
     pza paseo camino carretera ronda travesía travesia via viale piazza zza corso largo vicolo rua praça
     praca travessa estrada straße strasse str weg gasse allee platz ring straat laan plein""".split()
 )
-_COMPOUND_HINT_RE = re.compile(
-    r"(?:straße|strasse|str\.|weg|gasse|allee|platz|ring|damm|ufer|chaussee|straat|laan|plein|gracht|"
-    r"kade|singel|dijk|steeg|hof|gatan|vej|veien|gade)\s*\d"
-)
+_COMPOUND_SUFFIXES = ("straße", "strasse", "str", "weg", "gasse", "allee", "platz", "ring", "damm", "ufer",
+                      "chaussee", "straat", "laan", "plein", "gracht", "kade", "singel", "dijk", "steeg", "hof",
+                      "gatan", "vej", "veien", "gade")
+_POSTCODE_WORDS = frozenset("postcode post postal zip plz cp c cap código codice code".split())
 
 
 def addresses(view: str) -> list[Hit]:
     """ADDRESS hits (street, number, flat, trailing postcode and town)."""
     out = []
-    if not has_any(view, _TYPE_WORDS) and not _COMPOUND_HINT_RE.search(view.lower()):
+    if not has_any(view, _TYPE_WORDS) and not any(w.endswith(_COMPOUND_SUFFIXES) for w in words_of(view)):
         return out
     for pattern in _ADDRESS_RES:
         for m in pattern.finditer(view):
@@ -95,10 +94,9 @@ def addresses(view: str) -> list[Hit]:
 
 def postcodes(view: str) -> list[Hit]:
     """POSTCODE hits in the formats above."""
-    out = []
-    for pattern in _POSTCODE_RES:
-        for m in pattern.finditer(view):
-            start, end = m.span(m.lastindex or 0)
-            if any(ch.isdigit() for ch in view[start:end]):
-                out.append(("POSTCODE", start, end, 0.7))
+    out = [("POSTCODE", m.start(), m.end(), 0.7) for m in _POSTCODE_SHAPES_RE.finditer(view)]
+    if has_any(view, _POSTCODE_WORDS):
+        for m in _ANNOUNCED_POSTCODE_RE.finditer(view):
+            if any(ch.isdigit() for ch in m.group(1)):
+                out.append(("POSTCODE", m.start(1), m.end(1), 0.7))
     return out

@@ -40,17 +40,18 @@ _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th|er|e|º|°|\.)?"
 _YEAR = r"(?:1[89]\d\d|20\d\d|'\d\d)"
 _OF = r"(?:\s+(?:of|de|del|di|du)\s+|\s*,?\s+|\s*\.\s*|\s*-\s*)"
 
-_FULL_DATE_RE = re.compile(
+_WORDED_DATE_RE = re.compile(
     rf"(?i)\b(?:"
     # 11 février 1963, 3rd of May 1990, 12. März 1975, 5 de mayo de 1980, 1er janvier 2000
     rf"(?:{_DAY}|premier|1er){_OF}{_MONTH}(?:{_OF}|\s+){_YEAR}"
     # May 3rd, 1990 / March 12 1975
     rf"|{_MONTH}\s+{_DAY},?\s+{_YEAR}"
-    # 12/25/86, 25.12.1986, 25-12-86
-    r"|(?:[12]\d|3[01]|0?[1-9])[./-](?:[12]\d|3[01]|0?[1-9])[./-](?:\d{4}|\d{2})"
-    # 1986-12-25, 1986/12/25
-    r"|(?:1[89]|20)\d\d[./-](?:1[0-2]|0?[1-9])[./-](?:[12]\d|3[01]|0?[1-9])"
     r")(?![\w/])"
+)
+_NUMERIC_DATE_RE = re.compile(
+    # 12/25/86, 25.12.1986, 25-12-86; 1986-12-25, 1986/12/25
+    r"\b(?:(?:[12]\d|3[01]|0?[1-9])[./-](?:[12]\d|3[01]|0?[1-9])[./-](?:\d{4}|\d{2})"
+    r"|(?:1[89]|20)\d\d[./-](?:1[0-2]|0?[1-9])[./-](?:[12]\d|3[01]|0?[1-9]))(?![\w/])"
 )
 _PARTIAL_DATE_RE = re.compile(
     rf"(?i)\b(?:(?:{_DAY}|premier|1er){_OF}{_MONTH}|{_MONTH}\s+{_DAY}|{_MONTH}(?:{_OF}|\s+){_YEAR}"
@@ -66,8 +67,8 @@ _BIRTH_WINDOW = 30
 
 # Cheap gates: a month word or a numeric date shape; a birth word's stem.
 _MONTH_WORDS = frozenset(MONTHS)
-_NUMERIC_HINT_RE = re.compile(r"\d[./-]\d")
-_BIRTH_WORDS = frozenset(
+_NUMERIC_HINT_RE = re.compile(r"\d[./-]\d{1,2}[./-]\d")
+BIRTH_WORDS = frozenset(
     """born birth birthday dob b d o née né naissance geboren geb geburtsdatum geburtstag nacido nacida
     nacimiento nato nata nascita nascido nascida nascimento geboortedatum verjaardag cumpleaños
     anniversaire compleanno""".split()
@@ -76,10 +77,12 @@ _BIRTH_WORDS = frozenset(
 
 def dates(view: str) -> list[Hit]:
     """DATE hits: every full date; partial dates within a few words after a birth word."""
-    birth = has_any(view, _BIRTH_WORDS) and _BIRTH_RE.search(view)
-    if not birth and not _NUMERIC_HINT_RE.search(view) and not has_any(view, _MONTH_WORDS):
-        return []
-    out = [("DATE", m.start(), m.end(), 0.8) for m in _FULL_DATE_RE.finditer(view)]
+    birth = has_any(view, BIRTH_WORDS) and _BIRTH_RE.search(view)
+    out: list[Hit] = []
+    if _NUMERIC_HINT_RE.search(view):
+        out += [("DATE", m.start(), m.end(), 0.8) for m in _NUMERIC_DATE_RE.finditer(view)]
+    if has_any(view, _MONTH_WORDS):
+        out += [("DATE", m.start(), m.end(), 0.8) for m in _WORDED_DATE_RE.finditer(view)]
     if not birth:
         return out
     for b in _BIRTH_RE.finditer(view):

@@ -12,6 +12,7 @@ from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
 from churn_workbench.pii import addresses, dates, national_ids, numbers, scripts
 from churn_workbench.pii.lazy import build_once
+from churn_workbench.pii.names import find_person_names
 from churn_workbench.pii.phones import PhoneNumberRecognizer
 from churn_workbench.pii.recognizers import (
     AccountNumberRecognizer,
@@ -20,6 +21,7 @@ from churn_workbench.pii.recognizers import (
     presidio_pattern_recognizers,
 )
 from churn_workbench.pii.types import Finding
+from churn_workbench.pii.words import has_any
 
 LANGUAGE = "en"
 MIN_SCORE = 0.5  # Presidio's weak patterns (card regex before Luhn: 0.3) stay below this
@@ -31,19 +33,17 @@ _TYPE_PRIORITY = {
     "ACCOUNT_NUMBER": 2, "PERSON": 1, "NUMBER": 0,
 }
 
-# Pre-filter: a detector only runs when its hint is in the text. Most feedback has few digits,
-# no '@' and no dotted host, so it pays for the name pass and little else.
-_HINTS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
-    (re.compile(r"@|(?i:\(at\)|\[at\]|\{at\}|\sat\s.{1,40}?\sdot\s)"), ("EMAIL",)),
-    # a dotted host that is not the domain or local part of an e-mail address
-    (
-        re.compile(r"(?i)https?:|www\.|(?<![@\w.\-])[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b(?![\w.\-]*@)"),
-        ("URL",),
-    ),
-    (re.compile(r"\d(?:[ \t().\-/_]{0,3}\d){5}"), ("PHONE", "CREDIT_CARD")),
-    (re.compile(r"\d\.\d{1,3}\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:"), ("IP_ADDRESS",)),
-    (re.compile(r"\d{3}"), ("ACCOUNT_NUMBER",)),
-)
+# Pre-filter: a recognizer only runs when its hint is in the text. Most feedback has few digits,
+# no '@' and no dotted host, so it pays for the name pass and little else. Each hint regex sits
+# behind a substring test: scanning every position with a case-insensitive regex costs more
+# than most recognizers.
+_EMAIL_HINT = re.compile(r"(?i)\(at\)|\[at\]|\{at\}|\sat\s.{1,40}?\sdot\s")
+_URL_GATE = re.compile(r"[A-Za-z0-9]\.[A-Za-z]{2}")
+# a dotted host that is not the domain or local part of an e-mail address
+_URL_HINT = re.compile(r"(?i)https?:|www\.|(?<![@\w.\-])[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b(?![\w.\-]*@)")
+_PHONE_HINT = re.compile(r"\d(?:[ \t().\-/_]{0,3}\d){5}")
+_IP_HINT = re.compile(r"\d\.\d{1,3}\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:")
+_ACCOUNT_HINT = re.compile(r"\d{3}")
 class _NoContextEnhancer(ContextAwareEnhancer):
     """With a no-op NLP engine there are no lemmas to enhance with; our recognizers weigh
     their own context words, so this step is skipped rather than run for nothing."""
@@ -102,16 +102,23 @@ _DIGIT_DETECTORS = (
     numbers.long_digit_groups, numbers.cards, numbers.ibans, dates.dates,
     addresses.addresses, addresses.postcodes, national_ids.national_ids,
 )
-_BIRTH_HINT = re.compile(r"(?i)born|birth|b\.|d\.?o\.?b|né|naiss|geb|naci|nat[oa]|nasc|geboorte")
 _SPACED_EMAIL_HINT = re.compile(r"\S \S @|@ \S \S")
 
 
 def entities_to_look_for(text: str) -> list[str]:
     """The Presidio-side entity types whose hints occur in `text` (PERSON always)."""
     entities = ["PERSON"]
-    for hint, kinds in _HINTS:
-        if hint.search(text):
-            entities.extend(kinds)
+    if "@" in text or (("at" in text or "AT" in text) and _EMAIL_HINT.search(text)):
+        entities.append("EMAIL")
+    if _URL_GATE.search(text) and _URL_HINT.search(text):
+        entities.append("URL")
+    if _DIGIT_HINT.search(text):
+        if _PHONE_HINT.search(text):
+            entities.append("PHONE")
+        if ("." in text or ":" in text) and _IP_HINT.search(text):
+            entities.append("IP_ADDRESS")
+        if _ACCOUNT_HINT.search(text):
+            entities.append("ACCOUNT_NUMBER")
     return entities
 
 
@@ -120,9 +127,11 @@ def detect(view: str) -> list[Finding]:
     into the view, possibly overlapping."""
     if not view:
         return []
+    # Names: called as a plain function, every text needs it and Presidio's result objects
+    # would cost more than the rule itself.
+    hits: list[tuple[str, int, int, float]] = [("PERSON", s, e, sc) for s, e, sc in find_person_names(view)]
     by_entity = _recognizers_by_entity()
-    hits: list[tuple[str, int, int, float]] = []
-    for entity in entities_to_look_for(view):
+    for entity in entities_to_look_for(view)[1:]:
         for recognizer in by_entity.get(entity, ()):
             for r in recognizer.analyze(view, [entity], None):
                 if r.score >= MIN_SCORE:
@@ -130,13 +139,13 @@ def detect(view: str) -> list[Finding]:
     if _DIGIT_HINT.search(view):
         for detector in _DIGIT_DETECTORS:
             hits.extend(detector(view))
-    elif _BIRTH_HINT.search(view):
+    elif has_any(view, dates.BIRTH_WORDS):
         hits.extend(dates.dates(view))
-    if _SPACED_EMAIL_HINT.search(view):
+    if "@" in view and _SPACED_EMAIL_HINT.search(view):
         hits.extend(letter_spaced_emails(view))
     if not view.isascii():
         hits.extend(scripts.foreign_script_names(view))
-    return [Finding(e, s, x, round(sc, 3), "detected") for e, s, x, sc in hits]
+    return [Finding(e, s, x, sc, "detected") for e, s, x, sc in hits]
 
 
 def resolve_overlaps(findings: list[Finding]) -> list[Finding]:

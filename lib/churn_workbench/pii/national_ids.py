@@ -21,15 +21,19 @@ from stdnum.us import ssn
 
 Hit = tuple[str, int, int, float]
 
-# (pattern, validator) for numbers recognisable by shape and checksum alone.
-_CHECKED = (
-    (re.compile(r"\b\d{3}[- ]\d{2}[- ]\d{4}\b"), ssn.is_valid),
-    (re.compile(r"\b[12][ .]?\d{2}[ .]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .]?(?:\d{2}|2[AB])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2}\b"), nir.is_valid),
-    (re.compile(r"(?i)\b\d{8}[- ]?[A-Z]\b"), lambda v: dni.is_valid(v.upper())),
-    (re.compile(r"(?i)\b[XYZ][- ]?\d{7}[- ]?[A-Z]\b"), lambda v: nie.is_valid(v.upper())),
-    (re.compile(r"\b\d{2}[ ]?\d{3}[ ]?\d{3}[ ]?\d{3}\b"), idnr.is_valid),
-    (re.compile(r"(?i)\b[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]\b"), lambda v: codicefiscale.is_valid(v.upper())),
+# Numbers recognisable by shape and checksum alone: one scan, a named group per kind.
+_CHECKED_RE = re.compile(
+    r"(?i)\b(?:(?P<ssn>\d{3}[- ]\d{2}[- ]\d{4})"
+    r"|(?P<nir>[12][ .]?\d{2}[ .]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .]?(?:\d{2}|2[AB])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2})"
+    r"|(?P<dni>\d{8}[- ]?[A-Z])|(?P<nie>[XYZ][- ]?\d{7}[- ]?[A-Z])"
+    r"|(?P<idnr>\d{2} ?\d{3} ?\d{3} ?\d{3})"
+    r"|(?P<cf>[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]))\b"
 )
+_VALIDATORS = {
+    "ssn": ssn.is_valid, "nir": nir.is_valid, "dni": lambda v: dni.is_valid(v.upper()),
+    "nie": lambda v: nie.is_valid(v.upper()), "idnr": idnr.is_valid,
+    "cf": lambda v: codicefiscale.is_valid(v.upper()),
+}
 # UK National Insurance number: two prefix letters (not D F I Q U V; second not O; not the
 # administrative prefixes BG GB KN NK NT TN ZZ), six digits in any grouping, suffix A-D.
 _NINO_RE = re.compile(
@@ -68,10 +72,9 @@ def national_ids(view: str) -> list[Hit]:
     """NATIONAL_ID and PASSPORT hits."""
     out: list[Hit] = []
     if _DIGITS_HINT_RE.search(view):
-        for pattern, is_valid in _CHECKED:
-            for m in pattern.finditer(view):
-                if is_valid(m.group()):
-                    out.append(("NATIONAL_ID", m.start(), m.end(), 0.9))
+        for m in _CHECKED_RE.finditer(view):
+            if _VALIDATORS[m.lastgroup](m.group()):
+                out.append(("NATIONAL_ID", m.start(), m.end(), 0.9))
         for m in _NINO_RE.finditer(view):
             out.append(("NATIONAL_ID", m.start(), m.end(), 0.8))
     if has_any(view, _ID_WORD_STEMS):

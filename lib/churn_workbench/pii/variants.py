@@ -24,16 +24,25 @@ def squeeze(lowered: str) -> str:
     return lowered.translate(_SQUEEZE)
 
 
-def squeezed_spans(text: str, lowered: str, squeezed: str, key: str, whole_token: bool) -> list[tuple[int, int]]:
-    """Spans of `text` whose letters and digits spell `key`, starting and ending at token
-    boundaries. With whole_token the span grows to the surrounding token ("anna_schmidt84")."""
+def squeezed_spans(text: str, lowered: str, squeezed: str, key: str, raw: str, whole_token: bool) -> list[tuple[int, int]]:
+    """Spans of `text` whose letters and digits spell `key` (the squeezed form of `raw`),
+    starting and ending at token boundaries. With whole_token the span grows to the
+    surrounding token ("anna_schmidt84")."""
+    if squeezed.count(key) == lowered.count(raw):  # written as stored: no position mapping needed
+        candidates = []
+        k = lowered.find(raw)
+        while k != -1:
+            candidates.append((k, k + len(raw)))
+            k = lowered.find(raw, k + 1)
+    else:
+        positions = [i for i, ch in enumerate(lowered) if ord(ch) >= 128 or ord(ch) not in _SQUEEZE]
+        candidates = []
+        k = squeezed.find(key)
+        while k != -1:
+            candidates.append((positions[k], positions[k + len(key) - 1] + 1))
+            k = squeezed.find(key, k + 1)
     spans = []
-    k = squeezed.find(key)
-    if k == -1:
-        return spans
-    positions = [i for i, ch in enumerate(lowered) if ord(ch) >= 128 or ord(ch) not in _SQUEEZE]
-    while k != -1:
-        start, end = positions[k], positions[k + len(key) - 1] + 1
+    for start, end in candidates:
         starts_token = not (start > 0 and text[start - 1].isalnum())
         if whole_token and starts_token and not (end < len(text) and text[end].isalpha()):
             while start > 0 and text[start - 1] not in _TOKEN_END:
@@ -45,7 +54,6 @@ def squeezed_spans(text: str, lowered: str, squeezed: str, key: str, whole_token
             spans.append((start, end))
         elif not whole_token and starts_token and not (end < len(text) and text[end].isalnum()):
             spans.append((start, end))
-        k = squeezed.find(key, k + 1)
     return spans
 
 
