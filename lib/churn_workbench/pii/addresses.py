@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from churn_workbench.pii.words import has_any, words_of
+from churn_workbench.pii.words import has_any
 
 Hit = tuple[str, int, int, float]
 
@@ -57,6 +57,7 @@ _POSTCODE_SHAPES_RE = re.compile(
     r"|[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z]\s?\d[ABCEGHJ-NPRSTV-Z]\d"  # Canada
     r"|[1-9]\d{3}\s?(?!SA|SD|SS)[A-Z]{2}(?=\s+[A-Z][a-z]))\b"  # NL, before a town
 )
+_POSTCODE_GATE_RE = re.compile(r"[A-Z]\d|\d ?[A-Z]")  # every shape above has a capital next to a digit
 _ANNOUNCED_POSTCODE_RE = re.compile(
     r"(?i)\b(?:post\s?code|postal\s?code|zip(?:\s?code)?|plz|code\s?postal|cp|c\.p|cap|código\s?postal|"
     r"codice\s?postale)\b\.?\s*:?\s*([A-Z0-9]{2,5}(?:[\s\-][A-Z0-9]{2,4})?)\b"
@@ -72,13 +73,16 @@ _TYPE_WORDS = frozenset(
 _COMPOUND_SUFFIXES = ("straße", "strasse", "str", "weg", "gasse", "allee", "platz", "ring", "damm", "ufer",
                       "chaussee", "straat", "laan", "plein", "gracht", "kade", "singel", "dijk", "steeg", "hof",
                       "gatan", "vej", "veien", "gade")
+_WORD_BEFORE_NUMBER_RE = re.compile(r"([^\W\d_]{3,})\.?[ \t]*\d")
 _POSTCODE_WORDS = frozenset("postcode post postal zip plz cp c cap código codice code".split())
 
 
 def addresses(view: str) -> list[Hit]:
     """ADDRESS hits (street, number, flat, trailing postcode and town)."""
     out = []
-    if not has_any(view, _TYPE_WORDS) and not any(w.endswith(_COMPOUND_SUFFIXES) for w in words_of(view)):
+    if not has_any(view, _TYPE_WORDS) and not any(
+        w.lower().endswith(_COMPOUND_SUFFIXES) for w in _WORD_BEFORE_NUMBER_RE.findall(view)
+    ):
         return out
     for pattern in _ADDRESS_RES:
         for m in pattern.finditer(view):
@@ -94,7 +98,9 @@ def addresses(view: str) -> list[Hit]:
 
 def postcodes(view: str) -> list[Hit]:
     """POSTCODE hits in the formats above."""
-    out = [("POSTCODE", m.start(), m.end(), 0.7) for m in _POSTCODE_SHAPES_RE.finditer(view)]
+    out = []
+    if _POSTCODE_GATE_RE.search(view):
+        out += [("POSTCODE", m.start(), m.end(), 0.7) for m in _POSTCODE_SHAPES_RE.finditer(view)]
     if has_any(view, _POSTCODE_WORDS):
         for m in _ANNOUNCED_POSTCODE_RE.finditer(view):
             if any(ch.isdigit() for ch in m.group(1)):

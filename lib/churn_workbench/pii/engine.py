@@ -98,10 +98,17 @@ def _recognizers_by_entity() -> dict[str, list]:
 # Our detectors on the view: plain functions view -> [(entity, start, end, score)]; each
 # group runs only when its hint occurs.
 _DIGIT_HINT = re.compile(r"\d")
+# (fewest digits the thing can have, detector)
 _DIGIT_DETECTORS = (
-    numbers.long_digit_groups, numbers.cards, numbers.ibans, dates.dates,
-    addresses.addresses, addresses.postcodes, national_ids.national_ids,
+    (numbers.MIN_DIGITS, numbers.long_digit_groups), (13, numbers.cards), (8, numbers.ibans),
+    (2, dates.dates), (1, addresses.addresses), (1, addresses.postcodes), (1, national_ids.national_ids),
 )
+_NOT_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
+
+
+def _digit_count(view: str) -> int:
+    """ASCII digits in the view (it has any-script digits read as ASCII already), at C speed."""
+    return len(view.translate(_NOT_DIGITS)) if view.isascii() else sum(ch.isdigit() for ch in view)
 _SPACED_EMAIL_HINT = re.compile(r"\S \S @|@ \S \S")
 
 
@@ -136,9 +143,11 @@ def detect(view: str) -> list[Finding]:
             for r in recognizer.analyze(view, [entity], None):
                 if r.score >= MIN_SCORE:
                     hits.append((r.entity_type, r.start, r.end, float(r.score)))
-    if _DIGIT_HINT.search(view):
-        for detector in _DIGIT_DETECTORS:
-            hits.extend(detector(view))
+    n_digits = _digit_count(view)
+    if n_digits:
+        for min_digits, detector in _DIGIT_DETECTORS:
+            if n_digits >= min_digits:
+                hits.extend(detector(view))
     elif has_any(view, dates.BIRTH_WORDS):
         hits.extend(dates.dates(view))
     if "@" in view and _SPACED_EMAIL_HINT.search(view):

@@ -22,12 +22,13 @@ from stdnum.us import ssn
 Hit = tuple[str, int, int, float]
 
 # Numbers recognisable by shape and checksum alone: one scan, a named group per kind.
+# Case-sensitive classes ([A-Za-z]): case-insensitive alternations are several times slower.
 _CHECKED_RE = re.compile(
-    r"(?i)\b(?:(?P<ssn>\d{3}[- ]\d{2}[- ]\d{4})"
-    r"|(?P<nir>[12][ .]?\d{2}[ .]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .]?(?:\d{2}|2[AB])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2})"
-    r"|(?P<dni>\d{8}[- ]?[A-Z])|(?P<nie>[XYZ][- ]?\d{7}[- ]?[A-Z])"
+    r"\b(?:(?P<ssn>\d{3}[- ]\d{2}[- ]\d{4})"
+    r"|(?P<nir>[12][ .]?\d{2}[ .]?(?:0[1-9]|1[0-2]|[2-9]\d)[ .]?(?:\d{2}|2[ABab])[ .]?\d{3}[ .]?\d{3}[ .]?\d{2})"
+    r"|(?P<dni>\d{8}[- ]?[A-Za-z])|(?P<nie>[XYZxyz][- ]?\d{7}[- ]?[A-Za-z])"
     r"|(?P<idnr>\d{2} ?\d{3} ?\d{3} ?\d{3})"
-    r"|(?P<cf>[A-Z]{6}\d{2}[A-Z]\d{2}[A-Z]\d{3}[A-Z]))\b"
+    r"|(?P<cf>[A-Za-z]{6}\d{2}[A-Za-z]\d{2}[A-Za-z]\d{3}[A-Za-z]))\b"
 )
 _VALIDATORS = {
     "ssn": ssn.is_valid, "nir": nir.is_valid, "dni": lambda v: dni.is_valid(v.upper()),
@@ -37,7 +38,8 @@ _VALIDATORS = {
 # UK National Insurance number: two prefix letters (not D F I Q U V; second not O; not the
 # administrative prefixes BG GB KN NK NT TN ZZ), six digits in any grouping, suffix A-D.
 _NINO_RE = re.compile(
-    r"(?i)\b(?!bg|gb|kn|nk|nt|tn|zz)[a-ceghj-pr-tw-z][a-ceghj-npr-tw-z][ \-]?\d{2}[ \-]?\d{2}[ \-]?\d{2}[ \-]?[a-d]\b"
+    r"\b(?!(?i:bg|gb|kn|nk|nt|tn|zz))[A-CEGHJ-PR-TW-Za-ceghj-pr-tw-z][A-CEGHJ-NPR-TW-Za-ceghj-npr-tw-z]"
+    r"[ \-]?\d{2}[ \-]?\d{2}[ \-]?\d{2}[ \-]?[A-Da-d]\b"
 )
 
 _ID_WORDS = (

@@ -21,8 +21,10 @@ Hit = tuple[str, int, int, float]
 
 _SEP = r"[ \-./_]"
 # Digits joined by single separators (a blank may be doubled); starts and ends on a digit.
-_DIGIT_GROUP_RE = re.compile(r"(?<![\w.,])\d(?:(?:[ \-./_]|  )?\d)*(?![\w])")
+_DIGIT_GROUP_RE = re.compile(r"(?<![\w.,])\d[\d \-./_]*")
+_WIDE_GAP_RE = re.compile(r"[ \-./_]{3,}|[\-./_][ \-./_]")  # ends a group: more than one separator
 MIN_DIGITS = 5
+_NOT_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
 
 _CURRENCY_BEFORE_RE = re.compile(r"(?i)(?:[$€£¥₹₽₺₩]|\b(?:eur|usd|gbp|chf|sek|nok|dkk|pln|inr|brl|aud|cad|rs|r\$))\s?$")
 _UNIT_AFTER_RE = re.compile(
@@ -43,11 +45,12 @@ def long_digit_groups(view: str) -> list[Hit]:
     """NUMBER hits: digit groups of >= MIN_DIGITS digits that are not amounts or quantities."""
     out = []
     for m in _DIGIT_GROUP_RE.finditer(view):
-        group = m.group()
-        start, end = m.span()
-        while group and not group[-1].isdigit():
-            group, end = group[:-1], end - 1
-        if sum(ch.isdigit() for ch in group) < MIN_DIGITS:
+        start = m.start()
+        group = _WIDE_GAP_RE.split(m.group(), maxsplit=1)[0].rstrip(" -./_")
+        end = start + len(group)
+        if end < len(view) and (view[end].isalpha() or view[end] == "_"):
+            continue  # glued to a word ("12345abc"): an identifier other rules own
+        if len(group) < MIN_DIGITS or len(group.translate(_NOT_DIGITS)) < MIN_DIGITS:
             continue
         if _AMOUNT_RE.fullmatch(group) or _YEAR_RANGE_RE.fullmatch(group):
             continue
