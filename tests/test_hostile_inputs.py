@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import re
 import subprocess
@@ -292,33 +293,53 @@ def _odd_customers(d: Path, kind: str) -> dict:
             row[3] = str(row[3]).replace(".", ",")
     elif kind == "duplicate_ids_case_space":
         data[1][0] = "c001 "          # C001 again, other case + trailing space
-        data[2][0] = "C001"           # and exactly
+        data[2][0] = "\u00a0C001"     # and with a leading NBSP
     elif kind == "blank_ids":
         data[3][0], data[4][0] = "", "   "
     path = _write_csv(d / f"{kind}.csv", header, data, encoding=enc, delimiter=delim)
     return dict(args=["--customers", path], file=path.name)
 
 
-ODD_CONSENT = {
-    "dmy_withdrawal_newer": [["C001", E, "false", "31/12/2024", "x"], ["C001", E, "true", "2024-12-30", "x"]],
-    "ambiguous_day_month_grant": [["C001", E, "false", "2025-01-15", "x"], ["C001", E, "true", "01/02/2025", "x"]],
-    "mdy_grant": [["C001", E, "false", "2025-01-15", "x"], ["C001", E, "true", "12/31/2024", "x"]],
-    "malformed_withdrawal_date": [["C001", E, "true", "2024-01-01", "x"], ["C001", E, "false", "not a date", "x"]],
-    "granted_values": [["C001", E, "Y", "2024-01-01", "x"], ["C002", E, "1", "2024-01-01", "x"],
-                       ["C003", E, "TRUE", "2024-01-01", "x"], ["C004", E, "nope", "2024-01-01", "x"],
-                       ["C005", E, "granted?", "2024-01-01", "x"]],
-    "purpose_spellings": [["C001", "External-LLM", "true", "2024-01-01", "x"], ["C002", " marketing ", "true", "2024-01-01", "x"],
-                          ["C003", "marketting", "true", "2024-01-01", "x"], ["C004", "profiling ", "false", "2024-01-01", "x"]],
+# one consent file per run; each case under its own customer so one run shows them all
+ODD_DATES = {   # customer -> (records, what) ; the withdrawal is (or may be) the newer record each time
+    "C001": ([["C001", E, "false", "31/12/2024", "x"], ["C001", E, "true", "2024-12-30", "x"]], "d/m/Y withdrawal, newer"),
+    "C002": ([["C002", E, "false", "2025-01-15", "x"], ["C002", E, "true", "01/02/2025", "x"]], "ambiguous 01/02/2025 grant"),
+    "C003": ([["C003", E, "false", "2025-01-15", "x"], ["C003", E, "true", "12/31/2024", "x"]], "m/d/Y grant, older"),
+    "C004": ([["C004", E, "true", "2024-01-01", "x"], ["C004", E, "false", "not a date", "x"]], "malformed withdrawal date"),
 }
+ODD_VALUES = [["C001", E, "Y", "2024-01-01", "x"], ["C002", E, "1", "2024-01-01", "x"],
+              ["C003", E, "TRUE", "2024-01-01", "x"], ["C004", E, "nope", "2024-01-01", "x"],
+              ["C005", E, "granted?", "2024-01-01", "x"],
+              ["C006", "External-LLM", "true", "2024-01-01", "x"], ["C007", " marketing ", "true", "2024-01-01", "x"],
+              ["C008", "marketting", "true", "2024-01-01", "x"], ["C009", "profiling ", "false", "2024-01-01", "x"]]
 
 
 def _odd_consent(d: Path, kind: str) -> dict:
+    if kind == "dates":
+        cust, records = _odd_customers(d, "plain"), [r for recs, _ in ODD_DATES.values() for r in recs]
+    else:   # values, with a BOM-prefixed customers file
+        cust, records = _odd_customers(d, "bom"), ODD_VALUES
+    path = _write_csv(d / f"consent_{kind}.csv", CONSENT_HEADER, records)
+    return dict(args=[*cust["args"], "--consent", path], file=path.name, records=records)
+
+
+def _no_feedback_inputs(d: Path) -> dict:
     cust = _odd_customers(d, "plain")
-    path = _write_csv(d / f"consent_{kind}.csv", CONSENT_HEADER, ODD_CONSENT[kind])
-    return dict(args=[*cust["args"], "--consent", path], file=path.name, records=ODD_CONSENT[kind])
+    ids = [r["customer_id"] for r in _base_rows(30)]
+    path = _write_csv(d / "consent.csv", CONSENT_HEADER, _full_consent(ids))
+    return dict(args=[*cust["args"], "--consent", path], file=path.name)
 
 
 # --------------------------------------------------------------------------- all runs, started together
+def _keep(name: str, result: subprocess.CompletedProcess) -> None:
+    """With HOSTILE_RESULTS_DIR set, keep each run's exit code and output (for the attack report)."""
+    target = os.environ.get("HOSTILE_RESULTS_DIR")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        Path(target, f"{name}.txt").write_text(
+            f"exit {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}", encoding="utf-8")
+
+
 class Runs:
     """Builds every input set and starts every pipeline run in a small pool on first use."""
 
@@ -334,7 +355,9 @@ class Runs:
             d.mkdir(parents=True)
             inputs = build(d)
             ws = _workspace(d / "ws")
-            return ws, inputs, _cli(ws, *inputs["args"], *stage_args, env=env)
+            result = _cli(ws, *inputs["args"], *stage_args, env=env)
+            _keep(name, result)
+            return ws, inputs, result
         return job
 
     def _egress(self):
@@ -345,6 +368,7 @@ class Runs:
         with FakeLLMServer(seed=1) as server:
             result = _cli(ws, *inputs["args"], env=dict(server.env(), WORKBENCH_LLM_RPM=0, WORKBENCH_LLM_TPM=0))
             bodies = [r.body for r in server.chat_requests()]
+        _keep("egress", result)
         return ws, dict(inputs, bodies=bodies), result
 
     def start(self) -> None:
@@ -355,10 +379,11 @@ class Runs:
                     "headers_csv": self._plain("headers_csv", lambda d: _hostile_header_inputs(d, "csv")),
                     "headers_parquet": self._plain("headers_parquet", lambda d: _hostile_header_inputs(d, "parquet")),
                     "headers_case": self._plain("headers_case", _case_only_header_inputs)}
-            for kind in ("latin1", "bom", "semicolon_decimal_comma", "duplicate_ids_case_space", "blank_ids"):
+            jobs["no_feedback"] = self._plain("no_feedback", _no_feedback_inputs, "--stages", "ingest,feedback")
+            for kind in ("latin1", "semicolon_decimal_comma", "duplicate_ids_case_space", "blank_ids"):
                 jobs[f"odd_{kind}"] = self._plain(f"odd_{kind}", lambda d, k=kind: _odd_customers(d, k),
                                                   "--stages", "ingest")
-            for kind in ODD_CONSENT:
+            for kind in ("dates", "values"):
                 jobs[f"consent_{kind}"] = self._plain(f"consent_{kind}", lambda d, k=kind: _odd_consent(d, k),
                                                       "--stages", "ingest")
             for name, job in jobs.items():
@@ -535,14 +560,6 @@ def test_latin1_customers_file_read_correctly_or_refused(runs):
         assert names == ["Jürgen Müller"], f"latin-1 names stored as {names!r} (mojibake would defeat own-name matching)"
 
 
-def test_bom_customers_file_keeps_the_id_column(runs):
-    ws, inputs, result = runs.get("odd_bom")
-    assert result.returncode == 0, result.stderr
-    cols = [c for (c,) in _query(ws, "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'")]
-    assert not any("\ufeff" in c for c in cols), cols
-    assert _query(ws, "SELECT count(*) FROM customers WHERE customer_id = 'C001'")[0][0] == 1
-
-
 def test_semicolon_export_with_decimal_commas(runs):
     ws, inputs, result = runs.get("odd_semicolon_decimal_comma")
     assert_clean_outcome(result, inputs["file"])
@@ -555,12 +572,12 @@ def test_semicolon_export_with_decimal_commas(runs):
         assert float(value) == pytest.approx(expected), f"76,92-style value stored as {value!r}"
 
 
-def test_duplicate_ids_differing_by_case_or_space_are_refused(runs):
-    """Three rows for C001 ("C001", "c001 ", "C001"): one row per customer, so exit 2 naming the rows."""
+def test_duplicate_ids_differing_by_case_or_space(runs):
+    """C001, "c001 " and NBSP+"C001": refused in one line, or kept apart (never silently merged or dropped)."""
     ws, inputs, result = runs.get("odd_duplicate_ids_case_space")
     assert_clean_outcome(result, inputs["file"])
-    assert result.returncode == 2, "duplicate customer ids were accepted"
-    assert "C001" in result.stderr or "c001" in result.stderr.lower() or re.search(r"\brows?\b", result.stderr)
+    if result.returncode == 0:
+        assert _query(ws, "SELECT count(*) FROM customers")[0][0] == 30, "a customer row was merged or dropped"
 
 
 def test_blank_ids_are_refused_or_never_stored(runs):
@@ -570,36 +587,46 @@ def test_blank_ids_are_refused_or_never_stored(runs):
         assert _query(ws, "SELECT count(*) FROM customers WHERE customer_id IS NULL OR trim(customer_id) = ''")[0][0] == 0
 
 
-@pytest.mark.parametrize("kind", ["dmy_withdrawal_newer", "ambiguous_day_month_grant", "mdy_grant",
-                                  "malformed_withdrawal_date"])
-def test_odd_consent_dates_never_let_a_grant_win(runs, kind):
-    """Either refused (one line naming the file and recorded_at) or stored so that the withdrawal still wins."""
-    ws, inputs, result = runs.get(f"consent_{kind}")
+def test_customers_without_feedback_file(runs):
+    """`--feedback` is optional (`--customers c.csv [--feedback f.csv] [--consent k.csv]`)."""
+    ws, inputs, result = runs.get("no_feedback")
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode == 0, (result.stdout + result.stderr)[-1500:]
+
+
+@pytest.mark.parametrize("cid", sorted(ODD_DATES), ids=lambda c: ODD_DATES[c][1])
+def test_odd_consent_dates_never_let_a_grant_win(runs, cid):
+    """Refused (one line naming the file and recorded_at), or stored so that the withdrawal still wins."""
+    ws, inputs, result = runs.get("consent_dates")
     assert_clean_outcome(result, inputs["file"])
     if result.returncode == 2:
         assert "recorded_at" in result.stderr
         return
-    recs = _query(ws, "SELECT granted, recorded_at FROM consent WHERE customer_id = 'C001' AND purpose = ?", [E])
+    recs = _query(ws, "SELECT granted, recorded_at FROM consent WHERE customer_id = ? AND purpose = ?", [cid, E])
     grants = [t for g, t in recs if g]
     withdrawals = [t for g, t in recs if not g]
     assert withdrawals, "the withdrawal was dropped"
-    assert not grants or any(w is None for w in withdrawals) or max(withdrawals) >= max(g for g in grants if g)
+    assert (not grants or any(w is None for w in withdrawals) or None in grants
+            or max(withdrawals) >= max(grants)), f"stored so that the grant wins: {recs}"
 
 
-def test_odd_granted_values_never_become_a_grant(runs):
-    ws, inputs, result = runs.get("consent_granted_values")
+def test_bom_customers_file_keeps_the_id_column(runs):
+    ws, inputs, result = runs.get("consent_values")
+    assert_clean_outcome(result, inputs["file"], "bom.csv")
+    if result.returncode == 0:
+        cols = [c for (c,) in _query(
+            ws, "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'")]
+        assert not any("\ufeff" in c for c in cols), cols
+        assert _query(ws, "SELECT count(*) FROM customers WHERE customer_id = 'C001'")[0][0] == 1
+
+
+def test_odd_granted_values_and_purposes_never_become_a_grant(runs):
+    ws, inputs, result = runs.get("consent_values")
     assert_clean_outcome(result, inputs["file"])
     if result.returncode == 0:
-        stored = dict(_query(ws, "SELECT customer_id, granted FROM consent WHERE purpose = ?", [E]))
-        assert stored.get("C004") is not True, '"nope" stored as a grant'
-        assert stored.get("C005") is not True, '"granted?" stored as a grant'
-
-
-def test_odd_purpose_spellings_never_create_a_grant_for_another_purpose(runs):
-    ws, inputs, result = runs.get("consent_purpose_spellings")
-    assert_clean_outcome(result, inputs["file"])
-    if result.returncode == 0:
-        purposes = {p for (p,) in _query(ws, "SELECT DISTINCT purpose FROM consent")}
+        stored = {(c, p): g for c, p, g in _query(ws, "SELECT customer_id, purpose, granted FROM consent")}
+        assert stored.get(("C004", E)) is not True, '"nope" stored as a grant'
+        assert stored.get(("C005", E)) is not True, '"granted?" stored as a grant'
+        purposes = {p for _, p in stored}
         assert purposes <= set(PURPOSES), f"unknown purposes stored: {purposes - set(PURPOSES)}"
-        assert _query(ws, "SELECT count(*) FROM consent WHERE customer_id = 'C003' AND granted")[0][0] == 0, \
-            '"marketting" became a grant'
+        assert not any(g for (c, _), g in stored.items() if c == "C008"), '"marketting" became a grant'
