@@ -167,6 +167,22 @@ def _case_only_header_inputs(d: Path) -> dict:
                 consent=consent, ids=ids, file=customers.name)
 
 
+def _case_only_role_inputs(d: Path) -> dict:
+    """Two identifier columns whose names differ only in case, both named in the data config."""
+    rows = _base_rows(30)
+    header = ["customer_id", "account", "ACCOUNT", "tenure_months", "monthly_charges", "contract", "churned"]
+    data = [[r["customer_id"], f"ACC-{i:04d}-LOW", f"ACCT-{5500 + i}-ZZ", r["tenure_months"], r["monthly_charges"],
+             r["contract"], r["churned"]] for i, r in enumerate(rows)]
+    customers = _write_csv(d / "case_roles.csv", header, data)
+    ids = [r["customer_id"] for r in rows]
+    consent = _write_csv(d / "consent.csv", CONSENT_HEADER, _full_consent(ids))
+    feedback = _write_csv(d / "feedback.csv", ["customer_id", "text"],
+                          [[row[0], f"My account {row[2]} was charged twice, the price is too high."] for row in data])
+    (d / "config.toml").write_text('identifier_columns = ["account", "ACCOUNT"]\n', encoding="utf-8")
+    return dict(args=["--customers", customers, "--consent", consent, "--feedback", feedback,
+                      "--data-config", d / "config.toml"], file=customers.name, secrets=[row[2] for row in data])
+
+
 # --- attacks 2 and 3: consent edge cases and identifiers by role, one run with --llm openai
 def canary(cid: str) -> str:
     return f"kw{cid.lower()}zq"
@@ -311,12 +327,15 @@ ODD_VALUES = [["C001", E, "Y", "2024-01-01", "x"], ["C002", E, "1", "2024-01-01"
               ["C003", E, "TRUE", "2024-01-01", "x"], ["C004", E, "nope", "2024-01-01", "x"],
               ["C005", E, "granted?", "2024-01-01", "x"],
               ["C006", "External-LLM", "true", "2024-01-01", "x"], ["C007", " marketing ", "true", "2024-01-01", "x"],
-              ["C008", "marketting", "true", "2024-01-01", "x"], ["C009", "profiling ", "false", "2024-01-01", "x"]]
+              ["C009", "profiling ", "false", "2024-01-01", "x"]]
+ODD_PURPOSE = [["C008", "marketting", "true", "2024-01-01", "x"]]
 
 
 def _odd_consent(d: Path, kind: str) -> dict:
     if kind == "dates":
         cust, records = _odd_customers(d, "plain"), [r for recs, _ in ODD_DATES.values() for r in recs]
+    elif kind == "purpose":
+        cust, records = _odd_customers(d, "plain"), ODD_PURPOSE
     else:   # values, with a BOM-prefixed customers file
         cust, records = _odd_customers(d, "bom"), ODD_VALUES
     path = _write_csv(d / f"consent_{kind}.csv", CONSENT_HEADER, records)
@@ -349,13 +368,19 @@ class Runs:
         self.futures: dict[str, Future] = {}
         self.lock = threading.Lock()
 
-    def _plain(self, name: str, build, *stage_args, env=None):
+    def _plain(self, name: str, build, *stage_args, env=None, server=False):
         def job():
             d = self.base / name
             d.mkdir(parents=True)
             inputs = build(d)
             ws = _workspace(d / "ws")
-            result = _cli(ws, *inputs["args"], *stage_args, env=env)
+            if not server:
+                result = _cli(ws, *inputs["args"], *stage_args, env=env)
+            else:
+                with FakeLLMServer(seed=2) as fake:
+                    result = _cli(ws, *inputs["args"], *stage_args, "--llm", "openai",
+                                  env=dict(fake.env(), WORKBENCH_LLM_RPM=0, WORKBENCH_LLM_TPM=0))
+                    inputs = dict(inputs, bodies=[r.body for r in fake.chat_requests()])
             _keep(name, result)
             return ws, inputs, result
         return job
@@ -383,11 +408,15 @@ class Runs:
             for kind in ("latin1", "semicolon_decimal_comma", "duplicate_ids_case_space", "blank_ids"):
                 jobs[f"odd_{kind}"] = self._plain(f"odd_{kind}", lambda d, k=kind: _odd_customers(d, k),
                                                   "--stages", "ingest")
-            for kind in ("dates", "values"):
+            for kind in ("dates", "values", "purpose"):
                 jobs[f"consent_{kind}"] = self._plain(f"consent_{kind}", lambda d, k=kind: _odd_consent(d, k),
                                                       "--stages", "ingest")
+            jobs["headers_case_roles"] = self._plain("headers_case_roles", _case_only_role_inputs,
+                                                     "--stages", "ingest,feedback", env=None, server=True)
+            only = [n for n in os.environ.get("HOSTILE_RUNS", "").split(",") if n]   # to rerun a few while debugging
             for name, job in jobs.items():
-                self.futures[name] = self.pool.submit(job)
+                if not only or name in only:
+                    self.futures[name] = self.pool.submit(job)
 
     def get(self, name: str):
         self.start()
@@ -455,6 +484,17 @@ def test_header_names_differing_only_in_case(runs):
     if ws.db_path.exists() and "consent" in _tables(ws):
         stored = _query(ws, "SELECT count(*) FROM consent WHERE purpose = 'external_llm' AND granted")[0][0]
         assert stored == 0
+
+
+def test_identifier_columns_differing_only_in_case_keep_their_role(runs):
+    """`account` and `ACCOUNT`, both identifier columns: refused in one line, or neither value leaves the machine."""
+    ws, inputs, result = runs.get("headers_case_roles")
+    assert_clean_outcome(result, inputs["file"], "config.toml")
+    if result.returncode == 0:
+        sent = "\n".join(inputs["bodies"])
+        assert inputs["bodies"], "nothing was sent: the test would pass vacuously"
+        leaked = [v for v in inputs["secrets"] if v in sent]
+        assert not leaked, f"{len(leaked)} values of the identifier column ACCOUNT reached the fake server, e.g. {leaked[0]}"
 
 
 # =========================================================================== 2. consent edge cases
@@ -629,4 +669,10 @@ def test_odd_granted_values_and_purposes_never_become_a_grant(runs):
         assert stored.get(("C005", E)) is not True, '"granted?" stored as a grant'
         purposes = {p for _, p in stored}
         assert purposes <= set(PURPOSES), f"unknown purposes stored: {purposes - set(PURPOSES)}"
-        assert not any(g for (c, _), g in stored.items() if c == "C008"), '"marketting" became a grant'
+
+
+def test_misspelled_purpose_never_becomes_a_grant(runs):
+    ws, inputs, result = runs.get("consent_purpose")
+    assert_clean_outcome(result, inputs["file"])
+    if result.returncode == 0:
+        assert _query(ws, "SELECT count(*) FROM consent WHERE customer_id = 'C008' AND granted")[0][0] == 0
