@@ -324,16 +324,18 @@ ODD_DATES = {   # customer -> (records, what) ; the withdrawal is (or may be) th
     "C004": ([["C004", E, "true", "2024-01-01", "x"], ["C004", E, "false", "not a date", "x"]], "malformed withdrawal date"),
 }
 ODD_VALUES = [["C001", E, "Y", "2024-01-01", "x"], ["C002", E, "1", "2024-01-01", "x"],
-              ["C003", E, "TRUE", "2024-01-01", "x"], ["C004", E, "nope", "2024-01-01", "x"],
-              ["C005", E, "granted?", "2024-01-01", "x"],
+              ["C003", E, "TRUE", "2024-01-01", "x"],
               ["C006", "External-LLM", "true", "2024-01-01", "x"], ["C007", " marketing ", "true", "2024-01-01", "x"],
               ["C009", "profiling ", "false", "2024-01-01", "x"]]
+ODD_GRANTED = [["C004", E, "nope", "2024-01-01", "x"], ["C005", E, "granted?", "2024-01-01", "x"]]
 ODD_PURPOSE = [["C008", "marketting", "true", "2024-01-01", "x"]]
 
 
 def _odd_consent(d: Path, kind: str) -> dict:
     if kind == "dates":
         cust, records = _odd_customers(d, "plain"), [r for recs, _ in ODD_DATES.values() for r in recs]
+    elif kind == "granted":
+        cust, records = _odd_customers(d, "plain"), ODD_GRANTED
     elif kind == "purpose":
         cust, records = _odd_customers(d, "plain"), ODD_PURPOSE
     else:   # values, with a BOM-prefixed customers file
@@ -408,7 +410,7 @@ class Runs:
             for kind in ("latin1", "semicolon_decimal_comma", "duplicate_ids_case_space", "blank_ids"):
                 jobs[f"odd_{kind}"] = self._plain(f"odd_{kind}", lambda d, k=kind: _odd_customers(d, k),
                                                   "--stages", "ingest")
-            for kind in ("dates", "values", "purpose"):
+            for kind in ("dates", "values", "granted", "purpose"):
                 jobs[f"consent_{kind}"] = self._plain(f"consent_{kind}", lambda d, k=kind: _odd_consent(d, k),
                                                       "--stages", "ingest")
             jobs["headers_case_roles"] = self._plain("headers_case_roles", _case_only_role_inputs,
@@ -653,6 +655,7 @@ def test_odd_consent_dates_never_let_a_grant_win(runs, cid):
 def test_bom_customers_file_keeps_the_id_column(runs):
     ws, inputs, result = runs.get("consent_values")
     assert_clean_outcome(result, inputs["file"], "bom.csv")
+    assert result.returncode == 0, result.stderr
     if result.returncode == 0:
         cols = [c for (c,) in _query(
             ws, "SELECT column_name FROM information_schema.columns WHERE table_name = 'customers'")]
@@ -665,10 +668,17 @@ def test_odd_granted_values_and_purposes_never_become_a_grant(runs):
     assert_clean_outcome(result, inputs["file"])
     if result.returncode == 0:
         stored = {(c, p): g for c, p, g in _query(ws, "SELECT customer_id, purpose, granted FROM consent")}
-        assert stored.get(("C004", E)) is not True, '"nope" stored as a grant'
-        assert stored.get(("C005", E)) is not True, '"granted?" stored as a grant'
         purposes = {p for _, p in stored}
         assert purposes <= set(PURPOSES), f"unknown purposes stored: {purposes - set(PURPOSES)}"
+
+
+def test_unparseable_granted_values_never_become_a_grant(runs):
+    ws, inputs, result = runs.get("consent_granted")
+    assert_clean_outcome(result, inputs["file"])
+    if result.returncode == 0:
+        stored = dict(_query(ws, "SELECT customer_id, granted FROM consent WHERE purpose = ?", [E]))
+        assert stored.get("C004") is not True, '"nope" stored as a grant'
+        assert stored.get("C005") is not True, '"granted?" stored as a grant'
 
 
 def test_misspelled_purpose_never_becomes_a_grant(runs):
