@@ -51,6 +51,13 @@ class Settings:
     llm_max_tokens: int = 500_000
     llm_timeout_s: float = 30.0
     extra: dict = field(default_factory=dict)
+    # LLM request engine (docs/llm.md "Settings"); a profile (llm/profiles.py) presets several.
+    llm_max_completion_tokens: int = 2048   # cap on max_tokens of one request
+    llm_temperature: float | None = 0.0     # sent with every request; None = the server's default
+    llm_seed: int | None = 7                # sent with every request; None = not sent
+    llm_response_format: str = "auto"       # auto | json_schema | json_object | text
+    llm_fallback_threshold: float = 0.5     # stage fails if a larger share of sent items fell back
+    llm_profile: str = ""                   # "" or a name in llm/profiles.py (e.g. local-cpu)
 
 
 def load_settings(**overrides) -> Settings:
@@ -76,6 +83,22 @@ def load_settings(**overrides) -> Settings:
         llm_timeout_s=_float("WORKBENCH_LLM_TIMEOUT", 30.0),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
+    # LLM request engine settings (docs/llm.md); then the profile fills what is not set explicitly.
+    for key, name, cast in (("llm_max_completion_tokens", "WORKBENCH_LLM_MAX_COMPLETION_TOKENS", int),
+                            ("llm_temperature", "WORKBENCH_LLM_TEMPERATURE", float),
+                            ("llm_seed", "WORKBENCH_LLM_SEED", int),
+                            ("llm_response_format", "WORKBENCH_LLM_RESPONSE_FORMAT", str),
+                            ("llm_fallback_threshold", "WORKBENCH_LLM_FALLBACK_THRESHOLD", float),
+                            ("llm_profile", "WORKBENCH_LLM_PROFILE", str)):
+        raw = os.environ.get(name)
+        if raw is not None and overrides.get(key) is None:
+            if cast is str:
+                values[key] = raw.strip().lower() or Settings.__dataclass_fields__[key].default
+            else:  # "" or "none": not sent (temperature, seed)
+                values[key] = None if raw.strip().lower() in ("", "none") else cast(raw)
+    from .llm.profiles import apply_profile
+
+    values = apply_profile(values, overrides)
     for key in ("db_path", "audit_dir", "subject_key_file"):
         values[key] = Path(values[key]).resolve()
     if not 0 <= values["medium_threshold"] <= values["high_threshold"] <= 1:
