@@ -82,7 +82,7 @@ def test_happy_path_with_lineage(llm, provider, path, model):
     kept = rows[[not it.external_allowed for it in items]]
     assert set(sent["status"]) == {"ok"} and set(kept["status"]) == {"local"}
     assert set(sent["provider"]) == {provider} and set(sent["model"]) == {model}
-    assert set(sent["prompt_version"]) == {"analysis-v1"}
+    assert set(sent["prompt_version"]) == {"analysis-v2"}
     assert rows[["provider", "model", "prompt_version"]].notna().all().all()
     assert sent["cache_key"].notna().all() and (sent["prompt_tokens"] > 0).all()
     assert rows["summary"].str.len().max() <= 200
@@ -116,7 +116,7 @@ def test_actions_happy_path(llm, provider):
     out = propose_actions(requests, settings(provider), audit, "run-1")
     assert list(out.rows["customer_id"]) == [r.customer_id for r in requests]
     assert set(out.rows["status"]) == {"ok"} and set(out.rows["provider"]) == {provider}
-    assert set(out.rows["prompt_version"]) == {"action-v1"}
+    assert set(out.rows["prompt_version"]) == {"action-v2"}
     catalogue = policy.load_catalogue()
     for row, req in zip(out.rows.to_dict("records"), requests):
         assert policy.violations(row, req.segment, catalogue) == []
