@@ -194,7 +194,7 @@ def _walk(node, seen):
 
 def test_wire_schema_is_strict_mode_compatible():
     catalogue = policy.load_catalogue()
-    for task, args in (("analysis", ()), ("action", (tuple(catalogue.offers), catalogue.channels))):
+    for task, args in (("analysis", ()), ("action", (tuple(catalogue.offers.values()),))):
         fmt = schemas.response_format(task, schemas.wire_schema(task, *args, refs=["r1", "r2"], keywords="portable"))
         assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
         seen = set()
@@ -219,11 +219,13 @@ def test_full_wire_schema_makes_invalid_answers_impossible():
         label = props["label"]["enum"][0]
         assert all((s > 0) if label == "positive" else (s < 0) if label == "negative" else s == 0
                    for s in props["sentiment"]["enum"])
-    action = schemas.wire_schema("action", tuple(catalogue.offers), catalogue.channels, refs=["r1"], max_discount=20)
-    item = action["properties"]["results"]["items"]
-    assert item["properties"]["offer_id"]["enum"] == list(catalogue.offers)
-    assert item["properties"]["discount_pct"] == {"type": "number", "minimum": 0, "maximum": 20}
-    assert "message" not in item["properties"]  # the catalogue's wording speaks, not the model
+    action = schemas.wire_schema("action", tuple(catalogue.offers.values()), refs=["r1"])
+    variants = action["properties"]["results"]["items"]["anyOf"]
+    assert [v["properties"]["offer_id"]["enum"] for v in variants] == [[o] for o in catalogue.offers]
+    for v, offer in zip(variants, catalogue.offers.values()):
+        assert v["properties"]["channel"]["enum"] == list(offer.channels)
+        assert max(v["properties"]["discount_pct"]["enum"]) <= offer.max_discount_pct
+        assert "message" not in v["properties"]  # the catalogue's wording speaks, not the model
     for task, schema in (("analysis", analysis), ("action", action)):
         _walk(schema, set())
 

@@ -132,7 +132,7 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
             keywords = provider.schema_keywords
             engine = Engine(provider=provider, task=task, model=model, prompt_version=version,
                             system=prompts.analysis_system(version),
-                            schema_for=lambda refs: schemas.wire_schema(task, refs=refs, keywords=keywords),
+                            schema_for=lambda refs, _items: schemas.wire_schema(task, refs=refs, keywords=keywords),
                             validate=_validator(task), settings=settings, audit=audit, run_id=run_id, stage=stage,
                             completion_per_item=60,  # a first guess; learned from `usage` as replies come in
                             guard=_analysis_guard, journal=journal, progress=_reporter(journal, settings, run_id, stage),
@@ -343,11 +343,16 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
 
             keywords = provider.schema_keywords
             offer_ids, channels = tuple(catalogue.offers), catalogue.channels
-            top = max(o.max_discount_pct for o in catalogue.offers.values())
+
+            def schema_for(refs, payloads):
+                # Only offers some customer of this request may get (exact for one-item requests).
+                segments = {p.get("segment") for p in payloads} or set(SEGMENTS)
+                offers = [o for o in catalogue.offers.values() if segments & set(o.segments)]
+                return schemas.wire_schema(task, offers, refs=refs, keywords=keywords)
+
             engine = Engine(provider=provider, task=task, model=model, prompt_version=version,
                             system=prompts.action_system(catalogue, version),
-                            schema_for=lambda refs: schemas.wire_schema(task, offer_ids, channels, refs=refs,
-                                                                         keywords=keywords, max_discount=top),
+                            schema_for=schema_for,
                             validate=_validator(task, offer_ids, channels),
                             settings=settings, audit=audit, run_id=run_id, stage=stage, completion_per_item=30,
                             journal=journal, progress=_reporter(journal, settings, run_id, stage), on_ok=persist)

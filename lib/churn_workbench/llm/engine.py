@@ -189,14 +189,14 @@ def _read_reply(text: str, lenient: bool = False) -> tuple[object, int, int, str
 class Engine:
     """Runs one task (analysis or action) for one stage of one run.
 
-    schema_for(refs) -> the wire schema of one request; validate(content) -> ({ref: result},
+    schema_for(refs, items) -> the wire schema of one request (items: the payloads with refs); validate(content) -> ({ref: result},
     n_invalid); guard(refs -> WorkItem, valid results) -> {ref: [rule, ...]} for results whose
     text may not be stored; journal: durable write-ahead record (None: in memory only);
     progress: a llm.progress.Reporter (None: no live progress).
     """
 
     def __init__(self, *, provider: Provider, task: str, model: str, prompt_version: str, system: str,
-                 schema_for: Callable[[list[str]], dict], validate: Callable[[object], tuple[dict, int]], settings,
+                 schema_for: Callable[[list[str] | None, list[dict]], dict], validate: Callable[[object], tuple[dict, int]], settings,
                  audit, run_id: str, stage: str, completion_per_item: int,
                  guard: Callable[[dict, dict], dict] | None = None, journal=None, progress=None,
                  on_ok: Callable[[list[WorkItem]], None] | None = None):
@@ -256,7 +256,7 @@ class Engine:
 
     def _body(self, items: list[dict], max_tokens: int) -> dict:
         """The request body for `items` (each with its ref) in the current capability mode."""
-        schema = self.schema_for([it["ref"] for it in items] or None)
+        schema = self.schema_for([it["ref"] for it in items] or None, items)
         mode = self.mode
         system = self.system if mode == "json_schema" else prompts.with_schema(self.system, schema)
         return self.provider.build_body(self.model, prompts.messages(system, items),

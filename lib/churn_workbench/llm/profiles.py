@@ -16,11 +16,12 @@ PROFILES: dict[str, dict] = {
     # The defaults: a fast cloud API with a per-minute quota (Groq free tier and alike).
     "cloud": {},
     # One CPU llama.cpp / Ollama / vLLM-on-CPU server with a single slot: one request at a time,
-    # small batches (a long generation blocks everything behind it), generous timeouts, no
+    # one item per request (small models mix up the items of a batch, and the server caches the
+    # shared system-prompt prefix, so a request costs little more than its item), generous timeouts, no
     # client-side quota, answers short enough for a small model, and few retries: a slow server
     # that timed out once will time out again.
     "local-cpu": {
-        "llm_batch_size": 4,
+        "llm_batch_size": 1,
         "llm_concurrency": 1,
         "llm_timeout_s": 300.0,
         "llm_requests_per_minute": 0,

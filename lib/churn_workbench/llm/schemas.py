@@ -60,23 +60,33 @@ def _analysis_item(refs: list[str] | None, keywords: str) -> dict:
                       for label in SENTIMENT_LABELS]}
 
 
-def _action_item(refs: list[str] | None, offer_ids: tuple[str, ...], channels: tuple[str, ...],
-                 max_discount: float, keywords: str) -> dict:
+def discount_steps(max_discount: float, default: float = 0.0) -> list[float]:
+    """The discounts a model may choose for an offer: multiples of 5 up to its maximum."""
+    steps = {float(x) for x in range(0, int(max_discount) + 1, 5)} | {float(default)}
+    return sorted(x for x in steps if 0 <= x <= max_discount)
+
+
+def _action_item(refs: list[str] | None, offers, keywords: str) -> dict:
     # The model only chooses: an offer, a channel, a discount. The message is the catalogue's own
     # wording for that offer, so nothing the model writes is ever shown to a customer.
-    discount = {"type": "number"}
-    if keywords == "full":
-        discount.update(minimum=0, maximum=max_discount)
-    return _object({"ref": _ref(refs), "offer_id": {"type": "string", "enum": list(offer_ids)},
-                    "channel": {"type": "string", "enum": list(channels)}, "discount_pct": discount})
+    if keywords != "full":
+        return _object({"ref": _ref(refs), "offer_id": {"type": "string", "enum": [o.id for o in offers]},
+                        "channel": {"type": "string", "enum": sorted({c for o in offers for c in o.channels})},
+                        "discount_pct": {"type": "number"}})
+    # One variant per offer: only that offer's channels and discounts can be produced.
+    return {"anyOf": [_object({"ref": _ref(refs), "offer_id": {"type": "string", "enum": [o.id]},
+                               "channel": {"type": "string", "enum": list(o.channels)},
+                               "discount_pct": {"type": "number",
+                                                "enum": discount_steps(o.max_discount_pct, o.default_discount_pct)}})
+                      for o in offers]}
 
 
-def wire_schema(task: str, offer_ids: tuple[str, ...] = (), channels: tuple[str, ...] = (),
-                refs: list[str] | None = None, keywords: str = "full", max_discount: float = 100.0) -> dict:
-    """The schema sent in `response_format` for one request (refs = that request's refs)."""
+def wire_schema(task: str, offers=(), refs: list[str] | None = None, keywords: str = "full") -> dict:
+    """The schema sent in `response_format` for one request (refs = that request's refs; offers =
+    the catalogue offers the request's customers are eligible for)."""
     if task == ANALYSIS:
         return _envelope(_analysis_item(refs, keywords), refs)
-    return _envelope(_action_item(refs, offer_ids, channels, max_discount, keywords), refs)
+    return _envelope(_action_item(refs, offers, keywords), refs)
 
 
 def response_format(task: str, schema: dict, mode: str = "json_schema") -> dict | None:
