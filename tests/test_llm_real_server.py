@@ -158,7 +158,7 @@ def test_feedback_and_actions_against_a_real_llama_cpp_server(llama, tmp_path, m
     act_log = AuditLog("real-1", "act")
     requests = [ActionRequest(f"C{i}", ["High", "Medium", "Low"][i % 3], 0.35 + 0.08 * i, ["tenure_months"],
                               [["price"], ["network_quality"], ["billing"], ["praise"]][i % 4], "negative", True)
-                for i in range(6)]
+                for i in range(4)]
     actions = propose_actions(requests, settings, act_log, "real-1", journal=EgressJournal(path, "real-1", "act"))
     elapsed = time.monotonic() - started
     after = _metrics(port)
