@@ -261,6 +261,10 @@ def test_sigkill_while_sending_then_resume_records_every_payload_exactly_once(tm
     texts_sent = collections.Counter(item["text"] for body in received for item in json.loads(
         json.loads(body)["messages"][-1]["content"]) if "text" in item)
     assert sum(n - 1 for n in texts_sent.values()) <= 2 * 4, "the resume paid again for answered items"
+    print("RESUME FIGURES", json.dumps({
+        "received_before_kill": before_resume, "received_total": len(received), "egress_rows": len(rows),
+        "interrupted_rows": sum(1 for r in rows if r[2] == "interrupted"), "unsent_recorded": sum(extra.values()),
+        "texts_sent_twice": sum(n - 1 for n in texts_sent.values()), "analysis_status": dict(analysed)}))
     assert before_resume >= 6 and len(received) > before_resume
     assert sum(n for _, n in analysed) > 0
     verify = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "verify"], cwd=ROOT, env=env,
