@@ -558,11 +558,11 @@ class Engine:
                 outcome = "invalid_response"
                 break
             self._retry("invalid_response", reply.status_code, attempts, request_id, None, pause_all=False)
+        if outcome == "capability_rejected":
+            self._degrade(mode)  # before the items go back, so no worker resends them in the refused mode
         self._record(request_id, refs, outcome, valid, invalid, attempts, (sent_body or payload) if attempts else None,
                      fallback_sha, sent_at, prompt_tokens, completion_tokens, (time.perf_counter() - started) * 1000,
                      success_ct)
-        if outcome == "capability_rejected":
-            self._degrade(mode)
 
     def _degrade(self, rejected: str) -> None:
         """The endpoint rejected `rejected`: use the next weaker mode, or stop loudly if none is left."""
