@@ -28,6 +28,7 @@ from . import audit, db
 from .audit import AuditLog
 from .config import PROJECT_ROOT, Settings
 from .errors import PipelineBusy, exit_code_for_name
+from .llm import progress as llm_progress
 from .stages.params import for_stage
 from .vocab import STAGES
 
@@ -118,15 +119,18 @@ def stage_parameters(stage: str, params: dict) -> dict:
     return for_stage(stage, params).as_papermill()
 
 
-def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool) -> StageResult:
+def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print) -> StageResult:
     output = run_dir / f"{index:02d}_{stage}.ipynb"
     started = time.monotonic()
     try:
-        papermill.execute_notebook(
-            str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
-            kernel_name="python3", progress_bar=progress, cwd=str(NOTEBOOK_DIR), log_output=False,
-            kernel_manager_class=IpcKernelManager,
-        )
+        # The stage's LLM work happens in the kernel, out of the terminal's sight: its progress
+        # lines (counts only, no text) are followed here.
+        with llm_progress.following(params["db_path"], params["run_id"], echo):
+            papermill.execute_notebook(
+                str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
+                kernel_name="python3", progress_bar=progress, cwd=str(NOTEBOOK_DIR), log_output=False,
+                kernel_manager_class=IpcKernelManager,
+            )
         return StageResult(stage, "succeeded", time.monotonic() - started, output)
     except papermill.PapermillExecutionError as exc:
         # The kernel is another process: its exception arrives as a class name, classified by errors.py.
@@ -171,7 +175,7 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo) -> Run
         echo(f"[{number}/{len(stages)}] {stage}: running {NOTEBOOKS[stage]} ...")
         _record(settings, run_id, stage, "stage_started", sql="DELETE FROM stage_runs WHERE run_id = ? AND stage = ?",
                 params=[run_id, stage])
-        outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress)
+        outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo)
         result.stages.append(outcome)
         nb_hash = audit.file_sha256(outcome.notebook) if outcome.notebook.exists() else None
         _record(settings, run_id, stage, "stage_finished" if outcome.status == "succeeded" else "stage_failed",
