@@ -16,7 +16,11 @@ aggregates); the next train run reads the customers table without the person.
 """
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
+
+import duckdb
 
 from .. import db
 from ..audit import AuditLog
@@ -44,6 +48,7 @@ def forget(settings: Settings, customer_id: str, republish: bool = True) -> dict
                 raise UsageError(f"customer {cid}: no data held about this customer ({state})")
             ref = refs.ref(cid)  # computed before the secret is destroyed: it names the erasure event
             summary = _erase_rows(con, refs, cid, ref) if held else {"removed_rows": {}, "egress_redacted": 0}
+        compact(settings.db_path)
         destroyed = refs.forget([cid])
         snapshot = _republish(settings) if republish else None
     return {"customer_id": cid, "subject_ref": ref, **summary, "secrets_destroyed": destroyed,
@@ -89,6 +94,34 @@ def _erase_rows(con, refs: SubjectRefs, cid: str, ref: str) -> dict:
         log.flush(con)
     return {"removed_rows": {k: int(v) for k, v in counts.items()}, "egress_redacted": len(hits),
             "tombstone_added": new_tombstone}
+
+
+def compact(db_path: Path) -> None:
+    """Rewrite the database file so deleted rows are gone from it, not only from its tables.
+
+    DuckDB leaves deleted values in the file's blocks (even after a checkpoint), where a byte
+    scan of the file would still find them. Copying every table into a new file and replacing
+    the old one atomically leaves only live rows. Call it holding the pipeline lock and no
+    connection; the dashboard reads its snapshot, never this file.
+    """
+    db_path = Path(db_path)
+    tmp = db_path.with_name(f".{db_path.name}.compact-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"ATTACH {db.literal(db_path)} AS old_db")
+        con.execute(f"ATTACH {db.literal(tmp)} AS new_db")
+        con.execute("COPY FROM DATABASE old_db TO new_db")
+        con.execute("DETACH new_db")
+        con.execute("DETACH old_db")
+    except BaseException:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    con.close()
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, db_path)
 
 
 def _republish(settings: Settings):

@@ -71,13 +71,15 @@ def collect(con, refs: SubjectRefs, customer_id: str) -> dict:
         row = _records(meta)[0] if len(meta) else {}
         out["llm_egress"].append({"request_id": hit.request_id, "run_id": hit.run_id, "stage": hit.stage, **row,
                                   "your_items": hit.own_items()})
-    out["subject_ref"] = None
-    out["audit_events"] = []
-    if refs.known([cid])[0]:
-        ref = out["subject_ref"] = refs.ref(cid)
-        out["audit_events"] = _records(con.execute(
-            "SELECT seq, ts, run_id, stage, event_type, status, details FROM audit_log WHERE subject_ref = ? ORDER BY seq",
-            [ref]).df())
+    # Audit events about the customer: those under their pseudonymous ref, and the records of
+    # the LLM requests that carried their items.
+    out["subject_ref"] = refs.ref(cid) if refs.known([cid])[0] else None
+    request_ids = sorted({e["request_id"] for e in out["llm_egress"]})
+    out["audit_events"] = _records(con.execute(
+        """SELECT seq, ts, run_id, stage, event_type, status, subject_ref, details FROM audit_log
+           WHERE subject_ref = ? OR (event_type IN ('llm_request', 'llm_retry')
+                                     AND json_extract_string(details, '$.request_id') IN (SELECT unnest(?)))
+           ORDER BY seq""", [out["subject_ref"], request_ids]).df())
     return out
 
 

@@ -104,8 +104,11 @@ def purge(settings: Settings, older_than: int | None = None, republish: bool = T
                   purged=counts, removed_row_hashes=removed, added_row_hashes=added)
         log.flush(con)
     snapshot = None
-    if republish and any(counts.values()):
-        from .erase import _republish
-        snapshot = _republish(settings)
+    if any(counts.values()):
+        from .erase import _republish, compact
+        with pipeline_lock(settings.db_path, wait=False):
+            compact(settings.db_path)
+        if republish:
+            snapshot = _republish(settings)
     return {"days": todo, "cutoffs": {k: v.isoformat(sep=" ") for k, v in cutoffs.items()}, "purged": counts,
             "snapshot": str(snapshot) if snapshot else None}
