@@ -63,6 +63,13 @@ def test_refs_in_one_batch_match_single_refs(tmp_path):
     assert pseudonyms.SubjectRefs(tmp_path / "k", key="another key").refs(ids[:3]) != batch[:3]
 
 
+def test_an_unwritable_key_store_gives_refs_that_match_nothing(tmp_path):
+    (tmp_path / "not_a_dir").write_text("")
+    refs = pseudonyms.SubjectRefs(tmp_path / "k", key="fixed", store=tmp_path / "not_a_dir" / "store.parquet")
+    first = refs.ref("C1")
+    assert first.startswith("subj_") and refs.ref("C1") != first and refs.known(["C1"]) == [False]
+
+
 # --------------------------------------------------------------------------------------------
 # a small hand-built store
 # --------------------------------------------------------------------------------------------
@@ -315,6 +322,7 @@ def story(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the fixture runs the pipeline and the whole rights story once
 def test_export_holds_every_item(story):
     assert story["export"].returncode == 0, story["export"].stderr
     data, md, subject = story["json"], story["markdown"], story["subject"]
@@ -337,12 +345,14 @@ def test_export_holds_every_item(story):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the fixture runs the pipeline and the whole rights story once
 def test_unknown_customer_is_a_one_line_usage_error(story):
     result = story["unknown"]
     assert result.returncode == 2 and "NO-SUCH-ID" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the fixture runs the pipeline and the whole rights story once
 def test_forget_leaves_nothing_of_the_person_and_verify_passes(story):
     assert story["before"], "the scan must find the person before erasure (else it proves nothing)"
     assert story["forget"].returncode == 0, story["forget"].stdout + story["forget"].stderr
@@ -352,6 +362,7 @@ def test_forget_leaves_nothing_of_the_person_and_verify_passes(story):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the fixture runs the pipeline and the whole rights story once
 def test_reimport_strips_the_erased_customer_and_counts_it(story):
     assert story["reimport"].returncode == 0, story["reimport"].stdout + story["reimport"].stderr
     stripped = story["reimport_summary"]["tombstoned_stripped"]
@@ -364,6 +375,7 @@ def test_reimport_strips_the_erased_customer_and_counts_it(story):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # the fixture runs the pipeline and the whole rights story once
 def test_purge_older_than_zero_days_empties_retained_kinds_and_verify_passes(story):
     assert story["purge"].returncode == 0, story["purge"].stdout + story["purge"].stderr
     assert story["payloads_left"] == 0 and story["feedback_left"] == 0

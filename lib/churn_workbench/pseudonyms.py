@@ -69,7 +69,12 @@ class SubjectRefs:
             missing = con.execute("SELECT count(*) FROM q LEFT JOIN store k USING (idx) WHERE k.secret IS NULL"
                                   ).fetchone()[0]
             if missing:
-                self._add_missing(con)
+                try:
+                    self._add_missing(con)
+                except OSError:
+                    # A read-only mount (e.g. the dashboard's): subjects without a secret have no
+                    # events, so a throwaway secret gives a ref that correctly matches nothing.
+                    self._add_missing(con, persist=False)
             rows = con.execute(
                 "SELECT 'subj_' || substr(sha256(hex(k.secret) || chr(31) || q.id), 1, 20) "
                 "FROM q JOIN store k USING (idx) ORDER BY q.pos").fetchnumpy()
@@ -127,10 +132,11 @@ class SubjectRefs:
         else:
             con.execute("CREATE OR REPLACE TEMP TABLE store (idx BLOB, secret BLOB)")
 
-    def _add_missing(self, con) -> None:
+    def _add_missing(self, con, persist: bool = True) -> None:
         # Under the lock, re-read the store: another process may have added some of these meanwhile.
-        with self._locked():
-            self._load_store(con)
+        with self._locked() if persist else contextlib.nullcontext():
+            if persist:
+                self._load_store(con)
             new = con.execute("SELECT DISTINCT q.idx FROM q LEFT JOIN store k USING (idx) WHERE k.secret IS NULL "
                               "ORDER BY 1").arrow()
             new = new.read_all() if hasattr(new, "read_all") else new
@@ -144,7 +150,8 @@ class SubjectRefs:
             con.register("fresh", fresh)
             con.execute("INSERT INTO store SELECT idx, CAST(secret AS BLOB) FROM fresh")
             con.unregister("fresh")
-            self._write(con, "store")
+            if persist:
+                self._write(con, "store")
 
     def _write(self, con, table: str) -> None:
         """Replace the store file atomically (readers see the old or the new file, never half)."""

@@ -13,11 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from .. import consent, db
+from ..audit import AuditLog
 from ..config import Settings
 from ..errors import UsageError
 from ..pseudonyms import SubjectRefs
 from ..vocab import PURPOSES
-from .holdings import egress_hits, holds_anything, where_customer
+from .holdings import egress_hits, holds_anything, operation_id, where_customer
 
 SECTIONS = {
     "customer": "Customer record",
@@ -96,6 +97,12 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
         data = collect(con, refs, cid)
     finally:
         con.close()
+    # The access request is itself on record (accountability): under the customer's ref, counts only.
+    log = AuditLog(operation_id("subject-export"), "subject")
+    log.event("subject_exported", "ok", refs.ref(cid),
+              items={k: len(v) for k, v in data.items() if isinstance(v, list)})
+    with db.session(settings.db_path) as con, db.transaction(con):
+        log.flush(con)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     json_path = Path(out) if out else Path.cwd() / f"subject-export-{stamp}.json"
     if json_path.suffix.lower() != ".json":
