@@ -229,7 +229,7 @@ def _pick_subject(con) -> dict:
         SELECT customer_id, name, email, phone FROM s
         WHERE unique_texts AND identifying AND sent
           AND customer_id IN (SELECT customer_id FROM predictions)
-          AND customer_id IN (SELECT customer_id FROM actions WHERE status <> 'control')
+          AND customer_id IN (SELECT customer_id FROM actions WHERE status <> 'control' AND provider = 'openai')
         ORDER BY customer_id LIMIT 1""").fetchone()
     assert row, "the synthetic set should hold a customer with every kind of data"
     texts = [r[0] for r in con.execute("SELECT text FROM feedback WHERE customer_id = ?", [row[0]]).fetchall()]
@@ -334,8 +334,12 @@ def test_export_holds_every_item(story):
     assert data["predictions"] and isinstance(data["predictions"][0]["drivers"], list) and data["predictions"][0]["drivers"]
     assert data["actions"] and data["actions"][0]["action_type"]
     assert data["llm_egress"] and all(e["your_items"] for e in data["llm_egress"])
+    assert {e["stage"] for e in data["llm_egress"]} == {"feedback", "act"}
     anonymized = {a["anonymized_text"] for a in data["analyses"]}
-    assert all(item["text"] in anonymized for e in data["llm_egress"] for item in e["your_items"])
+    assert all(item["text"] in anonymized for e in data["llm_egress"] if e["stage"] == "feedback" for item in e["your_items"])
+    action = data["actions"][0]
+    assert any(item["segment"] == action["segment"] and set(item) == {"ref", "segment", "risk", "drivers", "topics", "sentiment"}
+               for e in data["llm_egress"] if e["stage"] == "act" for item in e["your_items"])
     assert len({i["ref"] for e in data["llm_egress"] for i in e["your_items"]}) <= sum(e["n_items"] for e in data["llm_egress"])
     request_ids = {e["request_id"] for e in data["llm_egress"]}
     assert {json.loads(e["details"])["request_id"] for e in data["audit_events"] if e["event_type"] == "llm_request"} == request_ids

@@ -18,7 +18,7 @@ from ..config import Settings
 from ..errors import UsageError
 from ..pseudonyms import SubjectRefs
 from ..vocab import PURPOSES
-from .holdings import egress_hits, holds_anything, operation_id, where_customer
+from .holdings import action_context_hits, egress_hits, holds_anything, operation_id, where_customer
 
 SECTIONS = {
     "customer": "Customer record",
@@ -66,7 +66,7 @@ def collect(con, refs: SubjectRefs, customer_id: str) -> dict:
                                  model, prompt_version, model_version, created_at
                           FROM actions WHERE customer_id = ? ORDER BY created_at""")
     out["llm_egress"] = []
-    for hit in egress_hits(con, cid):
+    for hit in [*egress_hits(con, cid), *action_context_hits(con, cid)]:
         meta = con.execute("SELECT provider, model, prompt_version, sent_at, outcome, n_items FROM llm_egress "
                            "WHERE request_id = ? AND run_id = ? AND stage = ?", [hit.request_id, hit.run_id, hit.stage]).df()
         row = _records(meta)[0] if len(meta) else {}

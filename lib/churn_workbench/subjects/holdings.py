@@ -134,3 +134,48 @@ def egress_hits(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[Egress
         hits.append(EgressHit(request_id, run_id, stage, body, items, mine,
                               [i for i in mine if item_keys[i] in others]))
     return hits
+
+
+def action_context_hits(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[EgressHit]:
+    """Action requests that carried the customer's coarse context.
+
+    The context is rebuilt from the stored rows the act stage used (the action's segment, the
+    prediction's probability and drivers, the feedback analyses' topics and mean sentiment of
+    the same run) by the act stage's own rule, then looked for among the items of that run's
+    action requests. The same context often stands for many customers (requests deduplicate
+    it): all such items are `shared`, and erasure leaves them.
+    """
+    from ..llm.agent import _context as action_context  # the one home of the rule
+    from ..llm.base import ActionRequest
+    from ..vocab import sentiment_label
+
+    rows = con.execute("""
+        SELECT a.run_id, a.segment, p.churn_probability, p.drivers,
+               (SELECT avg(f.sentiment) FROM feedback_analysis f WHERE f.run_id = a.run_id AND f.customer_id = a.customer_id),
+               (SELECT list_sort(list_distinct(flatten(list(from_json(f.topics, '["VARCHAR"]')))))
+                FROM feedback_analysis f WHERE f.run_id = a.run_id AND f.customer_id = a.customer_id),
+               (SELECT count(*) FROM feedback_analysis f WHERE f.run_id = a.run_id AND f.customer_id = a.customer_id)
+        FROM actions a JOIN predictions p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
+        WHERE a.customer_id = ? AND a.status <> 'control'""", [customer_id]).fetchall()
+    hits = []
+    for run_id, segment, probability, drivers, sentiment, topics, n_feedback in rows:
+        try:
+            driver_list = json.loads(drivers) if drivers else []
+        except ValueError:
+            driver_list = []
+        context = action_context(ActionRequest(
+            customer_id=customer_id, segment=segment, churn_probability=float(probability or 0.0), drivers=driver_list,
+            topics=list(topics or []) if n_feedback else [], sentiment_label=sentiment_label(sentiment) if n_feedback else None,
+            external_allowed=True))
+        for request_id, stage, payload in con.execute(
+                "SELECT request_id, stage, payload FROM llm_egress WHERE run_id = ? AND stage = 'act' AND payload IS NOT NULL",
+                [run_id]).fetchall():
+            try:
+                body = json.loads(payload)
+            except ValueError:
+                continue
+            items = _items(body) or []
+            mine = [i for i, it in enumerate(items) if {k: v for k, v in it.items() if k != "ref"} == context]
+            if mine:
+                hits.append(EgressHit(request_id, run_id, stage, body, items, mine, shared=list(mine)))
+    return hits
