@@ -25,7 +25,7 @@ import duckdb
 from .. import db
 from ..audit import AuditLog
 from ..config import Settings
-from ..errors import UsageError
+from ..errors import UsageError, WorkbenchError
 from ..pseudonyms import SubjectRefs
 from . import tombstones
 from .holdings import BY_CUSTOMER_ID, DIGESTED_TABLES, egress_hits, holds_anything, operation_id, row_hashes, where_customer
@@ -50,7 +50,11 @@ def forget(settings: Settings, customer_id: str, republish: bool = True) -> dict
             summary = _erase_rows(con, refs, cid, ref) if held else {"removed_rows": {}, "egress_redacted": 0}
         compact(settings.db_path)
         destroyed = refs.forget([cid])
-        snapshot = _republish(settings) if republish else None
+        try:
+            snapshot = _republish(settings) if republish else None
+        except Exception as exc:  # noqa: BLE001 - the erasure stands; say what is left to do
+            raise WorkbenchError(f"customer {cid} erased, but the dashboard snapshot was not republished "
+                                 f"({type(exc).__name__}: {exc}); the next pipeline run republishes it") from exc
     return {"customer_id": cid, "subject_ref": ref, **summary, "secrets_destroyed": destroyed,
             "snapshot": str(snapshot) if snapshot else None}
 
