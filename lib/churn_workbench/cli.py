@@ -33,7 +33,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="run_pipeline.py", description="Run the churn workbench stages with papermill.")
+    p = _Parser(prog="run_pipeline.py", description="Run the churn workbench stages with papermill. "
+                "Data-subject rights: run_pipeline.py subject {export,forget,lift,purge} --help")
     p.add_argument("command", nargs="?", choices=["run", "verify"], default="run")
     p.add_argument("--synthetic", type=int, default=None, metavar="N", help="generate N synthetic customers (default 1000)")
     p.add_argument("--seed", type=int, default=42, help="seed for synthetic data, model training and the control group")
@@ -66,6 +67,8 @@ def _derived_parameters() -> dict[str, tuple[str, object]]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["subject"]:
+        return _subject(argv[1:])
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -200,3 +203,51 @@ def _print_summary(settings, result: pipeline.RunResult, elapsed: float) -> None
         print("  next:     make dashboard  (or: python run_pipeline.py verify)")
     else:
         print(f"  resume:   python run_pipeline.py --resume {result.run_id}" + (f" --db {settings.db_path}" if settings.db_path else ""))
+
+
+def _subject_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="run_pipeline.py subject", description="Data-subject rights: access, erasure, retention "
+                "(README: data-protection officer's guide).")
+    sub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    export = sub.add_parser("export", help="everything held about one customer, as JSON + a Markdown report")
+    export.add_argument("--customer", required=True, metavar="ID")
+    export.add_argument("--out", metavar="FILE", help="JSON file to write (the report goes beside it, .md)")
+    forget = sub.add_parser("forget", help="erase one customer; later imports of the id are stripped")
+    forget.add_argument("--customer", required=True, metavar="ID")
+    lift = sub.add_parser("lift", help="lift an erased customer's tombstone: later imports take them in again")
+    lift.add_argument("--customer", required=True, metavar="ID")
+    purge = sub.add_parser("purge", help="remove feedback text, analyses and LLM payloads past retention")
+    purge.add_argument("--older-than", type=int, metavar="DAYS",
+                       help="one period for all (default: the WORKBENCH_RETENTION_* settings)")
+    for action in (export, forget, lift, purge):
+        action.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+    return p
+
+
+def _subject(argv: list[str]) -> int:
+    """`run_pipeline.py subject ...`: parse, dispatch to churn_workbench.subjects, print one summary."""
+    from . import subjects
+    try:
+        args = _subject_parser().parse_args(argv)
+        settings = load_settings(db_path=args.db)
+        if args.action == "export":
+            json_path, md_path = subjects.export_subject(settings, args.customer, args.out)
+            print(f"export written: {json_path} and {md_path} (hand them over, then delete them)")
+        elif args.action == "forget":
+            done = subjects.forget(settings, args.customer)
+            rows = ", ".join(f"{t} {n}" for t, n in done["removed_rows"].items() if n) or "none"
+            print(f"customer {args.customer} erased: rows removed: {rows}; LLM requests redacted: "
+                  f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id)")
+        elif args.action == "lift":
+            subjects.lift(settings, args.customer)
+            print(f"tombstone of customer {args.customer} lifted: the next import takes the id in again")
+        else:
+            done = subjects.purge(settings, args.older_than)
+            print("purged: " + ", ".join(f"{k} {n} (before {done['cutoffs'][k]})" for k, n in done["purged"].items()))
+        return 0
+    except _ArgumentError as exc:
+        print(f"run_pipeline.py subject: error: {exc} (see --help)", file=sys.stderr)
+        return 2
+    except WorkbenchError as exc:
+        print(f"run_pipeline.py subject: error: {exc}", file=sys.stderr)
+        return exc.exit_code

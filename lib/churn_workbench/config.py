@@ -17,6 +17,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from .errors import UsageError
+from .pseudonyms import default_store
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The project is installed editable from lib/, so the checkout root is two levels up.
@@ -61,6 +62,15 @@ class Settings:
                                           "key of the pseudonymous subject refs (default `<data dir>/.subject_key`)")
     subject_key: str | None = _knob("WORKBENCH_SUBJECT_KEY", None,
                                     "the subject-ref key itself, instead of the key file", repr=False)
+    subject_keystore: Path | None = _knob("WORKBENCH_SUBJECT_KEYSTORE", None,
+                                          "per-subject secrets of the subject refs, destroyed on erasure "
+                                          "(default `.subject_keys.parquet` beside the key file)")
+    retention_feedback_days: int | None = _knob("WORKBENCH_RETENTION_FEEDBACK_DAYS", None,
+                                                "days feedback text is kept (by its date; none = no limit)")
+    retention_egress_days: int | None = _knob("WORKBENCH_RETENTION_EGRESS_DAYS", None,
+                                              "days LLM request payloads are kept (none = no limit)")
+    retention_analysis_days: int | None = _knob("WORKBENCH_RETENTION_ANALYSIS_DAYS", None,
+                                                "days feedback analyses are kept (by their run; none = no limit)")
     llm_provider: str = _knob("WORKBENCH_LLM", "local", "LLM backend: local, groq or openai")
     analysis_model: str | None = _knob("WORKBENCH_ANALYSIS_MODEL", None, "model id for feedback analysis")
     action_model: str | None = _knob("WORKBENCH_ACTION_MODEL", None, "model id for retention actions")
@@ -106,6 +116,11 @@ class Settings:
         set_(self, "db_path", Path(self.db_path or self.data_dir / "workbench.duckdb").resolve())
         set_(self, "audit_dir", Path(self.audit_dir).resolve())
         set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
+        set_(self, "subject_keystore", Path(self.subject_keystore or default_store(self.subject_key_file)).resolve())
+        for name in ("retention_feedback_days", "retention_egress_days", "retention_analysis_days"):
+            days = getattr(self, name)
+            if days is not None and days < 0:
+                raise UsageError(f"WORKBENCH_{name.upper()} must be a number of days >= 0 (got {days})")
         if not 0 <= self.medium_threshold <= self.high_threshold <= 1:
             raise UsageError("thresholds must satisfy 0 <= medium <= high <= 1 "
                              "(WORKBENCH_MEDIUM_THRESHOLD, WORKBENCH_HIGH_THRESHOLD)")

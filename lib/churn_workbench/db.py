@@ -66,6 +66,8 @@ CREATE TABLE IF NOT EXISTS stage_runs (
 CREATE TABLE IF NOT EXISTS audit_log (
     seq BIGINT PRIMARY KEY, ts VARCHAR, run_id VARCHAR, stage VARCHAR, event_type VARCHAR,
     status VARCHAR, subject_ref VARCHAR, details VARCHAR, prev_hash VARCHAR, hash VARCHAR);
+CREATE TABLE IF NOT EXISTS tombstones (
+    id_hash VARCHAR, created_at DATE, lifted_at DATE, reason VARCHAR);
 """
 
 

@@ -173,7 +173,7 @@ def subject_refs(settings: Settings) -> SubjectRefs | None:
     """The workbench's pseudonymous refs, only if the key already exists (never create one here)."""
     if settings.subject_key or Path(settings.subject_key_file).is_file():
         try:
-            return SubjectRefs(settings.subject_key_file, settings.subject_key)
+            return SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
         except OSError:
             return None
     return None

@@ -64,7 +64,7 @@ def open_stage(params: StageParams) -> StageContext:
                 [run_id, json.dumps({"stage": stage}), settings.llm_provider, run_id],
             )
     return StageContext(stage=stage, run_id=run_id, settings=settings, audit=AuditLog(run_id, stage),
-                        refs=SubjectRefs(settings.subject_key_file, settings.subject_key))
+                        refs=SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore))
 
 
 def latest_run_with(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> str | None:

@@ -9,6 +9,7 @@ import pandas as pd
 from .. import audit as audit_mod
 from .. import db, inputs, synthetic
 from ..vocab import IDENTIFIER_ROLES, PURPOSES
+from ..subjects import retention, tombstones
 from .context import open_stage
 from .params import IngestParams
 
@@ -58,9 +59,14 @@ def run(params: IngestParams) -> dict:
     ctx = open_stage(params)
     p = params
     sources = fingerprint(p.synthetic_n, p.seed, p.customers_path, p.feedback_path, p.consent_path, p.data_config_path)
-    input_sha256 = audit_mod.sha256_hex(audit_mod.canonical_json({k: v["sha256"] for k, v in sources.items()}))
     with ctx.reading() as con:
         last = con.execute("SELECT input_sha256, summary FROM ingest_log ORDER BY ingested_at DESC LIMIT 1").fetchone()
+        # Erasure tombstones and the feedback retention period filter what is imported, so a
+        # change to either makes the same files a different input.
+        filters = {"tombstones": tombstones.state_digest(con),
+                   "feedback_retention_days": ctx.settings.retention_feedback_days}
+    input_sha256 = audit_mod.sha256_hex(audit_mod.canonical_json(
+        {**{k: v["sha256"] for k, v in sources.items()}, **({"filters": filters} if _filtering(filters) else {})}))
     if last and last[0] == input_sha256:
         # The same inputs as the store already holds: nothing to parse or rewrite.
         summary = dict(json.loads(last[1]), run_id=ctx.run_id, unchanged=True, consent_records_added=0)
@@ -70,6 +76,14 @@ def run(params: IngestParams) -> dict:
     table, feedback, consent = load_inputs(p.synthetic_n, p.seed, p.customers_path, p.feedback_path,
                                            p.consent_path, p.data_config_path)
     customers = table.frame
+    # Erased customers stay out (documented in the README's data-protection officer's guide).
+    with ctx.reading() as con:
+        customers, feedback, consent, stripped = tombstones.strip(con, ctx.refs, customers, feedback, consent)
+    if any(stripped.values()):
+        ctx.audit.event("tombstoned_stripped", "stripped", **stripped)
+    in_period = retention.feedback_kept(feedback, ctx.settings)
+    n_expired = int((~in_period).sum())
+    feedback = feedback.loc[in_period.to_numpy()]
     known = set(customers["customer_id"])
     orphan = ~feedback["customer_id"].isin(known)
     n_orphans = int(orphan.sum())
@@ -82,7 +96,8 @@ def run(params: IngestParams) -> dict:
                             "dtype": [str(customers[c].dtype) if c in customers else "" for c in table.roles],
                             "run_id": ctx.run_id})
     ctx.audit.event("data_ingested", customers=len(customers), feedback=len(feedback), consent_records=len(consent),
-                    feedback_orphans_dropped=n_orphans, sources=sources,
+                    feedback_orphans_dropped=n_orphans, sources=sources, tombstoned_stripped=stripped,
+                    feedback_past_retention=n_expired,
                     roles={role: sorted(c for c, r in table.roles.items() if r == role)
                            for role in (*IDENTIFIER_ROLES, "excluded", "sensitive", "label")})
 
@@ -108,6 +123,7 @@ def run(params: IngestParams) -> dict:
 
     summary = {"run_id": ctx.run_id, "customers": len(customers), "labelled": int(customers["churned"].notna().sum()),
                "feedback": len(feedback), "feedback_orphans_dropped": n_orphans, "consent_records": len(consent),
+               "tombstoned_stripped": stripped, "feedback_past_retention": n_expired,
                "purposes": list(PURPOSES), "features": sorted(c for c, r in table.roles.items() if r == "feature")}
     # customers/feedback are the current snapshot, so they are replaced, not run-scoped.
     ctx.commit(write, replace_tables=("ingest_log",))
@@ -117,3 +133,8 @@ def run(params: IngestParams) -> dict:
 def _log_ingest(con, run_id: str, input_sha256: str, summary: dict) -> None:
     con.execute("INSERT INTO ingest_log VALUES (?, ?, now(), ?)",
                 [run_id, input_sha256, json.dumps({k: v for k, v in summary.items() if k != "run_id"})])
+
+
+def _filtering(filters: dict) -> bool:
+    """Whether any import filter is active (without one, fingerprints stay as they always were)."""
+    return filters["feedback_retention_days"] is not None or filters["tombstones"] != tombstones.EMPTY_STATE

@@ -1,0 +1,112 @@
+"""Tombstones: erased ids stay out of later imports until the operator lifts the tombstone.
+
+A tombstone holds only a keyed hash of the id (trimmed and case-folded, as consent withdrawals
+match ids), never the id: sha256(subject key + "tombstone" + id). Someone holding the database
+alone cannot tell which ids were erased; with the subject key they can test a candidate id,
+which is exactly what the ingest needs to do. Dates are kept to the day and the table is kept
+sorted by hash, so a tombstone cannot be paired with its `subject_erased` audit event (whose
+subject ref would then reveal the person's earlier, shredded audit history).
+"""
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from .. import consent, db
+from ..audit import AuditLog, canonical_json, sha256_hex
+from ..config import Settings
+from ..errors import UsageError
+from ..pseudonyms import SubjectRefs
+from .holdings import operation_id
+
+_DOMAIN = "tombstone"
+
+
+def hash_sql(refs: SubjectRefs, column: str) -> tuple[str, list]:
+    """(SQL expression, params): the tombstone hash of the id in `column` (an SQL expression)."""
+    return f"sha256(? || {consent.normalised_id_sql(column)})", [refs.keyed_prefix(_DOMAIN)]
+
+
+def id_hash(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customer_id: str) -> str:
+    expr, params = hash_sql(refs, "CAST(? AS VARCHAR)")
+    return con.execute(f"SELECT {expr}", [*params, str(customer_id)]).fetchone()[0]
+
+
+def is_tombstoned(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customer_id: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM tombstones WHERE id_hash = ? AND lifted_at IS NULL",
+                            [id_hash(con, refs, customer_id)]).fetchone()[0])
+
+
+def add(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customer_id: str) -> bool:
+    """Tombstone an id (inside the caller's transaction). False if it already was."""
+    digest = id_hash(con, refs, customer_id)
+    if con.execute("SELECT count(*) FROM tombstones WHERE id_hash = ? AND lifted_at IS NULL", [digest]).fetchone()[0]:
+        return False
+    con.execute("INSERT INTO tombstones VALUES (?, current_date, NULL, 'erasure')", [digest])
+    _resort(con)
+    return True
+
+
+def _resort(con) -> None:
+    # Rows come back in insertion order; sorting by hash keeps that order from dating a tombstone.
+    con.execute("CREATE OR REPLACE TEMP TABLE _tomb AS SELECT * FROM tombstones ORDER BY id_hash, created_at")
+    con.execute("DELETE FROM tombstones")
+    con.execute("INSERT INTO tombstones SELECT * FROM _tomb")
+    con.execute("DROP TABLE _tomb")
+
+
+EMPTY_STATE = sha256_hex(canonical_json([]))
+
+
+def state_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """A digest of the active tombstones: part of the ingest's input fingerprint, so adding or
+    lifting one makes the next run re-read (and filter) its inputs."""
+    hashes = [r[0] for r in con.execute("SELECT id_hash FROM tombstones WHERE lifted_at IS NULL ORDER BY 1").fetchall()]
+    return sha256_hex(canonical_json(hashes))
+
+
+def strip(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customers: pd.DataFrame, feedback: pd.DataFrame,
+          consent_records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """Drop tombstoned customers and their feedback and consent records from imported frames.
+
+    Returns the kept frames and the counts dropped per kind (all zero without tombstones).
+    """
+    counts = {"customers": 0, "feedback": 0, "consent_records": 0}
+    if not con.execute("SELECT count(*) FROM tombstones WHERE lifted_at IS NULL").fetchone()[0]:
+        return customers, feedback, consent_records, counts
+    ids = pd.concat([customers["customer_id"], feedback["customer_id"], consent_records["customer_id"]],
+                    ignore_index=True).dropna().astype(str).unique()
+    con.register("_incoming_ids", pd.DataFrame({"customer_id": ids}))
+    try:
+        expr, params = hash_sql(refs, "customer_id")
+        erased = {r[0] for r in con.execute(
+            f"SELECT customer_id FROM _incoming_ids WHERE {expr} IN "
+            "(SELECT id_hash FROM tombstones WHERE lifted_at IS NULL)", params).fetchall()}
+    finally:
+        con.unregister("_incoming_ids")
+    if not erased:
+        return customers, feedback, consent_records, counts
+    frames = []
+    for name, frame in (("customers", customers), ("feedback", feedback), ("consent_records", consent_records)):
+        drop = frame["customer_id"].astype(str).isin(erased).to_numpy()
+        counts[name] = int(drop.sum())
+        frames.append(frame.loc[~drop].reset_index(drop=True) if drop.any() else frame)
+    return frames[0], frames[1], frames[2], counts
+
+
+def lift(settings: Settings, customer_id: str) -> dict:
+    """Lift the tombstone of `customer_id`: the next import takes the customer in again (as a new
+    subject with a new pseudonym). Audited, without a subject ref (the old one is shredded)."""
+    from ..pipeline import pipeline_lock
+
+    refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
+    with pipeline_lock(settings.db_path, wait=False), db.session(settings.db_path) as con, db.transaction(con):
+        digest = id_hash(con, refs, customer_id)
+        n = con.execute("SELECT count(*) FROM tombstones WHERE id_hash = ? AND lifted_at IS NULL", [digest]).fetchone()[0]
+        if not n:
+            raise UsageError(f"customer {customer_id}: no active tombstone (never erased, or already lifted)")
+        con.execute("UPDATE tombstones SET lifted_at = current_date WHERE id_hash = ? AND lifted_at IS NULL", [digest])
+        log = AuditLog(operation_id("subject-lift"), "subject")
+        log.event("tombstone_lifted", "ok", tombstones_lifted=int(n))
+        log.flush(con)
+    return {"customer_id": customer_id, "lifted": int(n)}
