@@ -66,6 +66,9 @@ CREATE TABLE IF NOT EXISTS stage_runs (
 CREATE TABLE IF NOT EXISTS audit_log (
     seq BIGINT PRIMARY KEY, ts VARCHAR, run_id VARCHAR, stage VARCHAR, event_type VARCHAR,
     status VARCHAR, subject_ref VARCHAR, details VARCHAR, prev_hash VARCHAR, hash VARCHAR);
+CREATE TABLE IF NOT EXISTS outcomes (
+    run_id VARCHAR, customer_id VARCHAR, churned INTEGER, observed_at TIMESTAMP, source VARCHAR,
+    source_sha256 VARCHAR, attached_at TIMESTAMP);
 """
 
 
