@@ -22,6 +22,7 @@ order, on which other customers are in the file, or on the run:
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Sequence
 
 import numpy as np
@@ -77,3 +78,14 @@ def verify_assignment(customer_ids: Sequence, refs: SubjectRefs, share: float, s
     """Recompute the group for `customer_ids` and compare with a recorded digest."""
     group = control_group(customer_ids, share, seed)
     return assignment_digest(refs.refs(group.index), group.to_numpy()) == recorded_digest
+
+
+def intended_actions(rows: pd.DataFrame, context: dict) -> list[str]:
+    """The action type the catalogue picks for each row (segment, drivers; topics from `context`,
+    customer_id -> (topics, sentiment label)): what a control customer would have received."""
+    from .llm.local import catalogue_choice  # offline and deterministic: nothing leaves the machine
+    out = []
+    for cid, segment, drivers in zip(rows["customer_id"], rows["segment"], rows["drivers"]):
+        topics = context.get(cid, ([], None))[0]
+        out.append(catalogue_choice(segment, topics, json.loads(drivers) if drivers else [])["action_type"])
+    return out

@@ -145,3 +145,79 @@ def store(db_path: str | Path, outcomes: pd.DataFrame, source: str, source_sha25
                                                  "source_sha256", "attached_at"]])
             log.flush(con)
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# the command line's outcome commands (run_pipeline.py --outcomes / --simulate-outcomes)
+# --------------------------------------------------------------------------------------------
+
+def simulate_for_run(settings, run_id: str, seed: int = 0):
+    """Synthetic outcomes for a run's treated and control customers, written to
+    `<data dir>/outcomes/<run_id>.csv` and attached to the run. Only for a run on synthetic data
+    (the generator is re-run from the run's recorded parameters to know each customer's truth).
+    Returns (Attached, synthetic.SimulatedOutcomes, path)."""
+    import json
+
+    from . import synthetic
+    from .stages.ingest import fingerprint
+    with db.session(settings.db_path) as con:
+        row = con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            raise UsageError(f"--simulate-outcomes {run_id}: no such run in {settings.db_path}")
+        params = json.loads(row[0] or "{}")
+        if params.get("customers_path"):
+            raise UsageError(f"--simulate-outcomes {run_id}: that run used your own customers file; outcomes can "
+                             "only be simulated for synthetic data (attach real ones with --outcomes FILE)")
+        n, data_seed = int(params.get("synthetic_n", 1000)), int(params.get("seed", 42))
+        sources = fingerprint(n, data_seed, "", "", "", "")
+        wanted = audit_mod.sha256_hex(audit_mod.canonical_json({k: v["sha256"] for k, v in sources.items()}))
+        if not con.execute("SELECT count(*) FROM ingest_log WHERE input_sha256 = ?", [wanted]).fetchone()[0]:
+            raise UsageError(f"--simulate-outcomes {run_id}: the store holds no data from --synthetic {n} --seed {data_seed}")
+        actions = con.execute("SELECT customer_id, status <> 'control' AS treated, action_type FROM actions "
+                              "WHERE run_id = ? ORDER BY customer_id", [run_id]).df()
+    if actions.empty:
+        raise UsageError(f"--simulate-outcomes {run_id}: that run has no actions (did its act stage run?)")
+    data = synthetic.generate(n, data_seed)
+    draw_seed = int(audit_mod.sha256_hex(f"{run_id}:{seed}")[:12], 16)
+    simulated = synthetic.simulate_outcomes(data, actions, draw_seed)
+    out_dir = Path(settings.data_dir) / "outcomes"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{run_id}.csv"
+    frame = simulated.frame[["customer_id", "churned"]].assign(
+        observed_at=pd.Timestamp.now(tz="UTC").tz_localize(None).isoformat(timespec="seconds"))
+    frame.to_csv(path, index=False)
+    return attach(settings.db_path, path, run_id), simulated, path
+
+
+def command(settings, outcomes_path: str | None, outcomes_for: str | None, simulate_run: str | None,
+            seed: int = 0, echo=print) -> int:
+    """`--outcomes FILE [--outcomes-for RUN_ID]` or `--simulate-outcomes RUN_ID`: attach outcomes,
+    print the effect report, republish the dashboard snapshot. Runs no stage notebook."""
+    from . import effect, pipeline
+    if outcomes_for and not outcomes_path:
+        raise UsageError("--outcomes-for needs --outcomes FILE")
+    if outcomes_path and simulate_run:
+        raise UsageError("use either --outcomes FILE or --simulate-outcomes RUN_ID, not both")
+    if not Path(settings.db_path).exists():
+        raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
+    with pipeline.pipeline_lock(Path(settings.db_path), wait=False):
+        if simulate_run:
+            attached, simulated, path = simulate_for_run(settings, simulate_run, seed)
+            echo(f"Simulated outcomes for run {simulate_run}: {path}")
+            frame = simulated.frame
+            truth = ", ".join(f"{t} {frame.loc[frame['treated'] == t_, 'effect'].mean():+.1%}"
+                              for t, t_ in (("treated", True), ("control", False)) if (frame["treated"] == t_).any())
+            echo(f"  generator's true effect (mean over customers): {simulated.true_effect():+.1%} ({truth})")
+        else:
+            try:
+                attached = attach(settings.db_path, outcomes_path, outcomes_for)
+            except InputError as exc:
+                raise InputError(str(exc)) from None
+        echo(f"Attached {attached.rows:,} outcomes to run {attached.run_id}: {attached.treated:,} treated, "
+             f"{attached.control:,} control, {attached.not_in_run:,} not in that run's experiment")
+        with db.session(settings.db_path) as con:
+            rep = effect.report(con, attached.run_id, settings.min_control)
+        for line in rep.lines():
+            echo(line)
+        pipeline._publish_snapshot(settings)
+    return 0

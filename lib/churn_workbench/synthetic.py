@@ -247,14 +247,14 @@ def _consent(rng, ids) -> pd.DataFrame:
 #                 risk, no action changes that (effect 0)
 #   sleeping_dog  two-year contract, tenure >= 48 months, on autopay: loyal and inattentive;
 #                 being contacted reminds them to shop around (churn log-odds +SLEEPING_DOG_SHIFT)
-#   persuadable   month-to-month contract and tenure < 36 months (and not a lost cause): the
-#                 action works (log-odds PERSUADABLE_SHIFT x the action type's strength)
+#   persuadable   month-to-month contract (and not a lost cause): nothing ties them to us, and
+#                 the action works (log-odds PERSUADABLE_SHIFT x the action type's strength)
 #   sure_thing    everyone else: they stay or leave whatever we do (effect 0)
 #
 # Without action a customer churns with `true_churn_probability` (p0); with action type a, with
 # p1 = sigmoid(logit(p0) + shift(type, a)). The individual effect is p0 - p1 (> 0: fewer churn).
 RESPONSE_TYPES = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
-PERSUADABLE_SHIFT = -2.0
+PERSUADABLE_SHIFT = -2.5
 SLEEPING_DOG_SHIFT = 1.2
 # How well each action type of the offer catalogue works on a persuadable customer (1 = fully).
 ACTION_STRENGTH = {"discount": 1.0, "support_callback": 0.9, "technical_support": 0.7, "billing_review": 0.7,
@@ -268,7 +268,7 @@ def response_type(customers: pd.DataFrame) -> np.ndarray:
     lost = (c["days_since_last_activity"].to_numpy() >= 45) | (c["complaints_90d"].to_numpy() >= 3)
     dog = ~lost & (c["contract"].to_numpy() == "two-year") & (c["tenure_months"].to_numpy() >= 48) \
         & c["autopay"].to_numpy(dtype=bool)
-    persuadable = ~lost & ~dog & (c["contract"].to_numpy() == "month-to-month") & (c["tenure_months"].to_numpy() < 36)
+    persuadable = ~lost & ~dog & (c["contract"].to_numpy() == "month-to-month")
     return np.select([lost, dog, persuadable], ["lost_cause", "sleeping_dog", "persuadable"], default="sure_thing")
 
 
