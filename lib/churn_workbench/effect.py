@@ -32,6 +32,7 @@ import pandas as pd
 
 Z95 = 1.959963984540054
 NOT_ENOUGH = "not enough data"
+RISK_POLICY = "risk (churn probability)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,25 +100,35 @@ def effect_table(frame: pd.DataFrame, by: str | None = None, min_control: int = 
                  method: str = "newcombe") -> pd.DataFrame:
     """Treated vs control per group of `by` (None: one row, "all customers").
 
-    frame: as `experiment` returns (rows without an outcome are ignored). Columns: group,
-    treated, control (customers with an outcome), churn_treated, churn_control (rates),
-    effect, ci_low, ci_high (NaN below min_control), verdict.
+    frame: as `experiment` returns (rows without an outcome are ignored). Returns the columns of
+    `from_counts`.
     """
     known = frame[frame["churned"].notna()]
     groups = [("all customers", known)] if by is None else \
         [(str(k), g) for k, g in known.groupby(by, sort=True, dropna=False)]
+    counts = pd.DataFrame([{"group": name, "treated": int(g["treated"].sum()), "control": int((~g["treated"]).sum()),
+                            "churned_treated": int(g.loc[g["treated"], "churned"].sum()),
+                            "churned_control": int(g.loc[~g["treated"], "churned"].sum())} for name, g in groups],
+                          columns=["group", "treated", "control", "churned_treated", "churned_control"])
+    return from_counts(counts, min_control, method)
+
+
+def from_counts(counts: pd.DataFrame, min_control: int = 30, method: str = "newcombe") -> pd.DataFrame:
+    """Rates, effect and interval per row of counts (group, treated, control, churned_treated,
+    churned_control). Columns: group, treated, control (customers with an outcome),
+    churn_treated, churn_control (rates), effect, ci_low, ci_high (NaN below min_control), verdict."""
     rows = []
-    for name, g in groups:
-        t, c = g[g["treated"]], g[~g["treated"]]
-        ct, cc = int(t["churned"].sum()), int(c["churned"].sum())
-        row = {"group": name, "treated": len(t), "control": len(c),
-               "churn_treated": ct / len(t) if len(t) else np.nan, "churn_control": cc / len(c) if len(c) else np.nan,
+    for r in counts.itertuples(index=False):
+        nt, nc, ct, cc = int(r.treated), int(r.control), int(r.churned_treated), int(r.churned_control)
+        row = {"group": r.group, "treated": nt, "control": nc,
+               "churn_treated": ct / nt if nt else np.nan, "churn_control": cc / nc if nc else np.nan,
                "effect": np.nan, "ci_low": np.nan, "ci_high": np.nan}
-        if len(c) < min_control or len(t) < min_control:
-            small = "control" if len(c) < min_control else "treated"
-            row["verdict"] = f"{NOT_ENOUGH} ({small} n={min(len(c), len(t)) if small == 'treated' else len(c)} < {min_control})"
+        if nc < min_control:
+            row["verdict"] = f"{NOT_ENOUGH} (control n={nc} < {min_control})"
+        elif nt < min_control:
+            row["verdict"] = f"{NOT_ENOUGH} (treated n={nt} < {min_control})"
         else:
-            row["effect"], row["ci_low"], row["ci_high"] = effect_interval(ct, len(t), cc, len(c), method)
+            row["effect"], row["ci_low"], row["ci_high"] = effect_interval(ct, nt, cc, nc, method)
             row["verdict"] = ("kept customers" if row["ci_low"] > 0 else
                               "lost customers" if row["ci_high"] < 0 else "no clear effect")
         rows.append(row)
@@ -196,15 +207,10 @@ def report(con, run_id: str, min_control: int = 30, method: str = "newcombe") ->
     known = frame[frame["churned"].notna()]
     curves = []
     if len(known) and known["treated"].any() and (~known["treated"]).any():
-        for policy, score in (("risk (churn probability)", known["churn_probability"].fillna(0)),
-                              ("random", _random_score(len(known)))):
-            curves.append(qini_curve(score, known["treated"], known["churned"].astype(float)).assign(policy=policy))
+        curves.append(qini_curve(known["churn_probability"].fillna(0), known["treated"],
+                                 known["churned"].astype(float)).assign(policy=RISK_POLICY))
     qini = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["fraction", "incremental", "policy"])
     return EffectReport(run_id, len(frame), len(known), effect_table(frame, None, min_control, method),
                         effect_table(frame, "action_type", min_control, method),
                         effect_table(frame, "segment", min_control, method), qini)
 
-
-def _random_score(n: int) -> np.ndarray:
-    # The expected curve of random targeting is the straight line; a fixed draw keeps the plot stable.
-    return np.random.default_rng(0).random(n)
