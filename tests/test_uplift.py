@@ -50,3 +50,95 @@ def test_uplift_beats_risk_targeting_on_the_synthetic_ground_truth(seed):
     print(f"seed {seed}: uplift {model_ratio:.3f} of the oracle's Qini, risk {risk_ratio:.3f}")
     assert model_ratio > risk_ratio + 0.05
     assert model_ratio >= 0.75
+
+
+# --------------------------------------------------------------------------------------------
+# the loop, as the README shows it (slow: two pipeline runs)
+# --------------------------------------------------------------------------------------------
+
+def _readme_loop() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Closing the loop", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    from conftest import Workspace
+    root = tmp_path_factory.mktemp("loop")
+    ws = Workspace(root, root / "data", root / "data" / "workbench.duckdb", root / "audit")
+    ws.data_dir.mkdir()
+    commands = _readme_loop()
+    assert len(commands) == 3
+    outputs = []
+    for command in commands:
+        done = subprocess.run(command + " --quiet" * ("--simulate" not in command), shell=True, cwd=ROOT,
+                              env=pipeline_env(ws), capture_output=True, text=True, timeout=900,
+                              stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+        outputs.append(done.stdout)
+    con = db.connect(ws.db_path, read_only=True)
+    yield ws, con, outputs
+    con.close()
+
+
+def _truth(con, run_id):
+    """The generator's view of a run's experiment: re-run it from the run's parameters."""
+    import json
+    params = json.loads(con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()[0])
+    data = synthetic.generate(int(params["synthetic_n"]), int(params["seed"]))
+    actions = con.execute("SELECT customer_id, status <> 'control' AS treated, action_type FROM actions "
+                          "WHERE run_id = ? ORDER BY customer_id", [run_id]).df()
+    return data, synthetic.simulate_outcomes(data, actions, seed=0)  # the effects do not depend on the draw
+
+
+@pytest.mark.slow
+def test_the_readme_loop_measures_the_true_effect_and_targets_by_uplift(loop):
+    ws, con, outputs = loop
+    assert "effect +" in outputs[1] and "generator's true effect" in outputs[1]
+    data, truth = _truth(con, "trial-1")
+    report = effect.report(con, "trial-1")
+    overall = report.overall.iloc[0]
+    true_effect = truth.true_effect()
+    print(f"overall: true {true_effect:+.4f}, measured {overall.effect:+.4f} [{overall.ci_low:+.4f}, "
+          f"{overall.ci_high:+.4f}] width {overall.ci_high - overall.ci_low:.4f}")
+    assert overall.ci_low <= true_effect <= overall.ci_high
+    covered = []
+    for table, column in ((report.by_action, "action_type"), (report.by_segment, "segment")):
+        exp = effect.experiment(con, "trial-1").merge(truth.frame[["customer_id", "effect"]], on="customer_id")
+        for row in table[table["effect"].notna()].itertuples(index=False):
+            t = exp.loc[exp[column].astype(str) == row.group, "effect"].mean()
+            covered.append(row.ci_low <= t <= row.ci_high)
+            print(f"{column}={row.group}: true {t:+.4f}, [{row.ci_low:+.4f}, {row.ci_high:+.4f}]")
+    assert np.mean(covered) >= 0.75  # 95% intervals: nearly all groups, allowing for chance
+
+    # Uplift vs risk on the ground truth, ranking the experiment's customers.
+    from churn_workbench.stages.modeldata import load_feature_frame
+    X, _, _ = load_feature_frame(con, "trial-1")
+    exp_data = uplift.experiment_data(con, "trial-1")
+    model = uplift.fit(X.loc[exp_data["customer_id"]], exp_data["treated"], exp_data["churned"])
+    f = truth.frame.set_index("customer_id")
+    risk = con.execute("SELECT customer_id, churn_probability FROM predictions WHERE run_id = 'trial-1'").df() \
+        .set_index("customer_id")["churn_probability"].reindex(f.index)
+    uplift_ratio = _ratio(model.effect(X.loc[f.index]).to_numpy(), f["effect"].to_numpy())
+    risk_ratio = _ratio(risk.to_numpy(), f["effect"].to_numpy())
+    print(f"Qini as a share of the oracle's: uplift {uplift_ratio:.3f}, risk {risk_ratio:.3f}")
+    assert uplift_ratio > risk_ratio
+
+    # The next run used uplift targeting, and kept more customers than risk targeting would have.
+    event = con.execute("SELECT details FROM audit_log WHERE run_id = 'trial-2' AND event_type = 'targeting'").fetchone()[0]
+    assert '"method":"uplift"' in event and '"outcomes_run":"trial-1"' in event
+    preds = con.execute("SELECT customer_id, churn_probability, segment FROM predictions WHERE run_id = 'trial-2'").df()
+    chosen = set(con.execute("SELECT customer_id FROM actions WHERE run_id = 'trial-2'").df()["customer_id"])
+    budget = len(chosen)
+    marketing = set(con.execute("SELECT customer_id FROM actions WHERE run_id IN ('trial-1', 'trial-2')").df()["customer_id"])
+    risk_pick = preds[preds["customer_id"].isin(marketing)].sort_values("churn_probability", ascending=False).head(budget)
+    all_truth = synthetic.true_effect_of(data, preds["customer_id"], "discount")
+    kept_uplift, kept_risk = all_truth.reindex(list(chosen)).sum(), all_truth.reindex(risk_pick["customer_id"]).sum()
+    print(f"trial-2: {budget} customers; expected customers kept if all contacted: uplift {kept_uplift:.1f}, "
+          f"risk {kept_risk:.1f}")
+    assert kept_uplift > kept_risk
+    verify = subprocess.run([str(ROOT / ".venv/bin/python"), "run_pipeline.py", "verify"], cwd=ROOT,
+                            env=pipeline_env(ws), capture_output=True, text=True, timeout=300)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
