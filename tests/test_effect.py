@@ -71,3 +71,34 @@ def test_qini_curve_of_the_true_ranking_beats_random_and_risk():
     observed = effect.qini_curve(f["effect"], f["treated"], f["churned"])
     assert observed["fraction"].iloc[0] == 0 and observed["fraction"].iloc[-1] == 1
     assert effect.qini_coefficient(observed) > 0
+
+
+def test_dashboard_effect_view_agrees_with_the_library(workspace, tmp_path):
+    from churn_workbench import db
+    from churn_workbench.dashboard import data as snapshot_data
+    from churn_workbench.dashboard import publish
+    data, exp = _experiment(n=600, seed=4)
+    sim = synthetic.simulate_outcomes(data, exp, seed=5).frame
+    sim["segment"] = np.where(data.true_probability.reindex(sim["customer_id"]).to_numpy() > 0.4, "High", "Low")
+    with db.session(workspace.db_path) as con:
+        con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r1', now(), 'succeeded')")
+        con.register("s", sim)
+        con.execute("""INSERT INTO actions (run_id, customer_id, segment, action_type, status, created_at)
+                       SELECT 'r1', customer_id, segment, action_type, CASE WHEN treated THEN 'ok' ELSE 'control' END,
+                              now() FROM s""")
+        con.execute("""INSERT INTO predictions (run_id, customer_id, churn_probability, segment)
+                       SELECT 'r1', customer_id, p_untreated, segment FROM s""")
+        con.execute("""INSERT INTO outcomes (run_id, customer_id, churned, observed_at)
+                       SELECT 'r1', customer_id, churned, now() FROM s WHERE customer_id <> 'C0000001'""")
+        rep = effect.report(con, "r1", min_control=30)
+    gen = publish.publish(workspace.db_path, tmp_path / "snap", workspace.audit_dir)
+    view = snapshot_data.load(gen.parent)
+    try:
+        assert view.effect_runs() == ["r1"]
+        pd.testing.assert_frame_equal(view.effect_summary("r1", "overall", 30), rep.overall)
+        pd.testing.assert_frame_equal(view.effect_summary("r1", "segment", 30), rep.by_segment)
+        curve = view.effect_qini("r1")
+        assert curve["incremental"].iloc[-1] == pytest.approx(rep.qini["incremental"].iloc[-1])
+        assert rep.with_outcome == len(sim) - 1
+    finally:
+        view.close()
