@@ -85,3 +85,24 @@ def test_an_outcome_observed_before_the_actions_is_rejected(workspace, tmp_path)
         outcomes.attach(workspace.db_path, _write(tmp_path, "customer_id,churned,observed_at\nC1,1,2025-01-01\n", "x.csv"))
     with pytest.raises(UsageError, match="--outcomes-for nope: that run has no actions"):
         outcomes.attach(workspace.db_path, path, run_id="nope")
+
+
+def test_outcome_commands_fail_with_one_line_usage_errors(workspace, tmp_path, capsys):
+    from churn_workbench.cli import main
+    assert main(["--outcomes-for", "r1"]) == 2
+    assert "--outcomes-for needs --outcomes FILE" in capsys.readouterr().err
+    assert main(["--simulate-outcomes", "r1"]) == 2
+    assert "no database yet" in capsys.readouterr().err
+    _store_with_two_runs(workspace.db_path)
+    assert main(["--simulate-outcomes", "nope"]) == 2
+    assert "--simulate-outcomes nope: no such run" in capsys.readouterr().err
+    bad = _write(tmp_path, "customer_id,churned,observed_at\nC1,2,2026-03-01\n")
+    assert main(["--outcomes", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: column 'churned' must be 0/1" in err and err.count("\n") == 1
+    good = _write(tmp_path, "customer_id,churned,observed_at\n" + "".join(f"C{i},{i % 3 == 0:d},2026-03-01\n"
+                                                                          for i in range(1, 41)), "good.csv")
+    assert main(["--outcomes", str(good), "--outcomes-for", "r2"]) == 0
+    out = capsys.readouterr().out
+    assert "Attached 40 outcomes to run r2: 30 treated, 10 control" in out
+    assert "not enough data (control n=10 < 30)" in out
