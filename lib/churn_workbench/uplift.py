@@ -5,13 +5,16 @@ leave are often the ones no offer keeps ("lost causes"), and some customers leav
 were contacted ("sleeping dogs"). What matters is the effect of the action on the customer:
 the drop in their churn probability if contacted.
 
-The estimate is a two-model ("T-learner") uplift model: one churn model fitted on the treated
-customers of an experiment, one on its control customers, both on the same features as the
-churn model; the effect for a customer is P(churn | control model) - P(churn | treated model).
-Each model is a logistic regression on one-hot categories and spline-expanded numbers: with a
-few hundred customers per arm a flexible learner (boosted trees) fits the noise of each arm
-and the difference of two noisy models is mostly noise; the regularised additive model was the
-steadier of the two on the synthetic ground truth (tests/test_uplift.py measures it).
+The estimate starts from two models: one churn model fitted on the treated customers of an
+experiment, one on its control customers, both on the same features as the churn model
+("T-learner": effect = P(churn | control model) - P(churn | treated model)). Each is a logistic
+regression on one-hot categories and spline-expanded numbers: with a few hundred customers per
+arm a flexible learner (boosted trees) fits the noise of each arm, and the difference of two
+noisy models is mostly noise. A second stage (the "X-learner", Kuenzel et al. 2019) then
+smooths that difference: each customer's imputed effect (the other arm's model minus their own
+outcome) is regressed on the features with a ridge penalty, per arm, and the two are averaged
+weighted by the arm sizes. On the synthetic ground truth this ranks customers a few points
+closer to the oracle than the two models alone (tests/test_uplift.py measures both).
 
 Targeting then ranks customers by expected effect x value (a customer column named by the
 setting WORKBENCH_VALUE_COLUMN, else 1 each) and contacts the best ones, never a customer with a
@@ -26,7 +29,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
 
@@ -34,6 +37,7 @@ from . import db
 
 REGULARISATION_C = 0.3   # inverse L2 strength of each arm's logistic regression
 SPLINE_KNOTS = 4
+SMOOTHING_ALPHA = 30.0    # ridge penalty of the second (X-learner) stage
 
 
 @dataclass
@@ -46,12 +50,24 @@ class UpliftModel:
     n_treated: int
     n_control: int
     trained_on: str = ""
+    effect_treated: object = None   # second stage: imputed effects of the treated, regressed on X
+    effect_control: object = None
 
-    def effect(self, X: pd.DataFrame) -> pd.Series:
+    def two_model_effect(self, X: pd.DataFrame) -> pd.Series:
+        """The first stage alone: P(churn | control model) - P(churn | treated model)."""
         X = _prepare(X, self.columns)
         p_control = self.control_model.predict_proba(X)[:, 1]
         p_treated = self.treated_model.predict_proba(X)[:, 1]
         return pd.Series(p_control - p_treated, index=X.index, name="uplift")
+
+    def effect(self, X: pd.DataFrame) -> pd.Series:
+        if self.effect_treated is None:
+            return self.two_model_effect(X)
+        X = _prepare(X, self.columns)
+        share = self.n_treated / (self.n_treated + self.n_control)
+        # Weighted towards the stage fitted on the *other* arm's model of the larger group.
+        tau = share * self.effect_control.predict(X) + (1 - share) * self.effect_treated.predict(X)
+        return pd.Series(tau, index=X.index, name="uplift")
 
 
 def _prepare(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -66,7 +82,7 @@ def _prepare(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=X.index)
 
 
-def _arm_model(X: pd.DataFrame, seed: int):
+def _basis(X: pd.DataFrame) -> ColumnTransformer:
     numeric = [c for c in X.columns if ptypes.is_float_dtype(X[c].dtype)]
     categorical = [c for c in X.columns if c not in numeric]
     # A column with few distinct values (a flag, a count) gets no spline: it has no curve to fit.
@@ -78,7 +94,11 @@ def _arm_model(X: pd.DataFrame, seed: int):
                                          SplineTransformer(n_knots=SPLINE_KNOTS, degree=2)), curved))
     if flat:
         parts.append(("f", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), flat))
-    return make_pipeline(ColumnTransformer(parts), LogisticRegression(C=REGULARISATION_C, max_iter=5000))
+    return ColumnTransformer(parts)
+
+
+def _arm_model(X: pd.DataFrame, seed: int):
+    return make_pipeline(_basis(X), LogisticRegression(C=REGULARISATION_C, max_iter=5000))
 
 
 def fit(X: pd.DataFrame, treated, churned, seed: int = 0, trained_on: str = "") -> UpliftModel:
@@ -95,7 +115,14 @@ def fit(X: pd.DataFrame, treated, churned, seed: int = 0, trained_on: str = "") 
         if mask.sum() == 0 or len(np.unique(churned[mask])) < 2:
             raise ValueError(f"the {name} group needs customers who churned and customers who stayed")
         arms[name] = _arm_model(X[mask], seed).fit(X[mask], churned[mask])
-    return UpliftModel(arms["treated"], arms["control"], columns, int(treated.sum()), int((~treated).sum()), trained_on)
+    # Imputed individual effects (reduction in churn): for a treated customer the control model's
+    # churn minus what they did; for a control customer what they did minus the treated model's.
+    imputed = np.where(treated, arms["control"].predict_proba(X)[:, 1] - churned,
+                       churned - arms["treated"].predict_proba(X)[:, 1])
+    stage2 = {name: make_pipeline(_basis(X[mask]), Ridge(alpha=SMOOTHING_ALPHA)).fit(X[mask], imputed[mask])
+              for name, mask in (("treated", treated), ("control", ~treated))}
+    return UpliftModel(arms["treated"], arms["control"], columns, int(treated.sum()), int((~treated).sum()), trained_on,
+                       stage2["treated"], stage2["control"])
 
 
 def targeting_score(effect: pd.Series, value: pd.Series | None = None) -> pd.Series:
