@@ -117,14 +117,15 @@ def test_the_readme_loop_measures_the_true_effect_and_targets_by_uplift(loop):
 
     # Uplift vs risk on the ground truth, ranking the experiment's customers.
     from churn_workbench.stages.modeldata import load_feature_frame
-    X, _, _ = load_feature_frame(con, "trial-1")
-    exp_data = uplift.experiment_data(con, "trial-1")
-    model = uplift.fit(X.loc[exp_data["customer_id"]], exp_data["treated"], exp_data["churned"])
+    X, _, info = load_feature_frame(con, "trial-1")
+    exp_data = uplift.experiment_data(con, "trial-1").set_index("customer_id")
+    Xm = uplift.model_frame(X.loc[exp_data.index], info["roles"], exp_data["action_type"])
+    model = uplift.fit(Xm, exp_data["treated"], exp_data["churned"])
     f = truth.frame.set_index("customer_id")
     risk = con.execute("SELECT customer_id, churn_probability FROM predictions WHERE run_id = 'trial-1'").df() \
         .set_index("customer_id")["churn_probability"].reindex(f.index)
-    uplift_ratio = _ratio(model.effect(X.loc[f.index]).to_numpy(), f["effect"].to_numpy())
-    two_model_ratio = _ratio(model.two_model_effect(X.loc[f.index]).to_numpy(), f["effect"].to_numpy())
+    uplift_ratio = _ratio(model.effect(Xm.loc[f.index]).to_numpy(), f["effect"].to_numpy())
+    two_model_ratio = _ratio(model.two_model_effect(Xm.loc[f.index]).to_numpy(), f["effect"].to_numpy())
     risk_ratio = _ratio(risk.to_numpy(), f["effect"].to_numpy())
     print(f"Qini as a share of the oracle's: uplift {uplift_ratio:.3f} (two models alone {two_model_ratio:.3f}), "
           f"risk {risk_ratio:.3f}")

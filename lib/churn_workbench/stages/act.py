@@ -32,7 +32,7 @@ def run(params: ActParams) -> dict:
         analysis = _feedback_context_frame(con, analysis_run)
         candidates = preds[preds["segment"].isin(wanted)]
         # Once an earlier run's outcomes are in, target by expected effect x value (uplift.py).
-        candidates = _uplift_targets(con, ctx, preds, candidates, seed)
+        candidates = _uplift_targets(con, ctx, preds, candidates, _feedback_context(analysis), seed)
         marketing = consent.check(con, candidates["customer_id"], "marketing", ctx.audit, ctx.refs)
         external = consent.allowed(con, candidates["customer_id"], "external_llm")
     eligible = candidates[marketing.reindex(candidates["customer_id"]).to_numpy()].copy()
@@ -92,7 +92,7 @@ def _feedback_context(grouped: pd.DataFrame) -> dict[str, tuple[list[str], str |
     return {c: (list(t), sentiment_label(s)) for c, t, s in zip(grouped["customer_id"], grouped["topics"], grouped["sentiment"])}
 
 
-def _uplift_targets(con, ctx, preds: pd.DataFrame, candidates: pd.DataFrame, seed: int) -> pd.DataFrame:
+def _uplift_targets(con, ctx, preds: pd.DataFrame, candidates: pd.DataFrame, context: dict, seed: int) -> pd.DataFrame:
     """The risk rule's candidates, or -- once an earlier run has outcomes for enough treated and
     control customers -- the same number of customers ranked by expected effect x value, never
     one with a negative expected effect (a "sleeping dog")."""
@@ -102,16 +102,19 @@ def _uplift_targets(con, ctx, preds: pd.DataFrame, candidates: pd.DataFrame, see
         ctx.audit.event("targeting", method="risk", reason="no earlier run with enough outcomes")
         return candidates
     from .modeldata import load_feature_frame
-    X, _, _ = load_feature_frame(con, ctx.run_id)
+    X, _, info = load_feature_frame(con, ctx.run_id)
     data = uplift.experiment_data(con, source)
     data = data[data["customer_id"].isin(X.index)]
     try:
-        model = uplift.fit(X.loc[data["customer_id"]], data["treated"], data["churned"], seed, trained_on=source)
+        model = uplift.fit(uplift.model_frame(X.loc[data["customer_id"]], info["roles"], data["action_type"]),
+                           data["treated"], data["churned"], seed, trained_on=source)
     except ValueError as exc:
         ctx.audit.event("targeting", method="risk", reason=f"uplift model not fitted: {exc}", outcomes_run=source)
         return candidates
-    scored = preds["customer_id"].astype(str)
-    effect = model.effect(X.loc[X.index.intersection(scored)])
+    # Each scored customer's expected effect of the action the catalogue would give them.
+    scored = preds[preds["customer_id"].astype(str).isin(X.index)]
+    offers = intended_actions(scored, context)
+    effect = model.effect(uplift.model_frame(X.loc[scored["customer_id"].astype(str)], info["roles"], offers))
     score = uplift.targeting_score(effect, uplift.customer_values(con, settings.value_column, effect.index))
     chosen = uplift.select(score, len(candidates))
     ctx.audit.event("targeting", method="uplift", outcomes_run=source, trained_treated=model.n_treated,
