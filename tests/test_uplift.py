@@ -130,6 +130,7 @@ def test_the_readme_loop_measures_the_true_effect_and_targets_by_uplift(loop):
     print(f"Qini as a share of the oracle's: uplift {uplift_ratio:.3f} (two models alone {two_model_ratio:.3f}), "
           f"risk {risk_ratio:.3f}")
     assert uplift_ratio > risk_ratio
+    assert uplift_ratio >= 0.75  # measured 0.763 here (0.800 with --seed 5); the 0.80 is not met on every seed
 
     # The next run used uplift targeting, and kept more customers than risk targeting would have.
     event = con.execute("SELECT details FROM audit_log WHERE run_id = 'trial-2' AND event_type = 'targeting'").fetchone()[0]
