@@ -209,10 +209,7 @@ def command(settings, outcomes_path: str | None, outcomes_for: str | None, simul
                               for t, t_ in (("treated", True), ("control", False)) if (frame["treated"] == t_).any())
             echo(f"  generator's true effect (mean over customers): {simulated.true_effect():+.1%} ({truth})")
         else:
-            try:
-                attached = attach(settings.db_path, outcomes_path, outcomes_for)
-            except InputError as exc:
-                raise InputError(str(exc)) from None
+            attached = attach(settings.db_path, outcomes_path, outcomes_for)
         echo(f"Attached {attached.rows:,} outcomes to run {attached.run_id}: {attached.treated:,} treated, "
              f"{attached.control:,} control, {attached.not_in_run:,} not in that run's experiment")
         with db.session(settings.db_path) as con:
