@@ -145,6 +145,20 @@ def test_the_readme_loop_measures_the_true_effect_and_targets_by_uplift(loop):
     print(f"trial-2: {budget} customers; expected customers kept if all contacted: uplift {kept_uplift:.1f}, "
           f"risk {kept_risk:.1f}")
     assert kept_uplift > kept_risk
+    # The control group is stable across runs: with the same seed, trial-2's smaller control group
+    # (10%) lies inside trial-1's (50%), and each run's audited digest recomputes from the ids.
+    import json
+    from churn_workbench import control
+    from churn_workbench.pseudonyms import SubjectRefs
+    held = {run: set(con.execute("SELECT customer_id FROM actions WHERE run_id = ? AND status = 'control'",
+                                 [run]).df()["customer_id"]) for run in ("trial-1", "trial-2")}
+    assert held["trial-2"] and held["trial-2"] <= held["trial-1"]
+    refs = SubjectRefs(ws.data_dir / ".subject_key")
+    for run in ("trial-1", "trial-2"):
+        event = json.loads(con.execute("SELECT details FROM audit_log WHERE run_id = ? AND event_type = "
+                                       "'control_group_assigned'", [run]).fetchone()[0])
+        ids = con.execute("SELECT customer_id FROM actions WHERE run_id = ?", [run]).df()["customer_id"]
+        assert control.verify_assignment(ids, refs, event["share"], event["seed"], event["assignment_sha256"])
     verify = subprocess.run([str(ROOT / ".venv/bin/python"), "run_pipeline.py", "verify"], cwd=ROOT,
                             env=pipeline_env(ws), capture_output=True, text=True, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr
