@@ -536,7 +536,7 @@ def test_dashboard_sections_build_without_errors(fx, data, monkeypatch):
     assert "C0000001" in html_text and "&lt;PHONE_1&gt;" in html_text and "Anna" not in html_text
     app = dashboard.Dashboard(None, settings)
     assert app.data.state == "ready" and app.snapshot_dir == fx.snapshot_dir
-    assert app.body.children[0].titles == ("Overview", "Customers", "Model", "Governance", "Runs")
+    assert app.body.children[0].titles == ("Overview", "Customers", "Model", "Governance", "Runs", "Effect")
     app.data.close()
 
 

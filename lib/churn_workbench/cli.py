@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run, skipping its completed stages")
     p.add_argument("--wait", action="store_true", help="wait for another running pipeline instead of refusing")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--outcomes", metavar="FILE", help="observed churn after a run's actions (customer_id, churned, "
+                   "observed_at; CSV or Parquet): attach it and print the effect report")
+    p.add_argument("--outcomes-for", metavar="RUN_ID", help="the run --outcomes belong to (default: the newest run "
+                   "whose actions precede them)")
+    p.add_argument("--simulate-outcomes", metavar="RUN_ID", help="synthetic outcomes for a run on synthetic data "
+                   "(a demo of the loop), attached like --outcomes")
     for name, (stage, default) in _derived_parameters().items():
         p.add_argument("--" + name.replace("_", "-"), type=type(default), default=None, dest=name,
                        help=f"{stage} stage parameter (default {default})")
@@ -76,6 +82,9 @@ def main(argv: list[str]) -> int:
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
         if args.command == "verify":
             return _verify(settings)
+        if args.outcomes or args.outcomes_for or args.simulate_outcomes:
+            from . import outcomes
+            return outcomes.command(settings, args.outcomes, args.outcomes_for, args.simulate_outcomes, args.seed)
         return _run(args, settings)
     except _ArgumentError as exc:
         print(f"run_pipeline.py: error: {exc} (see --help)", file=sys.stderr)

@@ -78,6 +78,10 @@ class Settings:
     high_threshold: float = _knob("WORKBENCH_HIGH_THRESHOLD", 0.6, "churn probability from which a customer is High")
     medium_threshold: float = _knob("WORKBENCH_MEDIUM_THRESHOLD", 0.3, "churn probability from which a customer is Medium")
     control_share: float = _knob("WORKBENCH_CONTROL_SHARE", 0.10, "share of contactable customers held out as control")
+    min_control: int = _knob("WORKBENCH_MIN_CONTROL", 30,
+                             "fewest control (and treated) customers with outcomes before an effect is reported")
+    value_column: str = _knob("WORKBENCH_VALUE_COLUMN", "",
+                              "customers column worth keeping a customer for (uplift targeting; empty: 1 each)")
     llm_batch_size: int = _knob("WORKBENCH_LLM_BATCH_SIZE", 8, "feedback items per LLM request")
     llm_requests_per_minute: int = _knob("WORKBENCH_LLM_RPM", 30, "client-side request limit (0 = none)")
     llm_tokens_per_minute: int = _knob("WORKBENCH_LLM_TPM", 6000, "client-side token limit (0 = none)")

@@ -68,6 +68,9 @@ CREATE TABLE IF NOT EXISTS audit_log (
     status VARCHAR, subject_ref VARCHAR, details VARCHAR, prev_hash VARCHAR, hash VARCHAR);
 CREATE TABLE IF NOT EXISTS tombstones (
     id_hash VARCHAR, created_at DATE, lifted_at DATE, reason VARCHAR);
+CREATE TABLE IF NOT EXISTS outcomes (
+    run_id VARCHAR, customer_id VARCHAR, churned INTEGER, observed_at TIMESTAMP, source VARCHAR,
+    source_sha256 VARCHAR, attached_at TIMESTAMP);
 """
 
 

@@ -233,3 +233,95 @@ def _consent(rng, ids) -> pd.DataFrame:
     consent = pd.concat(frames, ignore_index=True)
     consent["recorded_at"] = pd.to_datetime(consent["recorded_at"])
     return consent.sort_values(["customer_id", "purpose", "recorded_at"], ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Outcomes of retention actions, with a known heterogeneous treatment effect
+# --------------------------------------------------------------------------------------------
+# Whether an action moves a customer depends on who they are (Ascarza, "Retention Futility",
+# 2018): the customers at highest risk are often not the ones an action moves. Each synthetic
+# customer has one response type, a deterministic function of observable columns, so an uplift
+# model can learn it and a test can compare it with the truth:
+#
+#   lost_cause    days_since_last_activity >= 45 or complaints_90d >= 3: already gone, high
+#                 risk, no action changes that (effect 0)
+#   sleeping_dog  two-year contract, tenure >= 48 months, on autopay: loyal and inattentive;
+#                 being contacted reminds them to shop around (churn log-odds +SLEEPING_DOG_SHIFT)
+#   persuadable   month-to-month contract (and not a lost cause): nothing ties them to us, and
+#                 the action works (log-odds PERSUADABLE_SHIFT x the action type's strength)
+#   sure_thing    everyone else: they stay or leave whatever we do (effect 0)
+#
+# Without action a customer churns with `true_churn_probability` (p0); with action type a, with
+# p1 = sigmoid(logit(p0) + shift(type, a)). The individual effect is p0 - p1 (> 0: fewer churn).
+RESPONSE_TYPES = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
+PERSUADABLE_SHIFT = -2.5
+SLEEPING_DOG_SHIFT = 1.2
+# How well each action type of the offer catalogue works on a persuadable customer (1 = fully).
+ACTION_STRENGTH = {"discount": 1.0, "support_callback": 0.9, "technical_support": 0.7, "billing_review": 0.7,
+                   "plan_upgrade": 0.6, "loyalty_reward": 0.4, "check_in": 0.4}
+DEFAULT_ACTION_STRENGTH = 0.5  # an action type the table does not know (a custom catalogue)
+
+
+def response_type(customers: pd.DataFrame) -> np.ndarray:
+    """The response type of each customer (RESPONSE_TYPES), from the columns `generate` creates."""
+    c = customers
+    lost = (c["days_since_last_activity"].to_numpy() >= 45) | (c["complaints_90d"].to_numpy() >= 3)
+    dog = ~lost & (c["contract"].to_numpy() == "two-year") & (c["tenure_months"].to_numpy() >= 48) \
+        & c["autopay"].to_numpy(dtype=bool)
+    persuadable = ~lost & ~dog & (c["contract"].to_numpy() == "month-to-month")
+    return np.select([lost, dog, persuadable], ["lost_cause", "sleeping_dog", "persuadable"], default="sure_thing")
+
+
+def treated_probability(p0: np.ndarray, types: np.ndarray, action_types) -> np.ndarray:
+    """Churn probability if contacted with `action_types` (one per customer; any value for others)."""
+    strength = np.array([ACTION_STRENGTH.get(a, DEFAULT_ACTION_STRENGTH) for a in action_types], dtype=float)
+    shift = np.where(types == "persuadable", PERSUADABLE_SHIFT * strength,
+                     np.where(types == "sleeping_dog", SLEEPING_DOG_SHIFT, 0.0))
+    p0 = np.clip(np.asarray(p0, dtype=float), 1e-9, 1 - 1e-9)
+    return 1.0 / (1.0 + np.exp(-(np.log(p0 / (1 - p0)) + shift)))
+
+
+@dataclass
+class SimulatedOutcomes:
+    """Per customer of an experiment: the truth behind the outcomes and the outcomes themselves."""
+    frame: pd.DataFrame   # customer_id, treated, action_type, response_type, p_untreated, p_treated, effect, churned
+
+    def true_effect(self, mask=None) -> float:
+        """Mean individual effect (reduction in churn probability) over the rows in `mask`."""
+        effect = self.frame["effect"] if mask is None else self.frame.loc[mask, "effect"]
+        return float(effect.mean())
+
+
+def simulate_outcomes(data: SyntheticData, experiment: pd.DataFrame, seed: int) -> SimulatedOutcomes:
+    """Observed churn for the customers of one run's experiment.
+
+    experiment: customer_id, treated (bool), action_type (the action sent, or for the control
+    group the one that would have been sent). Every customer's outcome is drawn from p1 if
+    treated else p0; `effect` = p0 - p1 for the action in the row, treated or not, so the mean
+    effect over any group is what a perfect experiment on that group would measure.
+    """
+    customers = data.customers.set_index("customer_id")
+    ids = experiment["customer_id"].astype(str).to_numpy()
+    missing = ~pd.Index(ids).isin(customers.index)
+    if missing.any():
+        raise ValueError(f"{int(missing.sum())} customer(s) of the experiment are not in the synthetic data")
+    rows = customers.loc[ids]
+    p0 = data.true_probability.reindex(ids).to_numpy(dtype=float)
+    types = response_type(rows)
+    p1 = treated_probability(p0, types, experiment["action_type"].to_numpy())
+    treated = experiment["treated"].to_numpy(dtype=bool)
+    rng = np.random.default_rng(seed)
+    churned = rng.random(len(ids)) < np.where(treated, p1, p0)
+    return SimulatedOutcomes(pd.DataFrame({
+        "customer_id": ids, "treated": treated, "action_type": experiment["action_type"].to_numpy(),
+        "response_type": types, "p_untreated": p0, "p_treated": p1, "effect": p0 - p1,
+        "churned": churned.astype(int)}))
+
+
+def true_effect_of(data: SyntheticData, customer_ids, action_type: str = "discount") -> pd.Series:
+    """The oracle: each customer's true effect (reduction in churn probability) of `action_type`."""
+    ids = pd.Index(customer_ids).astype(str)
+    rows = data.customers.set_index("customer_id").loc[ids]
+    p0 = data.true_probability.reindex(ids).to_numpy(dtype=float)
+    p1 = treated_probability(p0, response_type(rows), [action_type] * len(ids))
+    return pd.Series(p0 - p1, index=ids, name="true_effect")

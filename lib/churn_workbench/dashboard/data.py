@@ -405,6 +405,30 @@ class DashboardData:
         text = self.scalar("SELECT manifest FROM run_manifests WHERE run_id = ?", [run_id])
         return json.loads(text) if text else None
 
+    # -- effect of the actions (issue 17) ---------------------------------------------------
+    def effect_runs(self) -> list[str]:
+        """Runs whose actions have observed outcomes, newest first."""
+        return [r[0] for r in self.query(
+            """SELECT e.run_id FROM effect_counts e LEFT JOIN runs r USING (run_id) WHERE e.dimension = 'overall'
+               ORDER BY r.started_at DESC NULLS LAST, e.run_id DESC""").itertuples(index=False, name=None)]
+
+    def effect_summary(self, run_id: str, dimension: str = "overall", min_control: int = 30) -> pd.DataFrame:
+        """Treated vs control churn for one run, per `dimension` (overall, action_type, segment),
+        with the effect (control rate - treated rate) and its 95% interval (effect.from_counts)."""
+        from .. import effect
+        counts = self.query("SELECT group_name AS group, treated, control, churned_treated, churned_control "
+                            "FROM effect_counts WHERE run_id = ? AND dimension = ? ORDER BY 1", [run_id, dimension])
+        return effect.from_counts(counts, min_control)
+
+    def effect_qini(self, run_id: str) -> pd.DataFrame:
+        """The Qini curve (fraction targeted, incremental customers kept) of the run's risk ranking."""
+        curve = self.query("SELECT policy, fraction, incremental FROM effect_qini WHERE run_id = ? ORDER BY policy, fraction",
+                           [run_id])
+        if curve.empty:
+            return curve
+        start = pd.DataFrame({"policy": curve["policy"].unique(), "fraction": 0.0, "incremental": 0.0})
+        return pd.concat([start, curve], ignore_index=True).sort_values(["policy", "fraction"], ignore_index=True)
+
 
 def load(snapshot_dir: str | Path) -> DashboardData:
     """Open the current snapshot generation. Never raises for a missing, empty or broken

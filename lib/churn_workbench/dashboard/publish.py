@@ -42,6 +42,8 @@ SNAPSHOT_VERSION = 1
 TABLES = ("runs", "stage_runs", "model_registry", "run_volumes", "trend", "customer_view", "customers",
           "predictions_latest", "actions_latest", "feedback_latest", "llm_egress", "audit_log", "run_manifests",
           "model_assets")
+# The Effect view (issue 17): aggregated counts and Qini points per run with outcomes, no customer rows.
+TABLES += ("effect_counts", "effect_qini")
 KEEP_OLD_GENERATIONS_S = 3600  # a dashboard still reading an older generation has an hour to reload
 KEEP_PREVIOUS_GENERATIONS = 2  # ... unless runs come so fast that disk use would pile up
 # Customer columns the dashboard may show: features and the label. Identifier, excluded and
@@ -295,6 +297,37 @@ def _snapshot_queries() -> dict[str, str]:
                    cons.consent_profiling, cons.consent_external_llm, cons.consent_marketing
             FROM ids LEFT JOIN pred USING (customer_id) LEFT JOIN act USING (customer_id)
             LEFT JOIN fb USING (customer_id) LEFT JOIN cons USING (customer_id)""",
+        **_effect_queries(),
+    }
+
+
+def _effect_queries() -> dict[str, str]:
+    """Treated vs control counts per run, overall / per action type / per segment, and the Qini
+    curve of the run's risk ranking (effect.qini_curve in SQL, about 50 points per run)."""
+    experiment = """SELECT a.run_id, a.customer_id, a.segment, a.action_type, a.status <> 'control' AS treated,
+                           o.churned::INTEGER AS churned, coalesce(p.churn_probability, 0) AS score
+                    FROM v_actions a JOIN v_outcomes o ON o.run_id = a.run_id AND o.customer_id = a.customer_id
+                    LEFT JOIN v_predictions p ON p.run_id = a.run_id AND p.customer_id = a.customer_id"""
+    counts = """count(*) FILTER (WHERE treated) AS treated, count(*) FILTER (WHERE NOT treated) AS control,
+                coalesce(sum(churned) FILTER (WHERE treated), 0)::BIGINT AS churned_treated,
+                coalesce(sum(churned) FILTER (WHERE NOT treated), 0)::BIGINT AS churned_control"""
+    return {
+        "effect_counts": f"""
+            WITH e AS ({experiment})
+            SELECT run_id, 'overall' AS dimension, 'all customers' AS group_name, {counts} FROM e GROUP BY run_id
+            UNION ALL SELECT run_id, 'action_type', coalesce(action_type, '(none)'), {counts} FROM e GROUP BY ALL
+            UNION ALL SELECT run_id, 'segment', coalesce(segment, '(none)'), {counts} FROM e GROUP BY ALL""",
+        "effect_qini": f"""
+            WITH e AS ({experiment}),
+                 r AS (SELECT *, row_number() OVER (PARTITION BY run_id ORDER BY score DESC, customer_id) AS k,
+                              count(*) OVER (PARTITION BY run_id) AS n FROM e),
+                 c AS (SELECT run_id, k, n, sum(treated::INTEGER) OVER w AS n_t, sum((NOT treated)::INTEGER) OVER w AS n_c,
+                              sum(CASE WHEN treated THEN churned ELSE 0 END) OVER w AS c_t,
+                              sum(CASE WHEN NOT treated THEN churned ELSE 0 END) OVER w AS c_c
+                       FROM r WINDOW w AS (PARTITION BY run_id ORDER BY k ROWS UNBOUNDED PRECEDING))
+            SELECT run_id, 'risk (churn probability)' AS policy, k::DOUBLE / n AS fraction,
+                   CASE WHEN n_c > 0 THEN c_c::DOUBLE / n_c * n_t ELSE 0 END - c_t AS incremental
+            FROM c WHERE k = n OR k % greatest(1, n // 50) = 0""",
     }
 
 

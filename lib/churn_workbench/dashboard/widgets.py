@@ -510,6 +510,74 @@ def runs(data: DashboardData, ctx: Context) -> W.Widget:
                    heading("Executed notebooks and their sha256 (audit/runs/<run_id>/)"), pick, out])
 
 
+def effect(data: DashboardData, ctx: Context) -> W.Widget:
+    """Did the actions work? Treated vs control churn by offer and segment, with 95% intervals,
+    and the Qini curve of the run's risk ranking."""
+    runs = data.effect_runs()
+    if not runs:
+        return note("No outcomes yet. Attach observed churn with `run_pipeline.py --outcomes FILE` "
+                    "(or, on synthetic data, `--simulate-outcomes RUN_ID`).")
+    pick = W.Dropdown(options=runs, description="Run", layout=W.Layout(width="420px"))
+    pick.add_class("wb-effect-run")
+    out = W.Output()
+    min_control = ctx.settings.min_control
+
+    def render(*_):
+        def body():
+            parts: list[W.Widget] = [note("effect = control churn rate - treated churn rate (positive: the actions "
+                                          f"kept customers), 95% interval; below {min_control} control customers "
+                                          "a group shows \"not enough data\"")]
+            for title, dimension in (("Overall", "overall"), ("By action type", "action_type"), ("By segment", "segment")):
+                frame = data.effect_summary(pick.value, dimension, min_control)
+                parts += [heading(title), table(_effect_display(frame), f"wb-effect-{dimension.replace('_', '-')}")]
+                if dimension != "overall" and frame["effect"].notna().any():
+                    parts.append(image(png(_effect_figure(frame)), "560px"))
+            curve = data.effect_qini(pick.value)
+            if len(curve):
+                parts += [heading("Qini curve: customers kept by targeting the top x% by risk"),
+                          image(png(_qini_figure(curve)), "560px")]
+            display(W.VBox(parts))
+        guarded(out, body)
+
+    pick.observe(render, names="value")
+    render()
+    return W.VBox([heading("Effect of the retention actions"), pick, out])
+
+
+def _effect_display(frame: pd.DataFrame) -> pd.DataFrame:
+    shown = frame.copy()
+    for col in ("churn_treated", "churn_control", "effect", "ci_low", "ci_high"):
+        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:+.1%}" if col in ("effect", "ci_low", "ci_high")
+                                    else f"{v:.1%}").astype(object)
+    return shown
+
+
+def _effect_figure(frame: pd.DataFrame):
+    shown = frame[frame["effect"].notna()].iloc[::-1]
+    fig = figure(6, 0.35 * len(shown) + 0.9)
+    ax = fig.add_subplot(1, 1, 1)
+    y = range(len(shown))
+    ax.errorbar(shown["effect"], list(y), xerr=[shown["effect"] - shown["ci_low"], shown["ci_high"] - shown["effect"]],
+                fmt="o", color="#2c7fb8", capsize=3)
+    ax.axvline(0, color="#999", lw=1)
+    ax.set_yticks(list(y))
+    ax.set_yticklabels(shown["group"].astype(str))
+    ax.set_xlabel("effect on churn (control - treated), 95% interval")
+    return fig
+
+
+def _qini_figure(curve: pd.DataFrame):
+    fig = figure(6, 3.2)
+    ax = fig.add_subplot(1, 1, 1)
+    for policy, part in curve.groupby("policy"):
+        ax.plot(part["fraction"], part["incremental"], ".-", label=policy)
+        ax.plot([0, 1], [0, part["incremental"].iloc[-1]], "--", color="#999", label="random targeting")
+    ax.set_xlabel("share of the experiment's customers targeted (highest score first)")
+    ax.set_ylabel("incremental customers kept")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # the app
 # --------------------------------------------------------------------------------------------
@@ -517,6 +585,7 @@ def runs(data: DashboardData, ctx: Context) -> W.Widget:
 Section = Callable[[DashboardData, Context], W.Widget]
 SECTIONS: list[tuple[str, Section]] = [("Overview", overview), ("Customers", customers), ("Model", model),
                                        ("Governance", governance), ("Runs", runs)]
+SECTIONS.append(("Effect", effect))
 
 
 def empty_page(data: DashboardData) -> W.HTML:

@@ -6,7 +6,8 @@ import json
 
 import pandas as pd
 
-from .. import consent, db, segments
+from .. import consent, db, uplift
+from ..control import control_group, intended_actions, record_assignment
 from ..errors import UsageError
 from ..llm import ActionRequest, EgressJournal, propose_actions
 from ..vocab import SEGMENTS, sentiment_label
@@ -30,10 +31,14 @@ def run(params: ActParams) -> dict:
         analysis_run = latest_run_with(con, "feedback_analysis", ctx.run_id)
         analysis = _feedback_context_frame(con, analysis_run)
         candidates = preds[preds["segment"].isin(wanted)]
+        # Once an earlier run's outcomes are in, target by expected effect x value (uplift.py).
+        candidates = _uplift_targets(con, ctx, preds, candidates, _feedback_context(analysis), seed)
         marketing = consent.check(con, candidates["customer_id"], "marketing", ctx.audit, ctx.refs)
         external = consent.allowed(con, candidates["customer_id"], "external_llm")
     eligible = candidates[marketing.reindex(candidates["customer_id"]).to_numpy()].copy()
-    in_control = segments.control_group(eligible["customer_id"], share, f"{seed}:{ctx.run_id}")
+    # Keyed by the seed alone, never the run: a customer stays in their group run after run (control.py).
+    in_control = control_group(eligible["customer_id"], share, seed)
+    record_assignment(ctx.audit, ctx.refs, in_control, share, seed)
     eligible["control"] = in_control.reindex(eligible["customer_id"]).to_numpy()
     context = _feedback_context(analysis)
     treat = eligible[~eligible["control"]]
@@ -48,8 +53,11 @@ def run(params: ActParams) -> dict:
     actions = outcome.rows.astype({"customer_id": str}).merge(treat[["customer_id", "segment", "model_version"]],
                                                               on="customer_id", how="left")
     control = eligible[eligible["control"]]
+    # A control row names the action the customer would have received (the catalogue's choice, no
+    # LLM call), fixed before any outcome exists, so effects can be compared per action type.
+    intended = intended_actions(control, context)
     control_rows = pd.DataFrame({"customer_id": control["customer_id"], "segment": control["segment"],
-                                 "action_type": "none", "channel": None, "discount_pct": 0.0,
+                                 "action_type": intended, "channel": None, "discount_pct": 0.0,
                                  "message": "held out: control group", "status": "control", "provider": None,
                                  "model": None, "prompt_version": None, "model_version": control["model_version"]})
     rows = pd.concat([actions, control_rows], ignore_index=True)
@@ -83,3 +91,34 @@ def _feedback_context(grouped: pd.DataFrame) -> dict[str, tuple[list[str], str |
     if grouped.empty:
         return {}
     return {c: (list(t), sentiment_label(s)) for c, t, s in zip(grouped["customer_id"], grouped["topics"], grouped["sentiment"])}
+
+
+def _uplift_targets(con, ctx, preds: pd.DataFrame, candidates: pd.DataFrame, context: dict, seed: int) -> pd.DataFrame:
+    """The risk rule's candidates, or -- once an earlier run has outcomes for enough treated and
+    control customers -- the same number of customers ranked by expected effect x value, never
+    one with a negative expected effect (a "sleeping dog")."""
+    settings = ctx.settings
+    source = uplift.latest_experiment(con, ctx.run_id, settings.min_control)
+    if source is None:
+        ctx.audit.event("targeting", method="risk", reason="no earlier run with enough outcomes")
+        return candidates
+    from .modeldata import load_feature_frame
+    X, _, info = load_feature_frame(con, ctx.run_id)
+    data = uplift.experiment_data(con, source)
+    data = data[data["customer_id"].isin(X.index)]
+    try:
+        model = uplift.fit(uplift.model_frame(X.loc[data["customer_id"]], info["roles"], data["action_type"]),
+                           data["treated"], data["churned"], seed, trained_on=source)
+    except ValueError as exc:
+        ctx.audit.event("targeting", method="risk", reason=f"uplift model not fitted: {exc}", outcomes_run=source)
+        return candidates
+    # Each scored customer's expected effect of the action the catalogue would give them.
+    scored = preds[preds["customer_id"].astype(str).isin(X.index)]
+    offers = intended_actions(scored, context)
+    effect = model.effect(uplift.model_frame(X.loc[scored["customer_id"].astype(str)], info["roles"], offers))
+    score = uplift.targeting_score(effect, uplift.customer_values(con, settings.value_column, effect.index))
+    chosen = uplift.select(score, len(candidates))
+    ctx.audit.event("targeting", method="uplift", outcomes_run=source, trained_treated=model.n_treated,
+                    trained_control=model.n_control, budget=len(candidates), selected=len(chosen),
+                    negative_effect=int((effect < 0).sum()), value_column=settings.value_column or None)
+    return preds[preds["customer_id"].astype(str).isin(chosen)]

@@ -19,7 +19,7 @@ from ..llm.prompts import json_compact
 # Tables whose rows the audit chain digests per run (see `row_hashes`).
 DIGESTED_TABLES = ("predictions", "actions", "feedback_analysis", "llm_egress", "consent")
 # Tables keyed by the exact customer id. Consent is matched as withdrawals are (trimmed, case-folded).
-BY_CUSTOMER_ID = ("customers", "feedback", "feedback_analysis", "predictions", "actions")
+BY_CUSTOMER_ID = ("customers", "feedback", "feedback_analysis", "predictions", "actions", "outcomes")
 REDACTED_ITEM = "erased on the data subject's request"
 
 
