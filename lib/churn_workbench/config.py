@@ -51,6 +51,14 @@ class Settings:
     llm_max_tokens: int = 500_000
     llm_timeout_s: float = 30.0
     extra: dict = field(default_factory=dict)
+    # Churn model and segments (issue 15).
+    segment_high_share: float = 0.10      # "High" = this top share of customers by expected loss
+    segment_medium_share: float = 0.20    # "Medium" = the next share
+    segment_high_budget: int = 0          # at most this many "High" customers (0 = no cap)
+    segment_value_column: str = ""        # customers column with the customer's value (expected loss = p x value)
+    model_min_auc: float = 0.60           # quality floor: a model below this held-out ROC-AUC is never promoted
+    model_gate_tolerance: float = 0.005   # a new model may trail the deployed one by at most this AUC
+    leakage_allow_columns: tuple = ()     # columns the leakage guard must keep
 
 
 def load_settings(**overrides) -> Settings:
@@ -74,6 +82,15 @@ def load_settings(**overrides) -> Settings:
         llm_max_requests=_int("WORKBENCH_LLM_MAX_REQUESTS", 2000),
         llm_max_tokens=_int("WORKBENCH_LLM_MAX_TOKENS", 500_000),
         llm_timeout_s=_float("WORKBENCH_LLM_TIMEOUT", 30.0),
+    )
+    values.update(  # churn model and segments (issue 15)
+        segment_high_share=_float("WORKBENCH_SEGMENT_HIGH_SHARE", 0.10),
+        segment_medium_share=_float("WORKBENCH_SEGMENT_MEDIUM_SHARE", 0.20),
+        segment_high_budget=_int("WORKBENCH_SEGMENT_HIGH_BUDGET", 0),
+        segment_value_column=os.environ.get("WORKBENCH_SEGMENT_VALUE_COLUMN", ""),
+        model_min_auc=_float("WORKBENCH_MODEL_MIN_AUC", 0.60),
+        model_gate_tolerance=_float("WORKBENCH_MODEL_GATE_TOLERANCE", 0.005),
+        leakage_allow_columns=tuple(c.strip() for c in os.environ.get("WORKBENCH_LEAKAGE_ALLOW", "").split(",") if c.strip()),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("db_path", "audit_dir", "subject_key_file"):
