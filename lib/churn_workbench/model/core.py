@@ -36,6 +36,8 @@ class TrainedModel:
     candidates: per candidate, the cross-validation results that chose the winner.
     curves: "roc", "calibration", "lift" on the held-out split.
     train_summary: rows, label rates, seed, dropped columns, leakage lines, calibration evidence.
+    trained_ids: sorted uint64 hashes (`id_hashes`) of the customers the final fit used, so a later
+        quality gate can tell which held-out customers this model has never seen.
     holdout: held-out rows (index customer_id; "label", "probability"). In memory only.
     """
 
@@ -54,7 +56,13 @@ class TrainedModel:
     booster: lgb.Booster | None = None
     lr_mean: list = field(default_factory=list)
     sensitive_columns: list = field(default_factory=list)
+    trained_ids: np.ndarray | None = field(default=None, repr=False)
     holdout: pd.DataFrame | None = field(default=None, repr=False)
+
+
+def id_hashes(ids) -> np.ndarray:
+    """uint64 hashes of customer ids (as strings), the form `trained_ids` is kept in."""
+    return pd.util.hash_array(np.asarray(pd.Index(ids).astype(str), dtype=object))
 
 
 def _check_columns(model: TrainedModel, X: pd.DataFrame) -> None:

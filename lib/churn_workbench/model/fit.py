@@ -37,7 +37,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from ..inputs import InputError
 from . import calibration, estimators, leakage
-from .core import ALGORITHMS, TrainedModel, combine, raw_parts
+from .core import ALGORITHMS, TrainedModel, combine, id_hashes, raw_parts
 from .metrics import evaluate
 from .prep import fit_categories, prepare, split_columns, to_matrix
 
@@ -243,6 +243,7 @@ def train(X: pd.DataFrame, y: pd.Series, seed: int = 0, max_train_rows: int = 20
     if model.lr is not None:
         model.lr_mean = estimators.lr_encoded_mean(model.lr, X_all)
     model.sensitive_columns = list(sensitive_columns)
+    model.trained_ids = np.sort(id_hashes(X_all.index))
     model.metrics = metrics
     model.curves = curves
     model.candidates = scores

@@ -1,8 +1,8 @@
 """Saving and loading a model: one skops file whose sha256 is the model version.
 
-The file holds {"format", "lr", "booster", "meta"}: the logistic regression pipeline (or None),
-LightGBM's own text model (or None; parsed by LightGBM, never unpickled) and the metadata as a
-JSON string. `load_model` checks the hash before parsing anything and loads with an explicit
+The file holds {"format", "lr", "booster", "trained_ids", "meta"}: the logistic regression
+pipeline (or None), LightGBM's own text model (or None; parsed by LightGBM, never unpickled), the
+hashes of the customers the model was fitted on (uint64 array) and the metadata as a JSON string. `load_model` checks the hash before parsing anything and loads with an explicit
 allow-list of types (never `trusted=True`).
 """
 from __future__ import annotations
@@ -61,7 +61,8 @@ def save_model(model: TrainedModel, directory: str | Path) -> tuple[Path, str]:
     meta = {name: getattr(model, name) for name in META_FIELDS}
     meta["skops_version"] = getattr(sio, "__version__", None) or _skops_version()
     booster = model.booster.model_to_string() if model.booster is not None else None
-    data = sio.dumps({"format": FORMAT, "lr": model.lr, "booster": booster,
+    trained_ids = None if model.trained_ids is None else np.asarray(model.trained_ids, dtype=np.uint64)
+    data = sio.dumps({"format": FORMAT, "lr": model.lr, "booster": booster, "trained_ids": trained_ids,
                       "meta": json.dumps(_jsonable(meta), sort_keys=True, allow_nan=False)})
     digest = _sha256(data)
     path = directory / f"churn_model_{digest[:12]}.skops"
@@ -102,6 +103,9 @@ def load_model(path: str | Path, expected_sha256: str) -> TrainedModel:
         raise ModelIntegrityError(f"{path}: the logistic regression part is not a scikit-learn Pipeline")
     if booster is not None and not isinstance(booster, str):
         raise ModelIntegrityError(f"{path}: the LightGBM part is not a text model")
+    trained_ids = payload.get("trained_ids")
+    if trained_ids is not None and not (isinstance(trained_ids, np.ndarray) and trained_ids.dtype == np.uint64):
+        raise ModelIntegrityError(f"{path}: the training-customer fingerprints are not a uint64 array")
     meta = json.loads(payload["meta"])
-    return TrainedModel(**{name: meta.get(name) for name in META_FIELDS if name in meta},
+    return TrainedModel(**{name: meta.get(name) for name in META_FIELDS if name in meta}, trained_ids=trained_ids,
                         lr=lr, booster=lgb.Booster(model_str=booster) if booster else None, holdout=None)

@@ -31,18 +31,37 @@ def _deployed(con, run_id: str):
                        "ORDER BY trained_at DESC LIMIT 1", [run_id]).fetchone()
 
 
-def _deployed_auc(row, X, holdout) -> float | None:
-    """The deployed model's ROC-AUC on the new model's held-out customers (None if unusable)."""
-    if row is None or holdout is None or len(np.unique(holdout["label"])) < 2:
-        return None
+MIN_UNSEEN_ROWS = 200
+
+
+def _comparison(row, X, trained) -> tuple[float | None, float | None, str]:
+    """(new AUC, deployed AUC, basis) for the quality gate.
+
+    Same hold-out: the held-out customers the deployed model was never fitted on (it was refitted
+    on every labelled row of its own run), both models scored on them. When fewer than
+    MIN_UNSEEN_ROWS such customers exist (the usual case when the customers have not changed),
+    the deployed model's own recorded held-out AUC is the reference.
+    """
+    new_auc = trained.metrics.get("roc_auc")
+    if row is None:
+        return new_auc, None, ""
+    holdout = trained.holdout
     try:
         deployed = model.load_model(Path(row[1]), row[0])
     except model.ModelIntegrityError:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        p = model.predict_proba(deployed, X.loc[holdout.index])
-    return float(roc_auc_score(holdout["label"], p))
+        deployed = None
+    if deployed is not None and deployed.trained_ids is not None and holdout is not None:
+        unseen = ~np.isin(model.id_hashes(holdout.index), deployed.trained_ids)
+        labels = holdout["label"].to_numpy()[unseen]
+        if unseen.sum() >= MIN_UNSEEN_ROWS and len(np.unique(labels)) == 2:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p_old = model.predict_proba(deployed, X.loc[holdout.index[unseen]])
+            return (float(roc_auc_score(labels, holdout["probability"].to_numpy()[unseen])),
+                    float(roc_auc_score(labels, p_old)),
+                    f"on the same {int(unseen.sum())} held-out customers it was never fitted on")
+    recorded = json.loads(row[3]).get("roc_auc") if row[3] else None
+    return new_auc, recorded, "(its own recorded held-out ROC-AUC; no shared unseen customers)"
 
 
 def run(db_path: str = "", run_id: str = "", seed: int = 42, max_train_rows: int = 200_000,
@@ -86,14 +105,20 @@ def run(db_path: str = "", run_id: str = "", seed: int = 42, max_train_rows: int
         lines = trained.train_summary["leakage_warnings"]
         for line in lines:
             ctx.audit.event("leakage_warning", "warning", message=line)
-        deployed_auc = _deployed_auc(deployed_row, X, trained.holdout)
-        promote, reason = model.quality_gate(trained.metrics.get("roc_auc"), s.model_min_auc, deployed_auc,
-                                             s.model_gate_tolerance)
+        new_auc, deployed_auc, basis = _comparison(deployed_row, X, trained)
+        promote, reason = model.quality_gate(trained.metrics.get("roc_auc"), s.model_min_auc, None)
+        if promote and deployed_auc is not None:
+            # Worse means worse beyond the noise of a held-out estimate: one bootstrap standard
+            # error of the new AUC, or the tolerance setting if larger.
+            low, high = trained.metrics.get("roc_auc_ci95") or [float("nan")] * 2
+            noise = (high - low) / 3.92 if np.isfinite(high - low) else 0.0
+            promote, reason = model.quality_gate(new_auc, s.model_min_auc, deployed_auc,
+                                                 max(s.model_gate_tolerance, noise), basis)
         directory = models_dir(s) / ctx.run_id / ("" if promote else "not_promoted")
         path, version = model.save_model(trained, directory)
         data_summary = dict(analysis_run=info["analysis_run"], customers=len(X),
                             customers_excluded_by_consent=int((~keep).sum()))
-        gate = {"promoted": promote, "reason": reason, "deployed_auc_on_holdout": deployed_auc,
+        gate = {"promoted": promote, "reason": reason, "deployed_auc": deployed_auc,
                 "floor": s.model_min_auc, "tolerance": s.model_gate_tolerance}
         card_path = model_card.write_model_card(
             trained, directory, version, data_summary, sensitive=sensitive, gate=gate,
@@ -102,6 +127,7 @@ def run(db_path: str = "", run_id: str = "", seed: int = 42, max_train_rows: int
         ctx.audit.event("model_trained", model_sha256=version, data_sha256=data_hash, algorithm=trained.algorithm,
                         train_rows=int(labelled.sum()), metrics=metrics)
         summary.update(leakage_warnings=lines, promoted=promote, gate=reason, candidate_version=version,
+                       candidate_path=str(path),
                        candidate_card_path=str(card_path), candidate_metrics=trained.metrics)
         if promote:
             register = [version, str(path), trained.algorithm, json.dumps(trained.metrics, default=str),
