@@ -196,6 +196,22 @@ def typed(frame: pd.DataFrame, cfg: inputs.DataConfig) -> tuple[pd.DataFrame, pd
     return X[keep], y[keep]
 
 
+def render(results: list[dict]) -> list[str]:
+    """Markdown tables of the results (one per table)."""
+    lines = []
+    for r in results:
+        lines += [f"### {r['table']}", "", f"{r['rows']:,} customers, churn rate {r['churn_rate']:.1%}, "
+                  f"{r['test_rows']:,} test customers per split (labels never seen by the workbench), "
+                  f"mean of {r['splits']} splits"
+                  + (f"; generating-process ceiling ROC-AUC {r['ceiling_roc_auc']:.4f}" if "ceiling_roc_auc" in r else ""),
+                  "", "| model | ROC-AUC | PR-AUC | ECE | Brier | seconds |", "|---|---|---|---|---|---|"]
+        for name, m in r["models"].items():
+            extra = f" ({m['algorithm']}, {m['calibration']})" if name == "workbench" else ""
+            lines.append(f"| {name}{extra} | {m['roc_auc']:.4f} | {m['pr_auc']:.4f} | {m['ece']:.4f} | {m['brier']:.4f} | {m['seconds']:.1f} |")
+        lines.append("")
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", help="a customers CSV with a label column")
@@ -234,17 +250,7 @@ def main(argv=None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = "model" if not args.csv else "model-" + Path(args.csv).stem
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=1))
-    lines = []
-    for r in results:
-        lines += [f"### {r['table']}", "", f"{r['rows']:,} customers, churn rate {r['churn_rate']:.1%}, "
-                  f"{r['test_rows']:,} test customers per split (labels never seen by the workbench), "
-                  f"mean of {r['splits']} splits"
-                  + (f"; generating-process ceiling ROC-AUC {r['ceiling_roc_auc']:.4f}" if "ceiling_roc_auc" in r else ""),
-                  "", "| model | ROC-AUC | PR-AUC | ECE | Brier | seconds |", "|---|---|---|---|---|---|"]
-        for name, m in r["models"].items():
-            extra = f" ({m['algorithm']}, {m['calibration']})" if name == "workbench" else ""
-            lines.append(f"| {name}{extra} | {m['roc_auc']:.4f} | {m['pr_auc']:.4f} | {m['ece']:.4f} | {m['brier']:.4f} | {m['seconds']} |")
-        lines.append("")
+    lines = render(results)
     (RESULTS / f"{stem}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return 0
