@@ -61,3 +61,26 @@ def test_sensitive_columns_are_never_drivers(known):
     drivers = explain.top_drivers(trained, X.iloc[:2000], k=3)
     assert all("plan" not in d for d in drivers)
     assert sum("x1" in d for d in drivers) > 500
+
+
+def test_stump_lookup_equals_lightgbm_treeshap():
+    """Two-leaf ensembles are explained by per-column lookups; they must equal LightGBM's TreeSHAP
+    exactly, with blanks, unseen categories and values beyond every threshold."""
+    from churn_workbench.model import estimators
+    from churn_workbench.model.prep import prepare, to_matrix
+    rng = np.random.default_rng(1)
+    n = 3000
+    X = pd.DataFrame({"a": np.where(rng.random(n) < 0.1, np.nan, rng.normal(0, 1, n)),
+                      "b": rng.choice(["p", "q", "r", None], n), "c": rng.integers(0, 5, n).astype(float)},
+                     index=pd.Index([f"S{i}" for i in range(n)], name="customer_id"))
+    logit = 1.2 * np.nan_to_num(X["a"].to_numpy()) + (X["b"] == "q") - 0.3 * X["c"]
+    y = pd.Series((rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int), index=X.index)
+    trained = M.train(X, y, seed=0, algorithms=("lightgbm",))
+    test = pd.concat([X.iloc[:500], pd.DataFrame({"a": [np.nan, 1e9, -1e9], "b": ["zzz", None, "p"], "c": [99.0, -5.0, 2.0]},
+                                                 index=["U1", "U2", "U3"])])
+    Mx = to_matrix(prepare(test, trained.numeric_columns, trained.categorical_columns), trained.numeric_columns,
+                   trained.categorical_columns, trained.categories)
+    exact = estimators.lgb_contrib(trained.booster, Mx)[:, :-1]
+    assert np.allclose(explain.contributions(trained, test).to_numpy(), exact, atol=1e-9)
+    if trained.train_summary["lightgbm_config"]["num_leaves"] == 2:
+        assert trained._stumps.ok  # the lookup was used, not the fallback
