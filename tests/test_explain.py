@@ -83,4 +83,6 @@ def test_stump_lookup_equals_lightgbm_treeshap():
     exact = estimators.lgb_contrib(trained.booster, Mx)[:, :-1]
     assert np.allclose(explain.contributions(trained, test).to_numpy(), exact, atol=1e-9)
     if trained.train_summary["lightgbm_config"]["num_leaves"] == 2:
-        assert trained._stumps.ok  # the lookup was used, not the fallback
+        from churn_workbench.model import stumps
+        assert stumps.uses_lookup(trained)  # the lookup was used, not the fallback
+    assert np.allclose(M.raw_score(trained, test), estimators.lgb_raw(trained.booster, Mx), atol=1e-9)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from . import calibration, estimators
+from . import calibration, estimators, stumps
 from .prep import prepare, to_matrix
 
 ALGORITHMS = ("logistic_regression", "lightgbm", "blend")
@@ -84,7 +84,8 @@ def raw_parts(model: TrainedModel, Xp: pd.DataFrame) -> dict[str, np.ndarray]:
     if model.weights.get("logistic_regression"):
         out["logistic_regression"] = estimators.lr_raw(model.lr, Xp)
     if model.weights.get("lightgbm"):
-        out["lightgbm"] = estimators.lgb_raw(model.booster, to_matrix(Xp, model.numeric_columns, model.categorical_columns, model.categories))
+        M = to_matrix(Xp, model.numeric_columns, model.categorical_columns, model.categories)
+        out["lightgbm"] = stumps.lgb_raw(model, M)
     return out
 
 
