@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint dashboard lab bench bench-llm verify clean
+.PHONY: setup run test lint dashboard lab bench bench-llm bench-model verify clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,10 @@ bench: $(STAMP)
 
 bench-llm: $(STAMP)
 	$(PY) bench/llm_bench.py
+
+# The churn model beside tuned baselines: synthetic + public tables, or CSV=path LABEL=column [ID=column].
+bench-model: $(STAMP)
+	$(PY) bench/model_bench.py $(if $(CSV),--csv $(CSV) --label $(or $(LABEL),churned) --id $(or $(ID),customer_id))
 
 clean:
 	rm -rf $(VENV) audit data/*.duckdb data/*.duckdb.wal data/*.lock data/snapshot data/models .pytest_cache test-output

@@ -74,3 +74,10 @@ def test_feature_frame_rejects_name_clash(tmp_path, analysis, feedback):
     table = inputs.read_customers(path)
     with pytest.raises(ValueError, match="fb_count"):
         features.feature_frame(table.frame, table.roles, features.feedback_features(analysis, feedback))
+
+
+def test_sensitive_columns_are_suggested_by_name():
+    columns = ["Gender", "date_of_birth", "SeniorCitizen", "customer_age", "Age", "Nationality", "religion",
+               "ethnicity", "sex", "page_views", "usage", "tenure", "Partner", "message", "coverage", "storage_gb"]
+    assert features.suggest_sensitive(columns) == [
+        "Gender", "date_of_birth", "SeniorCitizen", "customer_age", "Age", "Nationality", "religion", "ethnicity", "sex"]

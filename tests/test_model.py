@@ -13,6 +13,7 @@ import messy_files as mf
 from churn_workbench import explain, features, inputs
 from churn_workbench import model as M
 from churn_workbench import model_card
+from churn_workbench.model import calibration, metrics
 from churn_workbench.synthetic import generate
 
 TOPIC_WORDS = {"price": ("expensive", "cheaper", "price", "fees"), "billing": ("charged", "billing", "refund", "invoice"),
@@ -45,21 +46,15 @@ def synthetic():
     return data, X, y, trained, time.perf_counter() - started
 
 
-@pytest.fixture(scope="module")
-def small_hgb():
-    data = generate(4_000, seed=5)
-    X, y = _frame(data)
-    return X, M.train(X, y, seed=1, algorithms=("hist_gradient_boosting",))
-
-
 def test_auc_close_to_the_ceiling(synthetic):
     data, X, y, trained, seconds = synthetic
     holdout = trained.holdout
     ceiling = roc_auc_score(holdout["label"], data.true_probability.reindex(holdout.index))
     print(f"held-out AUC {trained.metrics['roc_auc']:.4f}, ceiling {ceiling:.4f}, {trained.algorithm}, {seconds:.1f}s")
-    assert trained.metrics["roc_auc"] >= ceiling - 0.03
+    assert trained.metrics["roc_auc"] >= ceiling - 0.01
     assert seconds < 60
-    assert set(trained.candidates) == set(M.ALGORITHMS)
+    assert {"logistic_regression", "lightgbm"} <= set(trained.candidates)
+    assert any(name.startswith("blend_") for name in trained.candidates)
     assert sum(c["chosen"] for c in trained.candidates.values()) == 1
     assert trained.candidates[trained.algorithm]["chosen"]
 
@@ -81,7 +76,10 @@ def test_metrics_and_curves_are_consistent(synthetic):
     assert max(abs(b["mean_predicted"] - b["observed_rate"]) for b in bins) < 0.08
     s = trained.train_summary
     assert s["rows_labelled"] == int(y.notna().sum()) and s["rows_train"] + s["rows_holdout"] == s["rows_labelled"]
-    assert s["calibration"] == "isotonic"
+    assert s["calibration"] in ("none", "sigmoid", "isotonic")
+    assert set(s["calibration_evidence"]["cv_log_loss"]) == {"none", "sigmoid", "isotonic"}
+    assert s["rows_final_fit"] == s["rows_labelled"]  # the deployed model is refitted on every labelled row
+    assert m["ece"] < 0.03
 
 
 def test_weighted_metrics_match_sklearn_with_ties():
@@ -89,7 +87,7 @@ def test_weighted_metrics_match_sklearn_with_ties():
     y = rng.integers(0, 2, 3000)
     p = np.round(rng.random(3000) * 0.5 + y * 0.2, 2)  # many ties
     w = rng.integers(0, 3, 3000).astype(float)
-    got = M._weighted_metrics(y, p, w[None, :])
+    got = metrics._weighted_metrics(y, p, w[None, :])
     assert got["roc_auc"][0] == pytest.approx(roc_auc_score(y, p, sample_weight=w))
     assert got["pr_auc"][0] == pytest.approx(average_precision_score(y, p, sample_weight=w))
     assert got["brier"][0] == pytest.approx(brier_score_loss(y, p, sample_weight=w))
@@ -102,7 +100,7 @@ def test_subsampling_keeps_the_label_rate():
     s = trained.train_summary
     assert s["train_subsampled"] and s["rows_train"] == 1_000
     assert abs(s["label_rate_train"] - s["label_rate"]) < 0.01
-    assert s["calibration"] == "sigmoid"
+    assert not s["calibration_evidence"]["isotonic_considered"]  # too few positives for isotonic
 
 
 def test_too_little_labelled_data_is_a_clear_error():
@@ -197,53 +195,61 @@ def test_drivers_are_feature_names(synthetic):
     assert len(drivers) == 3000
     allowed = set(trained.feature_columns)
     assert all(len(d) <= 3 and set(d) <= allowed and len(set(d)) == len(d) for d in drivers)
-    assert sum(len(d) == 3 for d in drivers) > 2000
-    # A customer who is typical except for many complaints: complaints is the top driver.
-    row = pd.DataFrame({c: [v] for c, v in trained.reference.items()}, index=["T1"])
-    row["complaints_90d"] = 6.0
-    assert explain.top_drivers(trained, row)[0][0] == "complaints_90d"
+    assert sum(len(d) == 3 for d in drivers) > 1500
+    # Many complaints make complaints the top driver, whatever else the customer looks like.
+    row = X.iloc[:200].copy()
+    row["complaints_90d"] = 8.0
+    tops = [d[0] for d in explain.top_drivers(trained, row) if d]
+    assert np.mean([t == "complaints_90d" for t in tops]) > 0.9
 
 
-def test_linear_drivers_are_exact_contributions(synthetic):
+def test_contributions_are_additive(synthetic):
+    """Row sums of the contributions = the row's log-odds minus the population's mean log-odds."""
     _, X, _, trained, _ = synthetic
-    if trained.algorithm != "logistic_regression":
-        pytest.skip("the chosen model is not linear for this seed")
-    sample = X.iloc[:200]
+    sample = X.iloc[:500]
     contrib = explain.contributions(trained, sample)
-    clf = M.base_estimator(trained)
-    prep = trained.pipeline.named_steps["prep"]
-    prepared = M.prepare(sample, trained.numeric_columns, trained.categorical_columns)
-    reference = M.prepare(pd.DataFrame({c: [v] for c, v in trained.reference.items()}),
-                          trained.numeric_columns, trained.categorical_columns)
-    expected = clf.decision_function(prep.transform(prepared)) - clf.decision_function(prep.transform(reference))
-    assert np.allclose(contrib.sum(axis=1), expected)  # additive: contributions sum to the log-odds gap
+    raw = M.raw_score(trained, sample)
+    gap = raw - contrib.sum(axis=1).to_numpy()
+    assert np.allclose(gap, gap[0], atol=1e-6)  # a constant: the population's expected log-odds
 
 
-def test_gradient_boosting_drivers(small_hgb):
-    X, trained = small_hgb
-    assert trained.algorithm == "hist_gradient_boosting"
-    sample = X.iloc[:1500]
-    exact = explain.contributions(trained, sample)
-    fast = explain.top_drivers(trained, sample, k=3)
-    exact_top1 = exact.idxmax(axis=1).where(exact.max(axis=1) > explain.EPSILON)
-    agree = np.mean([(d[0] if d else None) == (e if isinstance(e, str) else None) for d, e in zip(fast, exact_top1)])
-    assert agree > 0.9
-    row = pd.DataFrame({c: [v] for c, v in trained.reference.items()}, index=["T1"])
-    row["days_since_last_activity"] = 90.0
-    assert explain.top_drivers(trained, row)[0][0] == "days_since_last_activity"
-
-
-@pytest.mark.parametrize("algorithm,customers,calibration", [
-    ("hist_gradient_boosting", 3_000, "sigmoid"), ("hist_gradient_boosting", 9_000, "isotonic"),
-    ("logistic_regression", 3_000, "sigmoid")])
-def test_every_model_kind_loads_with_the_allow_list(algorithm, customers, calibration, tmp_path):
-    X, y = _frame(generate(customers, seed=8))
-    trained = M.train(X, y, algorithms=(algorithm,))
-    assert trained.train_summary["calibration"] == calibration
+@pytest.mark.parametrize("algorithms", [("lightgbm",), ("logistic_regression",), ("logistic_regression", "lightgbm", "blend")])
+def test_every_model_kind_saves_and_loads_with_the_allow_list(algorithms, tmp_path):
+    X, y = _frame(generate(3_000, seed=8))
+    trained = M.train(X, y, algorithms=algorithms)
     path, digest = M.save_model(trained, tmp_path)
     loaded = M.load_model(path, digest)
+    assert loaded.algorithm == trained.algorithm and loaded.weights == trained.weights
     assert np.allclose(M.predict_proba(loaded, X.iloc[:300]), M.predict_proba(trained, X.iloc[:300]))
     assert explain.top_drivers(loaded, X.iloc[:50]) == explain.top_drivers(trained, X.iloc[:50])
+
+
+def test_calibration_choice_follows_the_evidence():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 1.5, 20_000)
+    y = (rng.random(z.size) < 1 / (1 + np.exp(-z))).astype(int)
+    method, evidence = calibration.choose(z, y)
+    assert method == "none"  # already calibrated: no map earns its place
+    method, _ = calibration.choose(3 * z + 1, y)  # overconfident and shifted: a fitted map wins
+    assert method in ("sigmoid", "isotonic")
+    few = y.copy()
+    few[np.flatnonzero(few)[300:]] = 0  # 300 positives: isotonic is not even considered
+    _, evidence = calibration.choose(z, few)
+    assert not evidence["isotonic_considered"] and "isotonic" not in evidence["cv_log_loss"]
+    iso = calibration.fit("isotonic", z, y)
+    assert len(iso["x"]) <= calibration.MAX_ISOTONIC_POINTS
+    p = calibration.apply(iso, np.sort(z))
+    assert np.all(np.diff(p) >= -1e-12) and len(np.unique(p)) > 1000  # monotone, not collapsed into steps
+
+
+def test_quality_gate():
+    assert M.quality_gate(0.80, floor=0.6)[0]
+    ok, reason = M.quality_gate(0.335, floor=0.6)
+    assert not ok and "below the floor" in reason and "\n" not in reason
+    ok, reason = M.quality_gate(0.70, floor=0.6, deployed_auc=0.75, tolerance=0.005)
+    assert not ok and "worse than the deployed" in reason
+    assert M.quality_gate(0.748, floor=0.6, deployed_auc=0.75, tolerance=0.005)[0]
+    assert not M.quality_gate(float("nan"), floor=0.6)[0]
 
 
 def test_model_card(synthetic, tmp_path):
@@ -253,7 +259,8 @@ def test_model_card(synthetic, tmp_path):
     assert path.name == "model_card.md"
     for png in ("model_card_roc.png", "model_card_calibration.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    for fragment in ("ab" * 32, "Intended use", "Limits", "ROC-AUC", "95% CI", "Lift by decile",
+    for fragment in ("ab" * 32, "Intended use", "Limits", "ROC-AUC", "95% CI", "Lift by decile", "Lift by segment",
+                     "| High |", "Calibration choice", "Leakage guard", "Expected calibration error",
                      "Performance by group", "`age`", "| <30 |", "| 60+ |", "Control group", "synthetic"):
         assert fragment in text, fragment
     for column in ("name", "email", "phone"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -76,15 +77,17 @@ def test_every_profiled_customer_scored_exactly_once_per_run(two_runs):
 
 
 def test_probabilities_and_segments_consistent(two_runs):
-    _, con, _, _, _ = two_runs
+    _, con, runs, _, _ = two_runs
     settings = config.load_settings()
-    bad = con.execute(
-        "SELECT count(*) FROM predictions WHERE churn_probability < 0 OR churn_probability > 1 OR NOT ("
-        " (segment = 'High' AND churn_probability >= ?) OR"
-        " (segment = 'Medium' AND churn_probability >= ? AND churn_probability < ?) OR"
-        " (segment = 'Low' AND churn_probability < ?))",
-        [settings.high_threshold, settings.medium_threshold, settings.high_threshold, settings.medium_threshold]).fetchone()[0]
-    assert bad == 0
+    assert con.execute("SELECT count(*) FROM predictions WHERE churn_probability < 0 OR churn_probability > 1").fetchone()[0] == 0
+    for run_id in runs:  # segments are ranks: High = top share, Medium = next share
+        counts = dict(con.execute("SELECT segment, count(*) FROM predictions WHERE run_id = ? GROUP BY 1", [run_id]).fetchall())
+        n = sum(counts.values())
+        assert counts.get("High", 0) == math.ceil(settings.segment_high_share * n - 1e-9)
+        bounds = dict((s, (lo, hi)) for s, lo, hi in con.execute(
+            "SELECT segment, min(churn_probability), max(churn_probability) FROM predictions WHERE run_id = ? GROUP BY 1",
+            [run_id]).fetchall())
+        assert bounds["High"][0] >= bounds["Medium"][1] and bounds["Medium"][0] >= bounds["Low"][1]
 
 
 def test_no_action_without_marketing_consent(two_runs):

@@ -75,13 +75,21 @@ class Settings:
     analysis_model: str | None = _knob("WORKBENCH_ANALYSIS_MODEL", None, "model id for feedback analysis")
     action_model: str | None = _knob("WORKBENCH_ACTION_MODEL", None, "model id for retention actions")
     openai_model: str | None = _knob("WORKBENCH_OPENAI_MODEL", None, "model id on the OpenAI-compatible endpoint")
-    high_threshold: float = _knob("WORKBENCH_HIGH_THRESHOLD", 0.6, "churn probability from which a customer is High")
-    medium_threshold: float = _knob("WORKBENCH_MEDIUM_THRESHOLD", 0.3, "churn probability from which a customer is Medium")
+    segment_high_share: float = _knob("WORKBENCH_SEGMENT_HIGH_SHARE", 0.10,
+                                      "\"High\" = this top share of customers by expected loss")
+    segment_medium_share: float = _knob("WORKBENCH_SEGMENT_MEDIUM_SHARE", 0.20, "\"Medium\" = the next share")
+    segment_high_budget: int = _knob("WORKBENCH_SEGMENT_HIGH_BUDGET", 0, "at most this many \"High\" customers (0 = no cap)")
+    model_min_auc: float = _knob("WORKBENCH_MODEL_MIN_AUC", 0.60,
+                                 "quality floor: a model below this held-out ROC-AUC is never promoted")
+    model_gate_tolerance: float = _knob("WORKBENCH_MODEL_GATE_TOLERANCE", 0.005,
+                                        "a new model may trail the deployed one by at most this ROC-AUC")
+    leakage_allow: str = _knob("WORKBENCH_LEAKAGE_ALLOW", "", "comma-separated columns the leakage guard must keep")
     control_share: float = _knob("WORKBENCH_CONTROL_SHARE", 0.10, "share of contactable customers held out as control")
     min_control: int = _knob("WORKBENCH_MIN_CONTROL", 30,
                              "fewest control (and treated) customers with outcomes before an effect is reported")
     value_column: str = _knob("WORKBENCH_VALUE_COLUMN", "",
-                              "customers column worth keeping a customer for (uplift targeting; empty: 1 each)")
+                              "customers column with each customer's value: segments rank by probability x value, "
+                              "uplift targeting by effect x value (empty: 1 each)")
     llm_batch_size: int = _knob("WORKBENCH_LLM_BATCH_SIZE", 8, "feedback items per LLM request")
     llm_requests_per_minute: int = _knob("WORKBENCH_LLM_RPM", 30, "client-side request limit (0 = none)")
     llm_tokens_per_minute: int = _knob("WORKBENCH_LLM_TPM", 6000, "client-side token limit (0 = none)")
@@ -125,9 +133,10 @@ class Settings:
             days = getattr(self, name)
             if days is not None and days < 0:
                 raise UsageError(f"WORKBENCH_{name.upper()} must be a number of days >= 0 (got {days})")
-        if not 0 <= self.medium_threshold <= self.high_threshold <= 1:
-            raise UsageError("thresholds must satisfy 0 <= medium <= high <= 1 "
-                             "(WORKBENCH_MEDIUM_THRESHOLD, WORKBENCH_HIGH_THRESHOLD)")
+        if not (0 <= self.segment_high_share <= 1 and 0 <= self.segment_medium_share <= 1
+                and self.segment_high_share + self.segment_medium_share <= 1):
+            raise UsageError("WORKBENCH_SEGMENT_HIGH_SHARE and WORKBENCH_SEGMENT_MEDIUM_SHARE must lie in [0, 1] "
+                             "and sum to at most 1")
         if not 0 <= self.control_share < 1:
             raise UsageError(f"WORKBENCH_CONTROL_SHARE must be in [0, 1) (got {self.control_share})")
 

@@ -141,3 +141,26 @@ def feature_frame(table_frame: pd.DataFrame, roles: dict[str, str], fb: pd.DataF
     topic_cols = [c for c in extra.columns if c.startswith("topic_")]
     extra[topic_cols] = extra[topic_cols].fillna(0.0)
     return pd.concat([X, extra], axis=1)
+
+
+# Words that mark a column as a protected or sensitive attribute. Matched against the column
+# name's words (split on non-letters and camelCase), so "Gender", "date_of_birth", "SeniorCitizen"
+# and "customer_age" are proposed, while "page_views" or "usage" are not.
+SENSITIVE_WORDS = frozenset({
+    "gender", "sex", "age", "birth", "birthday", "dob", "born", "yob", "senior", "ethnicity", "ethnic", "race",
+    "religion", "religious", "faith", "nationality", "citizenship", "disability", "disabled", "pregnant",
+    "pregnancy", "marital", "orientation", "sexuality", "health", "union", "political", "caste",
+})
+
+
+def _name_words(name: str) -> set[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name))
+    return {w for w in re.split(r"[^0-9a-z]+", spaced.lower()) if w}
+
+
+def suggest_sensitive(columns: Sequence[str]) -> list[str]:
+    """The columns whose names suggest a sensitive attribute (gender, age, birth date, ethnicity,
+    religion, nationality, ...), in the given order. A proposal for the data config's
+    `sensitive_columns`: a column so named gets role "sensitive" unless the data config says
+    otherwise. Pure: looks at names only."""
+    return [c for c in columns if _name_words(c) & SENSITIVE_WORDS]

@@ -16,14 +16,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from .model import TrainedModel
+from .features import suggest_sensitive
+from .model import TrainedModel, expected_calibration_error
+from .segments import assign_segments, segment_lift
 
 AGE_BANDS = ((0, 30, "<30"), (30, 45, "30-44"), (45, 60, "45-59"), (60, math.inf, "60+"))
 MIN_BAND_ROWS_FOR_AUC = 30
 
 ALGORITHM_NAMES = {
-    "logistic_regression": "Regularised logistic regression (L2, C=1) on standardised numbers and one-hot categories",
-    "hist_gradient_boosting": "Histogram gradient boosting (native missing values and categories, early stopping)",
+    "logistic_regression": "Regularised logistic regression (L2) on standardised numbers and one-hot categories",
+    "lightgbm": "LightGBM tuned for small tables (shallow trees, large leaves, native categories, early stopping)",
+    "blend": "Blend of LightGBM and a regularised logistic regression (weighted sum of their log-odds)",
 }
 
 
@@ -87,27 +90,15 @@ def _is_age_like(name: str) -> bool:
     return n == "age" or n.startswith("age_") or n.endswith("_age") or n == "age_years"
 
 
-def performance_by_group(model: TrainedModel, sensitive_column: str | None = "age",
-                         sensitive_values: pd.Series | None = None) -> tuple[str | None, pd.DataFrame | None]:
-    """(column used, table of held-out performance per band/category) or (None, None).
-
-    Uses `sensitive_values` (indexed by customer id) when given, else the held-out rows' column
-    `sensitive_column`, else any age-like feature. Numbers that look like ages are banded
-    (<30, 30-44, 45-59, 60+); other columns use their 10 most frequent values.
-    """
+def performance_by_group(model: TrainedModel, column: str, values: pd.Series) -> pd.DataFrame | None:
+    """Held-out performance per group of `values` (indexed by customer id): rows, churn rate,
+    mean predicted, ROC-AUC (groups of at least MIN_BAND_ROWS_FOR_AUC rows with both classes),
+    ECE and Brier. Numbers that look like ages are banded (<30, 30-44, 45-59, 60+); other
+    columns use their 10 most frequent values. None without held-out rows."""
     holdout = model.holdout
     if holdout is None or len(holdout) == 0:
-        return None, None
-    if sensitive_values is not None:
-        column = sensitive_values.name or sensitive_column or "group"
-        values = sensitive_values.reindex(holdout.index)
-    else:
-        candidates = [c for c in holdout.columns if c not in ("label", "probability")]
-        column = sensitive_column if sensitive_column in candidates else next(
-            (c for c in candidates if _is_age_like(c)), None)
-        if column is None:
-            return None, None
-        values = holdout[column]
+        return None
+    values = values.reindex(holdout.index)
     numeric = pd.to_numeric(values, errors="coerce")
     if _is_age_like(column) and numeric.notna().mean() > 0.5:
         group = pd.Series("unknown", index=holdout.index, dtype=object)
@@ -129,17 +120,31 @@ def performance_by_group(model: TrainedModel, sensitive_column: str | None = "ag
         auc = roc_auc_score(y, p) if len(np.unique(y)) == 2 and m.sum() >= MIN_BAND_ROWS_FOR_AUC else float("nan")
         rows.append({"group": name, "rows": int(m.sum()), "churn_rate": float(y.mean()),
                      "mean_predicted": float(p.mean()), "roc_auc": float(auc),
+                     "ece": expected_calibration_error(y, p, bins=min(10, max(1, int(m.sum()) // 30))),
                      "brier": float(brier_score_loss(y, p, labels=[0, 1]))})
-    return column, pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def _group_columns(model: TrainedModel, sensitive: pd.DataFrame | None) -> dict[str, pd.Series]:
+    """The sensitive columns to report: declared ones, else features whose names suggest one."""
+    if sensitive is not None and len(sensitive.columns):
+        return {c: sensitive[c] for c in sensitive.columns}
+    if model.holdout is None:
+        return {}
+    candidates = [c for c in model.holdout.columns if c not in ("label", "probability")]
+    return {c: model.holdout[c] for c in suggest_sensitive(candidates)}
 
 
 def write_model_card(model: TrainedModel, directory: str | Path, model_version: str, data_summary: dict,
-                     sensitive_column: str | None = "age", sensitive_values: pd.Series | None = None) -> Path:
+                     sensitive: pd.DataFrame | None = None, gate: dict | None = None,
+                     segment_shares: tuple[float, float] = (0.10, 0.20)) -> Path:
     """Write model_card.md, model_card_roc.png and model_card_calibration.png into `directory`.
 
-    model_version: the artefact's sha256 (as registered). data_summary: facts about the input
-    (source file, rows, run id, ...), rendered as a table. sensitive_column / sensitive_values:
-    see `performance_by_group`. Returns the markdown path.
+    model_version: the artefact's sha256. data_summary: facts about the input (rendered as a
+    table). sensitive: the sensitive columns' values indexed by customer id (per-group
+    performance; without it, features whose names suggest a sensitive attribute are used).
+    gate: the quality gate's decision ({"promoted", "reason", ...}). segment_shares: (high,
+    medium) shares used to show the lift per segment on the held-out customers.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -151,8 +156,12 @@ def write_model_card(model: TrainedModel, directory: str | Path, model_version: 
         "",
         f"- Model version (sha256 of the artefact): `{model_version}`",
         f"- Algorithm: {ALGORITHM_NAMES.get(model.algorithm, model.algorithm)}",
-        f"- Probability calibration: {s.get('calibration')} (out-of-fold, `CalibratedClassifierCV`)",
-        f"- Trained at: {s.get('trained_at')} (scikit-learn {s.get('sklearn_version')}, seed {s.get('seed')})",
+        "- Components: " + ", ".join(f"{k} (weight {v:g})" for k, v in (model.weights or {}).items()),
+        f"- Probability calibration: {s.get('calibration')} (chosen on out-of-fold scores, see below)",
+        f"- Trained at: {s.get('trained_at')} (scikit-learn {s.get('sklearn_version')}, "
+        f"LightGBM {s.get('lightgbm_version')}, seed {s.get('seed')})",
+        "- Quality gate: " + (("promoted" if gate.get("promoted") else "**NOT promoted** (the previous model is kept)")
+                               + f": {gate.get('reason')}" if gate else "not evaluated"),
         f"- Card written at: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
         "",
         "## Intended use",
@@ -173,7 +182,8 @@ def write_model_card(model: TrainedModel, directory: str | Path, model_version: 
         "  (see the performance table) are estimated less reliably.",
         "- Risk drivers are the features that raise this model's score relative to a typical",
         "  customer, not reasons the customer gave.",
-        "- Identifier columns (names, e-mails, phones, ...) are never features.",
+        "- Identifier columns (names, e-mails, phones, ...) are never features; sensitive columns",
+        "  (gender, age, ... as declared in the data config) are not features and never drivers.",
         "",
         "## Data used",
         "",
@@ -182,7 +192,8 @@ def write_model_card(model: TrainedModel, directory: str | Path, model_version: 
     facts.update({
         "labelled rows": s.get("rows_labelled"), "unlabelled rows passed to training (ignored)": s.get("rows_unlabelled_ignored"),
         "training rows": f"{s.get('rows_train')}" + (" (stratified random subsample)" if s.get("train_subsampled") else ""),
-        "held-out rows": s.get("rows_holdout"), "churn rate (labelled)": _fmt(s.get("label_rate")),
+        "held-out rows": s.get("rows_holdout"), "final fit rows (training + held-out)": s.get("rows_final_fit"),
+        "churn rate (labelled)": _fmt(s.get("label_rate")),
         "trained at": s.get("trained_at"),
     })
     lines += _table(["item", "value"], [[k, _fmt(v) if isinstance(v, float) else v] for k, v in facts.items()])
@@ -192,19 +203,33 @@ def write_model_card(model: TrainedModel, directory: str | Path, model_version: 
     dropped = s.get("dropped_columns") or {}
     if dropped:
         lines += ["- Dropped before training: " + "; ".join(f"`{c}` ({why})" for c, why in dropped.items())]
+    lines += ["", "### Leakage guard", ""]
+    lines += [f"- {line}" for line in s.get("leakage_warnings") or []] or [
+        "No column looked like leakage (id-like, a label look-alike or a single-column oracle)."]
     lines += ["", "## Model selection", "",
               f"Candidates compared by {next(iter(model.candidates.values()), {}).get('cv_folds', '?')}-fold "
               "stratified cross-validation on the training rows; " + str(s.get("selection", "")) + ".", ""]
-    lines += _table(["algorithm", "CV ROC-AUC (mean ± sd)", "CV PR-AUC", "CV Brier", "chosen"], [
-        [a, f"{_fmt(c.get('cv_roc_auc_mean'))} ± {_fmt(c.get('cv_roc_auc_std'))}", _fmt(c.get("cv_pr_auc_mean")),
-         _fmt(c.get("cv_brier_mean")), "yes" if c.get("chosen") else ""] for a, c in model.candidates.items()])
+    lines += _table(["candidate", "CV ROC-AUC (mean ± sd)", "chosen"], [
+        [a, f"{_fmt(c.get('cv_roc_auc_mean'), 4)} ± {_fmt(c.get('cv_roc_auc_std'), 4)}", "yes" if c.get("chosen") else ""]
+        for a, c in model.candidates.items()])
+    if s.get("lightgbm_config"):
+        lines += ["", f"LightGBM configuration (best out-of-fold log loss): `{s.get('lightgbm_config')}`, "
+                  f"{s.get('lightgbm_rounds_final')} rounds in the final fit."]
+    evidence = s.get("calibration_evidence") or {}
+    if evidence:
+        lines += ["", "### Calibration choice", "",
+                  f"Out-of-fold log loss per method ({evidence.get('positives')} positives): "
+                  + ", ".join(f"{k} {_fmt(v, 5)}" for k, v in (evidence.get("cv_log_loss") or {}).items())
+                  + f"; chosen: **{s.get('calibration')}**. Rule: {evidence.get('rule')}."]
     lines += ["", "## Held-out performance", "",
               f"On {m.get('holdout_rows')} held-out customers never used for fitting, selection or calibration "
               f"(churn rate {_fmt(m.get('base_rate'))}); 95% CIs from a {m.get('bootstrap_replicates', '')}-replicate "
-              "percentile bootstrap of the held-out rows.", ""]
+              "percentile bootstrap of the held-out rows. These figures come from the same procedure fitted "
+              "without the held-out rows; the deployed model is then refitted on all labelled rows.", ""]
     lines += _table(["metric", "value"], [
         ["ROC-AUC", _ci(m, "roc_auc")], ["PR-AUC (average precision)", _ci(m, "pr_auc")],
         ["Brier score (lower is better)", _ci(m, "brier")], ["Log loss", _fmt(m.get("log_loss"))],
+        ["Expected calibration error (10 equal-count bins)", _fmt(m.get("ece"), 4)],
         ["Lift in the top decile", _fmt(m.get("lift_top_decile"), 2)],
         ["Churners caught in the top 10% / 20%", f"{_fmt(m.get('capture_top_decile'))} / {_fmt(m.get('capture_top_2_deciles'))}"],
     ])
@@ -217,17 +242,36 @@ def write_model_card(model: TrainedModel, directory: str | Path, model_version: 
         [b["bin"] + 1, b["rows"], _fmt(b["mean_predicted"]), _fmt(b["observed_rate"])]
         for b in model.curves.get("calibration", [])])
 
-    column, table = performance_by_group(model, sensitive_column, sensitive_values)
-    lines += ["", "## Performance by group", ""]
-    if table is None:
-        lines += ["Not available: no age-like column among the held-out rows"
-                  + (" (the held-out rows are only kept in memory at training time)." if model.holdout is None else ".")]
+    lines += ["", "## Lift by segment", ""]
+    if model.holdout is not None and len(model.holdout):
+        h = model.holdout
+        seg = assign_segments(pd.Series(h["probability"].to_numpy(), index=h.index), None,
+                              high_share=segment_shares[0], medium_share=segment_shares[1])
+        lift = segment_lift(h["label"].to_numpy(), h["probability"].to_numpy(), seg.to_numpy())
+        lines += [f"Segments rank customers by expected loss: High = top {segment_shares[0]:.0%}, Medium = next "
+                  f"{segment_shares[1]:.0%} (here by probability alone, on the held-out customers).", ""]
+        lines += _table(["segment", "rows", "churn rate", "mean predicted", "lift", "share of churners"], [
+            [r.segment, r.rows, _fmt(r.churn_rate), _fmt(r.mean_predicted), _fmt(r.lift, 2), _fmt(r.share_of_churners)]
+            for r in lift.itertuples()])
     else:
-        lines += [f"Held-out performance by `{column}`. Large gaps in calibration (mean predicted vs churn rate) or "
-                  "ROC-AUC between groups should be reviewed before the scores are used for that group.", ""]
-        lines += _table(["group", "rows", "churn rate", "mean predicted", "ROC-AUC", "Brier"], [
-            [r.group, r.rows, _fmt(r.churn_rate), _fmt(r.mean_predicted), _fmt(r.roc_auc), _fmt(r.brier)]
+        lines += ["Not available (the held-out rows are only kept in memory at training time)."]
+    lines += ["", "## Performance by group", ""]
+    groups = _group_columns(model, sensitive)
+    if model.holdout is None:
+        lines += ["Not available: the held-out rows are only kept in memory at training time."]
+    elif not groups:
+        lines += ["Not available: no sensitive column is declared (data config `sensitive_columns`) and no "
+                  "feature name suggests one."]
+    for column, values in groups.items():
+        table = performance_by_group(model, column, values)
+        used = "not a feature" if column not in model.feature_columns else "a feature (allowed by the data config)"
+        lines += [f"### `{column}` ({used})", "",
+                  "Large gaps in calibration (mean predicted vs churn rate, ECE) or ROC-AUC between groups "
+                  "should be reviewed before the scores are used for that group.", ""]
+        lines += _table(["group", "rows", "churn rate", "mean predicted", "ROC-AUC", "ECE", "Brier"], [
+            [r.group, r.rows, _fmt(r.churn_rate), _fmt(r.mean_predicted), _fmt(r.roc_auc), _fmt(r.ece), _fmt(r.brier)]
             for r in table.itertuples()])
+        lines += [""]
     lines += [
         "", "## Control group", "",
         "A fixed share of the customers who would be contacted is held out at random (a keyed hash of",
@@ -236,10 +280,10 @@ def write_model_card(model: TrainedModel, directory: str | Path, model_version: 
         "segment measures the retention effect of the actions; without it, a falling churn rate",
         "among contacted customers cannot be told apart from regression to the mean.",
         "", "## Explanations", "",
-        "Each scored customer's top-3 risk drivers are the features whose value raises the model's",
-        "log-odds most relative to the reference customer (median / most frequent value of each",
-        "feature): exact per-feature contributions for the logistic regression, per-feature",
-        "occlusion for gradient boosting.",
+        "Each scored customer's top-3 risk drivers are the columns whose values raise the model's",
+        "log-odds most relative to the population (Shapley values: TreeSHAP for LightGBM, exact",
+        "linear Shapley values for the logistic regression, their weighted sum for a blend), one",
+        "value per original column. Sensitive columns are never drivers.",
         "",
     ]
     path = directory / "model_card.md"

@@ -7,16 +7,24 @@ import duckdb
 import pandas as pd
 
 from .. import db, features
-from ..vocab import TOPICS
+from ..vocab import IDENTIFIER_ROLES, TOPICS
 from .context import customer_roles, latest_run_with
 
 
-def load_feature_frame(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[pd.DataFrame, pd.Series, dict]:
+def load_feature_frame(con: duckdb.DuckDBPyConnection, run_id: str,
+                       value_column: str = "") -> tuple[pd.DataFrame, pd.Series, dict]:
     """(X indexed by customer_id, label Series (nullable), info). Uses this run's feedback analysis,
-    or the newest one when a notebook is run by hand."""
+    or the newest one when a notebook is run by hand.
+
+    info: "analysis_run", "roles", "sensitive" (DataFrame of the role-"sensitive" columns, indexed
+    like X; never part of X), "value" (the `value_column` as numbers, or None when not given or
+    absent).
+    """
     roles = customer_roles(con)
     # Identifier columns are never read here: they cannot become features by accident.
-    wanted = [c for c, r in roles.items() if r in ("id", "label", "feature")]
+    wanted = [c for c, r in roles.items() if r in ("id", "label", "feature", "sensitive")]
+    if value_column and value_column in roles and roles[value_column] not in IDENTIFIER_ROLES and value_column not in wanted:
+        wanted.append(value_column)
     customers = con.execute("SELECT " + ", ".join(db.ident(c) for c in wanted) + " FROM customers").df()
     customers["customer_id"] = customers["customer_id"].astype(str)
     analysis_run = latest_run_with(con, "feedback_analysis", run_id)
@@ -26,9 +34,17 @@ def load_feature_frame(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[pd.
     feedback = con.execute("SELECT feedback_id, customer_id, created_at FROM feedback").df()
     # A fixed topic list keeps the model's columns identical from run to run.
     fb = features.feedback_features(analysis, feedback, topics=list(TOPICS))
-    X = features.feature_frame(customers.set_index("customer_id", drop=False), roles, fb)
+    indexed = customers.set_index("customer_id", drop=False)
+    X = features.feature_frame(indexed, roles, fb)
     y = customers.set_index("customer_id")["churned"].reindex(X.index) if "churned" in customers else pd.Series(pd.NA, index=X.index)
-    return X, y, {"analysis_run": analysis_run, "roles": roles}
+    sensitive_cols = [c for c, r in roles.items() if r == "sensitive"]
+    sensitive = indexed[sensitive_cols].copy()
+    sensitive.index = X.index
+    value = None
+    if value_column and value_column in indexed.columns:
+        value = pd.to_numeric(indexed[value_column], errors="coerce")
+        value.index = X.index
+    return X, y, {"analysis_run": analysis_run, "roles": roles, "sensitive": sensitive, "value": value}
 
 
 def frame_sha256(X: pd.DataFrame, y: pd.Series) -> str:

@@ -54,6 +54,7 @@ class TrainParams(StageParams):
     stage: ClassVar[str] = "train"
     seed: int = 42
     max_train_rows: int = 200_000    # a larger labelled set is sampled down to this many rows
+    allow_columns: str = ""          # comma-separated columns the leakage guard must keep
 
 
 @dataclass

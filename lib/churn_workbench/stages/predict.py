@@ -1,4 +1,8 @@
-"""Stage 4: the prediction agent — score every customer who may be profiled, with drivers."""
+"""Stage 4: the prediction agent — score every customer who may be profiled, with drivers.
+
+Segments rank the scored customers by expected loss (P(churn) x value when a value column is set,
+else P(churn)): "High" is the top share (capped by the budget), "Medium" the next share.
+"""
 from __future__ import annotations
 
 import json
@@ -25,7 +29,7 @@ def registered_model(con, run_id: str) -> tuple[str, Path]:
 def run(params: PredictParams) -> dict:
     ctx = open_stage(params)
     with ctx.reading() as con:
-        X, _, _ = load_feature_frame(con, ctx.run_id)
+        X, _, info = load_feature_frame(con, ctx.run_id, value_column=ctx.settings.value_column)
         allowed = consent.check(con, X.index, "profiling", ctx.audit, ctx.refs)
         version, path = registered_model(con, ctx.run_id)
         previous = _previous_scores(con, version)
@@ -35,7 +39,10 @@ def run(params: PredictParams) -> dict:
     X = X[allowed.reindex(X.index).to_numpy()]
     row_hash = pd.Series(pd.util.hash_pandas_object(X, index=True).to_numpy(), index=X.index)
     probability, drivers, reused = _score(trained, X, row_hash, previous)
-    segment = segments.assign_segments(probability, ctx.settings.high_threshold, ctx.settings.medium_threshold)
+    value = info["value"].reindex(X.index) if info["value"] is not None else None
+    segment = segments.assign_segments(probability, value, high_share=ctx.settings.segment_high_share,
+                                       medium_share=ctx.settings.segment_medium_share,
+                                       high_budget=ctx.settings.segment_high_budget)
     predictions = pd.DataFrame({
         "run_id": ctx.run_id, "customer_id": X.index.astype(str), "churn_probability": probability.to_numpy(),
         "segment": segment.to_numpy(), "drivers": drivers.to_numpy(), "model_version": version,

@@ -1,0 +1,115 @@
+"""The fitted model object and scoring: calibrated P(churn) and raw log-odds for a feature frame."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from . import calibration, estimators, stumps
+from .prep import prepare, to_matrix
+
+ALGORITHMS = ("logistic_regression", "lightgbm", "blend")
+PREDICT_CHUNK = 250_000
+
+
+class ModelIntegrityError(RuntimeError):
+    """A model file is not the one that was registered, or holds types outside the allow-list."""
+
+
+@dataclass
+class TrainedModel:
+    """A fitted, calibrated churn model and everything needed to judge and explain it.
+
+    algorithm: "logistic_regression", "lightgbm" or "blend" (a weighted sum of both log-odds).
+    weights: component -> weight in the log-odds, e.g. {"lightgbm": 0.7, "logistic_regression": 0.3}.
+    lr: sklearn Pipeline (prep + LogisticRegression) on `prepare`d frames, or None.
+    booster: LightGBM booster on `to_matrix` arrays (categories coded by `categories`), or None.
+    calibrator: see `calibration` (maps log-odds to P(churn)).
+    lr_mean: mean of each encoded LR column over the training rows (the explanation baseline).
+    feature_columns: the input columns, in order; numeric_columns / categorical_columns split them.
+    sensitive_columns: columns never reported as drivers (normally not features at all).
+    metrics: held-out metrics (floats) with "<name>_ci95" = [low, high].
+    candidates: per candidate, the cross-validation results that chose the winner.
+    curves: "roc", "calibration", "lift" on the held-out split.
+    train_summary: rows, label rates, seed, dropped columns, leakage lines, calibration evidence.
+    trained_ids: sorted uint64 hashes (`id_hashes`) of the customers the final fit used, so a later
+        quality gate can tell which held-out customers this model has never seen.
+    holdout: held-out rows (index customer_id; "label", "probability"). In memory only.
+    """
+
+    algorithm: str
+    feature_columns: list[str]
+    numeric_columns: list[str]
+    categorical_columns: list[str]
+    categories: dict
+    weights: dict
+    calibrator: dict
+    metrics: dict
+    candidates: dict
+    curves: dict
+    train_summary: dict
+    lr: Pipeline | None = None
+    booster: lgb.Booster | None = None
+    lr_mean: list = field(default_factory=list)
+    sensitive_columns: list = field(default_factory=list)
+    trained_ids: np.ndarray | None = field(default=None, repr=False)
+    holdout: pd.DataFrame | None = field(default=None, repr=False)
+
+
+def id_hashes(ids) -> np.ndarray:
+    """uint64 hashes of customer ids (as strings), the form `trained_ids` is kept in."""
+    return pd.util.hash_array(np.asarray(pd.Index(ids).astype(str), dtype=object))
+
+
+def _check_columns(model: TrainedModel, X: pd.DataFrame) -> None:
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError("X must be a pandas DataFrame")
+    present = [c for c in model.feature_columns if c in X.columns]
+    if model.feature_columns and not present:
+        raise ValueError(f"none of the model's {len(model.feature_columns)} feature columns is in X "
+                         f"(expected e.g. {', '.join(model.feature_columns[:5])})")
+    missing = [c for c in model.feature_columns if c not in X.columns]
+    if missing:
+        warnings.warn(f"{len(missing)} feature column(s) missing, treated as blank: {', '.join(missing[:10])}",
+                      stacklevel=3)
+
+
+def raw_parts(model: TrainedModel, Xp: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per component, the log-odds for a `prepare`d frame."""
+    out = {}
+    if model.weights.get("logistic_regression"):
+        out["logistic_regression"] = estimators.lr_raw(model.lr, Xp)
+    if model.weights.get("lightgbm"):
+        M = to_matrix(Xp, model.numeric_columns, model.categorical_columns, model.categories)
+        out["lightgbm"] = stumps.lgb_raw(model, M)
+    return out
+
+
+def combine(weights: dict, parts: dict[str, np.ndarray]) -> np.ndarray:
+    return sum(weights[name] * parts[name] for name in parts)
+
+
+def raw_score(model: TrainedModel, X: pd.DataFrame, checked: bool = False) -> np.ndarray:
+    """Uncalibrated log-odds, shape (n_rows,)."""
+    if not checked:
+        _check_columns(model, X)
+    out = np.empty(len(X), dtype=float)
+    for start in range(0, len(X), PREDICT_CHUNK):
+        chunk = prepare(X.iloc[start:start + PREDICT_CHUNK], model.numeric_columns, model.categorical_columns)
+        out[start:start + len(chunk)] = combine(model.weights, raw_parts(model, chunk))
+    return out
+
+
+def predict_proba(model: TrainedModel, X: pd.DataFrame) -> np.ndarray:
+    """Calibrated P(churn), shape (n_rows,), for a DataFrame with the model's feature columns.
+
+    Columns are matched by name (order and extra columns do not matter). Categories not seen in
+    training count as blank. Missing feature columns are treated as blank (with a warning); if
+    none of them is present, ValueError.
+    """
+    _check_columns(model, X)
+    return calibration.apply(model.calibrator, raw_score(model, X, checked=True))
