@@ -22,6 +22,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The project is installed editable from lib/, so the checkout root is two levels up.
 PROJECT_ROOT = Path(os.environ.get("WORKBENCH_HOME") or PACKAGE_DIR.parents[1]).resolve()
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_SIGNING_KEY_FILE = Path("~/.config/churn-workbench/signing_key.pem")
+DEFAULT_HEADS_FILE = Path("~/.local/state/churn-workbench/heads.jsonl")
 
 
 def load_env() -> None:
@@ -56,6 +58,13 @@ class Settings:
                                           "key of the pseudonymous subject refs (default `<data dir>/.subject_key`)")
     subject_key: str | None = _knob("WORKBENCH_SUBJECT_KEY", None,
                                     "the subject-ref key itself, instead of the key file", repr=False)
+    signing_key_file: Path | None = _knob("WORKBENCH_SIGNING_KEY_FILE", None,
+                                          "Ed25519 key that signs exported chain heads, created on first use; must be "
+                                          "outside the data and audit folders (default `~/.config/churn-workbench/signing_key.pem`)")
+    heads_file: Path | None = _knob("WORKBENCH_HEADS_FILE", None,
+                                    "append-only file of signed chain heads, meant to live elsewhere (another disk, a "
+                                    "bucket with object lock); public key next to it as `.pub` "
+                                    "(default `~/.local/state/churn-workbench/heads.jsonl`)")
     llm_provider: str = _knob("WORKBENCH_LLM", "local", "LLM backend: local, groq or openai")
     analysis_model: str | None = _knob("WORKBENCH_ANALYSIS_MODEL", None, "model id for feedback analysis")
     action_model: str | None = _knob("WORKBENCH_ACTION_MODEL", None, "model id for retention actions")
@@ -92,6 +101,9 @@ class Settings:
         set_(self, "db_path", Path(self.db_path or self.data_dir / "workbench.duckdb").resolve())
         set_(self, "audit_dir", Path(self.audit_dir).resolve())
         set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
+        # Signed heads protect the database and the audit folder, so neither default lives there.
+        set_(self, "signing_key_file", Path(self.signing_key_file or DEFAULT_SIGNING_KEY_FILE).expanduser().resolve())
+        set_(self, "heads_file", Path(self.heads_file or DEFAULT_HEADS_FILE).expanduser().resolve())
         if not 0 <= self.medium_threshold <= self.high_threshold <= 1:
             raise UsageError("thresholds must satisfy 0 <= medium <= high <= 1 "
                              "(WORKBENCH_MEDIUM_THRESHOLD, WORKBENCH_HIGH_THRESHOLD)")

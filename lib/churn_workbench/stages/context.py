@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from .. import db, runs
+from .. import audit, db, runs
 from ..audit import AuditLog
 from ..pseudonyms import SubjectRefs
 from ..config import Settings, load_settings
@@ -42,12 +42,17 @@ class StageContext:
         (resume after a crash) leaves exactly the rows of one successful attempt.
         """
         with db.session(self.settings.db_path) as con, db.transaction(con):
+            before = audit.run_row_counts(con, self.run_id)
             for table in replace_tables:
                 if table in STAGE_SCOPED_TABLES:
                     con.execute(f"DELETE FROM {db.ident(table)} WHERE run_id = ? AND stage = ?", [self.run_id, self.stage])
                 else:
                     con.execute(f"DELETE FROM {db.ident(table)} WHERE run_id = ?", [self.run_id])
             write(con)
+            # The chain commits to the rows this stage wrote in the governed tables (row digests).
+            after = audit.run_row_counts(con, self.run_id)
+            audit.record_digests(con, self.audit, self.run_id,
+                                 [t for t in after if t in replace_tables or after[t] != before.get(t, 0)])
             self.audit.flush(con)
 
 
