@@ -189,7 +189,7 @@ def _check_heads(chain: Chain, heads_file: Path, db_path: Path, findings: list, 
             continue  # at or after the chain's first bad row, already reported
         if seq > chain.last_seq:
             what = ("audit_log is empty (log wiped)" if chain.last_seq == 0
-                    else f"the log ends at seq {chain.last_seq} (events erased)")
+                    else f"the log ends at seq {chain.last_seq} (events erased, or history rewritten shorter)")
             findings.append(Finding("heads", where, f"{label} is not in the chain: {what}"))
         elif chain.hashes.get(seq) != head["hash"] or chain.run_of.get(seq) != run:
             findings.append(Finding("heads", where, f"{label} does not match audit_log seq {seq} "
