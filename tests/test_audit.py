@@ -268,6 +268,7 @@ def test_heads_of_another_database_do_not_count(chained, tmp_path):
     settings, _ = _export(chained)
     other = tmp_path / "other.jsonl"
     other.write_text(settings.heads_file.read_text().replace(str(chained.db_path), "/elsewhere/w.duckdb"))
+    other.with_suffix(".pub").write_bytes(settings.heads_file.with_suffix(".pub").read_bytes())
     result = audit.verify(chained.db_path, chained.audit_dir, other)
     assert not result.ok and "holds no signed head for" in result.problems[0]
 
@@ -296,3 +297,11 @@ def test_default_key_and_heads_live_outside_the_project_folders(monkeypatch):
     settings = config.load_settings()
     for path in (settings.signing_key_file, settings.heads_file):
         assert not path.is_relative_to(settings.data_dir) and not path.is_relative_to(settings.audit_dir)
+
+
+def test_a_missing_public_key_is_one_problem(chained):
+    settings, _ = _export(chained)
+    _export(chained)
+    (settings.heads_file.with_suffix(".pub")).unlink()
+    result = audit.verify(chained.db_path, chained.audit_dir, settings.heads_file)
+    assert not result.ok and len(result.problems) == 1 and "no public key" in result.problems[0]

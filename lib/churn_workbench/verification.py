@@ -168,7 +168,11 @@ def _check_heads(chain: Chain, heads_file: Path, db_path: Path, findings: list, 
         return 0
     heads, bad = signing.read_heads(heads_file)
     findings.extend(Finding("heads", str(heads_file), b) for b in bad)
-    keys = signing.load_public_keys(signing.public_keys_path(heads_file))
+    keys_path = signing.public_keys_path(heads_file)
+    keys = signing.load_public_keys(keys_path)
+    if not keys:
+        findings.append(Finding("heads", str(keys_path), f"{keys_path}: no public key next to the heads file, "
+                                "so no signature can be checked"))
     mine = [(n, h) for n, h in heads if h.get("db") == str(db_path)]
     if len(mine) < len(heads):
         notes.append(f"{len(heads) - len(mine)} head(s) in {heads_file} belong to other databases and were not checked")
@@ -181,7 +185,7 @@ def _check_heads(chain: Chain, heads_file: Path, db_path: Path, findings: list, 
         where = f"{heads_file} line {number}"
         seq, run = int(head["seq"]), head.get("run_id")
         label = f"{where}: signed head seq {seq} of run {run} ({head.get('ts')})"
-        problem = signing.signature_problem(head, keys)
+        problem = signing.signature_problem(head, keys) if keys else None
         if problem:
             findings.append(Finding("heads", where, f"{label}: {problem}"))
             continue
