@@ -147,12 +147,43 @@ def test_table_digest_is_the_digest_of_the_row_hashes(scored):
     assert _verify(scored).ok
 
 
-def test_a_column_added_later_leaves_old_digests_valid(scored):
+def test_row_hash_is_sha256_of_duckdbs_json_of_the_row(scored):
     with db.session(scored.db_path) as con:
+        expected = [r[0] for r in con.execute("SELECT sha256(CAST(to_json(t) AS VARCHAR)) FROM predictions t "
+                                              "WHERE run_id = 'run-a'").fetchall()]
+        assert audit.row_hashes(con, "predictions", "run_id = ?", ["run-a"]) == expected
+
+
+def test_a_column_added_later_leaves_old_digests_valid(scored):
+    """Commits record the columns they hashed; verify hashes those, not today's."""
+    with db.session(scored.db_path) as con:
+        columns = audit.columns_of(con, "predictions")
         before = audit.table_digest(con, "predictions", "run-a")
         con.execute("ALTER TABLE predictions ADD COLUMN explanation VARCHAR")
-        assert audit.table_digest(con, "predictions", "run-a") == before
+        assert audit.table_digests(con, "predictions", ["run-a"], columns=columns)["run-a"]["sha256"] == before
     assert _verify(scored).ok
+    with db.session(scored.db_path) as con:
+        con.execute("ALTER TABLE predictions DROP COLUMN drivers")
+    result = _verify(scored)
+    assert not result.ok and "column(s) drivers" in result.problems[0]
+
+
+def test_rows_rewritten_by_an_erasure_count_through_removed_and_added_hashes(scored):
+    where = "customer_id = 'C3' AND run_id = 'run-a'"
+    with db.session(scored.db_path) as con:
+        old = audit.row_hashes(con, "predictions", where)
+        con.execute(f"UPDATE predictions SET drivers = 'redacted' WHERE {where}")
+        new = audit.row_hashes(con, "predictions", where)
+        log = audit.AuditLog("erasure", "subject")
+        log.event("retention_purged", removed_row_hashes={"predictions": {"run-a": old}},
+                  added_row_hashes={"predictions": {"run-a": new}})
+        log.flush(con)
+    assert _verify(scored).ok, _verify(scored).problems
+    # Deleting the rewritten row afterwards is not covered by the declaration.
+    with db.session(scored.db_path) as con:
+        con.execute(f"DELETE FROM predictions WHERE {where}")
+    result = _verify(scored)
+    assert not result.ok and "declared writing are missing" in result.problems[0], result.problems
 
 
 @pytest.mark.parametrize("statement", [

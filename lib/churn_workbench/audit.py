@@ -30,11 +30,14 @@ _ROW_FIELDS = ("seq", "ts", "run_id", "stage", "event_type", "status", "subject_
 # Tables whose rows the chain commits to, per run (each has a run_id column). Customers and
 # feedback are the current snapshot of the inputs, committed to by the ingest's input sha256.
 GOVERNED_TABLES = ("predictions", "actions", "feedback_analysis", "llm_egress", "consent")
-# Event types verify relies on. `subject_erased` is written by the erasure command: its details
-# hold `removed_row_hashes: {table: {run_id: [row hash, ...]}}` so erased rows still count.
+# Event types verify relies on. An erasure (`subject_erased`, or any event that declares them)
+# holds `removed_row_hashes` and `added_row_hashes`: {table: {run_id: [row hash, ...]}}, the rows
+# it deleted or rewrote and the rows it wrote in their place, so each run's digest still verifies.
 ROWS_COMMITTED = "rows_committed"
 ARTEFACTS_SEALED = "artefacts_sealed"
 SUBJECT_ERASED = "subject_erased"
+REMOVED_ROW_HASHES = "removed_row_hashes"
+ADDED_ROW_HASHES = "added_row_hashes"
 
 
 def canonical_json(value) -> str:
@@ -108,72 +111,99 @@ def chain_head(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 # --- row digests ------------------------------------------------------------------------------
-# A row's hash is sha256 of a JSON object of its non-NULL columns in name order. NULLs are left
-# out so that a column added to a table later (NULL in old rows) does not change old hashes;
-# the hash is computed by DuckDB (to_json, sha256), so a million rows cost no Python loop.
+# A row's hash is sha256 of DuckDB's JSON of the row (`to_json(t)`: every column, in table order,
+# NULLs included), computed in SQL so a million rows cost no Python loop. Each commit records the
+# columns it hashed; verify hashes exactly those, so a column added to a table later does not
+# change the hashes of old rows.
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+def columns_of(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The table's columns in table order (the order `to_json(t)` uses)."""
     names = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main'",
-        [table]).fetchall()]
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
+        "ORDER BY ordinal_position", [table]).fetchall()]
     if not names:
         raise ValueError(f"table {table} does not exist")
-    return sorted(names)
+    return names
 
 
-def row_hash_sql(con: duckdb.DuckDBPyConnection, table: str, alias: str = "t") -> str:
-    """SQL expression: the sha256 (hex) of one row of `table` referenced as `alias`."""
-    parts = ", ".join(f"{db.literal(json.dumps(c) + ':')} || to_json({alias}.{db.ident(c)})" for c in _columns(con, table))
-    return f"sha256('{{' || concat_ws(',', {parts}) || '}}')"
+def row_hash_sql(con: duckdb.DuckDBPyConnection, table: str, alias: str = "t", columns: Iterable[str] | None = None) -> str:
+    """SQL expression: the sha256 (hex) of one row of `table` referenced as `alias`; equal to
+    `sha256(CAST(to_json(t) AS VARCHAR))` when `columns` are the table's current columns."""
+    cols = list(columns) if columns is not None else columns_of(con, table)
+    fields = ", ".join(f"{db.literal(c)}: {alias}.{db.ident(c)}" for c in cols)
+    return f"sha256(CAST(to_json({{{fields}}}) AS VARCHAR))"
 
 
-def row_hashes(con: duckdb.DuckDBPyConnection, table: str, where_sql: str = "true", params: list | tuple = ()) -> list[str]:
+def row_hashes(con: duckdb.DuckDBPyConnection, table: str, where_sql: str = "true", params: list | tuple = (),
+               columns: Iterable[str] | None = None) -> list[str]:
     """Per-row sha256 of the rows of `table` matching `where_sql` (bound `params`), as verify computes them.
 
-    The erasure command calls this before deleting rows and records the hashes in its
-    `subject_erased` event, so the run's digest still verifies without the erased rows.
+    An erasure calls this before deleting (or rewriting) rows and declares the hashes in its audit
+    event (`removed_row_hashes` / `added_row_hashes`), so the run's digest still verifies.
     """
-    sql = f"SELECT {row_hash_sql(con, table)} FROM {db.ident(table)} t WHERE {where_sql}"
+    sql = f"SELECT {row_hash_sql(con, table, columns=columns)} FROM {db.ident(table)} t WHERE {where_sql}"
     return [r[0] for r in con.execute(sql, list(params)).fetchall()]
 
 
 def digest_of(hashes: Iterable[str]) -> str:
-    """The digest of a set of row hashes: sha256 of the sorted hashes joined by newlines."""
+    """The digest of a multiset of row hashes: sha256 of the sorted hashes joined by newlines."""
     return sha256_hex("\n".join(sorted(hashes)))
 
 
+def _hash_frame(con, name: str, per_run: dict[str, Iterable[str]]) -> bool:
+    rows = [(r, str(h)) for r, hashes in per_run.items() for h in hashes]
+    if not rows:
+        return False
+    con.register(name, pd.DataFrame(rows, columns=["run_id", "h"]))
+    return True
+
+
 def table_digests(con: duckdb.DuckDBPyConnection, table: str, run_ids: Iterable[str] | None = None,
-                  removed: dict[str, Iterable[str]] | None = None) -> dict[str, dict]:
-    """{run_id: {"rows": n, "sha256": digest}} over each run's rows in `table` plus the hashes in
-    `removed[run_id]` (rows erased since, which still count); `digest_of` computed in one query.
-    `run_ids` None: every run with rows (or removed hashes); otherwise exactly those runs."""
-    removed = {r: [str(x) for x in h] for r, h in (removed or {}).items() if h}
+                  removed: dict[str, Iterable[str]] | None = None, added: dict[str, Iterable[str]] | None = None,
+                  columns: Iterable[str] | None = None) -> dict[str, dict]:
+    """{run_id: {"rows", "sha256", "missing_added"}}: the digest of each run's rows in `table`,
+    counting the hashes in `removed[run]` (rows erased since) and not those in `added[run]` (rows
+    an erasure wrote in their place): digest_of((current + removed) - added), as multisets.
+    `missing_added` counts declared added hashes that are not there (a rewritten row deleted).
+    `run_ids` None: every run with rows; otherwise exactly those runs. One query."""
     where, params = "", []
     if run_ids is not None:
         run_ids = list(run_ids)
         where, params = "WHERE list_contains(?, t.run_id)", [run_ids]
-    union = ""
-    if removed:
-        frame = pd.DataFrame([(r, h) for r, hashes in removed.items() for h in hashes], columns=["run_id", "h"])
-        con.register("_removed_hashes", frame)
-        union = "UNION ALL SELECT CAST(run_id AS VARCHAR), CAST(h AS VARCHAR) FROM _removed_hashes"
+    has_removed = _hash_frame(con, "_removed_hashes", removed or {})
+    has_added = _hash_frame(con, "_added_hashes", added or {})
+    rows = f"SELECT t.run_id, {row_hash_sql(con, table, columns=columns)} AS h FROM {db.ident(table)} t {where}"
+    if has_removed:
+        rows += " UNION ALL SELECT CAST(run_id AS VARCHAR), CAST(h AS VARCHAR) FROM _removed_hashes"
+    kept = "SELECT run_id, h FROM x"
+    if has_added:
+        kept += " EXCEPT ALL SELECT CAST(run_id AS VARCHAR), CAST(h AS VARCHAR) FROM _added_hashes"
     try:
-        rows = con.execute(
-            f"""SELECT run_id, count(*), sha256(coalesce(string_agg(h, chr(10) ORDER BY h), ''))
-                FROM (SELECT t.run_id, {row_hash_sql(con, table)} AS h FROM {db.ident(table)} t {where} {union})
-                GROUP BY run_id""", params).fetchall()
+        found = {run: {"rows": int(n), "sha256": digest, "missing_added": 0} for run, n, digest in con.execute(
+            f"""WITH x AS ({rows}), kept AS ({kept})
+                SELECT run_id, count(*), sha256(coalesce(string_agg(h, chr(10) ORDER BY h), '')) FROM kept
+                GROUP BY run_id""", params).fetchall()}
+        if has_added:
+            # Every added hash must have been there to take away: (current + removed) contains added.
+            for run, n in con.execute(
+                    f"""WITH x AS ({rows}) SELECT run_id, count(*) FROM
+                        (SELECT CAST(run_id AS VARCHAR) AS run_id, CAST(h AS VARCHAR) AS h FROM _added_hashes
+                         EXCEPT ALL SELECT run_id, h FROM x) GROUP BY run_id""", params).fetchall():
+                found.setdefault(run, {"rows": 0, "sha256": digest_of(()), "missing_added": 0})["missing_added"] = int(n)
     finally:
-        if removed:
+        if has_removed:
             con.unregister("_removed_hashes")
-    found = {run: {"rows": int(n), "sha256": digest} for run, n, digest in rows}
+        if has_added:
+            con.unregister("_added_hashes")
     if run_ids is None:
         return found
-    return {r: found.get(r, {"rows": 0, "sha256": digest_of(())}) for r in run_ids}
+    return {r: found.get(r, {"rows": 0, "sha256": digest_of(()), "missing_added": 0}) for r in run_ids}
 
 
-def table_digest(con: duckdb.DuckDBPyConnection, table: str, run_id: str, removed: Iterable[str] = ()) -> str:
-    """sha256 over the sorted row hashes of `run_id`'s rows in `table` plus the `removed` hashes."""
-    return table_digests(con, table, [run_id], {run_id: removed})[run_id]["sha256"]
+def table_digest(con: duckdb.DuckDBPyConnection, table: str, run_id: str, removed: Iterable[str] = (),
+                 added: Iterable[str] = ()) -> str:
+    """sha256 over the sorted row hashes of `run_id`'s rows in `table`, plus `removed`, minus `added`."""
+    return table_digests(con, table, [run_id], {run_id: removed}, {run_id: added})[run_id]["sha256"]
 
 
 def run_row_counts(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, int]:
@@ -186,13 +216,16 @@ def record_digests(con: duckdb.DuckDBPyConnection, log: "AuditLog", run_id: str,
     """Add a `rows_committed` event to `log` with the digest of `run_id`'s rows in each of `tables`.
 
     Call inside the transaction that wrote the rows, before `log.flush`: the chain then commits
-    to exactly what was written. Details: {"digests": {table: {run_id: {"rows", "sha256"}}}}.
+    to exactly what was written. Details: {"digests": {table: {run_id: {"rows", "sha256"}}},
+    "columns": {table: [the columns hashed, in table order]}}.
     """
     tables = [t for t in GOVERNED_TABLES if t in set(tables) and db.table_exists(con, t)]
     if not tables:
         return {}
-    digests = {t: table_digests(con, t, [run_id]) for t in tables}
-    log.event(ROWS_COMMITTED, digests=digests)
+    columns = {t: columns_of(con, t) for t in tables}
+    digests = {t: {r: {"rows": d["rows"], "sha256": d["sha256"]}
+                   for r, d in table_digests(con, t, [run_id], columns=columns[t]).items()} for t in tables}
+    log.event(ROWS_COMMITTED, digests=digests, columns=columns)
     return digests
 
 

@@ -26,9 +26,11 @@ import duckdb
 import pandas as pd
 
 from . import audit, db, signing
-from .audit import ARTEFACTS_SEALED, GENESIS, GOVERNED_TABLES, ROWS_COMMITTED, SUBJECT_ERASED
+from .audit import ADDED_ROW_HASHES, ARTEFACTS_SEALED, GENESIS, GOVERNED_TABLES, REMOVED_ROW_HASHES, ROWS_COMMITTED, SUBJECT_ERASED
 
-# Events whose details verify reads (everything else is only hashed).
+# Events whose details verify reads (everything else is only hashed), and the keys by which any
+# event (an erasure, a retention purge) declares rows it removed or rewrote.
+_DECLARES = (REMOVED_ROW_HASHES, ADDED_ROW_HASHES)
 _READ_DETAILS = {ARTEFACTS_SEALED, ROWS_COMMITTED, SUBJECT_ERASED, "stage_finished", "stage_failed",
                  "model_trained", "model_reused"}
 
@@ -128,7 +130,7 @@ def read_chain(con: duckdb.DuckDBPyConnection) -> Chain:
         chain.hashes[seq] = prev = row["hash"]
         chain.run_of[seq] = row["run_id"]
         chain.types[row["run_id"]].add(row["event_type"])
-        if row["event_type"] in _READ_DETAILS:
+        if row["event_type"] in _READ_DETAILS or any(f'"{k}":' in (row["details"] or "") for k in _DECLARES):
             chain.events.append({"seq": seq, "run_id": row["run_id"], "stage": row["stage"],
                                  "event_type": row["event_type"], "details": json.loads(row["details"] or "{}")})
         expected += 1
@@ -308,35 +310,53 @@ def _check_manifest(chain: Chain, run: str, path: Path, audit_dir: Path, sealed:
 # --- 5. rows of the governed tables ---------------------------------------------------------------
 
 def _check_rows(con: duckdb.DuckDBPyConnection, chain: Chain, findings: list, notes: list) -> int:
-    committed: dict[tuple[str, str], tuple[dict, int]] = {}   # (table, run) -> (digest, seq), newest wins
-    removed: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    # (table, run) -> (digest, seq, columns hashed); the newest commit wins.
+    committed: dict[tuple[str, str], tuple[dict, int, tuple | None]] = {}
+    declared = {k: defaultdict(lambda: defaultdict(list)) for k in _DECLARES}   # key -> table -> run -> hashes
     for e in chain.events:
+        d = e["details"]
         if e["event_type"] == ROWS_COMMITTED:
-            for table, per_run in e["details"].get("digests", {}).items():
+            for table, per_run in d.get("digests", {}).items():
+                columns = tuple(d.get("columns", {}).get(table) or ()) or None
                 for run, digest in per_run.items():
-                    committed[(table, run)] = (digest, e["seq"])
-        elif e["event_type"] == SUBJECT_ERASED:
-            for table, per_run in (e["details"].get("removed_row_hashes") or {}).items():
+                    committed[(table, run)] = (digest, e["seq"], columns)
+        for key in _DECLARES:
+            for table, per_run in (d.get(key) or {}).items():
                 for run, hashes in per_run.items():
-                    removed[table][run].extend(hashes)
-    first_digest = min((s for _, s in committed.values()), default=None)
+                    declared[key][table][run].extend(hashes)
+    removed, added = declared[REMOVED_ROW_HASHES], declared[ADDED_ROW_HASHES]
+    first_digest = min((c[1] for c in committed.values()), default=None)
     checked = 0
     for table in GOVERNED_TABLES:
         if not db.table_exists(con, table):
             continue
         expected_runs = {r for (t, r) in committed if t == table}
         present = dict(con.execute(f"SELECT run_id, count(*) FROM {db.ident(table)} GROUP BY run_id").fetchall())
-        check = sorted(r for r in expected_runs if chain.run_trusted(r))
-        actual = audit.table_digests(con, table, check, {r: removed[table].get(r, []) for r in check})
-        for run in check:
-            (digest, seq), now = committed[(table, run)], actual[run]
-            checked += 1
-            if now["sha256"] != digest.get("sha256"):
-                erased = len(removed[table].get(run, []))
+        current = set(audit.columns_of(con, table))
+        by_columns: dict[tuple | None, list[str]] = defaultdict(list)
+        for run in sorted(r for r in expected_runs if chain.run_trusted(r)):
+            columns = committed[(table, run)][2]
+            gone = [c for c in columns or () if c not in current]
+            if gone:
+                findings.append(Finding("rows", f"{table}/{run}", f"table {table}, run {run}: column(s) {', '.join(gone)} "
+                                        f"committed in audit_log seq {committed[(table, run)][1]} no longer exist"))
+                continue
+            by_columns[columns].append(run)
+        for columns, runs in by_columns.items():
+            actual = audit.table_digests(con, table, runs, {r: removed[table].get(r, []) for r in runs},
+                                         {r: added[table].get(r, []) for r in runs}, columns=columns)
+            for run in runs:
+                (digest, seq, _), now = committed[(table, run)], actual[run]
+                checked += 1
+                if now["sha256"] == digest.get("sha256") and not now["missing_added"]:
+                    continue
+                n_removed, n_added = len(removed[table].get(run, [])), len(added[table].get(run, []))
+                erased = (f" + {n_removed} erased" if n_removed else "") + (f" - {n_added} rewritten" if n_added else "")
+                what = (f"{now['missing_added']} row(s) an erasure declared writing are missing" if now["missing_added"]
+                        else "rows differ from the digest committed")
                 findings.append(Finding("rows", f"{table}/{run}", (
-                    f"table {table}, run {run}: rows differ from the digest committed in audit_log seq {seq} "
-                    f"({digest.get('rows')} rows committed; now {present.get(run, 0)} present"
-                    + (f" + {erased} erased" if erased else "") + ")")))
+                    f"table {table}, run {run}: {what} (audit_log seq {seq}: {digest.get('rows')} rows committed; "
+                    f"now {present.get(run, 0)} present{erased})")))
         for run, n in sorted(present.items(), key=lambda kv: str(kv[0])):
             if run in expected_runs or not chain.run_trusted(run):
                 continue
