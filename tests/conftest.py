@@ -26,6 +26,9 @@ def workspace(tmp_path, monkeypatch) -> Workspace:
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(data_dir))
     monkeypatch.setenv("WORKBENCH_DB", str(data_dir / "workbench.duckdb"))
     monkeypatch.setenv("WORKBENCH_AUDIT_DIR", str(audit_dir))
+    # Signed heads: the key and the heads file live outside data/ and audit/, and never in $HOME.
+    monkeypatch.setenv("WORKBENCH_SIGNING_KEY_FILE", str(tmp_path / "keys" / "signing_key.pem"))
+    monkeypatch.setenv("WORKBENCH_HEADS_FILE", str(tmp_path / "heads" / "heads.jsonl"))
     monkeypatch.delenv("WORKBENCH_LLM", raising=False)
     monkeypatch.delenv("WORKBENCH_SUBJECT_KEY", raising=False)
     return Workspace(tmp_path, data_dir, data_dir / "workbench.duckdb", audit_dir)
@@ -34,6 +37,8 @@ def workspace(tmp_path, monkeypatch) -> Workspace:
 def pipeline_env(ws: Workspace, **extra) -> dict:
     """Environment for a run_pipeline.py subprocess confined to the workspace."""
     env = dict(os.environ, WORKBENCH_DATA_DIR=str(ws.data_dir), WORKBENCH_DB=str(ws.db_path),
-               WORKBENCH_AUDIT_DIR=str(ws.audit_dir), PYTHONUNBUFFERED="1")
+               WORKBENCH_AUDIT_DIR=str(ws.audit_dir), PYTHONUNBUFFERED="1",
+               WORKBENCH_SIGNING_KEY_FILE=str(ws.root / "keys" / "signing_key.pem"),
+               WORKBENCH_HEADS_FILE=str(ws.root / "heads" / "heads.jsonl"))
     env.update({k: str(v) for k, v in extra.items()})
     return env

@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                    "whose actions precede them)")
     p.add_argument("--simulate-outcomes", metavar="RUN_ID", help="synthetic outcomes for a run on synthetic data "
                    "(a demo of the loop), attached like --outcomes")
+    p.add_argument("--heads", metavar="FILE", help="verify: also prove every signed head exported to FILE is still in the chain")
+    p.add_argument("--json", action="store_true", help="verify: print the result as JSON")
     for name, (stage, default) in _derived_parameters().items():
         p.add_argument("--" + name.replace("_", "-"), type=type(default), default=None, dest=name,
                        help=f"{stage} stage parameter (default {default})")
@@ -81,7 +83,7 @@ def main(argv: list[str]) -> int:
         select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
         if args.command == "verify":
-            return _verify(settings)
+            return _verify(settings, args.heads, args.json)
         if args.outcomes or args.outcomes_for or args.simulate_outcomes:
             from . import outcomes
             return outcomes.command(settings, args.outcomes, args.outcomes_for, args.simulate_outcomes, args.seed)
@@ -94,13 +96,20 @@ def main(argv: list[str]) -> int:
         return exc.exit_code
 
 
-def _verify(settings) -> int:
+def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
-    result = audit.verify(settings.db_path, settings.audit_dir)
-    print(result)
-    for problem in result.problems:
-        print(f"  - {problem}")
+    if heads and not Path(heads).is_file():
+        raise UsageError(f"{heads}: --heads file does not exist")
+    result = audit.verify(settings.db_path, settings.audit_dir, heads)
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result)
+        for problem in result.problems[1:]:
+            print(f"  - also: {problem}")
+        for note in result.notes:
+            print(f"  note: {note}")
     return 0 if result.ok else 1
 
 

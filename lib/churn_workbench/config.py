@@ -23,6 +23,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The project is installed editable from lib/, so the checkout root is two levels up.
 PROJECT_ROOT = Path(os.environ.get("WORKBENCH_HOME") or PACKAGE_DIR.parents[1]).resolve()
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+DEFAULT_SIGNING_KEY_FILE = Path("~/.config/churn-workbench/signing_key.pem")
+DEFAULT_HEADS_FILE = Path("~/.local/state/churn-workbench/heads.jsonl")
 
 
 def load_env() -> None:
@@ -71,6 +73,13 @@ class Settings:
                                               "days LLM request payloads are kept (none = no limit)")
     retention_analysis_days: int | None = _knob("WORKBENCH_RETENTION_ANALYSIS_DAYS", None,
                                                 "days feedback analyses are kept (by their run; none = no limit)")
+    signing_key_file: Path | None = _knob("WORKBENCH_SIGNING_KEY_FILE", None,
+                                          "Ed25519 key that signs exported chain heads, created on first use; must be "
+                                          "outside the data and audit folders (default `~/.config/churn-workbench/signing_key.pem`)")
+    heads_file: Path | None = _knob("WORKBENCH_HEADS_FILE", None,
+                                    "append-only file of signed chain heads, meant to live elsewhere (another disk, a "
+                                    "bucket with object lock); public key next to it as `.pub` "
+                                    "(default `~/.local/state/churn-workbench/heads.jsonl`)")
     llm_provider: str = _knob("WORKBENCH_LLM", "local", "LLM backend: local, groq or openai")
     analysis_model: str | None = _knob("WORKBENCH_ANALYSIS_MODEL", None, "model id for feedback analysis")
     action_model: str | None = _knob("WORKBENCH_ACTION_MODEL", None, "model id for retention actions")
@@ -128,6 +137,9 @@ class Settings:
         set_(self, "db_path", Path(self.db_path or self.data_dir / "workbench.duckdb").resolve())
         set_(self, "audit_dir", Path(self.audit_dir).resolve())
         set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
+        # Signed heads protect the database and the audit folder, so neither default lives there.
+        set_(self, "signing_key_file", Path(self.signing_key_file or DEFAULT_SIGNING_KEY_FILE).expanduser().resolve())
+        set_(self, "heads_file", Path(self.heads_file or DEFAULT_HEADS_FILE).expanduser().resolve())
         set_(self, "subject_keystore", Path(self.subject_keystore or default_store(self.subject_key_file)).resolve())
         for name in ("retention_feedback_days", "retention_egress_days", "retention_analysis_days"):
             days = getattr(self, name)

@@ -27,7 +27,7 @@ from jupyter_client.manager import AsyncKernelManager
 from . import audit, db
 from .audit import AuditLog
 from .config import PROJECT_ROOT, Settings
-from .errors import PipelineBusy, exit_code_for_name
+from .errors import PipelineBusy, WorkbenchError, exit_code_for_name
 from .llm import progress as llm_progress
 from .stages.params import for_stage
 from .vocab import STAGES
@@ -194,19 +194,15 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo) -> Run
         echo(f"[{number}/{len(stages)}] {stage}: done in {outcome.duration_s:.1f}s")
     else:
         result.status = "succeeded"
-    _finish(settings, result)
+    _finish(settings, result, echo)
     return result
 
 
-def _finish(settings: Settings, result: RunResult) -> None:
-    """Close the run: status, final audit event, manifest with chain head and artefact hashes."""
+def _finish(settings: Settings, result: RunResult, echo=print) -> None:
+    """Close the run: seal its artefacts in the chain, status, manifest with chain head and
+    artefact hashes, then sign the chain head and export it to the heads file."""
     peak_child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    _record(settings, result.run_id, "pipeline", "run_finished", "ok" if result.status == "succeeded" else "failed",
-            sql="UPDATE runs SET status = ?, finished_at = now(), error = ? WHERE run_id = ?",
-            params=[result.status, result.error, result.run_id], status_detail=result.status,
-            peak_stage_kernel_rss_mb=round(peak_child_mb, 1))
     with db.session(settings.db_path) as con:
-        head = audit.chain_head(con)
         notebooks = con.execute("SELECT stage, notebook_path FROM stage_runs WHERE run_id = ? AND notebook_sha256 IS NOT NULL",
                                 [result.run_id]).fetchall()
         models = con.execute("SELECT path, card_path FROM model_registry WHERE run_id = ?", [result.run_id]).fetchall()
@@ -215,8 +211,32 @@ def _finish(settings: Settings, result: RunResult) -> None:
         artefacts["model"] = Path(path)
         if card and Path(card).exists():
             artefacts["model_card"] = Path(card)
-    audit.write_manifest(result.run_dir, result.run_id, head, {k: v for k, v in artefacts.items() if v.exists()})
+    hashed = audit.artefact_hashes({k: v for k, v in artefacts.items() if v.exists()})
+    # The chain holds every artefact's sha256 too, so replacing a file together with its
+    # manifest entry still disagrees with the chain.
+    _record(settings, result.run_id, "pipeline", audit.ARTEFACTS_SEALED,
+            artefacts={name: a["sha256"] for name, a in hashed.items()})
+    _record(settings, result.run_id, "pipeline", "run_finished", "ok" if result.status == "succeeded" else "failed",
+            sql="UPDATE runs SET status = ?, finished_at = now(), error = ? WHERE run_id = ?",
+            params=[result.status, result.error, result.run_id], status_detail=result.status,
+            peak_stage_kernel_rss_mb=round(peak_child_mb, 1))
+    with db.session(settings.db_path) as con:
+        head = audit.chain_head(con)
+    audit.write_manifest(result.run_dir, result.run_id, head, {}, hashed)
+    _export_head(settings, head, echo)
     _publish_snapshot(settings)
+
+
+def _export_head(settings: Settings, head: dict, echo) -> None:
+    """Sign the chain head and append it to the heads file. A failure is reported, not raised:
+    the run's own outcome stands, and the next run's head covers this one's events."""
+    from . import signing
+    try:
+        record = signing.export_head(settings, head)
+    except (OSError, WorkbenchError) as exc:
+        echo(f"warning: the chain head was NOT signed and exported: {exc}")
+        return
+    echo(signing.describe(record, settings.heads_file))
 
 
 def _publish_snapshot(settings: Settings) -> None:

@@ -72,7 +72,7 @@ def run(params: ActParams) -> dict:
     def write(con):
         db.insert_df(con, "actions", rows)
 
-    ctx.commit(write, replace_tables=("actions",))
+    ctx.commit(write, replace_tables=("actions",), digest_tables=("llm_egress",))
     return {"run_id": ctx.run_id, "candidates": len(candidates), "excluded_by_consent": int((~marketing).sum()),
             "control": int(eligible["control"].sum()), "by_status": status, "llm": outcome.stats, "actions": rows}
 

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from .. import db, runs
+from .. import audit, db, runs
 from ..audit import AuditLog
 from ..pseudonyms import SubjectRefs
 from ..config import Settings, load_settings
@@ -35,19 +35,28 @@ class StageContext:
         with db.session(self.settings.db_path) as con:
             yield con
 
-    def commit(self, write: Callable[[duckdb.DuckDBPyConnection], None], replace_tables: tuple[str, ...] = ()) -> None:
+    def commit(self, write: Callable[[duckdb.DuckDBPyConnection], None], replace_tables: tuple[str, ...] = (),
+               digest_tables: tuple[str, ...] = ()) -> None:
         """Write this stage's outputs and its audit events in one transaction.
 
         Rows of `replace_tables` that carry this run id are deleted first, so re-running a stage
-        (resume after a crash) leaves exactly the rows of one successful attempt.
+        (resume after a crash) leaves exactly the rows of one successful attempt. `digest_tables`:
+        tables the stage wrote to before this commit (the write-ahead egress record), whose rows
+        the chain must commit to as well.
         """
         with db.session(self.settings.db_path) as con, db.transaction(con):
+            before = audit.run_row_counts(con, self.run_id)
             for table in replace_tables:
                 if table in STAGE_SCOPED_TABLES:
                     con.execute(f"DELETE FROM {db.ident(table)} WHERE run_id = ? AND stage = ?", [self.run_id, self.stage])
                 else:
                     con.execute(f"DELETE FROM {db.ident(table)} WHERE run_id = ?", [self.run_id])
             write(con)
+            # The chain commits to the rows this stage wrote in the governed tables (row digests).
+            after = audit.run_row_counts(con, self.run_id)
+            audit.record_digests(con, self.audit, self.run_id,
+                                 [t for t in after if t in replace_tables or t in digest_tables
+                                  or after[t] != before.get(t, 0)])
             self.audit.flush(con)
 
 

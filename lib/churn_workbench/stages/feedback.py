@@ -108,7 +108,7 @@ def run(params: FeedbackParams) -> dict:
             con.execute("INSERT INTO analysis_cache SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
             con.unregister("cache_frame")
 
-    ctx.commit(write, replace_tables=("feedback_analysis",))
+    ctx.commit(write, replace_tables=("feedback_analysis",), digest_tables=("llm_egress",))
     return {"run_id": ctx.run_id, "feedback": len(feedback), "anonymized": int(len(todo)), "reused": int(hit.sum()),
             "entities_replaced": dict(entity_totals), "external_llm_allowed_customers": int(external.sum()),
             "status_counts": rows["status"].value_counts().to_dict(), "llm": outcome.stats, "rows": rows}

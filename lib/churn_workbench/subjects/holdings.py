@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from .. import consent, db
+from .. import audit, consent, db
 from ..anonymize import strip_invisible
 from ..llm import cache_key
 from ..llm.prompts import json_compact
@@ -38,10 +38,10 @@ def operation_id(kind: str) -> str:
 def row_hashes(con: duckdb.DuckDBPyConnection, table: str, where_sql: str, params: list) -> dict[str, list[str]]:
     """{run_id: [sha256 of the row as JSON, ...]} for the rows of `table` matching `where_sql`.
 
-    Identical, row for row, to the audit chain's own per-row hash (sha256 over the whole row as
-    JSON, computed in DuckDB), so removing or rewriting rows can be declared to `verify`.
+    The audit chain's own per-row hash (audit.row_hash_sql), grouped by run, so removing or
+    rewriting rows can be declared to `verify`.
     """
-    rows = con.execute(f"SELECT CAST(t.run_id AS VARCHAR), sha256(CAST(to_json(t) AS VARCHAR)) "
+    rows = con.execute(f"SELECT CAST(t.run_id AS VARCHAR), {audit.row_hash_sql(con, table)} "
                        f"FROM {db.ident(table)} t WHERE {where_sql}", params).fetchall()
     out: dict[str, list[str]] = {}
     for run_id, digest in rows:
