@@ -301,7 +301,8 @@ def test_read_consent(tmp_path):
 def test_synthetic_customers_type_cleanly():
     from churn_workbench.synthetic import generate
     data = generate(500, seed=3)
-    table = inputs.type_customers(data.customers, DataConfig(), "synthetic")
+    from churn_workbench.stages.ingest import SYNTHETIC_CONFIG
+    table = inputs.type_customers(data.customers, SYNTHETIC_CONFIG, "synthetic")
     assert table.warnings == []
     assert table.columns_with_role("name", "email", "phone") == ["name", "email", "phone"]
     assert table.frame["churned"].notna().sum() == data.customers["churned"].notna().sum()
@@ -334,3 +335,15 @@ def test_column_names_differing_only_in_case_are_refused(tmp_path):
     with pytest.raises(InputError) as excinfo:
         inputs.read_customers(path)
     one_line_error(excinfo, "c.csv", "'account' and 'ACCOUNT'")
+
+
+def test_sensitive_names_are_proposed_and_can_be_opted_out(tmp_path):
+    path = mf.write(tmp_path / "c.csv", "customer_id,churned,gender,age_band,plan,score\n"
+                    + "".join(f"C{i},{i % 2},{'fm'[i % 2]},{i % 4},p{i % 3},{i}\n" for i in range(40)))
+    table = inputs.read_customers(path)
+    assert table.roles["gender"] == "sensitive" and table.roles["age_band"] == "sensitive"
+    assert any("gender" in w and "sensitive" in w for w in table.warnings)
+    cfg = DataConfig(not_sensitive_columns=("age_band",), allow_columns=("score",))
+    table = inputs.read_customers(path, cfg)
+    assert table.roles["gender"] == "sensitive" and table.roles["age_band"] == "feature"
+    assert table.leakage_allowed == ["score"]

@@ -10,6 +10,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..errors import InputError
+from ..features import suggest_sensitive
 from ..vocab import IDENTIFIER_ROLES
 from .columns import (
     SHOW_ROWS,
@@ -74,6 +75,7 @@ class CustomerTable:
     roles: dict[str, str]
     warnings: list[str] = field(default_factory=list)
     kinds: dict[str, str] = field(default_factory=dict)
+    leakage_allowed: list[str] = field(default_factory=list)   # the data config's allow_columns
 
     def columns_with_role(self, *roles: str) -> list[str]:
         return [c for c, r in self.roles.items() if r in roles]
@@ -234,8 +236,15 @@ def type_customers(df: pd.DataFrame, cfg: DataConfig, source: str) -> CustomerTa
                 kinds[col] = typed.kind
             if typed.note:
                 warnings.append(typed.note)
+    declared_safe = {resolve_column(columns, c) for c in cfg.not_sensitive_columns}
+    for col in suggest_sensitive([c for c, r in roles.items() if r == "feature"]):
+        if col not in declared_safe:
+            roles[col] = "sensitive"
+            warnings.append(f"column '{col}' looks like a sensitive attribute: never a feature nor a driver, reported "
+                            "per group in the model card (list it under not_sensitive_columns to use it as a feature)")
     frame = pd.concat(out, axis=1)
-    return CustomerTable(frame=frame, roles=roles, warnings=warnings, kinds=kinds)
+    allowed = [c for c in (resolve_column(columns, w) for w in cfg.allow_columns) if c is not None]
+    return CustomerTable(frame=frame, roles=roles, warnings=warnings, kinds=kinds, leakage_allowed=allowed)
 
 
 def read_customers(path: str | Path, cfg: DataConfig | None = None) -> CustomerTable:

@@ -9,6 +9,9 @@ from ..errors import InputError
 from ..vocab import DEFAULT_IDENTIFIER_COLUMNS
 
 # Data-config keys that list columns, and the role each gives them (vocab.ROLES).
+# Column lists that are not roles: opting a column out of the sensitive-name suggestion, and
+# columns the leakage guard must keep as features although they look like leaks.
+LIST_KEYS = ("not_sensitive_columns", "allow_columns")
 ROLE_KEYS = {"name_columns": "name", "email_columns": "email", "phone_columns": "phone",
              "identifier_columns": "identifier", "exclude_columns": "excluded", "sensitive_columns": "sensitive"}
 
@@ -22,6 +25,9 @@ class DataConfig:
     any other direct identifier, and a column listed there whose name or values say it is a name,
     an e-mail or a phone number gets that role. `sensitive_columns` (gender, age, ...) are never
     features nor drivers; the model card reports performance per group of them.
+    A feature column whose name suggests a sensitive attribute (features.suggest_sensitive) is
+    made sensitive too, with a warning, unless listed in `not_sensitive_columns`.
+    `allow_columns`: columns the model's leakage guard must keep (e.g. a legitimately strong one).
     `encoding`: the file's text encoding when it is not UTF-8 (it is never guessed).
     """
 
@@ -34,6 +40,8 @@ class DataConfig:
     identifier_columns: tuple[str, ...] = tuple(DEFAULT_IDENTIFIER_COLUMNS.values())
     exclude_columns: tuple[str, ...] = ()
     sensitive_columns: tuple[str, ...] = ()
+    not_sensitive_columns: tuple[str, ...] = ()
+    allow_columns: tuple[str, ...] = ()
     encoding: str = "utf-8"
 
     def declared_roles(self) -> dict[str, str]:
@@ -58,7 +66,7 @@ def load_data_config(path: str | Path | None) -> DataConfig:
         raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(known))}")
     values: dict = {}
     for key, value in raw.items():
-        if key in ROLE_KEYS:
+        if key in ROLE_KEYS or key in LIST_KEYS:
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):

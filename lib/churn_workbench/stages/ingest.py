@@ -25,6 +25,10 @@ def fingerprint(synthetic_n: int, seed: int, customers_path: str, feedback_path:
                           "sha256": audit_mod.sha256_hex(f"synthetic:{synthetic_n}:{seed}:v1")}}
 
 
+# The generator's customers have an age: declared sensitive, as a user's data config would.
+SYNTHETIC_CONFIG = inputs.DataConfig(sensitive_columns=("age",))
+
+
 def load_inputs(synthetic_n: int, seed: int, customers_path: str, feedback_path: str,
                 consent_path: str, data_config_path: str) -> tuple[inputs.CustomerTable, pd.DataFrame, pd.DataFrame]:
     """Read and validate everything before touching the database; raises inputs.InputError."""
@@ -38,7 +42,7 @@ def load_inputs(synthetic_n: int, seed: int, customers_path: str, feedback_path:
             consent = pd.concat([consent, inputs.consent_from_column(table)], ignore_index=True)
     else:
         data = synthetic.generate(int(synthetic_n), int(seed))
-        table = inputs.type_customers(data.customers, inputs.DataConfig(), "synthetic")
+        table = inputs.type_customers(data.customers, SYNTHETIC_CONFIG, "synthetic")
         feedback, consent = data.feedback, data.consent
     return table, feedback, consent
 
@@ -94,7 +98,7 @@ def run(params: IngestParams) -> dict:
     consent["run_id"] = ctx.run_id
     columns = pd.DataFrame({"column_name": list(table.roles), "role": list(table.roles.values()),
                             "dtype": [str(customers[c].dtype) if c in customers else "" for c in table.roles],
-                            "run_id": ctx.run_id})
+                            "run_id": ctx.run_id, "leakage_allowed": [c in table.leakage_allowed for c in table.roles]})
     ctx.audit.event("data_ingested", customers=len(customers), feedback=len(feedback), consent_records=len(consent),
                     feedback_orphans_dropped=n_orphans, sources=sources, tombstoned_stripped=stripped,
                     feedback_past_retention=n_expired,

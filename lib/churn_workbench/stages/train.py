@@ -71,8 +71,11 @@ def run(params: TrainParams) -> dict:
     ctx = open_stage(params)
     seed, max_train_rows, allow_columns = params.seed, params.max_train_rows, params.allow_columns
     s = ctx.settings
-    allow = tuple(c.strip() for c in s.leakage_allow.split(",") if c.strip()) + tuple(c.strip() for c in str(allow_columns).split(",") if c.strip())
+    allow = tuple(c.strip() for c in f"{s.leakage_allow},{allow_columns}".split(",") if c.strip())
     with ctx.reading() as con:
+        # The data config's allow_columns, recorded by the ingest beside the column roles.
+        allow += tuple(r[0] for r in con.execute(
+            "SELECT column_name FROM customer_columns WHERE leakage_allowed").fetchall())
         X, y, info = load_feature_frame(con, ctx.run_id)
         may_profile = consent.allowed(con, X.index, "profiling")
         deployed_row = _deployed(con, ctx.run_id)
