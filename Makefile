@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test dashboard lab bench bench-llm verify clean
+.PHONY: setup run test dashboard lab bench bench-llm bench-pii verify clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,11 @@ bench: $(STAMP)
 
 bench-llm: $(STAMP)
 	$(PY) bench/llm_bench.py
+
+# Anonymizer: recall per category, precision, utility, Presidio side-by-side, throughput;
+# rewrites the figures in docs/pii_evaluation.md.
+bench-pii: $(STAMP)
+	$(PY) bench/pii_eval.py --write-docs
 
 clean:
 	rm -rf $(VENV) audit data/*.duckdb data/*.duckdb.wal data/*.lock data/snapshot data/models .pytest_cache test-output
