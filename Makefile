@@ -43,9 +43,10 @@ bench-llm: $(STAMP)
 	$(PY) bench/llm_bench.py
 
 # Anonymizer: recall per category, precision, utility, Presidio side-by-side, throughput;
-# rewrites the figures in docs/pii_evaluation.md.
+# rewrites the figures in docs/pii_evaluation.md. PII_BASELINE=<an older checkout's lib/> times
+# that anonymizer back to back with this one.
 bench-pii: $(STAMP)
-	$(PY) bench/pii_eval.py --write-docs
+	$(PY) bench/pii_eval.py --write-docs $(if $(PII_BASELINE),--baseline-lib $(PII_BASELINE))
 
 clean:
 	rm -rf $(VENV) audit data/*.duckdb data/*.duckdb.wal data/*.lock data/snapshot data/models .pytest_cache test-output

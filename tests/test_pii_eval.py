@@ -102,7 +102,7 @@ def test_utility_sentiment_and_topics_survive_anonymization(records):
 def test_residual_gate_reuses_the_finder_and_passes_anonymized_text(holdout):
     gate = pii_eval.gate_report(holdout)
     assert gate["anonymized_records_blocked"] == 0
-    assert gate["gate_recall_raw"] >= 0.9  # it never sees the known identifiers
+    assert gate["gate_recall_raw"] >= 0.99  # detected PII: the gate never sees the known identifiers
 
 
 @pytest.mark.slow
