@@ -351,7 +351,7 @@ def markdown(results: dict, speed: dict | None, baseline: dict | None) -> str:
     return "\n".join(lines)
 
 
-def _back_to_back(baseline_lib: Path, customers: int, rounds: int = 2) -> tuple[dict, dict]:
+def _back_to_back(baseline_lib: Path, customers: int, rounds: int = 3) -> tuple[dict, dict]:
     """Time the baseline anonymizer (PYTHONPATH=baseline_lib) and this one alternately in
     fresh processes; the best round of each, so both see the same machine load."""
     import os

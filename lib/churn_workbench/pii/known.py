@@ -17,11 +17,11 @@ import phonenumbers
 from churn_workbench.pii import variants
 from churn_workbench.pii.lexicon import PARTICLES, STOPWORDS, WORD_RE, fold, load_lexicon
 from churn_workbench.pii.types import Finding, KnownIdentifiers
+from churn_workbench.pii.words import words_of
 
 KNOWN_SCORE = 1.0
 # Digits written with phone punctuation in between; a leading + or ( belongs to the number.
 _DIGIT_RUN_RE = re.compile(r"[+(]?\d(?:[ \t().\-/]{0,3}\d)*")
-_LOWER_WORD_RE = re.compile(r"[^\W\d_]+")
 _NAME_JOIN_RE = re.compile(r"[ \t\-]+|,[ \t]*")  # what may separate two parts ("SCHMIDT, Anna")
 _MIN_PHONE_DIGITS = 6
 _MAX_PREFIX_DIGITS = 4  # country code (<= 3) + trunk prefix (1)
@@ -68,18 +68,18 @@ class KnownMatcher:
                 found += [Finding(entity, s, e, KNOWN_SCORE, "known")
                           for s, e in variants.squeezed_spans(text, lowered, squeezed, key, raw, whole)]
         if self.long_parts:
-            found += self._misspelt(text, lowered)
+            found += self._misspelt(text)
         if self.initials and "." in text:
             found += [Finding("PERSON", s, e, KNOWN_SCORE, "known")
                       for s, e in variants.initials_spans(text, self.initials)]
         return found
 
-    def _misspelt(self, text: str, lowered: str) -> list[Finding]:
+    def _misspelt(self, text: str) -> list[Finding]:
         """Words one edit away from a long name part. The text's distinct words are compared
         first (C-level findall and set operations); positions are looked up only on a hit."""
         lengths, heads, tails = self.long_part_lengths, self.long_part_heads, self.long_part_tails
         hits = set()
-        for w in set(_LOWER_WORD_RE.findall(lowered)) - self.all_parts:
+        for w in words_of(text) - self.all_parts:  # shared with the detectors' gates
             if len(w) not in lengths:
                 continue
             key = w if w.isascii() else fold(w)
