@@ -63,8 +63,9 @@ class KnownMatcher:
             for key, raw, entity, whole in self.squeezed_keys:
                 if key not in squeezed:
                     continue
-                if not whole and squeezed.count(key) == lowered.count(raw):
-                    continue  # written as stored: the literal match above has them all
+                exact_elsewhere = not whole or (entity == "PERSON" and " " in raw)
+                if exact_elsewhere and squeezed.count(key) == lowered.count(raw):
+                    continue  # written as stored: the exact matchers above have them all
                 found += [Finding(entity, s, e, KNOWN_SCORE, "known")
                           for s, e in variants.squeezed_spans(text, lowered, squeezed, key, raw, whole)]
         if self.long_parts:
@@ -265,10 +266,13 @@ def _squeezed_keys(name: str | None, email: str | None, extras: tuple[str, ...])
             first, last = words[0], words[-1]
             joins = {first + last, last + first, "".join(words)}
             joins |= {first + p for p in last.split("-")} | {p + first for p in last.split("-")}
+            # Stored with the name as written with blanks: texts that only hold that form
+            # ("Anna Schmidt") are the name matcher's, and skip the position mapping.
+            spaced = {first + last: f"{first} {last}", "".join(words): " ".join(words)}
             for joined in sorted(joins):
                 key = variants.squeeze(joined)
                 if len(key) >= 6:
-                    keys.setdefault(key, (key, joined, "PERSON", True))
+                    keys.setdefault(key, (key, spaced.get(joined, joined), "PERSON", True))
     return tuple(keys.values())
 
 
