@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint dashboard lab bench bench-llm bench-model verify clean
+.PHONY: setup run test lint dashboard lab bench bench-llm bench-model bench-pii verify clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,12 @@ bench-llm: $(STAMP)
 # The churn model beside tuned baselines: synthetic + public tables, or CSV=path LABEL=column [ID=column].
 bench-model: $(STAMP)
 	$(PY) bench/model_bench.py $(if $(CSV),--csv $(CSV) --label $(or $(LABEL),churned) --id $(or $(ID),customer_id))
+
+# Anonymizer: recall per category, precision, utility, Presidio side-by-side, throughput;
+# rewrites the figures in docs/pii_evaluation.md. PII_BASELINE=<an older checkout's lib/> times
+# that anonymizer back to back with this one.
+bench-pii: $(STAMP)
+	$(PY) bench/pii_eval.py --write-docs $(if $(PII_BASELINE),--baseline-lib $(PII_BASELINE))
 
 clean:
 	rm -rf $(VENV) audit data/*.duckdb data/*.duckdb.wal data/*.lock data/snapshot data/models .pytest_cache test-output

@@ -375,3 +375,108 @@ def test_engine_is_offline_and_opens_no_socket(monkeypatch):
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
     assert isinstance(engine.analyzer().nlp_engine, NoOpNlpEngine)
+
+
+# --------------------------------------------------------------------------- issue 12 categories
+
+def _masked(text: str, known: KnownIdentifiers | None = None) -> str:
+    return anonymize(text, known).text
+
+
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        ("né le 11 février 1963 à Lyon", "1963"),
+        ("b. 12/25/86, please fix my age", "12/25/86"),
+        ("Geboren am 3. März 1975.", "1975"),
+        ("nacido el 5 de mayo de 1980", "1980"),
+        ("geboren op 3 januari 1990", "1990"),
+        ("born on the 3rd of May", "3rd"),
+        ("I live at Flat 3, 27 Orchard Close, London", "Orchard"),
+        ("j'habite 12 rue de la Paix", "Paix"),
+        ("Hauptstraße 5, 10115 Berlin", "Haupt"),
+        ("Calle Mayor 12, 3º izq", "Mayor"),
+        ("Via Roma 10, 00184 Roma", "Via Roma"),
+        ("Kerkstraat 12, 1017 GC Amsterdam", "Kerk"),
+        ("postcode SW1A 1AA, no fibre", "SW1A"),
+        ("ZIP 94103-1234", "94103"),
+        ("My SSN is 536-90-4399.", "4399"),
+        ("NI number: AB 12 34 56 C", "AB 12"),
+        ("numéro de sécu 2 95 10 99 126 111 93", "126 111"),
+        ("Mi DNI es 54362315K.", "54362315"),
+        ("Steuer-ID 36 574 261 809", "574"),
+        ("passport number X1234567", "X1234567"),
+        ("Reisepass Nr. C01X00T47", "C01X00T47"),
+        ("my reference number is AB-77310", "77310"),
+        ("Kundennummer 4471-229, bitte", "4471"),
+        ("card 4111/1111/1111/1111", "4111"),
+        ("card 4111_1111_1111_1111", "4111"),
+        ("card 41 11 11 11 11 11 11 11", "41 11"),
+        ("IBAN DE 89 37 04 00 44 05 32 01 30 00", "37 04"),
+        ("IBAN D\u0415 89 3704 0044 0532 0130 00", "3704"),
+        ("my advisor 王伟 was great", "王伟"),
+        ("thanks to 김민수", "김민수"),
+        ("ask for محمد علي please", "محمد"),
+        ("merci à Иван Петров", "Иван"),
+        ("Меня зовут Ольга Смирнова", "Ольга"),
+        ("ask \u0410nna Schmidt about it", "nna"),
+        ("my neighbour Małgorzata Wąsik", "Wąsik"),
+        ("call ٠٧٩١١ ١٢٣٤٥٦ now", "١٢٣"),
+        ("call +44 7911\n123456 today", "123456"),
+        ("mail jane.doe@\nexample.com", "example"),
+        ("write to j a n e . d o e @ e x a m p l e . c o m", "j a n e"),
+        ("Order 123456789 arrived late", "123456789"),
+    ],
+)
+def test_issue_12_categories_are_masked(text, secret):
+    out = _masked(text)
+    assert secret not in out, out
+    assert PLACEHOLDER_RE.search(out)
+
+
+JANE = KnownIdentifiers(name="Jane Doe-Whitfield", email="jane.doe87@example.com", phone="+44 7911 123456",
+                        extra=("C000123",))
+
+
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        ("WHITFIELD, Jane here", "WHITFIELD"),
+        ("signed JaneWhitfield", "JaneWhitfield"),
+        ("Whitfeild again", "Whitfeild"),  # one swapped pair of letters
+        ("Whitfied again", "Whitfied"),  # one letter missing
+        ("regards J.W.", "J.W."),
+        ("J. Whitfield called", "J."),
+        ("my login jane.doe87", "jane.doe87"),
+        ("janedoe87 on the forum", "janedoe87"),
+        ("id c-000-123", "000"),
+        ("id C 000 123", "000"),
+    ],
+)
+def test_own_identifier_variants(text, secret):
+    out = _masked(text, JANE)
+    assert secret not in out, out
+
+
+def test_offsets_map_back_to_the_original_text():
+    text = "ask \u0410nna Schmidt or call ٠٧٩١١ ١٢٣٤٥٦ or a\u200bnna@x.com"
+    kinds = {text[f.start : f.end]: f.entity_type for f in find_pii(text)}
+    assert kinds == {"\u0410nna Schmidt": "PERSON", "٠٧٩١١ ١٢٣٤٥٦": "PHONE", "a\u200bnna@x.com": "EMAIL"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Le débit est très lent depuis trois semaines.", "El precio subió un 10% y la velocidad sigue igual.",
+     "De internetverbinding valt elke avond weg.", "Die Rechnung für März ist doppelt so hoch.",
+     "The shop on Main Street was closed.", "Since 2019 the price went up 5% each time.",
+     "Download speed 250 Mbps, upload 20 Mbps.", "hi its broken again", "Way too expensive.",
+     "Ottimo rapporto qualità prezzo."],
+)
+def test_multilingual_feedback_without_pii_is_unchanged(text):
+    assert find_pii(text) == []
+
+
+def test_residual_gate_ignores_json_numbers_but_not_long_digit_groups_in_text():
+    payload = json.dumps({"max_tokens": 123456, "messages": [{"content": "Item: <PERSON_1> is unhappy"}]})
+    assert residual_pii(payload) == []
+    assert residual_pii(json.dumps({"content": "order 123456789 late"})) != []

@@ -19,8 +19,10 @@ recognizers from churn_workbench.pii.recognizers, name lists shipped in the pack
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -133,7 +135,27 @@ def residual_pii(payload: str) -> list[Finding]:
     """
     view = unescape_json_same_length(payload or "")
     placeholders = [m.span() for m in PLACEHOLDER_RE.finditer(view)]
-    return [f for f in find_pii(view) if not _inside_any(f, placeholders)]
+    findings = [f for f in find_pii(view) if not _inside_any(f, placeholders)]
+    if any(f.entity_type == "NUMBER" for f in findings) and _is_json(payload):
+        # A long digit group outside every JSON string is the request's own structure
+        # ("max_tokens": 123456), not text anybody wrote.
+        strings = [m.span() for m in _JSON_STRING_RE.finditer(payload)]
+        findings = [f for f in findings if f.entity_type != "NUMBER" or _inside_any(f, strings)]
+    return findings
+
+
+_JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _is_json(payload: str) -> bool:
+    """True when the payload is a JSON document (a plain message is not)."""
+    if not payload.lstrip().startswith(("{", "[")):
+        return False
+    try:
+        json.loads(payload)
+    except ValueError:
+        return False
+    return True
 
 
 def _inside_any(finding: Finding, spans: list[tuple[int, int]]) -> bool:

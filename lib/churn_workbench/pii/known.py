@@ -17,17 +17,17 @@ import phonenumbers
 from churn_workbench.pii import variants
 from churn_workbench.pii.lexicon import PARTICLES, STOPWORDS, WORD_RE, fold, load_lexicon
 from churn_workbench.pii.types import Finding, KnownIdentifiers
+from churn_workbench.pii.words import words_of
 
 KNOWN_SCORE = 1.0
 # Digits written with phone punctuation in between; a leading + or ( belongs to the number.
 _DIGIT_RUN_RE = re.compile(r"[+(]?\d(?:[ \t().\-/]{0,3}\d)*")
-_LOWER_WORD_RE = re.compile(r"[^\W\d_]+")
 _NAME_JOIN_RE = re.compile(r"[ \t\-]+|,[ \t]*")  # what may separate two parts ("SCHMIDT, Anna")
 _MIN_PHONE_DIGITS = 6
 _MAX_PREFIX_DIGITS = 4  # country code (<= 3) + trunk prefix (1)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # built once per customer: a plain slotted init is several times cheaper than frozen
 class KnownMatcher:
     """Precomputed lookup data for one KnownIdentifiers (build with `known_matcher`)."""
 
@@ -63,23 +63,24 @@ class KnownMatcher:
             for key, raw, entity, whole in self.squeezed_keys:
                 if key not in squeezed:
                     continue
-                if not whole and squeezed.count(key) == lowered.count(raw):
-                    continue  # written as stored: the literal match above has them all
+                exact_elsewhere = not whole or (entity == "PERSON" and " " in raw)
+                if exact_elsewhere and squeezed.count(key) == lowered.count(raw):
+                    continue  # written as stored: the exact matchers above have them all
                 found += [Finding(entity, s, e, KNOWN_SCORE, "known")
                           for s, e in variants.squeezed_spans(text, lowered, squeezed, key, raw, whole)]
         if self.long_parts:
-            found += self._misspelt(text, lowered)
+            found += self._misspelt(text)
         if self.initials and "." in text:
             found += [Finding("PERSON", s, e, KNOWN_SCORE, "known")
                       for s, e in variants.initials_spans(text, self.initials)]
         return found
 
-    def _misspelt(self, text: str, lowered: str) -> list[Finding]:
+    def _misspelt(self, text: str) -> list[Finding]:
         """Words one edit away from a long name part. The text's distinct words are compared
         first (C-level findall and set operations); positions are looked up only on a hit."""
         lengths, heads, tails = self.long_part_lengths, self.long_part_heads, self.long_part_tails
         hits = set()
-        for w in set(_LOWER_WORD_RE.findall(lowered)) - self.all_parts:
+        for w in words_of(text) - self.all_parts:  # shared with the detectors' gates
             if len(w) not in lengths:
                 continue
             key = w if w.isascii() else fold(w)
@@ -263,12 +264,15 @@ def _squeezed_keys(name: str | None, email: str | None, extras: tuple[str, ...])
         words = [w for w in (fold(w) for w in WORD_RE.findall(name)) if w not in PARTICLES]
         if len(words) >= 2:
             first, last = words[0], words[-1]
-            joins = {first + last, last + first, "".join(words)}
-            joins |= {first + p for p in last.split("-")} | {p + first for p in last.split("-")}
-            for joined in sorted(joins):
+            # (joined, as written with blanks): texts that only hold the blank form ("Anna
+            # Schmidt") are the name matcher's, and skip the position mapping.
+            joins = [(first + last, f"{first} {last}"), ("".join(words), " ".join(words)), (last + first, last + first)]
+            if "-" in last:
+                joins += [(first + p, first + p) for p in last.split("-")] + [(p + first, p + first) for p in last.split("-")]
+            for joined, raw in joins:
                 key = variants.squeeze(joined)
-                if len(key) >= 6:
-                    keys.setdefault(key, (key, joined, "PERSON", True))
+                if len(key) >= 6 and key not in keys:
+                    keys[key] = (key, raw, "PERSON", True)
     return tuple(keys.values())
 
 

@@ -105,7 +105,8 @@ class ObfuscatedEmailRecognizer(PatternRecognizer):
 
 
 # "j a n e . d o e @ e x a m p l e . c o m": single characters separated by single blanks.
-_SPACED_RE = re.compile(r"(?<!\S)(?:[\w.+\-@] ){5,}[\w.+\-@](?!\S)")
+# Bounded by blanks, quotes, brackets or punctuation (in a JSON payload a closing quote follows).
+_SPACED_RE = re.compile(r"(?<![^\s\"'(<\[:])(?:[\w.+\-@] ){5,}[\w+\-@](?![^\s\"')>\].,;:!?])")
 _EMAIL_RE = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 
 

@@ -106,8 +106,9 @@ def _is_plain(text: str) -> bool:
 # A line break inside one item: after "@", "-", "_", "/" or before "@"/".", or after a full
 # stop followed by a lower-case letter ("jane.\ndoe@x.com"; a new sentence starts upper case).
 _GLUED_BREAK_RE = re.compile(r"(?<=[^\W\d_])-\n(?=[a-z])|(?<=[@_/\-])[ \t]*\n[ \t]*(?=\S)|(?<=\S)[ \t]*\n[ \t]*(?=[@.])|(?<=\w\.)\n(?=[a-z0-9])")
-# Any other single line break reads as a blank: "+44 7911\n123456", "Anna\nSchmidt".
-_SPACED_BREAK_RE = re.compile(r"(?<![.!?:;\n])\n(?!\n)")
+# Any other single line break, with the blanks around it, reads as one blank: "+44 7911\n123456",
+# "Anna\nSchmidt" (and "0044\n 0532" in a JSON payload, where the gate pads the decoded "\\n").
+_SPACED_BREAK_RE = re.compile(r"(?<![.!?:;\n \t])[ \t]*\n(?!\n)[ \t]*")
 
 
 def _mend_line_breaks(view: str, index: list[int] | None) -> tuple[str, list[int]]:
@@ -120,6 +121,7 @@ def _mend_line_breaks(view: str, index: list[int] | None) -> tuple[str, list[int
     chars = list(view)
     for m in _SPACED_BREAK_RE.finditer(view):
         chars[m.start()] = " "
+        drop.update(k for k in range(m.start() + 1, m.end()) if k not in drop)
     if not drop:
         return "".join(chars), index
     keep = [k for k in range(len(chars)) if k not in drop]
