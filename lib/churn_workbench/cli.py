@@ -136,8 +136,10 @@ def _run(args, settings) -> int:
         if unknown:
             raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
     if args.resume:
-        params, settings = _resume_params(args, settings)
+        params, settings, started_stages = _resume_params(args, settings)
         run_id = args.resume
+        if not args.stages and started_stages:
+            stages = started_stages  # finish what the run set out to do, so the printed hint needs no --stages
     else:
         _check_inputs(args)
         params, run_id = _params(args), args.run_id
@@ -224,7 +226,11 @@ def _resume_params(args, settings):
     params = json.loads(row[0])
     if not args.llm and row[2]:
         settings = load_settings(db_path=str(settings.db_path), llm_provider=row[2])
-    return params, settings
+    with db.session(settings.db_path) as con:
+        started = con.execute("SELECT details FROM audit_log WHERE run_id = ? AND event_type = 'run_started' "
+                              "ORDER BY seq LIMIT 1", [args.resume]).fetchone()
+    stages = [s for s in (json.loads(started[0]).get("stages") or []) if s in STAGES] if started else []
+    return params, settings, stages
 
 
 def _counts(reasons: dict[str, int]) -> str:
