@@ -17,7 +17,7 @@ TEMPLATES := $(VENV)/share/jupyter/voila/templates
 # version breaks every later target; rebuild it instead, and say why.
 VENV_BAD := $(shell test -e $(VENV) && { $(PY) -c 'import sys; sys.exit(not ($(SUPPORTED)))' >/dev/null 2>&1 || echo yes; })
 ifeq ($(VENV_BAD),yes)
-$(info make: $(VENV) was built by $(or $(shell $(PY) --version 2>&1 | head -n 1),a Python that no longer runs), not Python 3.11 or 3.12: removing it; it is rebuilt with $(PYTHON))
+$(info make: $(VENV) was built by $(or $(shell $(PY) --version 2>/dev/null | head -n 1),a Python that no longer runs), not Python 3.11 or 3.12: removing it; it is rebuilt with $(PYTHON))
 $(shell rm -rf $(VENV))
 endif
 
