@@ -51,7 +51,7 @@ def rows(db_path, sql, params=()):
 
 
 def summary_line(stdout: str, label: str) -> str:
-    return next((line for line in stdout.splitlines() if line.strip().startswith(label)), "")
+    return next((line.strip() for line in stdout.splitlines() if line.strip().startswith(label)), "")
 
 
 def readme_customers_only_command() -> str:
@@ -160,7 +160,9 @@ def no_consent_unknown_feedback(tmp_path_factory):
     customers = rt.customers_only_csv(root / "customers.csv")
     feedback = rt.feedback_unknown_ids_csv(root / "feedback.csv", n=40)
     db_path = root / "ws" / "workbench.duckdb"
-    result = pipeline("--customers", customers, "--feedback", feedback, "--db", db_path, env=clean_env())
+    # Without act: nobody is scored, so there is nothing to action (and the run is quicker).
+    result = pipeline("--customers", customers, "--feedback", feedback, "--db", db_path,
+                      "--stages", "ingest,feedback,train,predict", env=clean_env())
     return db_path, result
 
 
@@ -201,18 +203,8 @@ def test_item4_an_unreachable_llm_fails_the_run_with_one_line_reason(tmp_path):
     assert error.startswith("error:    LLM health:") and "fell back to the offline analyzer" in error
     assert "WORKBENCH_LLM_MAX_FALLBACK_SHARE=0.2" in error
     health = summary_line(result.stdout, "LLM:")
-    assert re.search(r"feedback via openai: \d+ requests, \d+ retries; 0 of (\d+) feedback items from the model, \1 fell back",
-                     health), result.stdout
+    assert re.search(r"feedback via openai: \d+ requests, \d+ retries; 0 of (\d+) feedback items from the model, \1 fell back "
+                     r"to the offline analyzer \(connection", health), result.stdout
     assert rows(db_path, "SELECT status FROM runs")[0][0] == "failed"
     assert rows(db_path, "SELECT status FROM stage_runs WHERE stage = 'feedback'")[0][0] == "failed"
     assert "--resume" in summary_line(result.stdout, "resume:")
-
-
-def test_item4_a_lenient_threshold_lets_the_run_pass_but_still_reports(tmp_path):
-    db_path = tmp_path / "ws" / "workbench.duckdb"
-    env = clean_env(OPENAI_BASE_URL=f"http://127.0.0.1:{_closed_port()}/v1", OPENAI_API_KEY="sk-test",
-                    WORKBENCH_OPENAI_MODEL="fake-model", WORKBENCH_LLM_MAX_ATTEMPTS=1, WORKBENCH_LLM_BACKOFF_S=0.01,
-                    WORKBENCH_LLM_BACKOFF_MAX_S=0.05, WORKBENCH_LLM_ITEM_TRIES=1, WORKBENCH_LLM_MAX_FALLBACK_SHARE=1)
-    result = pipeline("--synthetic", "60", "--llm", "openai", "--stages", "ingest,feedback", "--db", db_path, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "fell back to the offline analyzer" in summary_line(result.stdout, "LLM:")

@@ -47,7 +47,9 @@ class LLMHealth:
         return self.fallbacks / self.model_items if self.model_items else 0.0
 
     def reason_text(self) -> str:
-        return ", ".join(f"{r} {n:,}" for r, n in sorted(self.reasons.items(), key=lambda kv: -kv[1])) or "no reason recorded"
+        """The fallback reasons, most frequent first (the engine counts them per distinct text
+        sent, not per row, so only their order is shown)."""
+        return ", ".join(r for r, _ in sorted(self.reasons.items(), key=lambda kv: -kv[1])) or "no reason recorded"
 
 
 def _latest_events(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[tuple, dict]:
