@@ -208,3 +208,19 @@ def test_item4_an_unreachable_llm_fails_the_run_with_one_line_reason(tmp_path):
     assert rows(db_path, "SELECT status FROM runs")[0][0] == "failed"
     assert rows(db_path, "SELECT status FROM stage_runs WHERE stage = 'feedback'")[0][0] == "failed"
     assert "--resume" in summary_line(result.stdout, "resume:")
+
+
+def test_item7_a_gzipped_subscription_export_is_ingested(tmp_path):
+    """A billing export as users receive it: `;`-separated, "$1,234.00" amounts, US dates, a
+    Cancelled/Active status as the label, owner identifiers; compressed as .csv.gz."""
+    plain = rt.subscription_csv(tmp_path / "subscriptions.csv")
+    packed = rt.gzip_copy(plain, tmp_path / "subscriptions.csv.gz")
+    config = rt.subscription_config(tmp_path / "subscriptions.toml")
+    db_path = tmp_path / "ws" / "workbench.duckdb"
+    result = pipeline("--customers", packed, "--data-config", config, "--stages", "ingest", "--db", db_path, env=clean_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    cancelled = plain.read_text().count(";Cancelled\n")
+    assert rows(db_path, "SELECT count(*), sum(churned) FROM customers") == [(400, cancelled)]
+    roles = dict(rows(db_path, "SELECT column_name, role FROM customer_columns"))
+    assert roles["Owner"] == "identifier" and roles["Billing Email"] == "email" and roles["MRR"] == "feature"
+    assert rows(db_path, "SELECT min(\"MRR\") > 0 FROM customers") == [(True,)]  # "$1,234.00" became a number
