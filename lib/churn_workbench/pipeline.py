@@ -240,7 +240,9 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
         if stage not in todo:
             echo(f"[{number}/{len(stages)}] {stage}: already done in this run, skipped")
             continue
-        echo(f"[{number}/{len(stages)}] {stage}: running {NOTEBOOKS[stage]} ...")
+        via = f" (LLM: {settings.llm_provider}; waits on the endpoint are normal)" \
+            if stage in run_report.LLM_EVENTS and settings.llm_provider != "local" else ""
+        echo(f"[{number}/{len(stages)}] {stage}: running {NOTEBOOKS[stage]}{via} ...")
         _record(settings, run_id, stage, "stage_started", sql="DELETE FROM stage_runs WHERE run_id = ? AND stage = ?",
                 params=[run_id, stage])
         started = time.monotonic()
