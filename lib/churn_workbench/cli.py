@@ -11,7 +11,9 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,17 +72,26 @@ def _derived_parameters() -> dict[str, tuple[str, object]]:
     return out
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str]) -> int:
     parser = _parser()
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM outside a run ends like Ctrl-C: one line, not a silent exit (the runner has its own).
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = parser.parse_args(argv)
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
         if args.command == "verify":
             return _verify(settings)
         return _run(args, settings)
-    except KeyboardInterrupt:  # before or after a run (during one, the runner handles it)
-        print("run_pipeline.py: interrupted (Ctrl-C); no run was started or changed", file=sys.stderr)
-        return pipeline.INTERRUPT_EXIT_CODES["SIGINT"]
+    except KeyboardInterrupt as exc:  # before or after a run (during one, the runner handles it)
+        name = str(exc) or "SIGINT"
+        print(f"run_pipeline.py: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
+              "no run was left unfinished", file=sys.stderr)
+        return pipeline.INTERRUPT_EXIT_CODES.get(name, 130)
     except _ArgumentError as exc:
         print(f"run_pipeline.py: error: {exc} (see --help)", file=sys.stderr)
         return 2
