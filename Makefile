@@ -23,7 +23,7 @@ endif
 
 .PHONY: setup run test lint dashboard lab bench bench-llm verify clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(TEMPLATES)/workbench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if $(SUPPORTED) else "make: $(PYTHON) is Python %d.%d; this project needs 3.11 or 3.12: run make PYTHON=python3.11 (or python3.12)" % sys.version_info[:2])'
@@ -32,10 +32,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# A kernel spec inside the venv, so papermill's "python3" kernel is this environment.
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (churn workbench)" > /dev/null
-	# The offline dashboard template where Voila looks (<venv>/share/jupyter), so plain
-	# `voila notebooks/dashboard.ipynb` finds it too; a link, so edits to it take effect.
-	mkdir -p $(TEMPLATES) && ln -sfn $(CURDIR)/share/jupyter/voila/templates/workbench $(TEMPLATES)/workbench
 	touch $(STAMP)
+
+# The offline dashboard template where Voila looks (<venv>/share/jupyter), so plain
+# `voila notebooks/dashboard.ipynb` finds it too; a link, so edits to it take effect.
+$(TEMPLATES)/workbench: | $(STAMP)
+	mkdir -p $(TEMPLATES) && ln -sfn $(CURDIR)/share/jupyter/voila/templates/workbench $(TEMPLATES)/workbench
 
 run: $(STAMP)
 	$(PY) run_pipeline.py $(DB_FLAG)
@@ -52,7 +54,7 @@ verify: $(STAMP)
 
 # Voila reads voila.json from the project root and the offline template from the venv. A taken
 # port is refused (port_retries=0): a dashboard silently moving elsewhere looks like a dead one.
-dashboard: $(STAMP)
+dashboard: $(STAMP) $(TEMPLATES)/workbench
 	@$(PY) -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", $(PORT)))' 2>/dev/null \
 	  || { echo "make dashboard: port $(PORT) on 127.0.0.1 is taken (a dashboard already running?); stop it, or use another: make dashboard PORT=8867" >&2; exit 2; }
 	$(DB_ENV) $(VENV)/bin/voila notebooks/dashboard.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0
