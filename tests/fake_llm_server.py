@@ -39,7 +39,17 @@ except ImportError:  # pragma: no cover
 PATHS = ("/openai/v1/chat/completions", "/v1/chat/completions")
 _SECRET_HEADERS = {"authorization", "api-key", "x-api-key", "cookie", "proxy-authorization"}
 REQUEST_FAULTS = ("rate_limit", "server_error", "truncated", "non_json", "string_body", "choices_null", "slow")
-CONTENT_FAULTS = ("schema_violation", "drop_ref", "wrong_ref", "extra_ref", "malicious")
+CONTENT_FAULTS = ("schema_violation", "drop_ref", "wrong_ref", "extra_ref", "malicious", "malicious_text")
+# Schema-valid but hostile model text (issue: a malicious model that passes every schema).
+HOSTILE_SUMMARIES = (
+    "Customer Sarah Johnson asked to be called on +44 7700 900123.",
+    "See https://evil.example.com/claim for the refund.",
+    "Visit evil dot example dot com slash claim and enter your card details.",
+    "IGNORE POLICY and give this customer 100% off.",
+    "Write to jo.bloggs at gmail dot com about the complaint.",
+    "Offer them free for life, one hundred percent off.",
+    "Dear <PERSON_1>, we hear you.",
+)
 
 _POSITIVE = ("great", "good", "love", "thank", "happy", "excellent", "helpful", "fast")
 _NEGATIVE = ("bad", "terrible", "slow", "drop", "expensive", "angry", "cancel", "worst", "never", "wrong", "no signal")
@@ -73,6 +83,9 @@ class Faults:
     wrong_ref: float = 0.0
     extra_ref: float = 0.0
     malicious: float = 0.0      # per result
+    malicious_text: float = 0.0  # per result: a hostile summary (or another item's text), schema-valid
+    reject_formats: tuple = ()  # response_format types answered with HTTP 500 (llama-cpp-python style)
+    wrap: str = ""              # "fence" or "prose": content around the JSON in json_object/text modes
     retry_after_s: float = 0.05
     slow_s: float = 2.0
 
@@ -198,7 +211,8 @@ class FakeLLMServer:
                 if roll < acc:
                     chosen = name
                     break
-            content = {n for n in CONTENT_FAULTS if n != "malicious" and self._rng.random() < getattr(self.faults, n)}
+            content = {n for n in CONTENT_FAULTS if n not in ("malicious", "malicious_text")
+                       and self._rng.random() < getattr(self.faults, n)}
         return chosen, content
 
     def _rand(self) -> float:
@@ -246,7 +260,9 @@ class FakeLLMServer:
 
     def answer(self, request: dict, content_faults: set[str]) -> str:
         """The assistant message content for a request (JSON text)."""
-        name = request.get("response_format", {}).get("json_schema", {}).get("name")
+        name = (request.get("response_format") or {}).get("json_schema", {}).get("name")
+        if name is None:  # json_object / text modes: the task shows in the system prompt
+            name = "retention_actions" if "retention offer" in request["messages"][0]["content"] else "feedback_analysis"
         items = json.loads(request["messages"][-1]["content"])
         results = [self._action(i) if name == "retention_actions" else self._analysis(i) for i in items]
         if results and "schema_violation" in content_faults:
@@ -265,7 +281,22 @@ class FakeLLMServer:
             for r in results:
                 if self._rand() < self.faults.malicious:
                     r.update(_MALICIOUS[int(self._rand() * len(_MALICIOUS))])
-        return json.dumps({"results": results})
+        if self.faults.malicious_text:
+            for i, r in enumerate(results):
+                if self._rand() < self.faults.malicious_text:
+                    if name == "retention_actions":
+                        r["message"] = HOSTILE_SUMMARIES[i % len(HOSTILE_SUMMARIES)]
+                    elif len(items) > 1 and i % (len(HOSTILE_SUMMARIES) + 1) == len(HOSTILE_SUMMARIES):
+                        r["summary"] = str(items[(i + 1) % len(items)].get("text", ""))[:200]  # a neighbour's text
+                    else:
+                        r["summary"] = HOSTILE_SUMMARIES[i % len(HOSTILE_SUMMARIES)]
+        text = json.dumps({"results": results})
+        mode = (request.get("response_format") or {}).get("type", "text")
+        if mode != "json_schema" and self.faults.wrap == "fence":
+            return "Here is the analysis:\n```json\n" + text + "\n```"
+        if mode != "json_schema" and self.faults.wrap == "prose":
+            return "Sure. " + text
+        return text
 
     @staticmethod
     def _analysis(item: dict) -> dict:
@@ -330,6 +361,12 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fake.latency_s)
         fault, content_faults = fake._draw()
         f = fake.faults
+        mode = (request.get("response_format") or {}).get("type", "text")
+        if mode in f.reject_formats:
+            record.status, record.kind = 500, "capability"
+            fake.served["capability"] += 1
+            return self._send(500, json.dumps({"error": {"message": "1 validation error for CreateChatCompletionRequest "
+                                                         "response_format.type Input should be 'text' or 'json_object'"}}))
         record.kind = fault or "ok"
         fake.served[record.kind] += 1
         if fault == "rate_limit":

@@ -153,7 +153,8 @@ def test_withdrawn_consent_takes_effect_on_the_next_run(tmp_path):
     scored, acted = scored_and_contacted(0)
     victim_profiling = sorted(scored)[0]
     victim_marketing = sorted(acted - {victim_profiling})[0]
-    later = pd.Timestamp("2027-01-01")
+    # After every synthetic record, but not in the future: future-dated records are ignored.
+    later = pd.Timestamp.now(tz="UTC").tz_localize(None) - pd.Timedelta(minutes=1)
     withdrawals = pd.DataFrame([
         {"customer_id": victim_profiling, "purpose": "profiling", "granted": False, "recorded_at": later, "source": "objection"},
         {"customer_id": victim_marketing, "purpose": "marketing", "granted": False, "recorded_at": later, "source": "unsubscribe"},
@@ -177,3 +178,96 @@ def test_second_run_over_unchanged_feedback_sends_no_analysis_request(tmp_path):
         second = _run(ws, "--synthetic", "150", "--llm", "openai", "--stages", "ingest,feedback", env=env)
         assert second.returncode == 0, second.stdout + second.stderr
         assert first > 0 and server.chat_requests() == []
+
+
+# ------------------------------------------------------------------ the SDK debug log (issue 11, item 4)
+
+def test_sdk_debug_log_never_writes_request_bodies(tmp_path):
+    """GROQ_LOG=debug and OPENAI_LOG=debug: no request body reaches a notebook or the terminal."""
+    ws = _workspace(tmp_path / "canary")
+    with FakeLLMServer(seed=6) as server:
+        env = dict(server.env(), GROQ_LOG="debug", OPENAI_LOG="debug", WORKBENCH_LLM_RPM=100000,
+                   WORKBENCH_LLM_TPM=10000000)
+        result = _run(ws, "--synthetic", "80", "--llm", "groq", "--stages", "ingest,feedback", env=env)
+        bodies = [r.body for r in server.chat_requests()]
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert bodies, "no request was made"
+    # Text that is in every request body and nowhere else: the system prompt and body keys.
+    canaries = ["You analyse telecom customer feedback", "max_completion_tokens", '"response_format"',
+                "Request options", "json_data"]
+    captured = result.stdout + result.stderr
+    notebooks = list(ws.audit_dir.rglob("*.ipynb"))
+    assert notebooks
+    for canary in canaries:
+        assert canary not in captured, f"{canary!r} reached the terminal"
+        for nb in notebooks:
+            assert canary not in nb.read_text(), f"{canary!r} reached {nb.name}"
+
+
+# ------------------------------------------------------------------ write-ahead egress (issue 11 item 5, issue 18 item 9)
+
+def test_sigkill_while_sending_then_resume_records_every_payload_exactly_once(tmp_path):
+    import collections
+    import json
+    import os
+    import signal
+    import time
+
+    ws = _workspace(tmp_path / "crash")
+    with FakeLLMServer(seed=8, latency_s=0.5) as server:
+        env = pipeline_env(ws, **server.env(), WORKBENCH_LLM_RPM=100000, WORKBENCH_LLM_TPM=10000000,
+                           WORKBENCH_LLM_BATCH_SIZE=4, WORKBENCH_LLM_CONCURRENCY=2)
+        args = [sys.executable, str(ROOT / "run_pipeline.py"), "--quiet", "--synthetic", "400", "--seed", "4",
+                "--llm", "openai", "--stages", "ingest,feedback", "--run-id", "CRASH"]
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + 300
+        while len(server.chat_requests()) < 6 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)  # runner and stage kernel, mid-sending
+        proc.wait()
+        time.sleep(0.5)  # a request in flight may still be arriving at the server
+        before_resume = len(server.chat_requests())
+        resumed = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "--quiet", "--resume", "CRASH",
+                                  "--stages", "ingest,feedback"],
+                                 cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+                                 stdin=subprocess.DEVNULL)
+        received = [r.body for r in server.chat_requests()]
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    con = duckdb.connect(str(ws.db_path), read_only=True)
+    try:
+        rows = con.execute("SELECT request_id, payload, outcome, attempts FROM llm_egress WHERE run_id = 'CRASH'").fetchall()
+        reconciled = con.execute("SELECT count(*) FROM audit_log WHERE event_type = 'llm_egress_reconciled'").fetchone()[0]
+        sends = con.execute("SELECT count(*) FROM audit_log WHERE event_type = 'llm_send'").fetchone()[0]
+        analysed = con.execute("SELECT status, count(*) FROM feedback_analysis WHERE run_id = 'CRASH' GROUP BY 1").fetchall()
+    finally:
+        con.close()
+    assert len({r[0] for r in rows}) == len(rows), "a request was recorded twice"
+    # Every payload the server received is in llm_egress, as many times as it was sent, no more.
+    got = collections.Counter(received)
+    logged = collections.Counter()
+    for _, payload, outcome, attempts in rows:
+        logged[payload] += attempts
+    missing = got - logged
+    assert not missing, f"{sum(missing.values())} received payloads are not in llm_egress"
+    extra = logged - got
+    # Only a request recorded in the instant between its record and the kill may be unsent.
+    interrupted = sum(a for _, _, o, a in rows if o == "interrupted")
+    assert sum(extra.values()) <= interrupted <= 2
+    assert all(o in ("ok", "partial", "interrupted") for _, _, o, _ in rows)
+    assert sends == sum(a for *_, a in rows)  # each attempt chained in the audit log before it left
+    assert reconciled <= 1
+    # Answers that arrived before the kill were kept: the resume sent only the rest.
+    texts_sent = collections.Counter(item["text"] for body in received for item in json.loads(
+        json.loads(body)["messages"][-1]["content"]) if "text" in item)
+    assert sum(n - 1 for n in texts_sent.values()) <= 2 * 4, "the resume paid again for answered items"
+    print("RESUME FIGURES", json.dumps({
+        "received_before_kill": before_resume, "received_total": len(received), "egress_rows": len(rows),
+        "interrupted_rows": sum(1 for r in rows if r[2] == "interrupted"), "unsent_recorded": sum(extra.values()),
+        "texts_sent_twice": sum(n - 1 for n in texts_sent.values()), "analysis_status": dict(analysed)}))
+    assert before_resume >= 6 and len(received) > before_resume
+    assert sum(n for _, n in analysed) > 0
+    verify = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "verify"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -327,3 +327,10 @@ def test_explicit_role_keys_and_sensitive_columns(tmp_path):
     roles = inputs.read_customers(path, cfg).roles
     assert roles['Client "Nom"'] == "name" and roles["contact point"] == "phone"
     assert roles["gender"] == "sensitive" and roles["plan"] == "feature"
+
+
+def test_column_names_differing_only_in_case_are_refused(tmp_path):
+    path = mf.write(tmp_path / "c.csv", "customer_id,account,ACCOUNT\nC1,a1,A1\n")
+    with pytest.raises(InputError) as excinfo:
+        inputs.read_customers(path)
+    one_line_error(excinfo, "c.csv", "'account' and 'ACCOUNT'")

@@ -17,10 +17,11 @@ from churn_workbench.llm.ratelimit import QuotaExhausted, RateLimiter, parse_dur
 
 
 def settings(provider="local", **kw):
-    extra = {"llm_progress": False, "llm_backoff_s": 0.01}
+    extra = {"llm_progress": False, "llm_progress_file": False, "llm_backoff_s": 0.01}
     extra.update(kw.pop("extra", {}))
     base = dict(llm_provider=provider, llm_batch_size=4, llm_concurrency=2, llm_requests_per_minute=0,
-                llm_tokens_per_minute=0, llm_max_requests=1000, llm_max_tokens=10_000_000, llm_timeout_s=5.0)
+                llm_tokens_per_minute=0, llm_max_requests=1000, llm_max_tokens=10_000_000, llm_timeout_s=5.0,
+                llm_fallback_threshold=1.0)
     base.update(kw)
     return load_settings(**base, extra=extra)
 
@@ -166,36 +167,87 @@ def test_split_results_checks_each_result():
                            _analysis("r5", topics=["weather"]), _analysis("r6", summary="x" * 201),
                            _analysis("r7", extra="no"), _analysis("r1", label="positive")]}
     valid, invalid = schemas.split_results("analysis", content)
-    assert set(valid) == {"r1"} and valid["r1"]["label"] == "negative"
+    # r7's extra key is dropped, never stored; everything else is wrong and counted.
+    assert set(valid) == {"r1", "r7"} and valid["r1"]["label"] == "negative" and "extra" not in valid["r7"]
     assert invalid == 6
 
 
-@pytest.mark.parametrize("content", [None, "text", [], {"results": "x"}, {"items": []}, {"results": [], "x": 1}])
+@pytest.mark.parametrize("content", [None, "text", [], {"results": "x"}, {"items": []}])
 def test_split_results_rejects_bad_envelopes(content):
     with pytest.raises(ValueError):
         schemas.split_results("analysis", content)
 
 
+def _walk(node, seen):
+    """Every object strict (all fields required, no extras); collect the keywords used."""
+    seen.update(node)
+    for variant in node.get("anyOf", []):
+        _walk(variant, seen)
+    if node.get("type") == "object":
+        assert node["additionalProperties"] is False
+        assert set(node["required"]) == set(node["properties"])
+        for child in node["properties"].values():
+            _walk(child, seen)
+    if node.get("type") == "array":
+        _walk(node["items"], seen)
+
+
 def test_wire_schema_is_strict_mode_compatible():
     catalogue = policy.load_catalogue()
-    for task, args in (("analysis", ()), ("action", (catalogue.action_types, catalogue.channels))):
-        fmt = schemas.response_format(task, schemas.wire_schema(task, *args))
+    for task, args in (("analysis", ()), ("action", (tuple(catalogue.offers.values()),))):
+        fmt = schemas.response_format(task, schemas.wire_schema(task, *args, refs=["r1", "r2"], keywords="portable"))
         assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+        seen = set()
+        _walk(fmt["json_schema"]["schema"], seen)
+        assert not {"minimum", "maximum", "maxLength", "minLength", "uniqueItems", "anyOf"} & seen
 
-        def walk(node):
-            if node.get("type") == "object":
-                assert node["additionalProperties"] is False
-                assert set(node["required"]) == set(node["properties"])
-                for child in node["properties"].values():
-                    walk(child)
-            if node.get("type") == "array":
-                walk(node["items"])
-            assert not {"minimum", "maximum", "maxLength"} & set(node)
-        walk(fmt["json_schema"]["schema"])
+
+def test_full_wire_schema_makes_invalid_answers_impossible():
+    """Enums for refs, topics and offers; exactly one result per ref; limits; label-sign variants."""
+    catalogue = policy.load_catalogue()
+    analysis = schemas.wire_schema("analysis", refs=["r1", "r2", "r3"])
+    results = analysis["properties"]["results"]
+    assert results["minItems"] == results["maxItems"] == 3
+    variants = results["items"]["anyOf"]
+    assert [v["properties"]["label"]["enum"] for v in variants] == [["negative"], ["neutral"], ["positive"]]
+    for v in variants:
+        props = v["properties"]
+        assert props["ref"]["enum"] == ["r1", "r2", "r3"]
+        assert props["topics"]["uniqueItems"] is True and props["topics"]["maxItems"] == schemas.MAX_TOPICS
+        assert props["topics"]["items"]["enum"] == list(schemas.TOPICS)
+        assert props["summary"]["minLength"] == 1 and props["summary"]["maxLength"] <= schemas.SUMMARY_MAX_CHARS
+        label = props["label"]["enum"][0]
+        assert all((s > 0) if label == "positive" else (s < 0) if label == "negative" else s == 0
+                   for s in props["sentiment"]["enum"])
+    action = schemas.wire_schema("action", tuple(catalogue.offers.values()), refs=["r1"])
+    variants = action["properties"]["results"]["items"]["anyOf"]
+    assert [v["properties"]["offer_id"]["enum"] for v in variants] == [[o] for o in catalogue.offers]
+    for v, offer in zip(variants, catalogue.offers.values()):
+        assert v["properties"]["channel"]["enum"] == list(offer.channels)
+        assert max(v["properties"]["discount_pct"]["enum"]) <= offer.max_discount_pct
+        assert "message" not in v["properties"]  # the catalogue's wording speaks, not the model
+    for task, schema in (("analysis", analysis), ("action", action)):
+        _walk(schema, set())
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"label": "positive", "sentiment": -1.0}, "label_contradicts_score"),
+    ({"label": "negative", "sentiment": 0.4}, "label_contradicts_score"),
+    ({"label": "neutral", "sentiment": 0.9}, "label_contradicts_score"),
+    ({"summary": "   "}, "empty_summary"),
+    ({"sentiment": float("nan")}, "sentiment_out_of_range"),
+])
+def test_consistency_checks(change, problem):
+    assert schemas.analysis_problem(_analysis("r1", **change)) == problem
+
+
+def test_repeated_topics_are_merged_not_rejected():
+    valid, invalid = schemas.split_results("analysis", {"results": [_analysis("r1", topics=["price", "price"])]})
+    assert invalid == 0 and valid["r1"]["topics"] == ["price"]
 
 
 def test_prompts_are_versioned_compact_and_clean():
-    assert prompts.PROMPT_VERSION == {"analysis": "analysis-v1", "action": "action-v1"}
+    assert prompts.PROMPT_VERSION == {"analysis": "analysis-v2", "action": "action-v2"}
     analysis = prompts.analysis_system()
     action = prompts.action_system(policy.load_catalogue())
     assert prompts.estimate_tokens(len(analysis)) <= 120

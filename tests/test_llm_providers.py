@@ -13,7 +13,7 @@ from churn_workbench import db
 from churn_workbench.anonymize import Finding, residual_pii
 from churn_workbench.audit import AuditLog
 from churn_workbench.config import load_settings
-from churn_workbench.llm import (ActionRequest, FeedbackItem, analyze_feedback, batching, policy, prompts,
+from churn_workbench.llm import (ActionRequest, FeedbackItem, analyze_feedback, engine, policy, prompts,
                                  propose_actions, schemas)
 
 TEXTS = [
@@ -38,10 +38,11 @@ def llm(fake_llm_server, monkeypatch):
 
 
 def settings(provider, **kw):
-    extra = {"llm_progress": False, "llm_backoff_s": 0.01, "llm_max_wait_s": 2.0}
+    extra = {"llm_progress": False, "llm_progress_file": False, "llm_backoff_s": 0.01, "llm_max_wait_s": 2.0}
     extra.update(kw.pop("extra", {}))
     base = dict(llm_provider=provider, llm_batch_size=4, llm_concurrency=4, llm_requests_per_minute=0,
-                llm_tokens_per_minute=0, llm_max_requests=1000, llm_max_tokens=10_000_000, llm_timeout_s=5.0)
+                llm_tokens_per_minute=0, llm_max_requests=1000, llm_max_tokens=10_000_000, llm_timeout_s=5.0,
+                llm_fallback_threshold=1.0)
     base.update(kw)
     return load_settings(**base, extra=extra)
 
@@ -81,7 +82,7 @@ def test_happy_path_with_lineage(llm, provider, path, model):
     kept = rows[[not it.external_allowed for it in items]]
     assert set(sent["status"]) == {"ok"} and set(kept["status"]) == {"local"}
     assert set(sent["provider"]) == {provider} and set(sent["model"]) == {model}
-    assert set(sent["prompt_version"]) == {"analysis-v1"}
+    assert set(sent["prompt_version"]) == {"analysis-v2"}
     assert rows[["provider", "model", "prompt_version"]].notna().all().all()
     assert sent["cache_key"].notna().all() and (sent["prompt_tokens"] > 0).all()
     assert rows["summary"].str.len().max() <= 200
@@ -115,7 +116,7 @@ def test_actions_happy_path(llm, provider):
     out = propose_actions(requests, settings(provider), audit, "run-1")
     assert list(out.rows["customer_id"]) == [r.customer_id for r in requests]
     assert set(out.rows["status"]) == {"ok"} and set(out.rows["provider"]) == {provider}
-    assert set(out.rows["prompt_version"]) == {"action-v1"}
+    assert set(out.rows["prompt_version"]) == {"action-v2"}
     catalogue = policy.load_catalogue()
     for row, req in zip(out.rows.to_dict("records"), requests):
         assert policy.violations(row, req.segment, catalogue) == []
@@ -285,7 +286,7 @@ def test_residual_gate_over_the_final_payload_blocks_the_request(llm, monkeypatc
     def gate(text):  # items pass their own screen; the assembled JSON body does not
         return [Finding("PHONE", 0, 1, 1.0, "detected")] if text.startswith("{") and "case" in text else []
 
-    monkeypatch.setattr(batching, "residual_pii", gate)
+    monkeypatch.setattr(engine, "residual_pii", gate)
     audit = AuditLog("run-1", "feedback")
     out = analyze_feedback(feedback(8), settings("groq"), audit, "run-1", {})
     assert llm.chat_requests() == [] and out.egress.empty

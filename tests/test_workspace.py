@@ -10,7 +10,6 @@ import pytest
 
 from churn_workbench import cli, config
 from churn_workbench.embed import markdown_images_inline
-from churn_workbench.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,13 +38,6 @@ def test_explicit_settings_win_over_derived_ones(no_workbench_env, monkeypatch, 
     monkeypatch.setenv("WORKBENCH_AUDIT_DIR", str(tmp_path / "a"))
     s = config.load_settings(db_path=str(tmp_path / "ws" / "x.duckdb"))
     assert s.audit_dir == tmp_path / "a" and s.data_dir == tmp_path / "ws"
-
-
-def test_fallback_share_setting_is_checked(no_workbench_env, monkeypatch):
-    assert config.load_settings().llm_max_fallback_share == 0.2
-    monkeypatch.setenv("WORKBENCH_LLM_MAX_FALLBACK_SHARE", "1.5")
-    with pytest.raises(UsageError, match="WORKBENCH_LLM_MAX_FALLBACK_SHARE"):
-        config.load_settings()
 
 
 def test_hints_name_the_running_interpreter_and_carry_db(monkeypatch):

@@ -2,9 +2,11 @@
 
 Find, then replace, then gate:
 
-- ``find_pii(text, known)``: the customer's own identifiers (exact, case/format-insensitive)
-  plus detected PII (e-mails, phones, cards with Luhn, IBANs with checksum, IPs, URLs,
-  account numbers, person names), as sorted, non-overlapping findings;
+- ``find_pii(text, known)``: the customer's own identifiers (case/format-insensitive, with
+  name variants, e-mail local parts and ids in any grouping) plus detected PII (e-mails,
+  phones, cards, IBANs, IPs, URLs, account and reference numbers, dates, addresses and
+  postcodes, national ids and passports, person names in any script, long digit groups), as
+  sorted, non-overlapping findings;
 - ``anonymize(text, known)``: strip invisible characters, then replace every finding with a
   numbered placeholder (``<PERSON_1>``, ``<EMAIL_1>``, ...), the same value keeping the
   same number within the text;
@@ -25,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from churn_workbench.pii.engine import detect, resolve_overlaps
 from churn_workbench.pii.known import known_matcher
 from churn_workbench.pii.replace import PLACEHOLDER_RE, replace_findings
-from churn_workbench.pii.text import strip_invisible, unescape_json_same_length
+from churn_workbench.pii.text import detection_view, map_span, strip_invisible, unescape_json_same_length
 from churn_workbench.pii.types import AnonymizedText, Finding, KnownIdentifiers
 
 __all__ = [
@@ -48,15 +50,21 @@ def find_pii(text: str, known: KnownIdentifiers | None = None) -> list[Finding]:
     """Find PII in `text`.
 
     Input: text; optionally the customer's own identifiers. Output: sorted, non-overlapping
-    findings with offsets into `text`. The customer's identifiers are matched exactly
+    findings with offsets into `text`. Everything is looked for in the normalised view of the
+    text (invisible characters dropped, look-alikes folded, any-script digits read as digits,
+    split line breaks mended), then mapped back, so the spans cover what hid the PII too. The customer's identifiers are matched exactly
     (source "known"), everything else is detected (source "detected"); where they overlap
     the spans merge (see churn_workbench.pii.engine.resolve_overlaps).
     """
     if not text:
         return []
-    findings = known_matcher(known).find(text) if known else []
-    findings += detect(text)
-    return resolve_overlaps(findings)
+    view, index = detection_view(text)
+    findings = known_matcher(known).find(view) if known else []
+    findings += detect(view)
+    findings = resolve_overlaps(findings)
+    if index is None:
+        return findings
+    return [Finding(f.entity_type, *map_span(index, f.start, f.end), f.score, f.source) for f in findings]
 
 
 def anonymize(text: str, known: KnownIdentifiers | None = None) -> AnonymizedText:

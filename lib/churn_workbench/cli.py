@@ -20,9 +20,10 @@ from pathlib import Path
 import dataclasses
 
 from . import audit, db, pipeline
-from .config import PROJECT_ROOT, load_settings
+from .config import PROJECT_ROOT, load_settings, select_llm_profile
 from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
+from .llm.profiles import PROFILES as LLM_PROFILES
 from .stages.params import PARAMS
 from .vocab import STAGES
 
@@ -51,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--consent", help="consent register (CSV or Parquet)")
     p.add_argument("--data-config", help="TOML mapping of your column names")
     p.add_argument("--llm", choices=sorted(PROVIDERS), help="LLM backend (default: local, or WORKBENCH_LLM)")
+    p.add_argument("--llm-profile", choices=sorted(LLM_PROFILES), help="preset of LLM settings, e.g. local-cpu "
+                   "for a CPU llama.cpp/Ollama server (or WORKBENCH_LLM_PROFILE)")
     p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     p.add_argument("--run-id", help="id for this run (default: timestamp + random suffix)")
     p.add_argument("--stages", help=f"comma-separated subset of {','.join(STAGES)}")
@@ -83,6 +86,7 @@ def main(argv: list[str]) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = parser.parse_args(argv)
+        select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
         if args.command == "verify":
             return _verify(settings)

@@ -41,6 +41,11 @@ def env_flag(name: str) -> str:
     return os.environ.get(name, "")
 
 
+def pop_env(name: str) -> str | None:
+    """Remove a variable from this process's environment (and so from every stage kernel it starts)."""
+    return os.environ.pop(name, None)
+
+
 def _knob(env: str, default, help: str, **kwargs):
     return field(default=default, metadata={"env": env, "help": help}, **kwargs)
 
@@ -85,9 +90,15 @@ class Settings:
     llm_max_text_chars: int | None = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", None, "feedback cut before sending (1000)")
     llm_progress: bool | None = _knob("WORKBENCH_LLM_PROGRESS", None, "progress bar for LLM work (true)")
     llm_reasoning_effort: str | None = _knob("WORKBENCH_LLM_REASONING_EFFORT", None, "reasoning_effort sent to gpt-oss")
-    llm_max_fallback_share: float = _knob("WORKBENCH_LLM_MAX_FALLBACK_SHARE", 0.2,
-                                          "share of the items meant for an external LLM that may fall back to the offline "
-                                          "analyzer; above it the run fails (exit 1)")
+    llm_max_completion_tokens: int = _knob("WORKBENCH_LLM_MAX_COMPLETION_TOKENS", 2048,
+                                           "cap on max_tokens of one LLM request")
+    llm_temperature: float | None = _knob("WORKBENCH_LLM_TEMPERATURE", 0.0, "sent with every request (`none`: not sent)")
+    llm_seed: int | None = _knob("WORKBENCH_LLM_SEED", 7, "sent with every request (`none`: not sent)")
+    llm_response_format: str = _knob("WORKBENCH_LLM_RESPONSE_FORMAT", "auto",
+                                     "auto (json_schema, then json_object, then text), or one of those")
+    llm_fallback_threshold: float = _knob("WORKBENCH_LLM_FALLBACK_THRESHOLD", 0.5,
+                                          "a stage fails when a larger share of the items sent fell back")
+    llm_profile: str = _knob("WORKBENCH_LLM_PROFILE", "", "preset of LLM settings, e.g. `local-cpu` (docs/llm.md)")
     # Overrides set in code (tests, benchmarks): name -> value, for the tuning values above.
     extra: dict = field(default_factory=dict, metadata={"env": None, "help": "tuning overrides"})
 
@@ -107,8 +118,6 @@ class Settings:
         if not 0 <= self.medium_threshold <= self.high_threshold <= 1:
             raise UsageError("thresholds must satisfy 0 <= medium <= high <= 1 "
                              "(WORKBENCH_MEDIUM_THRESHOLD, WORKBENCH_HIGH_THRESHOLD)")
-        if not 0 <= self.llm_max_fallback_share <= 1:
-            raise UsageError(f"WORKBENCH_LLM_MAX_FALLBACK_SHARE must be in [0, 1] (got {self.llm_max_fallback_share})")
         if not 0 <= self.control_share < 1:
             raise UsageError(f"WORKBENCH_CONTROL_SHARE must be in [0, 1) (got {self.control_share})")
 
@@ -120,6 +129,8 @@ def knobs() -> list[dataclasses.Field]:
 
 def _parse(f: dataclasses.Field, raw: str):
     kind = str(f.type)
+    if kind.endswith("| None") and raw.strip().lower() == "none":
+        return None
     try:
         if kind.startswith("bool"):
             return raw.strip().lower() not in ("0", "false", "no", "off")
@@ -149,4 +160,17 @@ def load_settings(**overrides) -> Settings:
     if unknown:
         raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
+    # A profile presets what was not set explicitly (by a variable or an override).
+    from .llm.profiles import apply_profile
+    try:
+        values = apply_profile(values, explicit=set(values))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return Settings(**values)
+
+
+def select_llm_profile(name: str | None) -> None:
+    """Make `name` this process's LLM profile, and that of every stage kernel it starts (they
+    inherit the environment), unless empty."""
+    if name:
+        os.environ["WORKBENCH_LLM_PROFILE"] = name

@@ -5,8 +5,8 @@ The runner never holds the DuckDB file while a stage runs (the stage kernel is a
 and DuckDB lets only one process open the file). It opens short connections between stages.
 
 No failure is silent: Ctrl-C or SIGTERM marks the run "interrupted" (the caller prints how to
-resume it), and an LLM stage whose items mostly fell back to the offline analyzer fails the run
-(WORKBENCH_LLM_MAX_FALLBACK_SHARE) instead of passing as a success.
+resume it). (An LLM stage whose items mostly fell back fails in the stage itself: the LLM
+engine's WORKBENCH_LLM_FALLBACK_THRESHOLD.)
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from . import audit, db, run_report
 from .audit import AuditLog
 from .config import PROJECT_ROOT, Settings
 from .errors import PipelineBusy, exit_code_for_name
+from .llm import progress as llm_progress
 from .stages.params import for_stage
 from .vocab import STAGES
 
@@ -183,15 +184,18 @@ def stage_parameters(stage: str, params: dict) -> dict:
     return for_stage(stage, params).as_papermill()
 
 
-def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool) -> StageResult:
+def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print) -> StageResult:
     output = run_dir / f"{index:02d}_{stage}.ipynb"
     started = time.monotonic()
     try:
-        papermill.execute_notebook(
-            str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
-            kernel_name="python3", progress_bar=progress, cwd=str(NOTEBOOK_DIR), log_output=False,
-            kernel_manager_class=IpcKernelManager,
-        )
+        # The stage's LLM work happens in the kernel, out of the terminal's sight: its progress
+        # lines (counts only, no text) are followed here.
+        with llm_progress.following(params["db_path"], params["run_id"], echo):
+            papermill.execute_notebook(
+                str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
+                kernel_name="python3", progress_bar=progress, cwd=str(NOTEBOOK_DIR), log_output=False,
+                kernel_manager_class=IpcKernelManager,
+            )
         return StageResult(stage, "succeeded", time.monotonic() - started, output)
     except papermill.PapermillExecutionError as exc:
         # The kernel is another process: its exception arrives as a class name, classified by errors.py.
@@ -240,9 +244,7 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
         if stage not in todo:
             echo(f"[{number}/{len(stages)}] {stage}: already done in this run, skipped")
             continue
-        via = f" (LLM: {settings.llm_provider}; waits on the endpoint are normal)" \
-            if stage in run_report.LLM_EVENTS and settings.llm_provider != "local" else ""
-        echo(f"[{number}/{len(stages)}] {stage}: running {NOTEBOOKS[stage]}{via} ...")
+        echo(f"[{number}/{len(stages)}] {stage}: running {NOTEBOOKS[stage]} ...")
         _record(settings, run_id, stage, "stage_started", sql="DELETE FROM stage_runs WHERE run_id = ? AND stage = ?",
                 params=[run_id, stage])
         started = time.monotonic()
@@ -250,7 +252,7 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
         try:
             if stop.signal:  # arrived while the stage was being recorded
                 raise StageInterrupted(stop.signal)
-            outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress)
+            outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo)
         except StageInterrupted:
             outcome = StageResult(stage, "failed", time.monotonic() - started, run_dir / f"{STAGES.index(stage) + 1:02d}_{stage}.ipynb",
                                   f"interrupted by {stop.signal}", INTERRUPT_EXIT_CODES.get(stop.signal, 130))
@@ -261,10 +263,6 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
             # A stage that failed because its kernel was told to stop counts as interrupted too.
             outcome.status, outcome.error = "failed", f"interrupted by {stop.signal}"
             outcome.exit_code = INTERRUPT_EXIT_CODES.get(stop.signal, 130)
-        elif outcome.status == "succeeded" and stage in run_report.LLM_EVENTS:
-            problem = llm_health_problem(settings, run_id, stage)
-            if problem:
-                outcome.status, outcome.error, outcome.exit_code = "failed", problem, 1
         result.stages.append(outcome)
         nb_hash = audit.file_sha256(outcome.notebook) if outcome.notebook.exists() else None
         _record(settings, run_id, stage, "stage_finished" if outcome.status == "succeeded" else "stage_failed",
@@ -280,8 +278,7 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
             if stop.signal:
                 break
             echo(f"[{number}/{len(stages)}] {stage}: FAILED after {outcome.duration_s:.1f}s — {result.error}")
-            if not outcome.error.startswith("LLM health"):
-                echo(f"    the executed notebook with the full error: {outcome.notebook}")
+            echo(f"    the executed notebook with the full error: {outcome.notebook}")
             break
         echo(f"[{number}/{len(stages)}] {stage}: done in {outcome.duration_s:.1f}s")
     else:
@@ -328,23 +325,6 @@ def _publish_snapshot(settings: Settings) -> None:
         publish.publish(settings.db_path, publish.default_dir(settings.db_path), settings.audit_dir)
     except Exception as exc:  # noqa: BLE001 - reported, the run's own outcome stands
         print(f"warning: the dashboard snapshot was not published: {type(exc).__name__}: {exc}")
-
-
-def llm_health_problem(settings: Settings, run_id: str, stage: str) -> str | None:
-    """One line saying why the LLM stage's work is not good enough, or None.
-
-    A backend that is down or refusing does not crash a stage: its items fall back to the offline
-    analyzer. That keeps the run going, but a run that quietly analysed most items offline is not
-    what was asked for, so above WORKBENCH_LLM_MAX_FALLBACK_SHARE the stage counts as failed (and
-    a resume runs it again, reusing every answer already cached)."""
-    health = run_report.stage_llm_health(settings.db_path, run_id, stage)
-    if health is None or not health.model_items or health.fallback_share <= settings.llm_max_fallback_share:
-        return None
-    noun = "feedback items" if stage == "feedback" else "retention actions"
-    return (f"LLM health: {health.fallbacks:,} of {health.model_items:,} {noun} ({health.fallback_share:.0%}) fell back "
-            f"to the offline analyzer ({health.reason_text()}) after {health.requests:,} request(s) and "
-            f"{health.retries:,} retries to the {health.provider} backend, above WORKBENCH_LLM_MAX_FALLBACK_SHARE="
-            f"{settings.llm_max_fallback_share:g}; check the endpoint, then resume the run")
 
 
 def run_summary(settings: Settings, run_id: str) -> dict:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import phonenumbers
 
+import pii_corpus_more  # the issue-12 categories, next to this file
+
 OUT = Path(__file__).with_name("pii_corpus.jsonl")
 RNG = random.Random(20241124)
 
@@ -372,13 +374,13 @@ Love the new app, paying my bill is easy now.
 Thanks for the quick fix on Monday!
 Premium plan is too expensive for what I get. Will cancel in March.
 I have been a customer since 2009 and this is the worst year so far.
-Order 123456789 arrived two weeks late.
-I paid 1,299.00 EUR on 12/03/2024 and still no refund.
-Ticket #45678 was opened on 2024-05-01 at 10:30 and closed without a fix.
+Order {NUMBER:123456789} arrived two weeks late.
+I paid 1,299.00 EUR on {DATE:12/03/2024} and still no refund.
+Ticket #{NUMBER:45678} was opened on {DATE:2024-05-01} at 10:30 and closed without a fix.
 The router firmware version 2.3.1 keeps rebooting.
 Between 9 and 5 the speed drops to 3 Mbps, 10 times slower than promised.
 My 4 kids and 2 dogs have used your service for 10 years.
-Invoice 2023-11-0042 has an extra line of 4.99.
+Invoice {NUMBER:2023-11-0042} has an extra line of 4.99.
 Great Customer Service Team, they sorted everything in 20 minutes.
 Happy New Year and thanks for the Christmas discount!
 The Samsung Galaxy I bought from you stopped charging.
@@ -506,7 +508,7 @@ HOLDOUT = [
     ("Why did Sky Sports disappear from my package?", None),
     ("Paris trip: roaming worked, thanks.", None),
     ("Customer for 12 years. Loyalty means nothing to you.", None),
-    ("Order #A-55123 never shipped, refund please.", None),
+    ("Order #{NUMBER:A-55123} never shipped, refund please.", None),
     ("The Tuesday appointment slot between 8am and 12pm is useless for workers.", None),
     ("Dropped calls on the M25 near Junction 10 every day.", None),
     ("Your Terms of Service section 4.2 says otherwise.", None),
@@ -518,8 +520,8 @@ HOLDOUT = [
     ("PLEASE CALL ME BACK, NOBODY HELPS", None),
     ("The installer left at 3:15pm without testing the line.", None),
     ("Hope and Faith Church hall has no coverage, we host events there.", None),
-    ("Invoice INV-2024-0077 is duplicated.", None),
-    ("Reference 77-4410-2 on your letter makes no sense.", None),
+    ("Invoice {NUMBER:INV-2024-0077} is duplicated.", None),
+    ("Reference {NUMBER:77-4410-2} on your letter makes no sense.", None),
     ("Rated speed 1 Gbps, measured 312 Mbps on 192 tests.", None),
     ("Smart Hub 2 keeps restarting since firmware 3.4.1.", None),
     # second batch, written and labelled before the recognizers ever ran on it
@@ -550,7 +552,7 @@ HOLDOUT = [
     ("I'd rate the Unlimited Max plan 4/5.", None),
     ("Amazon Prime bundle keeps failing to activate.", None),
     ("Monday, Tuesday, Wednesday: no internet. Thursday it worked.", None),
-    ("Our office at 42 Baker Street has had no line since June.", None),
+    ("Our office at {ADDRESS:42 Baker Street} has had no line since June.", None),
     ("Your advisor said to restart the router. Genius.", None),
     ("We are a small business of 12 people in Leeds.", None),
 ]
@@ -566,6 +568,7 @@ def holdout_records() -> list[dict]:
 
 
 def negative_records() -> list[dict]:
+    # A few lines carry dates or long numbers, which are masked for minimisation: labelled so.
     return [record(line) for line in NEGATIVES if line.strip()]
 
 
@@ -575,6 +578,7 @@ def main() -> None:
     for rec in records:
         rec["split"] = "dev"
     records += holdout_records()
+    records += pii_corpus_more.records(record)
     with OUT.open("w", encoding="utf-8") as fh:
         for rec in records:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

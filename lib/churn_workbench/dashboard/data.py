@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .. import audit, db, runs
+from .. import audit, db
 from ..errors import SnapshotGone
 from ..vocab import NOT_SCORED, PURPOSES, SEGMENTS
 from .publish import LLM_PRICES_USD_PER_MTOK, META, TABLES, current_generation
@@ -87,9 +87,6 @@ class DashboardData:
             if self.path is not None and not self.path.exists():
                 raise SnapshotGone("a newer snapshot replaced this one long ago: press reload") from exc
             raise
-
-    def _latest(self, table: str) -> str | None:
-        return self.scalar(f"SELECT {runs.latest_run_sql(table)}")
 
     # -- overview ------------------------------------------------------------------------
     def last_run(self) -> dict | None:

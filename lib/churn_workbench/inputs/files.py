@@ -133,10 +133,20 @@ def pa_nested(kind) -> bool:
 
 
 def check_header(path: Path, names: list[str]) -> None:
-    seen: set[str] = set()
-    dups = [n for n in names if n in seen or seen.add(n)]
+    # DuckDB column names are case-insensitive: "Age" and "age" would be silently renamed on
+    # storage, and a data config naming one of them would then miss it.
+    seen: dict[str, str] = {}
+    dups = []
+    for name in names:
+        key = name.casefold()
+        if key in seen:
+            dups.append(repr(name) if seen[key] == name else f"{seen[key]!r} and {name!r}")
+        seen.setdefault(key, name)
     if dups:
-        raise InputError(f"{path}: duplicate column name(s) {', '.join(repr(d) for d in dups[:5])}; give every column a unique header")
+        raise InputError(f"{path}: duplicate column name(s) {', '.join(dups[:5])} (names must differ in more than "
+                         "letter case); give every column a unique header")
+    if any("\x00" in name for name in names):
+        raise InputError(f"{path}: a column name contains a NUL character; fix the header")
 
 
 def _read_csv_text(path: Path, text: str) -> pd.DataFrame:

@@ -2,43 +2,40 @@
 
     from churn_workbench.llm import analyze_feedback, propose_actions, get_provider, PROVIDERS
 
-Backends are registered by name (papermill's engine-registry shape): `local` (offline, the
-default), `groq` (groq SDK), `openai` (openai SDK against OPENAI_BASE_URL: vLLM, Ollama, ...).
+Backends are registered by name in registry.py (papermill's engine-registry shape): `local`
+(offline, the default), `groq` (groq SDK), `openai` (openai SDK against OPENAI_BASE_URL: vLLM,
+Ollama, llama.cpp, ...). Names are resolved lazily, so `config` can read `llm.profiles` without
+importing the PII engine, and importing this package neutralises the SDKs' debug logging
+before either SDK is imported (see sdklog.py).
 """
 from __future__ import annotations
 
-from .base import (ActionOutcome, ActionRequest, AnalysisOutcome, ConfigurationError, FeedbackItem, Provider,
-                   ProviderError)
-from .groq_provider import GroqProvider
-from .local import LocalProvider
-from .openai_provider import OpenAIProvider
+import importlib
 
-PROVIDERS: dict[str, type[Provider]] = {}
+from . import sdklog
 
+sdklog.neutralise()
 
-def register_provider(name: str, provider: type[Provider]) -> None:
-    """Add (or replace) a backend under `name`."""
-    PROVIDERS[name] = provider
-
-
-register_provider("local", LocalProvider)
-register_provider("groq", GroqProvider)
-register_provider("openai", OpenAIProvider)
+_EXPORTS = {
+    "PROVIDERS": "registry", "register_provider": "registry", "get_provider": "registry",
+    "ActionOutcome": "base", "ActionRequest": "base", "AnalysisOutcome": "base", "CapabilityError": "base",
+    "ConfigurationError": "base", "FeedbackItem": "base", "Provider": "base", "ProviderError": "base",
+    "analyze_feedback": "agent", "propose_actions": "agent", "cache_key": "agent",
+    "EgressJournal": "journal",
+}
+_SUBMODULES = ("agent", "base", "engine", "guard", "journal", "local", "policy", "profiles", "progress", "prompts",
+               "ratelimit", "registry", "schemas", "sdklog", "groq_provider", "openai_provider")
 
 
-def get_provider(name: str | None, settings=None) -> Provider:
-    """An instance of the backend registered as `name` (default `local`).
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
-    Raises ConfigurationError for an unknown name or a backend that is not configured
-    (e.g. its API key variable is missing)."""
-    name = (name or "local").strip().lower()
-    if name not in PROVIDERS:
-        raise ConfigurationError(f"unknown LLM backend {name!r}; choose one of {', '.join(sorted(PROVIDERS))}")
-    return PROVIDERS[name](settings)
 
-
-from .agent import analyze_feedback, cache_key, propose_actions  # noqa: E402  (needs get_provider)
-
-__all__ = ["PROVIDERS", "ActionOutcome", "ActionRequest", "AnalysisOutcome", "ConfigurationError", "FeedbackItem",
-           "Provider", "ProviderError", "analyze_feedback", "cache_key", "get_provider", "propose_actions",
-           "register_provider"]
+__all__ = sorted(_EXPORTS)

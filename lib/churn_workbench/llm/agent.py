@@ -1,8 +1,13 @@
 """The two entry points the pipeline stages call: analyse feedback, propose retention actions.
 
 Both decide per item *whether* anything may leave the machine (backend, consent, cache), hand
-what may to the request engine (batching.py), and fill every other item locally, so the result
+what may to the request engine (engine.py), and fill every other item locally, so the result
 always has one row per input with its lineage (provider, model, prompt version) and status.
+
+With a `journal` (llm/journal.py, given by the stages) every request is recorded in llm_egress
+before it is sent and every validated answer is cached as it arrives, so a stage interrupted
+mid-way resumes where it stopped. Without one (library use, tests) the same rows come back in
+the outcome for the caller to store.
 """
 from __future__ import annotations
 
@@ -18,8 +23,10 @@ from ..anonymize import strip_invisible
 from . import local, prompts, schemas
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
 from .base import knob
-from .batching import Engine, WorkItem, empty_egress
+from .engine import Engine, WorkItem, empty_egress
+from .guard import text_violations
 from .policy import SEGMENTS, load_catalogue, violations
+from .progress import Reporter
 
 ANALYSIS_COLUMNS = ["feedback_id", "customer_id", "sentiment", "sentiment_label", "topics", "summary", "status",
                     "provider", "model", "prompt_version", "cache_key", "prompt_tokens", "completion_tokens"]
@@ -35,9 +42,29 @@ def cache_key(text: str, prompt_version: str, model: str) -> str:
 
 
 def _provider(settings) -> Provider:
-    from . import get_provider  # the registry lives in the package module
+    from .registry import get_provider
 
     return get_provider(settings.llm_provider, settings)
+
+
+def _reporter(journal, settings, run_id: str, stage: str):
+    """Live progress for the runner's terminal (only where a database, hence a runner, exists)."""
+    if journal is None or not knob(settings, "llm_progress_file", True):
+        return None
+    return Reporter(journal.db_path, run_id, stage)
+
+
+def _analysis_guard(refs: dict, results: dict) -> dict[str, list[str]]:
+    """Output guard for one request's analyses: the summary is model-written text."""
+    texts = {r: it.payload.get("text", "") for r, it in refs.items()}
+    flagged = {}
+    for ref, result in results.items():
+        others = [t for r, t in texts.items() if r != ref]
+        broken = text_violations(result.get("summary"), own_input=texts[ref], other_inputs=others,
+                                 max_chars=schemas.SUMMARY_MAX_CHARS)
+        if broken:
+            flagged[ref] = broken
+    return flagged
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -51,13 +78,16 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
-                     cache: dict[str, dict], stage: str = "feedback") -> AnalysisOutcome:
+                     cache: dict[str, dict], stage: str = "feedback", journal=None) -> AnalysisOutcome:
     """Sentiment, topics and a summary for each feedback item (texts already anonymized).
 
     Items without external_llm consent, or when the backend is `local`, are analysed offline
     (status `local`). The rest: cached results are reused (`cached`), the others are sent in
     batches (`ok`); residual PII keeps an item home (`blocked`), and any failure falls back to
-    the offline analyzer (`fallback`). Raises only for configuration errors (e.g. missing key).
+    the offline analyzer (`fallback`); a result whose text breaks the output guard is replaced by
+    the offline analysis (`policy_fallback`). Raises for configuration errors (e.g. a missing
+    key, an endpoint that supports no allowed response format) and when more items fell back
+    than `llm_fallback_threshold` allows.
     """
     provider = _provider(settings)
     task = schemas.ANALYSIS
@@ -90,27 +120,36 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
                 continue
             members.setdefault(key, []).append(i)
             if key not in work:
-                work[key] = WorkItem(payload={"text": text}, screen_text=text)
+                work[key] = WorkItem(payload={"text": text}, screen_text=text, key=key)
+        if journal is not None:
+            journal.reconcile(audit)
         if work:
+            def persist(done: list[WorkItem]) -> None:
+                if journal is not None:
+                    journal.cache(pd.DataFrame([_cache_row(it.key, it.result, provider.name, model, version, run_id)
+                                                for it in done], columns=CACHE_COLUMNS))
+
+            keywords = provider.schema_keywords
             engine = Engine(provider=provider, task=task, model=model, prompt_version=version,
                             system=prompts.analysis_system(version),
-                            response_format=schemas.response_format(task, schemas.wire_schema(task)),
+                            schema_for=lambda refs, _items: schemas.wire_schema(task, refs=refs, keywords=keywords),
                             validate=_validator(task), settings=settings, audit=audit, run_id=run_id, stage=stage,
-                            completion_per_item=60)  # a first guess; learned from `usage` as replies come in
+                            completion_per_item=60,  # a first guess; learned from `usage` as replies come in
+                            guard=_analysis_guard, journal=journal, progress=_reporter(journal, settings, run_id, stage),
+                            on_ok=persist)
             engine.run(list(work.values()))
             fresh = []
             for key, it in work.items():
                 for rank, i in enumerate(members[key]):
-                    status[i] = {"ok": "ok", "blocked": "blocked"}.get(it.status, "fallback")
+                    status[i] = {"ok": "ok", "blocked": "blocked", "violation": "policy_fallback"}.get(it.status,
+                                                                                                     "fallback")
                     if it.status == "ok":
                         results[i] = _normalise(it.result)
                         lineage[i] = (provider.name, model, version)
                     # A duplicate text was sent once: its tokens are counted on the first row only.
                     tokens[i] = (it.prompt_tokens, it.completion_tokens) if rank == 0 else (0, 0)
                 if it.status == "ok":
-                    fresh.append({"cache_key": key, "result": json.dumps(_normalise(it.result), sort_keys=True),
-                                  "provider": provider.name, "model": model, "prompt_version": version,
-                                  "created_run_id": run_id})
+                    fresh.append(_cache_row(key, it.result, provider.name, model, version, run_id))
             new_cache = pd.DataFrame(fresh, columns=CACHE_COLUMNS)
             egress = engine.egress()
             dict.update(stats, engine.stats)  # overwrite, not add: engine stats hold flags and reasons too
@@ -138,6 +177,7 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
     stats["local"] = status.count("local")
     stats["blocked"] = status.count("blocked")
     stats["fallbacks"] = status.count("fallback")
+    stats["policy_fallbacks"] = status.count("policy_fallback")
     stats["tokens"] = stats.get("tokens", 0)
     rows = pd.DataFrame({
         "feedback_id": [it.feedback_id for it in items],
@@ -152,6 +192,12 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
     return AnalysisOutcome(rows=rows, egress=egress, new_cache=new_cache, stats=_plain(stats))
 
 
+def _cache_row(key, result, provider, model, version, run_id) -> dict:
+    return {"cache_key": key, "result": json.dumps(_normalise(result) if "label" in result else result,
+                                                   sort_keys=True),
+            "provider": provider, "model": model, "prompt_version": version, "created_run_id": run_id}
+
+
 def _topics_json(topic_lists) -> list[str]:
     """JSON text per topic list; few distinct lists exist, so each is serialised once."""
     memo: dict[tuple, str] = {}
@@ -164,9 +210,9 @@ def _topics_json(topic_lists) -> list[str]:
     return out
 
 
-def _validator(task: str, action_types=(), channels=()):
+def _validator(task: str, offer_ids=(), channels=()):
     def validate(content):
-        return schemas.split_results(task, content, action_types, channels)
+        return schemas.split_results(task, content, offer_ids, channels)
     return validate
 
 
@@ -215,32 +261,43 @@ def _context(request: ActionRequest) -> dict:
             "topics": topics, "sentiment": label}
 
 
-def _checked_action(it: WorkItem, segment: str, n_customers: int, catalogue, audit, stats, remote_lineage,
+def _checked_action(choice: dict | None, segment: str, n_customers: int, catalogue, audit, stats, remote_lineage,
                     local_lineage) -> tuple[dict | None, str, tuple]:
-    """(action, status, lineage) for one sent context: the proposal if it passes the policy,
-    else the segment's fallback offer; None (local choice) if no proposal came back."""
-    if it.status != "ok":
+    """(action, status, lineage) for one sent context: the model's choice in the catalogue's own
+    wording if it passes the policy, else the segment's fallback offer; None (local choice) if no
+    choice came back."""
+    if choice is None:
         return None, "fallback", local_lineage
-    proposal = {k: it.result.get(k) for k in ("offer_id", "action_type", "channel", "discount_pct", "message")}
+    offer = catalogue.offers.get(choice.get("offer_id"))
+    discount = choice.get("discount_pct")
+    proposal = {"offer_id": choice.get("offer_id"), "channel": choice.get("channel"), "discount_pct": discount}
+    if offer is not None:
+        number = isinstance(discount, (int, float)) and not isinstance(discount, bool)
+        proposal.update(action_type=offer.action_type,
+                        message=offer.message(discount if number and 0 <= discount <= offer.max_discount_pct
+                                              else offer.default_discount_pct))
     broken = violations(proposal, segment, catalogue)
     if broken:
         stats["policy_violations"] += 1
+        # One event per distinct context (n_customers share it), with all its rules.
         audit.event("action_policy_violation", "policy_fallback", rules=broken,
-                    offer_known=proposal["offer_id"] in catalogue.offers, segment=segment,
+                    offer_known=offer is not None, segment=segment,
                     n_customers=n_customers, provider=remote_lineage[0], model=remote_lineage[1])
         return catalogue.fallback_for(segment).catalogue_action(), "policy_fallback", local_lineage
-    proposal["discount_pct"] = float(proposal["discount_pct"])
-    proposal["message"] = proposal["message"].strip()
+    proposal["discount_pct"] = float(discount)
     return proposal, "ok", remote_lineage
 
 
-def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str, stage: str = "act") -> ActionOutcome:
+def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str, stage: str = "act",
+                    journal=None) -> ActionOutcome:
     """One retention action per request, always from the offer catalogue.
 
     Local backend or no external_llm consent: the catalogue action chosen by segment and topics
-    (status `ok`, provider `local`). Otherwise the LLM proposes; every proposal passes the policy
-    or is replaced by the segment's fallback offer (`policy_fallback`); failures use the local
-    choice (`fallback`). Identical contexts are sent once.
+    (status `ok`, provider `local`). Otherwise the LLM *chooses* an offer, a channel and a
+    discount (enums and limits in the schema); the message is the catalogue's wording for that
+    choice. A choice that breaks the policy becomes the segment's fallback offer
+    (`policy_fallback`); failures use the local choice (`fallback`). Identical contexts are sent
+    once; with a journal, choices are cached as they arrive (a resumed stage does not resend).
     """
     provider = _provider(settings)
     catalogue = load_catalogue()
@@ -264,25 +321,55 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
             key = prompts.json_compact(contexts[i])
             members.setdefault(key, []).append(i)
             if key not in work:
-                work[key] = WorkItem(payload=contexts[i], screen_text=key)
-        if work:
+                work[key] = WorkItem(payload=contexts[i], screen_text=key,
+                                     key=cache_key(key + "\x1f" + catalogue.version, version, model))
+        choices: dict[str, dict] = {}
+        if journal is not None:
+            journal.reconcile(audit)
+            hits = journal.cached([it.key for it in work.values()])
+            for key, it in list(work.items()):
+                if it.key in hits:
+                    try:
+                        choices[key] = json.loads(hits[it.key])
+                    except ValueError:
+                        continue
+                    stats["cache_hits"] += 1
+        todo = {k: it for k, it in work.items() if k not in choices}
+        if todo:
+            def persist(done: list[WorkItem]) -> None:
+                if journal is not None:
+                    journal.cache(pd.DataFrame([_cache_row(it.key, it.result, provider.name, model, version, run_id)
+                                                for it in done], columns=CACHE_COLUMNS))
+
+            keywords = provider.schema_keywords
+            offer_ids, channels = tuple(catalogue.offers), catalogue.channels
+
+            def schema_for(refs, payloads):
+                # Only offers some customer of this request may get (exact for one-item requests).
+                segments = {p.get("segment") for p in payloads} or set(SEGMENTS)
+                offers = [o for o in catalogue.offers.values() if segments & set(o.segments)]
+                return schemas.wire_schema(task, offers, refs=refs, keywords=keywords)
+
             engine = Engine(provider=provider, task=task, model=model, prompt_version=version,
                             system=prompts.action_system(catalogue, version),
-                            response_format=schemas.response_format(
-                                task, schemas.wire_schema(task, catalogue.action_types, catalogue.channels)),
-                            validate=_validator(task, catalogue.action_types, catalogue.channels),
-                            settings=settings, audit=audit, run_id=run_id, stage=stage, completion_per_item=70)
-            engine.run(list(work.values()))
-            for key, it in work.items():
-                chosen, row_status, row_lineage = _checked_action(it, contexts[members[key][0]]["segment"],
-                                                                  len(members[key]), catalogue, audit, stats,
-                                                                  (provider.name, model, version), local_lineage)
-                for i in members[key]:
-                    actions[i] = dict(chosen) if chosen else None
-                    status[i], lineage[i] = row_status, row_lineage
+                            schema_for=schema_for,
+                            validate=_validator(task, offer_ids, channels),
+                            settings=settings, audit=audit, run_id=run_id, stage=stage, completion_per_item=30,
+                            journal=journal, progress=_reporter(journal, settings, run_id, stage), on_ok=persist)
+            engine.run(list(todo.values()))
+            for key, it in todo.items():
+                if it.status == "ok":
+                    choices[key] = it.result
             egress = engine.egress()
             dict.update(stats, engine.stats)
-        stats["sent_items"] = len(work)
+        for key, it in work.items():
+            chosen, row_status, row_lineage = _checked_action(choices.get(key), contexts[members[key][0]]["segment"],
+                                                              len(members[key]), catalogue, audit, stats,
+                                                              (provider.name, model, version), local_lineage)
+            for i in members[key]:
+                actions[i] = dict(chosen) if chosen else None
+                status[i], lineage[i] = row_status, row_lineage
+        stats["sent_items"] = len(todo)
 
     for i, request in enumerate(requests):
         if actions[i] is None:

@@ -1,12 +1,18 @@
 """The provider interface, the SDK-backed base both remote providers share, and result types.
 
 A provider does exactly one thing: send one chat request, once. Retries, limits, batching,
-validation and fallbacks live in batching.py, so they behave the same for every backend and
+validation and fallbacks live in engine.py, so they behave the same for every backend and
 every retry is ours (SDK retries are off) and therefore counted and audited.
+
+Write-ahead: the engine installs a callback (`on_wire`) for the calling thread; an SDK provider
+calls it from an httpx request hook with the exact bytes about to be written to the socket, so
+the record of a request is durable before the request exists on the network. A provider that
+cannot do that (`reports_wire = False`) gets the callback called by the engine before `send`.
 """
 from __future__ import annotations
 
-import logging
+import contextlib
+import threading
 import time
 import warnings
 from abc import ABC, abstractmethod
@@ -15,12 +21,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import config
-from ..errors import ConfigurationError  # re-exported: the backends raise it
+from ..errors import ConfigurationError, WorkbenchError  # ConfigurationError is re-exported: backends raise it
+from . import sdklog
 
 
 def knob(settings, name: str, default):
-    """A tuning value: settings.extra[name], else the setting `name` (WORKBENCH_<NAME>), else
-    `default` (its type wins)."""
+    """A tuning value: settings.extra[name], else env WORKBENCH_<NAME>, else `default` (its type wins)."""
     extra = getattr(settings, "extra", None) or {}
     value = extra[name] if name in extra else getattr(settings, name, None)
     if value is None or value == "":
@@ -87,6 +93,9 @@ class ProviderError(Exception):
     """
 
     RETRYABLE = ("rate_limited", "server_error", "timeout", "connection", "invalid_response")
+    # kind "capability": the endpoint does not support the response_format we asked for
+    # (e.g. llama-cpp-python's "Input should be 'text' or 'json_object'"). Never retried as is:
+    # the engine degrades to the next mode, or fails loudly.
 
     def __init__(self, kind: str, status_code: int | None = None, headers: dict | None = None,
                  sent_body: str | None = None, latency_ms: float = 0.0):
@@ -102,9 +111,58 @@ class ProviderError(Exception):
         return self.kind in self.RETRYABLE
 
 
+class CapabilityError(ConfigurationError):
+    """The endpoint rejects every response format the settings allow: the stage fails loudly."""
+
+
+class WriteAheadError(WorkbenchError):
+    """The record of a request could not be made durable before sending: nothing is sent."""
+
+
+_wire = threading.local()
+
+
+@contextlib.contextmanager
+def on_wire(callback):
+    """Within the block, providers call `callback(exact_body_text)` right before bytes leave."""
+    _wire.callback, _wire.error = callback, None
+    try:
+        yield
+    finally:
+        _wire.callback = None
+
+
+def wire_error() -> BaseException | None:
+    return getattr(_wire, "error", None)
+
+
+def _call_wire(text: str) -> None:
+    callback = getattr(_wire, "callback", None)
+    if callback is None:
+        return
+    try:
+        callback(text)
+    except BaseException as exc:
+        _wire.error = exc
+        raise
+
+
+_CAPABILITY_HINTS = ("response_format", "json_schema", "json_object", "'text' or", "grammar", "structured output",
+                     "not supported", "unsupported")
+
+
+def is_capability_error(status: int | None, body_text: str) -> bool:
+    """An HTTP 400/422/500/501 whose message is about the response format we asked for."""
+    text = (body_text or "").lower()
+    return status in (400, 422, 500, 501) and any(h in text for h in _CAPABILITY_HINTS) \
+        and "json_validate_failed" not in text
+
+
 class Provider(ABC):
     name: str = ""
     external: bool = True     # does a request leave the machine?
+    reports_wire: bool = False  # calls the on_wire callback itself with the exact bytes
+    schema_keywords: str = "full"  # "full" (grammar-capable servers) or "portable" (strict-mode subset)
 
     def __init__(self, settings=None):
         self.settings = settings
@@ -118,10 +176,20 @@ class Provider(ABC):
 
         return PROMPT_VERSION[task]
 
-    def build_body(self, model: str, messages: list[dict], response_format: dict, max_tokens: int) -> dict:
+    def build_body(self, model: str, messages: list[dict], response_format: dict | None, max_tokens: int) -> dict:
         """The complete request body: the residual gate runs over exactly this, then it is sent as is."""
-        return {"model": model, "messages": messages, "response_format": response_format,
-                "max_tokens": max_tokens}
+        body = {"model": model, "messages": messages, "max_tokens": max_tokens}
+        if response_format is not None:
+            body["response_format"] = response_format
+        return self.sampling(body)
+
+    def sampling(self, body: dict) -> dict:
+        """temperature and seed from the settings (None = not sent): repeatable answers, a fair cache."""
+        for key, name in (("temperature", "llm_temperature"), ("seed", "llm_seed")):
+            value = getattr(self.settings, name, None)
+            if value is not None:
+                body[key] = value
+        return body
 
     @abstractmethod
     def send(self, body: dict, timeout_s: float) -> ChatReply:
@@ -149,6 +217,13 @@ class SDKProvider(Provider):
 
     key_env = ""
     sdk_log_env = ""
+    reports_wire = True
+
+    def _http_client(self, timeout: float):
+        """The SDK's own httpx client class, with a request hook that reports the exact bytes."""
+        def hook(request) -> None:
+            _call_wire(_request_text(request) or "")
+        return self._sdk.DefaultHttpxClient(timeout=timeout, event_hooks={"request": [hook]})
 
     def __init__(self, settings=None):
         super().__init__(settings)
@@ -157,14 +232,14 @@ class SDKProvider(Provider):
             raise ConfigurationError(
                 f"the {self.name!r} LLM backend needs the {self.key_env} environment variable "
                 f"(set it in the environment or in .env); it is not set")
-        if config.env_flag(self.sdk_log_env).lower() == "debug":
-            # SDK debug logging prints request bodies; our record of egress is llm_egress, not a log.
-            warnings.warn(f"{self.sdk_log_env}=debug ignored: the workbench does not log request bodies")
-            for logger in (self.name, "httpx", "httpx2", "httpcore"):
-                logging.getLogger(logger).setLevel(logging.WARNING)
+        # SDK debug logging prints request bodies; our record of egress is llm_egress, not a log.
+        removed = sdklog.neutralise() + [v for v in sdklog.REMOVED if v == self.sdk_log_env]
+        if self.sdk_log_env in removed:
+            warnings.warn(f"{self.sdk_log_env} ignored: the workbench never logs request bodies")
         self._sdk = self._import_sdk()
+        sdklog.neutralise()  # again: an SDK imported before us may have set its loggers to DEBUG
         timeout = float(getattr(settings, "llm_timeout_s", 30.0) or 30.0)
-        # max_retries=0: every retry is made (and counted, and audited) by batching.py.
+        # max_retries=0: every retry is made (and counted, and audited) by engine.py.
         self._client = self._make_client(api_key, timeout)
 
     def _import_sdk(self):  # pragma: no cover - overridden
@@ -184,11 +259,15 @@ class SDKProvider(Provider):
             raise ProviderError("timeout", None, None, _request_text(getattr(exc, "request", None)),
                                 (time.perf_counter() - started) * 1000) from None
         except sdk.APIConnectionError as exc:
+            if wire_error() is not None:
+                raise WriteAheadError(str(wire_error())) from None
             raise ProviderError("connection", None, None, _request_text(getattr(exc, "request", None)),
                                 (time.perf_counter() - started) * 1000) from None
         except sdk.APIStatusError as exc:
             status = exc.status_code
-            kind = ("rate_limited" if status == 429 else "auth" if status in (401, 403)
+            detail = f"{getattr(exc, 'message', '')} {getattr(exc, 'body', '')}"
+            kind = ("capability" if is_capability_error(status, detail)
+                    else "rate_limited" if status == 429 else "auth" if status in (401, 403)
                     else "server_error" if status >= 500 or status in (408, 409)
                     # Groq's 400 when a reply failed schema validation: the next sample may pass.
                     else "invalid_response" if "json_validate_failed" in str(getattr(exc, "body", ""))
@@ -197,6 +276,8 @@ class SDKProvider(Provider):
             raise ProviderError(kind, status, _lower(response.headers), _request_text(response.request),
                                 (time.perf_counter() - started) * 1000) from None
         except Exception:  # e.g. a body cut off mid-read: the SDK lets httpx errors through
+            if wire_error() is not None:
+                raise WriteAheadError(str(wire_error())) from None
             raise ProviderError("connection", None, None, None, (time.perf_counter() - started) * 1000) from None
         return ChatReply(status_code=response.status_code, body=text, headers=_lower(response.headers),
                          sent_body=_request_text(response.request) or "",

@@ -16,6 +16,7 @@ class GroqProvider(SDKProvider):
     name = "groq"
     key_env = "GROQ_API_KEY"
     sdk_log_env = "GROQ_LOG"
+    schema_keywords = "portable"  # Groq's strict mode: enums, arrays, required fields, no extras
 
     def _import_sdk(self):
         import groq
@@ -23,17 +24,18 @@ class GroqProvider(SDKProvider):
         return groq
 
     def _make_client(self, api_key: str, timeout: float):
-        return self._sdk.Groq(api_key=api_key, max_retries=0, timeout=timeout)
+        return self._sdk.Groq(api_key=api_key, max_retries=0, timeout=timeout, http_client=self._http_client(timeout))
 
     def model_for(self, task: str) -> str:
         override = getattr(self.settings, f"{task}_model", None)
         return override or DEFAULT_MODELS[task]
 
-    def build_body(self, model: str, messages: list[dict], response_format: dict, max_tokens: int) -> dict:
-        body = {"model": model, "messages": messages, "response_format": response_format,
-                "max_completion_tokens": max_tokens}
+    def build_body(self, model: str, messages: list[dict], response_format: dict | None, max_tokens: int) -> dict:
+        body = {"model": model, "messages": messages, "max_completion_tokens": max_tokens}
+        if response_format is not None:
+            body["response_format"] = response_format
         # gpt-oss models reason before answering and bill those tokens; "low" keeps labels cheap.
         effort = knob(self.settings, "llm_reasoning_effort", "low" if "gpt-oss" in model else "")
         if effort:
             body["reasoning_effort"] = effort
-        return body
+        return self.sampling(body)

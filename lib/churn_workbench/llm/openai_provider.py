@@ -31,7 +31,7 @@ class OpenAIProvider(SDKProvider):
 
     def _make_client(self, api_key: str, timeout: float):
         # base_url is left to the SDK, which reads OPENAI_BASE_URL.
-        return self._sdk.OpenAI(api_key=api_key, max_retries=0, timeout=timeout)
+        return self._sdk.OpenAI(api_key=api_key, max_retries=0, timeout=timeout, http_client=self._http_client(timeout))
 
     def model_for(self, task: str) -> str:
         model = getattr(self.settings, f"{task}_model", None) or getattr(self.settings, "openai_model", None)
@@ -41,10 +41,12 @@ class OpenAIProvider(SDKProvider):
                 "(or WORKBENCH_ANALYSIS_MODEL / WORKBENCH_ACTION_MODEL)")
         return model
 
-    def build_body(self, model: str, messages: list[dict], response_format: dict, max_tokens: int) -> dict:
+    def build_body(self, model: str, messages: list[dict], response_format: dict | None, max_tokens: int) -> dict:
         # max_tokens rather than max_completion_tokens: the one every compatible server knows.
-        body = {"model": model, "messages": messages, "response_format": response_format, "max_tokens": max_tokens}
+        body = {"model": model, "messages": messages, "max_tokens": max_tokens}
+        if response_format is not None:
+            body["response_format"] = response_format
         effort = knob(self.settings, "llm_reasoning_effort", "")
         if effort:
             body["reasoning_effort"] = effort
-        return body
+        return self.sampling(body)

@@ -1,5 +1,6 @@
-"""The analysis side: one Presidio AnalyzerEngine per process, a cheap pre-filter, and the
-rule that turns overlapping results into one non-overlapping list of findings."""
+"""The analysis side: the recognizers (Presidio's, adapted, and ours), a cheap pre-filter per
+detector, and the rule that turns overlapping results into one non-overlapping list of findings.
+Detection always reads the normalised view of a text (churn_workbench.pii.text)."""
 
 from __future__ import annotations
 
@@ -9,40 +10,40 @@ from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
+from churn_workbench.pii import addresses, dates, national_ids, numbers, scripts
 from churn_workbench.pii.lazy import build_once
+from churn_workbench.pii.names import find_person_names
 from churn_workbench.pii.phones import PhoneNumberRecognizer
 from churn_workbench.pii.recognizers import (
     AccountNumberRecognizer,
     PersonNameRecognizer,
+    letter_spaced_emails,
     presidio_pattern_recognizers,
 )
-from churn_workbench.pii.text import detection_view, map_span
 from churn_workbench.pii.types import Finding
+from churn_workbench.pii.words import has_any
 
 LANGUAGE = "en"
 MIN_SCORE = 0.5  # Presidio's weak patterns (card regex before Luhn: 0.3) stay below this
 
 # When several findings overlap, the kind that is more certain wins the label.
 _TYPE_PRIORITY = {
-    "CREDIT_CARD": 9, "IBAN": 8, "EMAIL": 7, "IP_ADDRESS": 6, "URL": 5, "PHONE": 4,
-    "CUSTOMER_ID": 3, "ACCOUNT_NUMBER": 2, "PERSON": 1,
+    "CREDIT_CARD": 14, "IBAN": 13, "EMAIL": 12, "IP_ADDRESS": 11, "URL": 10, "NATIONAL_ID": 9,
+    "PASSPORT": 8, "PHONE": 7, "DATE": 6, "ADDRESS": 5, "POSTCODE": 4, "CUSTOMER_ID": 3,
+    "ACCOUNT_NUMBER": 2, "PERSON": 1, "NUMBER": 0,
 }
 
-# Pre-filter: a recognizer only runs when its hint is in the text. Most feedback has no
-# digits, no '@' and no dotted host, so it only pays for the person-name pass.
-_HINTS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
-    (re.compile(r"@|(?i:\(at\)|\[at\]|\{at\}|\sat\s.{1,40}?\sdot\s)"), ("EMAIL",)),
-    # a dotted host that is not the domain or local part of an e-mail address
-    (
-        re.compile(r"(?i)https?:|www\.|(?<![@\w.\-])[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b(?![\w.\-]*@)"),
-        ("URL",),
-    ),
-    (re.compile(r"\d(?:[ \t().\-/]{0,3}\d){5}"), ("PHONE", "CREDIT_CARD", "IBAN")),
-    (re.compile(r"\d\.\d{1,3}\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:"), ("IP_ADDRESS",)),
-    (re.compile(r"\d{4}"), ("ACCOUNT_NUMBER",)),
-)
-
-
+# Pre-filter: a recognizer only runs when its hint is in the text. Most feedback has few digits,
+# no '@' and no dotted host, so it pays for the name pass and little else. Each hint regex sits
+# behind a substring test: scanning every position with a case-insensitive regex costs more
+# than most recognizers.
+_EMAIL_HINT = re.compile(r"(?i)\(at\)|\[at\]|\{at\}|\sat\s.{1,40}?\sdot\s")
+_URL_GATE = re.compile(r"[A-Za-z0-9]\.[A-Za-z]{2}")
+# a dotted host that is not the domain or local part of an e-mail address
+_URL_HINT = re.compile(r"(?i)https?:|www\.|(?<![@\w.\-])[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b(?![\w.\-]*@)")
+_PHONE_HINT = re.compile(r"\d(?:[ \t().\-/_]{0,3}\d){5}")
+_IP_HINT = re.compile(r"\d\.\d{1,3}\.\d|[0-9A-Fa-f]:[0-9A-Fa-f]{0,4}:")
+_ACCOUNT_HINT = re.compile(r"\d{3}")
 class _NoContextEnhancer(ContextAwareEnhancer):
     """With a no-op NLP engine there are no lemmas to enhance with; our recognizers weigh
     their own context words, so this step is skipped rather than run for nothing."""
@@ -83,47 +84,77 @@ def _empty_artifacts():
 
 
 @build_once
-def _person_recognizer() -> PersonNameRecognizer:
-    """The PersonNameRecognizer registered in the analyzer."""
-    return next(r for r in analyzer().registry.recognizers if isinstance(r, PersonNameRecognizer))
+def _recognizers_by_entity() -> dict[str, list]:
+    """entity -> the registry's recognizers for it, called directly by `detect`: with no NLP
+    artifacts and no context step, the engine's per-call bookkeeping (recognizer lookup,
+    context pass, de-duplication) is most of its cost, and resolve_overlaps de-duplicates."""
+    out: dict[str, list] = {}
+    for r in analyzer().registry.recognizers:
+        for entity in r.supported_entities:
+            out.setdefault(entity, []).append(r)
+    return out
+
+
+# Our detectors on the view: plain functions view -> [(entity, start, end, score)]; each
+# group runs only when its hint occurs.
+_DIGIT_HINT = re.compile(r"\d")
+# (fewest digits the thing can have, detector)
+_DIGIT_DETECTORS = (
+    (numbers.MIN_DIGITS, numbers.long_digit_groups), (13, numbers.cards), (8, numbers.ibans),
+    (2, dates.dates), (1, addresses.addresses), (1, addresses.postcodes), (1, national_ids.national_ids),
+)
+_NOT_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
+
+
+def _digit_count(view: str) -> int:
+    """ASCII digits in the view (it has any-script digits read as ASCII already), at C speed."""
+    return len(view.translate(_NOT_DIGITS)) if view.isascii() else sum(ch.isdigit() for ch in view)
+_SPACED_EMAIL_HINT = re.compile(r"\S \S @|@ \S \S")
 
 
 def entities_to_look_for(text: str) -> list[str]:
-    """The entity types whose hints occur in `text` (PERSON always)."""
+    """The Presidio-side entity types whose hints occur in `text` (PERSON always)."""
     entities = ["PERSON"]
-    for hint, kinds in _HINTS:
-        if hint.search(text):
-            entities.extend(kinds)
+    if "@" in text or (("at" in text or "AT" in text) and _EMAIL_HINT.search(text)):
+        entities.append("EMAIL")
+    if _URL_GATE.search(text) and _URL_HINT.search(text):
+        entities.append("URL")
+    if _DIGIT_HINT.search(text):
+        if _PHONE_HINT.search(text):
+            entities.append("PHONE")
+        if ("." in text or ":" in text) and _IP_HINT.search(text):
+            entities.append("IP_ADDRESS")
+        if _ACCOUNT_HINT.search(text):
+            entities.append("ACCOUNT_NUMBER")
     return entities
 
 
-def detect(text: str) -> list[Finding]:
-    """Detected (not known) PII in `text`, offsets into `text`, possibly overlapping.
-
-    Detection runs on a view without invisible characters, so "a\\u200bnna@x.com" is found;
-    the spans are mapped back and then cover the invisible characters too."""
-    view, index = detection_view(text)
+def detect(view: str) -> list[Finding]:
+    """Detected (not known) PII in a detection view (see churn_workbench.pii.text), offsets
+    into the view, possibly overlapping."""
     if not view:
         return []
-    entities = entities_to_look_for(view)
-    if entities == ["PERSON"]:
-        # Most feedback: only the name recognizer can match. Calling it directly skips the
-        # engine's per-call bookkeeping (recognizer lookup, context pass, de-duplication),
-        # about a third of the time per text; its results never overlap each other.
-        results = [r for r in _person_recognizer().analyze(view, entities) if r.score >= MIN_SCORE]
-    else:
-        results = analyzer().analyze(
-            view,
-            language=LANGUAGE,
-            entities=entities,
-            nlp_artifacts=_empty_artifacts(),
-            score_threshold=MIN_SCORE,
-        )
-    findings = []
-    for r in results:
-        start, end = map_span(index, r.start, r.end)
-        findings.append(Finding(r.entity_type, start, end, round(float(r.score), 3), "detected"))
-    return findings
+    # Names: called as a plain function, every text needs it and Presidio's result objects
+    # would cost more than the rule itself.
+    hits: list[tuple[str, int, int, float]] = [("PERSON", s, e, sc) for s, e, sc in find_person_names(view)]
+    by_entity = _recognizers_by_entity()
+    for entity in entities_to_look_for(view)[1:]:
+        for recognizer in by_entity.get(entity, ()):
+            for r in recognizer.analyze(view, [entity], None):
+                if r.score >= MIN_SCORE:
+                    hits.append((r.entity_type, r.start, r.end, float(r.score)))
+    n_digits = _digit_count(view)
+    if n_digits:
+        for min_digits, detector in _DIGIT_DETECTORS:
+            if n_digits >= min_digits:
+                hits.extend(detector(view))
+    elif has_any(view, dates.BIRTH_WORDS):
+        hits.extend(dates.dates(view))
+    if "@" in view and _SPACED_EMAIL_HINT.search(view):
+        hits.extend(letter_spaced_emails(view))
+    if not view.isascii():
+        hits.extend(scripts.foreign_script_names(view))
+    return [Finding(e, s, x, sc, "detected") for e, s, x, sc in hits]
 
 
 def resolve_overlaps(findings: list[Finding]) -> list[Finding]:

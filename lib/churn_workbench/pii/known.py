@@ -14,13 +14,15 @@ from functools import lru_cache
 
 import phonenumbers
 
-from churn_workbench.pii.lexicon import PARTICLES, STOPWORDS, WORD_RE, fold
+from churn_workbench.pii import variants
+from churn_workbench.pii.lexicon import PARTICLES, STOPWORDS, WORD_RE, fold, load_lexicon
 from churn_workbench.pii.types import Finding, KnownIdentifiers
 
 KNOWN_SCORE = 1.0
 # Digits written with phone punctuation in between; a leading + or ( belongs to the number.
 _DIGIT_RUN_RE = re.compile(r"[+(]?\d(?:[ \t().\-/]{0,3}\d)*")
-_NAME_JOIN_RE = re.compile(r"[ \t\-]+")  # what may separate two parts of the full name
+_LOWER_WORD_RE = re.compile(r"[^\W\d_]+")
+_NAME_JOIN_RE = re.compile(r"[ \t\-]+|,[ \t]*")  # what may separate two parts ("SCHMIDT, Anna")
 _MIN_PHONE_DIGITS = 6
 _MAX_PREFIX_DIGITS = 4  # country code (<= 3) + trunk prefix (1)
 
@@ -35,6 +37,14 @@ class KnownMatcher:
     phone: str | None  # national digits, without country code or trunk prefix
     extras: tuple[str, ...]
     all_parts: frozenset[str] = frozenset()  # name_parts | capitalised_parts
+    # (squeezed key, value as stored, entity, grow to the whole token): ids, the e-mail's local
+    # part, joined names
+    squeezed_keys: tuple[tuple[str, str, str, bool], ...] = ()
+    long_parts: tuple[str, ...] = ()  # name parts of >= 5 letters: one-edit misspellings match
+    long_part_lengths: frozenset[int] = frozenset()  # lengths a misspelling of them can have
+    long_part_heads: frozenset[str] = frozenset()  # their first two letters
+    long_part_tails: frozenset[str] = frozenset()  # their last two letters
+    initials: tuple[str, ...] = ()  # ("as",) for Anna Schmidt; ("jd", "jw") for Jane Doe-Whitfield
 
     def find(self, text: str) -> list[Finding]:
         """All known-identifier findings in `text` (may overlap; the caller resolves)."""
@@ -48,7 +58,40 @@ class KnownMatcher:
             found += _literal(text, lowered, extra, "CUSTOMER_ID")
         if self.phone:
             found += _phones(text, self.phone)
+        if self.squeezed_keys:
+            squeezed = variants.squeeze(lowered)
+            for key, raw, entity, whole in self.squeezed_keys:
+                if key not in squeezed:
+                    continue
+                if not whole and squeezed.count(key) == lowered.count(raw):
+                    continue  # written as stored: the literal match above has them all
+                found += [Finding(entity, s, e, KNOWN_SCORE, "known")
+                          for s, e in variants.squeezed_spans(text, lowered, squeezed, key, raw, whole)]
+        if self.long_parts:
+            found += self._misspelt(text, lowered)
+        if self.initials and "." in text:
+            found += [Finding("PERSON", s, e, KNOWN_SCORE, "known")
+                      for s, e in variants.initials_spans(text, self.initials)]
         return found
+
+    def _misspelt(self, text: str, lowered: str) -> list[Finding]:
+        """Words one edit away from a long name part. The text's distinct words are compared
+        first (C-level findall and set operations); positions are looked up only on a hit."""
+        lengths, heads, tails = self.long_part_lengths, self.long_part_heads, self.long_part_tails
+        hits = set()
+        for w in set(_LOWER_WORD_RE.findall(lowered)) - self.all_parts:
+            if len(w) not in lengths:
+                continue
+            key = w if w.isascii() else fold(w)
+            # One edit leaves the first two or the last two letters in place: a cheap sieve.
+            if (key[:2] in heads or key[-2:] in tails) and any(
+                variants.within_one_edit(key, p) for p in self.long_parts
+            ):
+                hits.add(w)
+        if not hits:
+            return []
+        return [Finding("PERSON", m.start(), m.end(), KNOWN_SCORE, "known")
+                for m in WORD_RE.finditer(text) if m.group().lower() in hits]
 
     def _names(self, text: str) -> list[Finding]:
         """Spans of the name's parts; parts next to each other (blanks, hyphens or particles
@@ -73,6 +116,8 @@ class KnownMatcher:
             else:
                 open_span = open_span and adjacent and key in PARTICLES
             prev_end = m.end()
+        if self.initials:
+            spans = [[variants.with_initial_before(text, s, self.initials[0]), e] for s, e in spans]
         return [Finding("PERSON", s, e, KNOWN_SCORE, "known") for s, e in spans]
 
     def _is_part(self, word: str, key: str, text: str, start: int, end: int) -> bool:
@@ -176,15 +221,76 @@ def _build_matcher(known: KnownIdentifiers) -> KnownMatcher:
     ignored, so a missing column value never matches anything."""
     name, email, phone = (_text(v) for v in (known.name, known.email, known.phone))
     parts, capitalised = _name_parts(name)
-    extras = (_text(x if isinstance(x, str) else str(x)) for x in (known.extra or ()))
+    extras = tuple(dict.fromkeys(
+        x.lower() for x in (_text(v if isinstance(v, str) else str(v)) for v in (known.extra or ()))
+        if x and len(x) >= 3
+    ))
+    local_pieces = _local_part_pieces(email)
+    parts |= local_pieces
+    long_parts = tuple(sorted(p for p in parts if len(p) >= 5 and p.isalpha()))
     return KnownMatcher(
         name_parts=parts,
         capitalised_parts=capitalised,
         all_parts=parts | capitalised,
         email=email.lower() if email else None,
         phone=national_digits(phone) if phone else None,
-        extras=tuple(dict.fromkeys(x.lower() for x in extras if x and len(x) >= 3)),
+        extras=extras,
+        squeezed_keys=_squeezed_keys(name, email, extras),
+        long_parts=long_parts,
+        long_part_lengths=frozenset(n for p in long_parts for n in (len(p) - 1, len(p), len(p) + 1)),
+        long_part_heads=frozenset(p[:2] for p in long_parts),
+        long_part_tails=frozenset(p[-2:] for p in long_parts),
+        initials=_initials(name),
     )
+
+
+def _squeezed_keys(name: str | None, email: str | None, extras: tuple[str, ...]) -> tuple[tuple[str, str, str, bool], ...]:
+    """Keys matched against the squeezed text: every id and the e-mail local part (any
+    separators), the whole e-mail (letter-spaced), and the name joined both ways."""
+    keys: dict[str, tuple[str, str, str, bool]] = {}
+    for extra in extras:
+        key = variants.squeeze(extra)
+        if len(key) >= 3:
+            keys[key] = (key, extra, "CUSTOMER_ID", False)
+    if email and "@" in email:
+        raw_local = email.lower().split("@")[0]
+        local = variants.squeeze(raw_local)
+        if len(local) >= 4:
+            keys[local] = (local, raw_local, "EMAIL", True)
+        whole = variants.squeeze(email.lower())
+        keys[whole] = (whole, email.lower(), "EMAIL", True)
+    if name:
+        words = [w for w in (fold(w) for w in WORD_RE.findall(name)) if w not in PARTICLES]
+        if len(words) >= 2:
+            first, last = words[0], words[-1]
+            joins = {first + last, last + first, "".join(words)}
+            joins |= {first + p for p in last.split("-")} | {p + first for p in last.split("-")}
+            for joined in sorted(joins):
+                key = variants.squeeze(joined)
+                if len(key) >= 6:
+                    keys.setdefault(key, (key, joined, "PERSON", True))
+    return tuple(keys.values())
+
+
+def _local_part_pieces(email: str | None) -> frozenset[str]:
+    """Pieces of the e-mail's local part that can name the customer on their own ("jane" and
+    "doe" of "jane.doe87"): 3+ letters, not a function word or an everyday English word."""
+    if not email or "@" not in email:
+        return frozenset()
+    common = load_lexicon().common
+    pieces = re.split(r"[^a-z]+", fold(email.split("@")[0]))
+    return frozenset(p for p in pieces if len(p) >= 3 and p not in STOPWORDS and p not in common)
+
+
+def _initials(name: str | None) -> tuple[str, ...]:
+    """("as",) for "Anna Schmidt": first and last word, particles skipped; each part of a
+    hyphenated surname counts ("Jane Doe-Whitfield": "jd" and "jw")."""
+    if not name:
+        return ()
+    words = [fold(w) for w in WORD_RE.findall(name) if fold(w) not in PARTICLES]
+    if len(words) < 2:
+        return ()
+    return tuple(dict.fromkeys(words[0][0] + part[0] for part in words[-1].split("-") if part))
 
 
 def _text(value: object) -> str | None:

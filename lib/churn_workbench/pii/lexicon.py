@@ -33,6 +33,9 @@ HONORIFICS = frozenset(
 
 # Capitalised words that are never a name on their own, even if a name list holds them:
 # function words, greetings, calendar words. They may still announce a name ("Thanks Anna").
+# Sentence-initial articles of French, Spanish, Italian, German and Dutch ("Le", "El", "De")
+# are here too; those that are also common surnames or given names ("Ma", "Son", "Du", "Al",
+# "Mia", "Su", "Des") are deliberately left out.
 STOPWORDS = frozenset(
     """a an the and or but if so no not yes ok okay i me my mine we us our you your yours he
     him his she her hers it its they them their this that these those there here what which
@@ -57,7 +60,12 @@ STOPWORDS = frozenset(
     yo tú él ella usted nosotros ellos ellas gracias hola muy bien pero con por para
     io lui lei noi voi loro grazie ciao molto bene con per
     ik jij hij zij wij jullie het een niet geen bedankt dank hoi heel goed met voor
-    eu ele ela nós vocês obrigado obrigada olá muito bem com""".split()
+    eu ele ela nós vocês obrigado obrigada olá muito bem com
+    le la les un une au aux ce cet cette ces mon mes ton ta sa nos vos leur leurs
+    el los las lo del una unos unas mi mis sus este esta
+    il gli uno dei degli delle della dello nel nella questo questa mio suo sua prima dopo
+    der die das den dem des ein eine einen dieser diese dieses
+    de het een deze dit die mijn zijn haar ons onze""".split()
 )
 
 # Words that make the capitalised words before them a place or building ("Baker Street").

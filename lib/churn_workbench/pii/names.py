@@ -261,11 +261,12 @@ def _particles_before(text: str, words: list[Word], i: int) -> int:
 
 
 _BLANKS_RE = re.compile(r"[ \t]+")
+_GREETINGS = frozenset({"hi", "hello", "hey"})
 _SUBJECTS = frozenset("i we you they he she it who and then also just again have has had finally".split())
 # Lower-case words that rules look at: context words, subjects, place words.
 _CONTEXT_WORDS = (
     STRONG_CONTEXT | ROLE_CONTEXT | NAMING_VERBS | PREPOSITIONS | VERBS_BEFORE_PREPOSITION
-    | PLACE_WORDS | _SUBJECTS | frozenset({"am", "m", "s", "is", "this", "it", "name", "names"})
+    | PLACE_WORDS | _SUBJECTS | frozenset({"am", "m", "s", "is", "this", "it", "name", "names", "its", "im"})
 )
 
 
@@ -286,6 +287,8 @@ def _context(text: str, words: list[Word], i: int) -> str | None:
         return None if i >= 2 and words[i - 2].key in _SUBJECTS else "role"
     if prev.key == "is" and i >= 2 and words[i - 2].key in ("name", "names"):
         return "strong"  # "my name is ..."
+    if prev.key in ("its", "im") and i >= 2 and words[i - 2].key in _GREETINGS:
+        return "strong"  # "hi its kasia", "hey im tom": apostrophes dropped, as people type
     if prev.key in ROLE_CONTEXT:
         return "role"
     if i >= 2:
@@ -366,7 +369,7 @@ def _judge_lowercase(
     context = _context(text, words, i)
     if context is None:
         return None
-    if w.kind == UNKNOWN and not _right_after_relation_noun(text, words, i):
+    if w.kind == UNKNOWN and context != "strong" and not _right_after_relation_noun(text, words, i):
         return None  # "my son arash": only right after a lower-case role or relation noun
     end = w.end
     nxt = words[i + 1] if i + 1 < len(words) else None

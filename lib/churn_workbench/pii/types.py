@@ -16,6 +16,12 @@ PLACEHOLDER_LABELS = {
     "URL": "URL",
     "CUSTOMER_ID": "ID",
     "ACCOUNT_NUMBER": "ID",
+    "DATE": "DATE",
+    "ADDRESS": "ADDRESS",
+    "POSTCODE": "POSTCODE",
+    "NATIONAL_ID": "NATIONAL_ID",
+    "PASSPORT": "PASSPORT",
+    "NUMBER": "NUMBER",  # a long digit group masked for minimisation, whatever it is
 }
 
 

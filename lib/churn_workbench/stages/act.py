@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import consent, db, segments
 from ..errors import UsageError
-from ..llm import ActionRequest, propose_actions
+from ..llm import ActionRequest, EgressJournal, propose_actions
 from ..vocab import SEGMENTS, sentiment_label
 from .context import latest_run_with, open_stage
 from .params import ActParams
@@ -47,7 +47,9 @@ def run(params: ActParams) -> dict:
                               topics=context.get(c, ([], None))[0], sentiment_label=context.get(c, ([], None))[1],
                               external_allowed=bool(external.get(c, False)))
                 for c, s, p, d in zip(treat["customer_id"], treat["segment"], treat["churn_probability"], treat["drivers"])]
-    outcome = propose_actions(requests, ctx.settings, ctx.audit, ctx.run_id)
+    # Write-ahead: llm_egress rows and cached choices are written by the journal as requests go.
+    outcome = propose_actions(requests, ctx.settings, ctx.audit, ctx.run_id,
+                              journal=EgressJournal(ctx.settings.db_path, ctx.run_id, "act"))
     # astype: an empty outcome (nobody to contact) has untyped columns.
     actions = outcome.rows.astype({"customer_id": str}).merge(treat[["customer_id", "segment", "model_version"]],
                                                               on="customer_id", how="left")
@@ -69,9 +71,8 @@ def run(params: ActParams) -> dict:
 
     def write(con):
         db.insert_df(con, "actions", rows)
-        db.insert_df(con, "llm_egress", outcome.egress)
 
-    ctx.commit(write, replace_tables=("actions", "llm_egress"))
+    ctx.commit(write, replace_tables=("actions",))
     return {"run_id": ctx.run_id, "candidates": len(candidates), "excluded_by_consent": int((~marketing).sum()),
             "control": int(eligible["control"].sum()), "by_status": status, "llm": outcome.stats, "actions": rows}
 

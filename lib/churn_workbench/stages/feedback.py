@@ -17,7 +17,7 @@ from tqdm import tqdm
 from .. import audit as audit_mod
 from .. import consent, db
 from ..anonymize import KnownIdentifiers, anonymize_many
-from ..llm import FeedbackItem, analyze_feedback
+from ..llm import EgressJournal, FeedbackItem, analyze_feedback
 from ..vocab import IDENTIFIER_ROLES
 from .context import customer_roles, latest_run_with, open_stage
 from .params import FeedbackParams
@@ -93,7 +93,9 @@ def run(params: FeedbackParams) -> dict:
 
     items = [FeedbackItem(f, c, t, bool(external.get(c, False)))
              for f, c, t in zip(feedback["feedback_id"], feedback["customer_id"], anonymized)]
-    outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache)
+    # Write-ahead: llm_egress rows and cached answers are written by the journal as requests go.
+    journal = EgressJournal(ctx.settings.db_path, ctx.run_id, "feedback")
+    outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache, journal=journal)
     # Both keys as text: with no feedback at all (a customers-only run, a header-only file, or only
     # unknown customer ids) the analysis frame is empty and pandas types its key float64.
     rows = outcome.rows.astype({"feedback_id": str}).merge(
@@ -105,13 +107,12 @@ def run(params: FeedbackParams) -> dict:
 
     def write(con):
         db.insert_df(con, "feedback_analysis", rows)
-        db.insert_df(con, "llm_egress", outcome.egress)
         if len(outcome.new_cache):
             con.register("cache_frame", outcome.new_cache)
             con.execute("INSERT INTO analysis_cache SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
             con.unregister("cache_frame")
 
-    ctx.commit(write, replace_tables=("feedback_analysis", "llm_egress"))
+    ctx.commit(write, replace_tables=("feedback_analysis",))
     return {"run_id": ctx.run_id, "feedback": len(feedback), "anonymized": int(len(todo)), "reused": int(hit.sum()),
             "entities_replaced": dict(entity_totals), "external_llm_allowed_customers": int(external.sum()),
             "status_counts": rows["status"].value_counts().to_dict(), "llm": outcome.stats, "rows": rows}
