@@ -1,14 +1,32 @@
 # Quick start: `make run`, then `make test`. Both create .venv on first use.
+# Another database (and its workspace: audit runs, models, snapshot, keys beside it):
+#   make run DB=/tmp/wb/workbench.duckdb; make verify DB=...; make dashboard DB=... [PORT=8867]
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DB ?=
+PORT ?= 8866
+# pyproject.toml's requires-python, as a test on sys.version_info.
+SUPPORTED := (3, 11) <= sys.version_info[:2] < (3, 13)
+DB_FLAG := $(if $(DB),--db $(abspath $(DB)))
+DB_ENV := $(if $(DB),WORKBENCH_DB=$(abspath $(DB)))
+TEMPLATES := $(VENV)/share/jupyter/voila/templates
+
+# A venv whose interpreter is gone (the base Python was upgraded or removed) or has an unsupported
+# version breaks every later target; rebuild it instead, and say why.
+VENV_BAD := $(shell test -e $(VENV) && { $(PY) -c 'import sys; sys.exit(not ($(SUPPORTED)))' >/dev/null 2>&1 || echo yes; })
+ifeq ($(VENV_BAD),yes)
+$(info make: $(VENV) was built by $(or $(shell $(PY) --version 2>/dev/null | head -n 1),a Python that no longer runs), not Python 3.11 or 3.12: removing it; it is rebuilt with $(PYTHON))
+$(shell rm -rf $(VENV))
+endif
 
 .PHONY: setup run test lint dashboard lab bench bench-llm bench-model bench-pii verify clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(TEMPLATES)/workbench
 
 $(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if $(SUPPORTED) else "make: $(PYTHON) is Python %d.%d; this project needs 3.11 or 3.12: run make PYTHON=python3.11 (or python3.12)" % sys.version_info[:2])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -18,8 +36,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (churn workbench)" > /dev/null
 	touch $(STAMP)
 
+# The offline dashboard template where Voila looks (<venv>/share/jupyter), so plain
+# `voila notebooks/dashboard.ipynb` finds it too; a link, so edits to it take effect.
+$(TEMPLATES)/workbench: | $(STAMP)
+	mkdir -p $(TEMPLATES) && ln -sfn $(CURDIR)/share/jupyter/voila/templates/workbench $(TEMPLATES)/workbench
+
 run: $(STAMP)
-	$(PY) run_pipeline.py
+	$(PY) run_pipeline.py $(DB_FLAG)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks
@@ -29,15 +52,18 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks
 
 verify: $(STAMP)
-	$(PY) run_pipeline.py verify
+	$(PY) run_pipeline.py verify $(DB_FLAG)
 
-# Voila reads voila.json from the project root; the offline template lives in share/jupyter.
-dashboard: $(STAMP)
-	JUPYTER_PATH=$(CURDIR)/share/jupyter $(VENV)/bin/voila notebooks/dashboard.ipynb --Voila.ip=127.0.0.1 --port=8866
+# Voila reads voila.json from the project root and the offline template from the venv. A taken
+# port is refused (port_retries=0): a dashboard silently moving elsewhere looks like a dead one.
+dashboard: $(STAMP) $(TEMPLATES)/workbench
+	@$(PY) -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", $(PORT)))' 2>/dev/null \
+	  || { echo "make dashboard: port $(PORT) on 127.0.0.1 is taken (a dashboard already running?); stop it, or use another: make dashboard PORT=8867" >&2; exit 2; }
+	$(DB_ENV) $(VENV)/bin/voila notebooks/dashboard.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0
 
 # No news, update checks or extension-manager calls: nothing leaves the machine.
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=8888 --ServerApp.root_dir=$(CURDIR) \
+	$(DB_ENV) $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=8888 --ServerApp.root_dir=$(CURDIR) \
 	  --LabApp.default_url=/lab/tree/notebooks --LabApp.news_url=None \
 	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --LabApp.extension_manager=readonly \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)

@@ -72,7 +72,10 @@ def test_every_profiled_customer_scored_exactly_once_per_run(two_runs):
         may_profile = {r[0] for r in con.execute(
             "SELECT customer_id FROM consent WHERE purpose = 'profiling' "
             "QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY recorded_at DESC) = 1 AND granted").fetchall()}
-        assert scored == may_profile
+        # A customer labelled as churned has left: training data, never scored for retention.
+        churned = {r[0] for r in con.execute("SELECT customer_id FROM customers WHERE churned = 1").fetchall()}
+        assert churned & may_profile
+        assert scored == may_profile - churned
         assert 0 < len(scored) < 400
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -200,3 +202,169 @@ def test_unconfigured_llm_backend_is_a_usage_error_before_any_run(tmp_path):
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not ws.db_path.exists()
+
+
+# ---------------------------------------------------------------- issue 14, item 7: no failure is silent
+
+def test_compressed_csv_is_read_as_the_csv_it_holds(tmp_path):
+    from churn_workbench import inputs
+    import real_tables as rt
+    plain = rt.telco_csv(tmp_path / "telco.csv", n=80)
+    expected = inputs.read_table(plain)
+    for path in (rt.gzip_copy(plain, tmp_path / "telco.csv.gz"), rt.zip_copy(plain, tmp_path / "telco.zip")):
+        pd.testing.assert_frame_equal(inputs.read_table(path), expected)
+    two = rt.zip_copy(plain, tmp_path / "two.zip", extra={"notes.txt": b"hello"})
+    with pytest.raises(inputs.InputError, match="exactly one CSV or Parquet file"):
+        inputs.read_table(two)
+    (tmp_path / "cut.csv.gz").write_bytes((tmp_path / "telco.csv.gz").read_bytes()[:200])
+    with pytest.raises(inputs.InputError, match="damaged gzip"):
+        inputs.read_table(tmp_path / "cut.csv.gz")
+
+
+def test_nested_parquet_column_is_a_one_line_error_naming_it(tmp_path):
+    from churn_workbench import inputs
+    import real_tables as rt
+    path = rt.nested_parquet(tmp_path / "nested.parquet")
+    with pytest.raises(inputs.InputError) as excinfo:
+        inputs.read_customers(path)
+    message = str(excinfo.value)
+    assert "column 'tags'" in message and "nested" in message and "\n" not in message
+    ws = Workspace(tmp_path, tmp_path / "data", tmp_path / "data" / "workbench.duckdb", tmp_path / "audit")
+    result = cli(ws, "--customers", str(path), timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "column 'tags'" in result.stderr
+    assert not ws.db_path.exists()
+
+
+def _wait_for(path, proc, seconds=300):
+    deadline = time.time() + seconds
+    while not path.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_the_printed_resume_works(tmp_path):
+    """Item 7 (Ctrl-C) with items 1 (header-only feedback), 5 (the hint carries --db) and 6 (--db workspace)."""
+    import real_tables as rt
+    customers = rt.customers_only_csv(tmp_path / "customers.csv", n=120)
+    feedback = rt.header_only_csv(tmp_path / "feedback.csv", "customer_id,text,created_at")
+    db_path = tmp_path / "elsewhere" / "wb.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    proc = subprocess.Popen([*CLI, "--customers", str(customers), "--feedback", str(feedback), "--stages", "ingest,feedback",
+                             "--db", str(db_path), "--run-id", "R-int"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(db_path.parent / "audit" / "runs" / "R-int" / "02_feedback.ipynb", proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in out + err, err
+    assert "interrupted (Ctrl-C) during the feedback stage" in lines[0] and "marked interrupted" in lines[0]
+    assert table_rows(Workspace(tmp_path, db_path.parent, db_path, db_path.parent / "audit"),
+                      "SELECT status FROM runs WHERE run_id = 'R-int'") == [("interrupted",)]
+    resume = lines[0].split("resume it with: ", 1)[1]
+    assert resume == f".venv/bin/python run_pipeline.py --resume R-int --db {db_path}"
+    resumed = subprocess.run(resume.split(), cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "ingest: already done in this run, skipped" in resumed.stdout
+    assert "train" not in resumed.stdout.split("Run R-int")[0]  # finishes only the stages the run set out to do
+    # Everything of this database is beside it, and verify --db finds it.
+    assert (db_path.parent / "audit" / "runs" / "R-int" / "manifest.json").is_file()
+    assert (db_path.parent / ".subject_key").is_file() and (db_path.parent / "snapshot").is_dir()
+    assert not (ROOT / "audit" / "runs" / "R-int").exists()
+    verify = subprocess.run([*CLI, "verify", "--db", str(db_path)], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert verify.returncode == 0 and "audit OK" in verify.stdout, verify.stdout + verify.stderr
+
+
+def test_sigterm_ends_with_one_line_and_marks_the_run_interrupted(tmp_path):
+    ws = Workspace(tmp_path, tmp_path / "data", tmp_path / "data" / "workbench.duckdb", tmp_path / "audit")
+    proc = subprocess.Popen([*CLI, "--synthetic", "50", "--stages", "ingest", "--run-id", "R-term"], cwd=ROOT,
+                            env=pipeline_env(ws), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(ws.audit_dir / "runs" / "R-term" / "01_ingest.ipynb", proc)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "interrupted (SIGTERM)" in lines[0], err
+    assert lines[0].endswith("run_pipeline.py --resume R-term")
+    assert table_rows(ws, "SELECT status FROM runs") == [("interrupted",)]
+    assert table_rows(ws, "SELECT status, error FROM stage_runs") == [("failed", "interrupted by SIGTERM")]
+    assert (ws.audit_dir / "runs" / "R-term" / "manifest.json").is_file()
+
+
+def _make(target_dir, *args, timeout=60):
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=target_dir, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_make_rebuilds_a_venv_made_by_an_unsupported_python(tmp_path):
+    (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
+    (tmp_path / "pyproject.toml").write_text("")
+    fake = tmp_path / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Python 3.9.2'; exit 0; fi\nexit 1\n")
+    fake.chmod(0o755)
+    (tmp_path / ".venv" / ".installed").write_text("")
+    result = _make(tmp_path, "-n", "setup", f"PYTHON={sys.executable}")
+    assert ".venv was built by Python 3.9.2, not Python 3.11 or 3.12: removing it" in result.stdout, result.stdout
+    assert not (tmp_path / ".venv").exists()
+    assert "-m venv .venv" in result.stdout  # and the dry run shows it being rebuilt
+    # A venv whose interpreter disappeared (the base Python was removed) is rebuilt the same way.
+    fake.parent.mkdir(parents=True)
+    fake.symlink_to(tmp_path / "gone" / "python3.11")
+    result = _make(tmp_path, "-n", "setup", f"PYTHON={sys.executable}")
+    assert "a Python that no longer runs" in result.stdout and not (tmp_path / ".venv").exists()
+    # A healthy venv is left alone.
+    healthy = _make(ROOT, "-n", "setup")
+    assert "removing it" not in healthy.stdout
+
+
+def test_make_dashboard_refuses_a_taken_port_clearly(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _make(ROOT, "dashboard", f"PORT={port}", f"DB={tmp_path / 'wb.duckdb'}")
+    assert result.returncode != 0
+    assert f"port {port} on 127.0.0.1 is taken" in result.stderr and "make dashboard PORT=" in result.stderr
+
+
+def test_make_targets_take_another_database():
+    dry = _make(ROOT, "-n", "dashboard", "verify", "run", "DB=/tmp/other/wb.duckdb")
+    assert "WORKBENCH_DB=/tmp/other/wb.duckdb .venv/bin/voila notebooks/dashboard.ipynb" in dry.stdout
+    assert "run_pipeline.py verify --db /tmp/other/wb.duckdb" in dry.stdout
+    assert "run_pipeline.py --db /tmp/other/wb.duckdb" in dry.stdout
+
+
+def test_plain_voila_finds_the_offline_template(tmp_path):
+    """`voila notebooks/dashboard.ipynb` as Voila users type it (no JUPYTER_PATH, no Makefile)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_PATH",) and not k.startswith("WORKBENCH_")}
+    env.update(WORKBENCH_DB=str(tmp_path / "ws" / "wb.duckdb"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    log = open(tmp_path / "voila.log", "w")
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "voila"), "notebooks/dashboard.ipynb", "--no-browser",
+                             f"--port={port}"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        import urllib.request
+        deadline, page = time.time() + 120, None
+        while time.time() < deadline and proc.poll() is None and page is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=60) as response:
+                    page = (response.status, response.read().decode())
+            except OSError:
+                time.sleep(0.3)
+        assert page is not None, (tmp_path / "voila.log").read_text()[-2000:]
+        status, body = page
+        assert status == 200
+        assert "Content-Security-Policy" in body  # the workbench template, not the stock one
+        assert not re.search(r"cdn\.|unpkg|jsdelivr|cdnjs", body)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -1,16 +1,26 @@
-"""Command line of run_pipeline.py: argument parsing, input checks, and the final summary."""
+"""Command line of run_pipeline.py: argument parsing, input checks, and the final summary.
+
+Every command the command line prints (next steps, resume) works as printed from the project
+root: it names the interpreter that is running now (`.venv/bin/python`, not a bare `python`
+that may lack the packages) and carries `--db` when one was given.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
+import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import dataclasses
 
 from . import audit, db, pipeline
-from .config import load_settings, select_llm_profile
+from .config import PROJECT_ROOT, load_settings, select_llm_profile
 from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
 from .llm.profiles import PROFILES as LLM_PROFILES
@@ -74,10 +84,17 @@ def _derived_parameters() -> dict[str, tuple[str, object]]:
     return out
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["subject"]:
         return _subject(argv[1:])
     parser = _parser()
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM outside a run ends like Ctrl-C: one line, not a silent exit (the runner has its own).
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = parser.parse_args(argv)
         select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
@@ -88,6 +105,11 @@ def main(argv: list[str]) -> int:
             from . import outcomes
             return outcomes.command(settings, args.outcomes, args.outcomes_for, args.simulate_outcomes, args.seed)
         return _run(args, settings)
+    except KeyboardInterrupt as exc:  # before or after a run (during one, the runner handles it)
+        name = str(exc) or "SIGINT"
+        print(f"run_pipeline.py: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
+              "no run was left unfinished", file=sys.stderr)
+        return pipeline.INTERRUPT_EXIT_CODES.get(name, 130)
     except _ArgumentError as exc:
         print(f"run_pipeline.py: error: {exc} (see --help)", file=sys.stderr)
         return 2
@@ -150,13 +172,15 @@ def _run(args, settings) -> int:
         if unknown:
             raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
     if args.resume:
-        params, settings = _resume_params(args, settings)
+        params, settings, started_stages = _resume_params(args, settings)
         run_id = args.resume
+        if not args.stages and started_stages:
+            stages = started_stages  # finish what the run set out to do, so the printed hint needs no --stages
     else:
         _check_inputs(args)
         params, run_id = _params(args), args.run_id
         if run_id:
-            _refuse_existing_run(settings, run_id)
+            _refuse_existing_run(settings, run_id, args.db)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider
     try:
@@ -169,18 +193,61 @@ def _run(args, settings) -> int:
     started = time.monotonic()
     result = pipeline.run(settings, params, stages, run_id=run_id, resume=bool(args.resume), wait=args.wait,
                           progress=not args.quiet)
-    _print_summary(settings, result, time.monotonic() - started)
+    if result.status == "interrupted":
+        where = f" during the {result.stage} stage" if result.stage else ""
+        signame = "Ctrl-C" if result.interrupted_by == "SIGINT" else result.interrupted_by
+        print(f"run_pipeline.py: interrupted ({signame}){where}; run {result.run_id} is marked interrupted; "
+              f"resume it with: {resume_command(result.run_id, args.db)}", file=sys.stderr)
+        return result.exit_code
+    _print_summary(settings, result, time.monotonic() - started, args.db)
     if result.status == "succeeded":
         return 0
     return result.exit_code or 1
 
 
-def _refuse_existing_run(settings, run_id: str) -> None:
+def command(*words: str, db: str | None = None) -> str:
+    """`run_pipeline.py <words>` as a command line that works as printed from the project root."""
+    parts = [_python(), "run_pipeline.py", *words] + (["--db", _shown_path(db)] if db else [])
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def resume_command(run_id: str, db: str | None = None) -> str:
+    return command("--resume", run_id, db=db)
+
+
+def _python() -> str:
+    """The interpreter running now, as the shortest name that still means it from the project root."""
+    exe = os.path.abspath(sys.executable)  # not resolved: a venv's python is a symlink to the base one
+    try:
+        return str(Path(exe).relative_to(PROJECT_ROOT))
+    except ValueError:
+        pass
+    for name in ("python", "python3"):
+        if shutil.which(name) == exe:
+            return name
+    return exe
+
+
+def _shown_path(path: str | Path) -> str:
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(absolute)
+
+
+def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> None:
     if not settings.db_path.exists():
         return
     with db.session(settings.db_path) as con:
-        if con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
-            raise UsageError(f"--run-id {run_id}: that run exists already; use --resume {run_id} to finish it")
+        row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    if row is None:
+        return
+    if row[0] == "succeeded":
+        raise UsageError(f"--run-id {run_id}: a run with that id already succeeded in {settings.db_path}; "
+                         "choose another --run-id (or leave it out for a fresh one)")
+    raise UsageError(f"--run-id {run_id}: that run exists already ({row[0]}); finish it with: "
+                     f"{resume_command(run_id, db_arg)}")
 
 
 def _resume_params(args, settings):
@@ -191,24 +258,53 @@ def _resume_params(args, settings):
     if row is None:
         raise UsageError(f"--resume {args.resume}: no such run in {settings.db_path}")
     if row[1] == "succeeded":
-        raise UsageError(f"--resume {args.resume}: that run already succeeded")
+        raise UsageError(f"--resume {args.resume}: that run already succeeded; nothing to resume")
     params = json.loads(row[0])
     if not args.llm and row[2]:
         settings = load_settings(db_path=str(settings.db_path), llm_provider=row[2])
-    return params, settings
+    with db.session(settings.db_path) as con:
+        started = con.execute("SELECT details FROM audit_log WHERE run_id = ? AND event_type = 'run_started' "
+                              "ORDER BY seq LIMIT 1", [args.resume]).fetchone()
+    stages = [s for s in (json.loads(started[0]).get("stages") or []) if s in STAGES] if started else []
+    return params, settings, stages
 
 
-def _print_summary(settings, result: pipeline.RunResult, elapsed: float) -> None:
+def _counts(reasons: dict[str, int]) -> str:
+    return ", ".join(f"{n:,} {reason}" for reason, n in reasons.items())
+
+
+def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg: str | None = None) -> None:
     s = pipeline.run_summary(settings, result.run_id)
     print()
     print(f"Run {result.run_id}: {result.status.upper()} in {elapsed:.1f}s")
     if result.error:
-        print(f"  error: {result.error}")
+        print(f"  error:    {result.error}")
+    ingest = s["ingest"]
+    if ingest:
+        labelled = ingest.get("labelled")
+        print(f"  input:    {ingest.get('customers', 0):,} customers" + (f" ({labelled:,} labelled)" if labelled is not None else "")
+              + f", {ingest.get('consent_records', 0):,} consent records")
+        orphans = ingest.get("feedback_orphans_dropped") or 0
+        if ingest.get("feedback") or orphans:
+            print(f"  feedback: {ingest.get('feedback', 0):,} items" + (
+                f"; {orphans:,} skipped: their customer id is not in the customers file" if orphans else ""))
+        else:
+            print("  feedback: none (no feedback file, or no usable rows): the model uses customer columns only")
     print(f"  customers in store: {s['customers']:,}   scored this run: {s['scored']:,}")
+    if s["predicted"]:
+        if s["not_scored"]:
+            print(f"  not scored: {_counts(s['not_scored'])}")
+        if s["scored"] == 0 and s["consent_records"] == 0:
+            print("  why none: there are no consent records at all, and no record means no consent: nobody may be "
+                  "profiled. Pass --consent FILE (customer_id, purpose, granted) or a consent_given column.")
     if s["segments"]:
         print("  segments: " + ", ".join(f"{k} {v:,}" for k, v in s["segments"].items()))
     if s["actions"]:
         print("  actions:  " + ", ".join(f"{k} {v:,}" for k, v in s["actions"].items()))
+    if s["acted"] and s["not_actioned"]:
+        print(f"  not actioned: {_counts(s['not_actioned'])}")
+    for line in _llm_lines(s["provider"], s["llm"]):
+        print(line)
     if s["model"]:
         metrics = json.loads(s["model"][2]) if s["model"][2] else {}
         auc = metrics.get("roc_auc")
@@ -218,9 +314,33 @@ def _print_summary(settings, result: pipeline.RunResult, elapsed: float) -> None
     print(f"  audit:    {s['audit_events']:,} events; executed notebooks and manifest in {result.run_dir}")
     print(f"  database: {settings.db_path}")
     if result.status == "succeeded":
-        print("  next:     make dashboard  (or: python run_pipeline.py verify)")
+        dashboard = "make dashboard" + (f" DB={shlex.quote(_shown_path(db_arg))}" if db_arg else "")
+        print(f"  next:     {dashboard}  (or: {command('verify', db=db_arg)})")
     else:
-        print(f"  resume:   python run_pipeline.py --resume {result.run_id}" + (f" --db {settings.db_path}" if settings.db_path else ""))
+        print(f"  resume:   {resume_command(result.run_id, db_arg)}")
+
+
+def _llm_lines(provider: str, health: list) -> list[str]:
+    """LLM health: requests, retries, items the model analysed vs. those that fell back."""
+    if provider == "local":
+        done = [f"{h.items:,} {'feedback items' if h.stage == 'feedback' else 'actions'}" for h in health if h.items]
+        return ["  LLM:      local offline analyzer, nothing sent" + (f" ({' and '.join(done)} handled offline)" if done else "")]
+    lines = []
+    for h in health:
+        noun = "feedback items" if h.stage == "feedback" else "actions"
+        line = (f"  LLM:      {h.stage} via {provider}: {h.requests:,} requests, {h.retries:,} retries; "
+                f"{h.by_model:,} of {h.model_items:,} {noun} from the model, {h.fallbacks:,} fell back to the offline analyzer")
+        if h.fallbacks:
+            line += f" ({h.reason_text()})"
+        if h.policy_fallbacks:
+            line += f"; {h.policy_fallbacks:,} replaced by the catalogue (policy)"
+        if h.blocked:
+            line += f"; {h.blocked:,} kept home by the PII gate"
+        offline = h.items - h.model_items - h.blocked
+        if offline:
+            line += f"; {offline:,} analysed offline (no external_llm consent)"
+        lines.append(line)
+    return lines
 
 
 def _subject_parser() -> argparse.ArgumentParser:

@@ -57,9 +57,12 @@ def _knob(env: str, default, help: str, **kwargs):
 class Settings:
     """Every setting of the workbench. Paths are resolved; `db_path` etc. default under `data_dir`."""
 
-    data_dir: Path = _knob("WORKBENCH_DATA_DIR", DEFAULT_DATA_DIR, "folder of the database, models, snapshot and keys")
+    data_dir: Path | None = _knob("WORKBENCH_DATA_DIR", None,
+                                  "folder of the database, models, snapshot and keys (default `data`, or the folder of "
+                                  "`WORKBENCH_DB` / `--db`)")
     db_path: Path | None = _knob("WORKBENCH_DB", None, "DuckDB file (default `<data dir>/workbench.duckdb`)")
-    audit_dir: Path = _knob("WORKBENCH_AUDIT_DIR", PROJECT_ROOT / "audit", "executed notebooks and manifests")
+    audit_dir: Path | None = _knob("WORKBENCH_AUDIT_DIR", None,
+                                   "executed notebooks and manifests (default `<data dir>/audit`; `audit` for the default data dir)")
     subject_key_file: Path | None = _knob("WORKBENCH_SUBJECT_KEY_FILE", None,
                                           "key of the pseudonymous subject refs (default `<data dir>/.subject_key`)")
     subject_key: str | None = _knob("WORKBENCH_SUBJECT_KEY", None,
@@ -131,11 +134,17 @@ class Settings:
     extra: dict = field(default_factory=dict, metadata={"env": None, "help": "tuning overrides"})
 
     def __post_init__(self):
-        # Derived defaults: everything the workbench writes for one database lives together.
+        # Derived defaults: everything the workbench writes for one database lives together (one
+        # workspace per database): the data dir is the database's folder unless set, and the audit
+        # dir is inside it -- except for the project's own default workspace, whose audit/ stays at
+        # the project root. The stage kernels derive the same paths from the same database path.
         set_ = object.__setattr__
+        if self.data_dir is None:
+            set_(self, "data_dir", Path(self.db_path).resolve().parent if self.db_path else DEFAULT_DATA_DIR)
         set_(self, "data_dir", Path(self.data_dir).resolve())
         set_(self, "db_path", Path(self.db_path or self.data_dir / "workbench.duckdb").resolve())
-        set_(self, "audit_dir", Path(self.audit_dir).resolve())
+        default_audit = PROJECT_ROOT / "audit" if self.data_dir == DEFAULT_DATA_DIR.resolve() else self.data_dir / "audit"
+        set_(self, "audit_dir", Path(self.audit_dir or default_audit).resolve())
         set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
         # Signed heads protect the database and the audit folder, so neither default lives there.
         set_(self, "signing_key_file", Path(self.signing_key_file or DEFAULT_SIGNING_KEY_FILE).expanduser().resolve())

@@ -88,8 +88,28 @@ def check(con: duckdb.DuckDBPyConnection, customer_ids: Iterable, purpose: str,
     """`allowed`, plus the audit trail: counts per outcome and one event per excluded customer."""
     decision = allowed(con, customer_ids, purpose)
     n_allowed = int(decision.sum())
+    withdrawn = withdrawn_count(con, decision.index[~decision.values], purpose)
     audit.event("consent_checked", "ok", purpose=purpose, allowed=n_allowed,
-                excluded=int(len(decision) - n_allowed), future_dated_ignored=future_dated(con))
+                excluded=int(len(decision) - n_allowed), withdrawn=withdrawn,
+                no_record=int(len(decision) - n_allowed - withdrawn), future_dated_ignored=future_dated(con))
     audit.subject_events("consent_excluded", "excluded", refs.refs(decision.index[~decision.values]),
                          purpose=purpose)
     return decision
+
+
+def withdrawn_count(con: duckdb.DuckDBPyConnection, customer_ids: Iterable, purpose: str) -> int:
+    """How many of `customer_ids` have a refusal or withdrawal on record for `purpose` (matched as
+    withdrawals match, not dated in the future): the run summary tells these apart from customers
+    with no record at all, because the fix differs (respect it vs. collect consent)."""
+    ids = pd.DataFrame({"customer_id": pd.Series(list(customer_ids), dtype="string")})
+    if ids.empty:
+        return 0
+    norm = normalised_id_sql("customer_id")
+    con.register("_excluded_ids", ids)
+    try:
+        return int(con.execute(
+            f"SELECT count(*) FROM _excluded_ids WHERE {norm} IN (SELECT {norm} FROM consent WHERE purpose = ? "
+            "AND NOT coalesce(granted, false) AND (recorded_at IS NULL OR recorded_at <= ?))",
+            [purpose, now_utc()]).fetchone()[0])
+    finally:
+        con.unregister("_excluded_ids")

@@ -1,8 +1,12 @@
 """Headless runner: executes the stage notebooks in order with papermill and keeps them as audit
-artefacts under audit/runs/<run_id>/.
+artefacts under <audit dir>/runs/<run_id>/ (the database's workspace, see config.Settings).
 
 The runner never holds the DuckDB file while a stage runs (the stage kernel is another process,
 and DuckDB lets only one process open the file). It opens short connections between stages.
+
+No failure is silent: Ctrl-C or SIGTERM marks the run "interrupted" (the caller prints how to
+resume it). (An LLM stage whose items mostly fell back fails in the stage itself: the LLM
+engine's WORKBENCH_LLM_FALLBACK_THRESHOLD.)
 """
 from __future__ import annotations
 
@@ -14,8 +18,11 @@ import os
 import resource
 import secrets
 import shutil
+import signal
 import tempfile
+import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +31,7 @@ import nbclient.exceptions
 import papermill
 from jupyter_client.manager import AsyncKernelManager
 
-from . import audit, db
+from . import audit, db, run_report
 from .audit import AuditLog
 from .config import PROJECT_ROOT, Settings
 from .errors import PipelineBusy, WorkbenchError, exit_code_for_name
@@ -35,6 +42,10 @@ from .vocab import STAGES
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb", "train": "03_train_model.ipynb",
              "predict": "04_prediction_agent.ipynb", "act": "05_action_agent.ipynb"}
+# Shell convention for a process ended by a signal: 128 + its number.
+INTERRUPT_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
 @dataclass
 class StageResult:
     stage: str
@@ -53,9 +64,50 @@ class RunResult:
     error: str | None = None
     exit_code: int = 0
     run_dir: Path | None = None
+    interrupted_by: str | None = None   # "SIGINT" or "SIGTERM" when the run was stopped by a signal
+    stage: str | None = None            # the stage that failed or was interrupted
+
+
+class StageInterrupted(BaseException):
+    """Ctrl-C or SIGTERM arrived while a stage ran. A BaseException, like KeyboardInterrupt, so
+    that no `except Exception` on the way out of papermill swallows it."""
+
+
+class _StopSignals:
+    """SIGINT and SIGTERM during a run: remember the first one, and interrupt the running stage.
+
+    Between stages the handler only records the signal (the loop stops before the next stage),
+    so bookkeeping writes are never cut in half; later signals are ignored while the run is
+    being closed, so the run is always marked and its manifest written.
+    """
+
+    def __init__(self):
+        self.signal: str | None = None
+        self.in_stage = False
+        self._previous: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signal handlers only live there
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:
+            return
+        self.signal = signal.Signals(signum).name
+        if self.in_stage:
+            raise StageInterrupted(self.signal)
 
 
 _SOCKET_DIR: Path | None = None
+# Live stage kernels, so an interrupted run can stop its kernel at once (it is in its own session
+# and does not receive the terminal's Ctrl-C).
+_KERNELS: "weakref.WeakSet[IpcKernelManager]" = weakref.WeakSet()
 
 
 class IpcKernelManager(AsyncKernelManager):
@@ -70,6 +122,19 @@ class IpcKernelManager(AsyncKernelManager):
         kwargs.setdefault("transport", "ipc")
         kwargs.setdefault("ip", str(_SOCKET_DIR / f"kernel-{secrets.token_hex(4)}"))
         super().__init__(**kwargs)
+        _KERNELS.add(self)
+
+
+def _kill_stage_kernels() -> None:
+    """SIGKILL the stage kernels still alive: after an interrupt nothing may write for the run."""
+    for km in list(_KERNELS):
+        process = getattr(getattr(km, "provisioner", None), "process", None)
+        if process is None or process.poll() is not None:
+            continue
+        with contextlib.suppress(OSError):
+            process.kill()
+        with contextlib.suppress(Exception):
+            process.wait(timeout=10)
 
 
 def new_run_id() -> str:
@@ -143,12 +208,17 @@ def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress:
 
 def run(settings: Settings, params: dict, stages: list[str], run_id: str | None = None, resume: bool = False,
         wait: bool = False, progress: bool = True, echo=print) -> RunResult:
-    """Run `stages` for one run. With `resume`, stages that already succeeded for `run_id` are skipped."""
-    with pipeline_lock(settings.db_path, wait):
-        return _run_locked(settings, params, stages, run_id, resume, progress, echo)
+    """Run `stages` for one run. With `resume`, stages that already succeeded for `run_id` are skipped.
+
+    Ctrl-C / SIGTERM end the run with status "interrupted" (result.interrupted_by names the
+    signal, result.exit_code is 130 / 143); it can be finished with `resume`.
+    """
+    with pipeline_lock(settings.db_path, wait), _StopSignals() as stop:
+        return _run_locked(settings, params, stages, run_id, resume, progress, echo, stop)
 
 
-def _run_locked(settings, params, stages, run_id, resume, progress, echo) -> RunResult:
+def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=None) -> RunResult:
+    stop = stop or _StopSignals()
     run_id = run_id or new_run_id()
     params = dict(params, run_id=run_id, db_path=str(settings.db_path), llm_provider=settings.llm_provider)
     run_dir = settings.audit_dir / "runs" / run_id
@@ -169,13 +239,30 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo) -> Run
     result = RunResult(run_id, "running", run_dir=run_dir)
     todo = [s for s in stages if s not in done]
     for number, stage in enumerate(stages, start=1):
+        if stop.signal:
+            break
         if stage not in todo:
             echo(f"[{number}/{len(stages)}] {stage}: already done in this run, skipped")
             continue
         echo(f"[{number}/{len(stages)}] {stage}: running {NOTEBOOKS[stage]} ...")
         _record(settings, run_id, stage, "stage_started", sql="DELETE FROM stage_runs WHERE run_id = ? AND stage = ?",
                 params=[run_id, stage])
-        outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo)
+        started = time.monotonic()
+        stop.in_stage = True
+        try:
+            if stop.signal:  # arrived while the stage was being recorded
+                raise StageInterrupted(stop.signal)
+            outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo)
+        except StageInterrupted:
+            outcome = StageResult(stage, "failed", time.monotonic() - started, run_dir / f"{STAGES.index(stage) + 1:02d}_{stage}.ipynb",
+                                  f"interrupted by {stop.signal}", INTERRUPT_EXIT_CODES.get(stop.signal, 130))
+        finally:
+            stop.in_stage = False
+        if stop.signal:
+            _kill_stage_kernels()
+            # A stage that failed because its kernel was told to stop counts as interrupted too.
+            outcome.status, outcome.error = "failed", f"interrupted by {stop.signal}"
+            outcome.exit_code = INTERRUPT_EXIT_CODES.get(stop.signal, 130)
         result.stages.append(outcome)
         nb_hash = audit.file_sha256(outcome.notebook) if outcome.notebook.exists() else None
         _record(settings, run_id, stage, "stage_finished" if outcome.status == "succeeded" else "stage_failed",
@@ -187,20 +274,30 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo) -> Run
                 error_type=outcome.error.split(":", 1)[0] if outcome.error else None)
         if outcome.status != "succeeded":
             result.status, result.exit_code = "failed", outcome.exit_code
-            result.error = outcome.error
+            result.error, result.stage = outcome.error, stage
+            if stop.signal:
+                break
             echo(f"[{number}/{len(stages)}] {stage}: FAILED after {outcome.duration_s:.1f}s — {result.error}")
             echo(f"    the executed notebook with the full error: {outcome.notebook}")
             break
         echo(f"[{number}/{len(stages)}] {stage}: done in {outcome.duration_s:.1f}s")
     else:
-        result.status = "succeeded"
-    _finish(settings, result, echo)
+        if not stop.signal:
+            result.status = "succeeded"
+    if stop.signal:
+        result.status, result.interrupted_by = "interrupted", stop.signal
+        result.exit_code = INTERRUPT_EXIT_CODES.get(stop.signal, 130)
+        result.error = result.error or f"interrupted by {stop.signal}"
+        result.stage = result.stage or next((s for s in stages if s not in done and s not in
+                                             {o.stage for o in result.stages}), None)
+    _finish(settings, result, echo, publish=not stop.signal)
     return result
 
 
-def _finish(settings: Settings, result: RunResult, echo=print) -> None:
+def _finish(settings: Settings, result: RunResult, echo=print, publish: bool = True) -> None:
     """Close the run: seal its artefacts in the chain, status, manifest with chain head and
-    artefact hashes, then sign the chain head and export it to the heads file."""
+    artefact hashes, then sign the chain head and export it to the heads file. An interrupted
+    run skips the dashboard snapshot: whoever stopped it wants it to end now."""
     peak_child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     with db.session(settings.db_path) as con:
         notebooks = con.execute("SELECT stage, notebook_path FROM stage_runs WHERE run_id = ? AND notebook_sha256 IS NOT NULL",
@@ -216,7 +313,8 @@ def _finish(settings: Settings, result: RunResult, echo=print) -> None:
     # manifest entry still disagrees with the chain.
     _record(settings, result.run_id, "pipeline", audit.ARTEFACTS_SEALED,
             artefacts={name: a["sha256"] for name, a in hashed.items()})
-    _record(settings, result.run_id, "pipeline", "run_finished", "ok" if result.status == "succeeded" else "failed",
+    status = {"succeeded": "ok", "interrupted": "interrupted"}.get(result.status, "failed")
+    _record(settings, result.run_id, "pipeline", "run_finished", status,
             sql="UPDATE runs SET status = ?, finished_at = now(), error = ? WHERE run_id = ?",
             params=[result.status, result.error, result.run_id], status_detail=result.status,
             peak_stage_kernel_rss_mb=round(peak_child_mb, 1))
@@ -224,7 +322,8 @@ def _finish(settings: Settings, result: RunResult, echo=print) -> None:
         head = audit.chain_head(con)
     audit.write_manifest(result.run_dir, result.run_id, head, {}, hashed)
     _export_head(settings, head, echo)
-    _publish_snapshot(settings)
+    if publish:
+        _publish_snapshot(settings)
 
 
 def _export_head(settings: Settings, head: dict, echo) -> None:
@@ -249,12 +348,5 @@ def _publish_snapshot(settings: Settings) -> None:
 
 
 def run_summary(settings: Settings, run_id: str) -> dict:
-    with db.session(settings.db_path) as con:
-        segments = dict(con.execute("SELECT segment, count(*) FROM predictions WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall())
-        actions = dict(con.execute("SELECT status, count(*) FROM actions WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall())
-        durations = con.execute("SELECT stage, duration_s FROM stage_runs WHERE run_id = ? ORDER BY started_at", [run_id]).fetchall()
-        customers = con.execute("SELECT count(*) FROM customers").fetchone()[0] if db.table_exists(con, "customers") else 0
-        model = con.execute("SELECT model_version, algorithm, metrics FROM model_registry WHERE run_id = ?", [run_id]).fetchone()
-        events = con.execute("SELECT count(*) FROM audit_log WHERE run_id = ?", [run_id]).fetchone()[0]
-    return {"customers": customers, "scored": sum(segments.values()), "segments": segments, "actions": actions,
-            "durations": durations, "model": model, "audit_events": events}
+    """What the run did and why (see run_report.summary)."""
+    return run_report.summary(settings.db_path, run_id)

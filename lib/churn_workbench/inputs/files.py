@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -21,27 +24,28 @@ def _codec(encoding: str) -> str:
 def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame.
 
-    Parquet is recognised by its magic bytes (any suffix). CSV cells come back as strings, with
+    Parquet is recognised by its magic bytes (any suffix). A gzip file, or a zip archive holding
+    one CSV or Parquet file, is read as the file it holds (exports are often compressed). CSV
+    cells come back as strings, with
     empty cells as NaN; typing is `type_customers`' job. A file with a header and no data rows
     is returned empty (no feedback is legitimate); 0-byte and whitespace-only files are errors.
 
     Raises InputError for a missing or empty file, binary content, an encoding other than the
-    declared one, control characters, duplicate column names and malformed CSV rows.
+    declared one, control characters, duplicate column names, nested Parquet columns and
+    malformed CSV rows.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found; check the path")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a file; pass the CSV or Parquet file itself")
-    data = path.read_bytes()
+    data = _decompressed(path, path.read_bytes())
     if not data.strip():
         raise InputError(f"{path}: file is empty; export the table as CSV (UTF-8) with a header row")
     if data[:4] == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
         return _read_parquet(path, data)
-    if data[:4] == b"PK\x03\x04" or data[:4] == b"\xd0\xcf\x11\xe0":
-        raise InputError(f"{path}: looks like an Excel workbook or a zip archive, not a CSV; save the sheet as CSV (UTF-8)")
-    if data[:2] == b"\x1f\x8b":
-        raise InputError(f"{path}: is gzip-compressed; decompress it first")
+    if data[:4] == b"\xd0\xcf\x11\xe0":
+        raise InputError(f"{path}: looks like an Excel workbook, not a CSV; save the sheet as CSV (UTF-8)")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:65536]:
         odd = data[1:200:2]
         if data[:2] in (b"\xff\xfe", b"\xfe\xff") or odd.count(0) > 0.4 * len(odd):
@@ -64,7 +68,55 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     return frame
 
 
+# A compressed export is read whole into memory: refuse one that would expand beyond this.
+MAX_DECOMPRESSED_BYTES = 4 << 30
+
+
+def _decompressed(path: Path, data: bytes) -> bytes:
+    """The bytes of the table inside a gzip file or a one-file zip archive; other data unchanged."""
+    if data[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+                out = fh.read(MAX_DECOMPRESSED_BYTES + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: a damaged gzip file ({exc}); compress the export again") from None
+        return _within_limit(path, out)
+    if data[:4] != b"PK\x03\x04":
+        return data
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+            if any(i.filename.startswith(("xl/", "word/", "ppt/")) for i in names) or \
+                    any(i.filename == "[Content_Types].xml" for i in names):
+                raise InputError(f"{path}: looks like an Excel workbook, not a CSV; save the sheet as CSV (UTF-8)")
+            if len(names) != 1:
+                listed = ", ".join(repr(i.filename[:40]) for i in names[:5]) or "nothing"
+                raise InputError(f"{path}: a zip archive must hold exactly one CSV or Parquet file; it holds {listed}")
+            if names[0].file_size > MAX_DECOMPRESSED_BYTES:
+                _within_limit(path, b"", names[0].file_size)
+            return archive.read(names[0])
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as exc:
+        raise InputError(f"{path}: an unreadable zip archive or Excel workbook ({exc}); save the table as CSV (UTF-8), "
+                         "zipped without a password if you like") from None
+
+
+def _within_limit(path: Path, data: bytes, size: int | None = None) -> bytes:
+    if (size if size is not None else len(data)) > MAX_DECOMPRESSED_BYTES:
+        raise InputError(f"{path}: expands to more than {MAX_DECOMPRESSED_BYTES >> 30} GB; split the export")
+    return data
+
+
 def _read_parquet(path: Path, data: bytes) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+    try:
+        schema = pq.read_schema(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
+        raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}); re-export it") from exc
+    for name, kind in zip(schema.names, schema.types):
+        # A cell holding a list, record or map is not a value a column role can type.
+        if pa_nested(kind):
+            raise InputError(f"{path}: column '{name}' holds nested values ({kind}); flatten it into plain columns "
+                             "or drop it before export")
     try:
         frame = pd.read_parquet(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
@@ -73,6 +125,11 @@ def _read_parquet(path: Path, data: bytes) -> pd.DataFrame:
     check_header(path, names)
     frame.columns = names
     return frame.reset_index(drop=True)
+
+
+def pa_nested(kind) -> bool:
+    import pyarrow.types as pat
+    return pat.is_nested(kind) or (pat.is_dictionary(kind) and pat.is_nested(kind.value_type))
 
 
 def check_header(path: Path, names: list[str]) -> None:

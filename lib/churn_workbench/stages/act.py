@@ -30,9 +30,15 @@ def run(params: ActParams) -> dict:
             [pred_run]).df()
         analysis_run = latest_run_with(con, "feedback_analysis", ctx.run_id)
         analysis = _feedback_context_frame(con, analysis_run)
-        candidates = preds[preds["segment"].isin(wanted)]
+        # A customer labelled as churned has already left: never actioned, even when the
+        # predictions read here are older than that label.
+        left = set(con.execute("SELECT CAST(customer_id AS VARCHAR) FROM customers WHERE churned = 1").df().iloc[:, 0]) \
+            if db.table_exists(con, "customers") else set()
+        churned = preds["customer_id"].isin(left)
+        targeted = preds["segment"].isin(wanted)
+        candidates = preds[targeted & ~churned]
         # Once an earlier run's outcomes are in, target by expected effect x value (uplift.py).
-        candidates = _uplift_targets(con, ctx, preds, candidates, _feedback_context(analysis), seed)
+        candidates = _uplift_targets(con, ctx, preds[~churned], candidates, _feedback_context(analysis), seed)
         marketing = consent.check(con, candidates["customer_id"], "marketing", ctx.audit, ctx.refs)
         external = consent.allowed(con, candidates["customer_id"], "external_llm")
     eligible = candidates[marketing.reindex(candidates["customer_id"]).to_numpy()].copy()
@@ -67,7 +73,9 @@ def run(params: ActParams) -> dict:
                  "provider", "model", "prompt_version", "model_version", "created_at"]]
     status = rows["status"].value_counts().to_dict()
     ctx.audit.event("actions_written", rows=len(rows), by_status=status, control_share=share,
-                    excluded_by_consent=int((~marketing).sum()))
+                    excluded_by_consent=int((~marketing).sum()), excluded_churned=int((targeted & churned).sum()),
+                    not_in_segments=int((~targeted).sum()), action_segments=",".join(wanted),
+                    llm_items=len(requests), llm=outcome.stats)
 
     def write(con):
         db.insert_df(con, "actions", rows)

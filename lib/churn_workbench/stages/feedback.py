@@ -10,7 +10,9 @@ import json
 from collections import Counter
 
 import pandas as pd
-from tqdm.auto import tqdm
+# Plain text progress, not tqdm.auto: in a stage kernel that would be a widget, which an executed
+# notebook cannot show without fetching the widget manager from a CDN.
+from tqdm import tqdm
 
 from .. import audit as audit_mod
 from .. import consent, db
@@ -94,8 +96,10 @@ def run(params: FeedbackParams) -> dict:
     # Write-ahead: llm_egress rows and cached answers are written by the journal as requests go.
     journal = EgressJournal(ctx.settings.db_path, ctx.run_id, "feedback")
     outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache, journal=journal)
-    rows = outcome.rows.merge(
-        pd.DataFrame({"feedback_id": feedback["feedback_id"], "anonymized_text": anonymized.to_numpy(),
+    # Both keys as text: with no feedback at all (a customers-only run, a header-only file, or only
+    # unknown customer ids) the analysis frame is empty and pandas types its key float64.
+    rows = outcome.rows.astype({"feedback_id": str}).merge(
+        pd.DataFrame({"feedback_id": feedback["feedback_id"].astype(str), "anonymized_text": anonymized.to_numpy(),
                       "pii_counts": pii_counts.to_numpy(), "source_sha256": feedback["source_sha256"]}),
         on="feedback_id", how="left")
     rows["run_id"] = ctx.run_id

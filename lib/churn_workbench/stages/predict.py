@@ -29,7 +29,11 @@ def registered_model(con, run_id: str) -> tuple[str, Path]:
 def run(params: PredictParams) -> dict:
     ctx = open_stage(params)
     with ctx.reading() as con:
-        X, _, info = load_feature_frame(con, ctx.run_id, value_column=ctx.settings.value_column)
+        X, y, info = load_feature_frame(con, ctx.run_id, value_column=ctx.settings.value_column)
+        # A customer labelled as churned has already left: history (training data), never scored
+        # for retention. Counted so the run summary can say why they are not scored.
+        churned = y.reindex(X.index).eq(1).fillna(False).to_numpy(dtype=bool)
+        X = X[~churned]
         allowed = consent.check(con, X.index, "profiling", ctx.audit, ctx.refs)
         version, path = registered_model(con, ctx.run_id)
         previous = _previous_scores(con, version)
@@ -49,9 +53,10 @@ def run(params: PredictParams) -> dict:
         "scored_at": pd.Timestamp.now(tz="UTC").tz_localize(None), "features_hash": row_hash.to_numpy()})
     counts = predictions["segment"].value_counts().to_dict()
     ctx.audit.event("predictions_written", rows=len(predictions), segments=counts, model_sha256=version,
-                    excluded_by_consent=int((~allowed).sum()), reused_unchanged=reused)
+                    excluded_by_consent=int((~allowed).sum()), excluded_churned=int(churned.sum()), reused_unchanged=reused)
     ctx.commit(lambda con: db.insert_df(con, "predictions", predictions), replace_tables=("predictions",))
     return {"run_id": ctx.run_id, "scored": len(predictions), "excluded_by_consent": int((~allowed).sum()),
+            "excluded_churned": int(churned.sum()),
             "reused_unchanged": reused, "segments": counts, "model_version": version, "predictions": predictions}
 
 
