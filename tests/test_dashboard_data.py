@@ -479,7 +479,7 @@ def test_publish_is_fast_for_a_large_database(tmp_path):
     with db.session(db_path) as con:
         con.execute(f"""CREATE TABLE customers AS SELECT 'C' || lpad(i::VARCHAR, 7, '0') AS customer_id,
                           'Name ' || i AS name, i % 72 AS tenure_months FROM range({n}) t(i)""")
-        con.execute("INSERT INTO customer_columns VALUES ('customer_id', 'id', '', 'r'), ('name', 'identifier', '', 'r'), "
+        con.execute("INSERT INTO customer_columns (column_name, role, dtype, run_id) VALUES ('customer_id', 'id', '', 'r'), ('name', 'identifier', '', 'r'), "
                     "('tenure_months', 'feature', '', 'r')")
         con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('r', now(), 'running')")
         con.execute(f"""INSERT INTO predictions (run_id, customer_id, churn_probability, segment, drivers, model_version, scored_at) SELECT 'r', 'C' || lpad(i::VARCHAR, 7, '0'), (i % 100) / 100.0,

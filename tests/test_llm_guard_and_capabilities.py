@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from fake_llm_server import HOSTILE_SUMMARIES, fake_llm_server  # noqa: F401  (the fixture)
 
-from churn_workbench import audit as audit_mod
+from churn_workbench import verification
 from churn_workbench import db
 from churn_workbench.audit import AuditLog
 from churn_workbench.config import load_settings
@@ -231,7 +231,7 @@ def test_journal_records_before_sending_and_caches_as_answers_arrive(llm, tmp_pa
         rows = con.execute("SELECT payload, outcome, attempts FROM llm_egress").fetchall()
         cached = con.execute("SELECT count(*) FROM analysis_cache").fetchone()[0]
         AuditLog("run-j", "feedback", pending=list(log.pending)).flush(con)
-        problems, _ = audit_mod.verify_chain(con)
+        problems, _ = verification.verify_chain(con)
         sends = con.execute("SELECT count(*) FROM audit_log WHERE event_type = 'llm_send'").fetchone()[0]
     server = [r.body for r in llm.chat_requests()]
     assert sorted(p for p, _, _ in rows) == sorted(server)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from churn_workbench import audit as audit_mod
+from churn_workbench import verification
 from churn_workbench import db
 from churn_workbench.audit import AuditLog
 from churn_workbench.config import load_settings
@@ -168,7 +168,7 @@ def test_feedback_and_actions_against_a_real_llama_cpp_server(llama, tmp_path, m
         egress = con.execute("SELECT stage, payload, outcome, prompt_tokens, completion_tokens, attempts "
                              "FROM llm_egress").fetchall()
         audit_events = con.execute("SELECT event_type, details FROM audit_log").fetchall()
-        problems, _ = audit_mod.verify_chain(con)
+        problems, _ = verification.verify_chain(con)
     assert not problems
 
     # Every item validated or fell back with an audited reason.

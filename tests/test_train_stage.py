@@ -8,6 +8,7 @@ import pytest
 
 from churn_workbench import db, model
 from churn_workbench.stages import ingest, predict, train
+from churn_workbench.stages.params import IngestParams, PredictParams, TrainParams
 
 
 def _events(con, event_type):
@@ -17,7 +18,7 @@ def _events(con, event_type):
 
 @pytest.fixture
 def store(workspace):
-    ingest.run(synthetic_n=1500, seed=5, run_id="")
+    ingest.run(IngestParams(synthetic_n=1500, seed=5, run_id=""))
     return workspace
 
 
@@ -32,7 +33,7 @@ def test_objection_to_profiling_keeps_customers_out_of_training(store):
             "WHERE purpose = 'profiling' GROUP BY customer_id) WHERE NOT g").fetchone()[0]
         total = con.execute("SELECT count(*) FROM customers").fetchone()[0]
         no_record = total - con.execute("SELECT count(DISTINCT customer_id) FROM consent WHERE purpose = 'profiling'").fetchone()[0]
-    summary = train.run(run_id="")
+    summary = train.run(TrainParams(run_id=""))
     assert summary["excluded_by_consent"] == objecting + no_record >= 300
     with db.session(store.db_path) as con:
         event = _events(con, "training_consent_checked")[-1]
@@ -42,12 +43,12 @@ def test_objection_to_profiling_keeps_customers_out_of_training(store):
 def test_sensitive_columns_are_not_features_nor_drivers_and_are_reported(store):
     with db.session(store.db_path) as con:
         con.execute("UPDATE customer_columns SET role = 'sensitive' WHERE column_name = 'age'")
-    summary = train.run(run_id="")
+    summary = train.run(TrainParams(run_id=""))
     trained = model.load_model(summary["path"], summary["model_version"])
     assert "age" not in trained.feature_columns and trained.sensitive_columns == ["age"]
     card = open(summary["card_path"]).read()
     assert "### `age` (not a feature)" in card and "| 60+ |" in card and "ECE" in card
-    result = predict.run(run_id="")
+    result = predict.run(PredictParams(run_id=""))
     drivers = [d for js in result["predictions"]["drivers"] for d in json.loads(js)]
     assert drivers and "age" not in drivers
 
@@ -58,9 +59,9 @@ def test_leakage_is_excluded_with_one_audited_warning_each(store):
         con.execute('UPDATE customers SET "churn reason" = CASE WHEN churned THEN \'moved\' ELSE NULL END')
         con.execute("ALTER TABLE customers ADD COLUMN row_no BIGINT")
         con.execute("UPDATE customers SET row_no = CAST(substr(customer_id, 2) AS BIGINT)")
-        con.execute("INSERT INTO customer_columns VALUES ('churn reason', 'feature', 'VARCHAR', NULL), "
-                    "('row_no', 'feature', 'BIGINT', NULL)")
-    summary = train.run(run_id="")
+        con.execute("INSERT INTO customer_columns VALUES ('churn reason', 'feature', 'VARCHAR', NULL, NULL), "
+                    "('row_no', 'feature', 'BIGINT', NULL, NULL)")
+    summary = train.run(TrainParams(run_id=""))
     assert len(summary["leakage_warnings"]) == 2
     assert any("'churn reason'" in w for w in summary["leakage_warnings"])
     assert any("'row_no'" in w and "id-like" in w for w in summary["leakage_warnings"])
@@ -69,19 +70,19 @@ def test_leakage_is_excluded_with_one_audited_warning_each(store):
     with db.session(store.db_path) as con:
         assert len(_events(con, "leakage_warning")) == 2
     # The data config's override keeps a column the guard would exclude.
-    kept = train.run(run_id="", allow_columns="row_no")
+    kept = train.run(TrainParams(run_id="", allow_columns="row_no"))
     assert any("'row_no' kept" in w for w in kept["leakage_warnings"])
     candidate = model.load_model(kept["candidate_path"], kept["candidate_version"])
     assert "row_no" in candidate.feature_columns and "churn reason" not in candidate.feature_columns
 
 
 def test_quality_gate_keeps_the_previous_model(store):
-    first = train.run(run_id="run-a")
+    first = train.run(TrainParams(run_id="run-a"))
     assert first["promoted"]
     with db.session(store.db_path) as con:  # labels scrambled: the new model cannot beat the old one
         con.execute("UPDATE customers SET churned = (hash(customer_id) % 3 = 0) WHERE churned IS NOT NULL")
         con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('run-b', now(), 'interactive')")
-    second = train.run(run_id="run-b")
+    second = train.run(TrainParams(run_id="run-b"))
     assert not second["promoted"] and second["model_version"] == first["model_version"]
     assert "below the floor" in second["gate"] or "worse than the deployed" in second["gate"]
     with db.session(store.db_path) as con:
@@ -94,14 +95,14 @@ def test_a_first_model_below_the_floor_is_a_clear_error(store):
     with db.session(store.db_path) as con:
         con.execute("UPDATE customers SET churned = (hash(customer_id) % 3 = 0) WHERE churned IS NOT NULL")
     with pytest.raises(model.TrainingError, match="not promoted.*no previous model"):
-        train.run(run_id="")
+        train.run(TrainParams(run_id=""))
 
 
 def test_segments_rank_the_scored_customers(store, monkeypatch):
     monkeypatch.setenv("WORKBENCH_SEGMENT_HIGH_SHARE", "0.1")
     monkeypatch.setenv("WORKBENCH_SEGMENT_MEDIUM_SHARE", "0.2")
-    train.run(run_id="")
-    p = predict.run(run_id="")["predictions"]
+    train.run(TrainParams(run_id=""))
+    p = predict.run(PredictParams(run_id=""))["predictions"]
     counts = p["segment"].value_counts()
     n = len(p)
     assert counts["High"] == -(-n // 10) and counts["Medium"] == -(-n * 2 // 10)
