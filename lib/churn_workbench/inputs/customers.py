@@ -39,6 +39,15 @@ PHONE_COLUMN_NAMES = frozenset({"phone", "phone_number", "telephone", "tel", "mo
                                 "msisdn", "fax"})
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _PHONE = re.compile(r"\+?[\d\s().\-/]{7,}")
+NAME_PART_COLUMN_NAMES = frozenset({"first_name", "firstname", "given_name", "forename", "prenom", "middle_name",
+                                    "last_name", "lastname", "surname", "family_name", "nom"})
+
+
+def name_part(column: str) -> bool:
+    """Does this name column hold one part of the full name (first name, surname) rather than all of it?"""
+    return normalise_name(column) in NAME_PART_COLUMN_NAMES
+
+
 # Most protective first: when a column is listed under two data-config keys, the earlier role wins.
 _PROTECTION = (*IDENTIFIER_ROLES, "excluded", "sensitive")
 

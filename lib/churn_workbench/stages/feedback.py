@@ -18,6 +18,7 @@ from .. import audit as audit_mod
 from .. import consent, db
 from ..anonymize import KnownIdentifiers, anonymize_many
 from ..llm import EgressJournal, FeedbackItem, analyze_feedback
+from ..inputs.customers import name_part
 from ..vocab import IDENTIFIER_ROLES
 from .context import customer_roles, latest_run_with, open_stage
 from .params import FeedbackParams
@@ -29,18 +30,24 @@ ANONYMIZE_CHUNK = 100_000
 def _known_identifiers(customers: pd.DataFrame, roles: dict[str, str]) -> dict[str, KnownIdentifiers]:
     """customer id -> the customer's own identifiers, by column role (whatever the columns are called).
 
-    Several name columns (first name, surname) make one name; a second e-mail or phone column
-    and every other identifier column are matched as exact values, as is the customer id.
+    Name-part columns (first name, surname, ...) together make the full name, matched in all
+    its variants; without them the first name column is the full name. Every other name,
+    a second e-mail or phone column, every other identifier column and the customer id are
+    matched as exact values.
     """
     by_role = {role: [c for c, r in roles.items() if r == role] for role in IDENTIFIER_ROLES}
+    parts = [c for c in by_role["name"] if name_part(c)]
+    full = parts or by_role["name"][:1]
+    other_names = [c for c in by_role["name"] if c not in full]
 
     def present(values: dict, columns: list[str]) -> list[str]:
         return [str(values[c]).strip() for c in columns if pd.notna(values[c]) and str(values[c]).strip()]
 
     known = {}
     for row in customers.to_dict("records"):
-        names, emails, phones = (present(row, by_role[r]) for r in IDENTIFIER_ROLES[:3])
-        extra = tuple(emails[1:] + phones[1:] + present(row, by_role["identifier"])) + (str(row["customer_id"]),)
+        names, emails, phones = present(row, full), present(row, by_role["email"]), present(row, by_role["phone"])
+        extra = tuple(present(row, other_names) + emails[1:] + phones[1:] + present(row, by_role["identifier"])) \
+            + (str(row["customer_id"]),)
         known[row["customer_id"]] = KnownIdentifiers(
             name=" ".join(names) or None, email=emails[0] if emails else None,
             phone=phones[0] if phones else None, extra=extra)
