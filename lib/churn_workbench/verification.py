@@ -31,7 +31,7 @@ from .audit import ADDED_ROW_HASHES, ARTEFACTS_SEALED, GENESIS, GOVERNED_TABLES,
 # Events whose details verify reads (everything else is only hashed), and the keys by which any
 # event (an erasure, a retention purge) declares rows it removed or rewrote.
 _DECLARES = (REMOVED_ROW_HASHES, ADDED_ROW_HASHES)
-_READ_DETAILS = {ARTEFACTS_SEALED, ROWS_COMMITTED, SUBJECT_ERASED, "stage_finished", "stage_failed",
+_READ_DETAILS = {ARTEFACTS_SEALED, ROWS_COMMITTED, SUBJECT_ERASED, "stage_finished", "stage_failed", "model_not_promoted",
                  "model_trained", "model_reused"}
 
 
@@ -231,6 +231,9 @@ def _chain_artefacts(chain: Chain) -> dict[str, dict[str, tuple[str, int]]]:
             out[run][f"notebook:{e['stage']}"] = (d["notebook_sha256"], e["seq"])
         elif e["event_type"] in ("model_trained", "model_reused") and d.get("model_sha256"):
             out[run]["model"] = (d["model_sha256"], e["seq"])
+        elif e["event_type"] == "model_not_promoted" and out[run].get("model", ("",))[0] == d.get("model_sha256"):
+            # A candidate the quality gate refused is kept aside, not registered: not a run artefact.
+            out[run].pop("model")
     # The seal is written last in a run; where it disagrees with an earlier event, the file was
     # changed during the run, which the seal's own comparison with the file reports.
     for run, e in _latest(chain.events, ARTEFACTS_SEALED).items():
