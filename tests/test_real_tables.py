@@ -97,8 +97,12 @@ def test_item2_churned_customers_are_never_scored_nor_actioned(readme_run):
     acted = {r[0] for r in rows(db_path, "SELECT customer_id FROM actions WHERE run_id = ?", [run_id])}
     assert scored and acted
     assert not churned & scored and not churned & acted
-    # They still trained the model: the labelled set includes them.
-    assert rows(db_path, "SELECT n_train FROM model_registry WHERE run_id = ?", [run_id])[0][0] == 600
+    # They still trained the model: the labelled set includes them (less those who objected to profiling).
+    from churn_workbench import consent
+    may_profile = rows(db_path, f"SELECT count(*) FROM customers c JOIN ({consent.decision_sql()}) d "
+                                "USING (customer_id) WHERE d.purpose = 'profiling' AND d.allowed AND c.churned IS NOT NULL")[0][0]
+    assert may_profile < 600
+    assert rows(db_path, "SELECT n_train FROM model_registry WHERE run_id = ?", [run_id])[0][0] == may_profile
     line = summary_line(result.stdout, "not scored:")
     assert f"{len(churned)} already churned" in line, result.stdout
     assert "objected to or withdrew profiling" in line  # consent_given = No
