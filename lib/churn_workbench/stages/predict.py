@@ -35,8 +35,18 @@ def run(params: PredictParams) -> dict:
         churned = y.reindex(X.index).eq(1).fillna(False).to_numpy(dtype=bool)
         X = X[~churned]
         allowed = consent.check(con, X.index, "profiling", ctx.audit, ctx.refs)
-        version, path = registered_model(con, ctx.run_id)
-        previous = _previous_scores(con, version)
+        if allowed.any():
+            version, path = registered_model(con, ctx.run_id)
+            previous = _previous_scores(con, version)
+    if not allowed.any():
+        # Nobody may be profiled (no consent on record): nothing to score, and no model needed.
+        ctx.audit.event("predictions_written", rows=0, segments={}, model_sha256=None,
+                        excluded_by_consent=int(len(allowed)), excluded_churned=int(churned.sum()), reused_unchanged=0)
+        ctx.commit(lambda con: None, replace_tables=("predictions",))
+        return {"run_id": ctx.run_id, "scored": 0, "excluded_by_consent": int(len(allowed)),
+                "excluded_churned": int(churned.sum()), "reused_unchanged": 0, "segments": {}, "model_version": None,
+                "predictions": pd.DataFrame(columns=["run_id", "customer_id", "churn_probability", "segment", "drivers",
+                                                     "model_version", "scored_at", "features_hash"])}
     # Refuses an artefact whose sha256 differs from the registry (tampering, partial copy).
     trained = model.load_model(path, version)
     ctx.audit.event("model_loaded", model_sha256=version)

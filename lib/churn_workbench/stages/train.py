@@ -81,6 +81,16 @@ def run(params: TrainParams) -> dict:
         deployed_row = _deployed(con, ctx.run_id)
         keep = may_profile.reindex(X.index).fillna(False).to_numpy(dtype=bool)
         X, y, sensitive = X[keep], y[keep], info["sensitive"][keep]
+    if not keep.any():
+        # No record is no consent: with nobody who may be profiled there is nothing to train on,
+        # and nothing to score. Not an input error: the run goes on and its summary says why.
+        ctx.audit.event("training_skipped", "warning", reason="no customer may be profiled (no profiling consent on record)",
+                        customers=int(len(keep)))
+        ctx.commit(lambda con: None)
+        return {"run_id": ctx.run_id, "skipped": True, "promoted": False, "labelled_rows": 0, "card_path": None,
+                "gate": "no model trained: no customer may be profiled (no profiling consent on record)",
+                "leakage_warnings": [], "excluded_by_consent": int(len(keep))}
+    with ctx.reading() as con:
         data_hash = frame_sha256(X, y)
         if allow:
             data_hash = frame_sha256(X.assign(**{"\0allow": ",".join(sorted(allow))}), y)
