@@ -480,3 +480,17 @@ def test_residual_gate_ignores_json_numbers_but_not_long_digit_groups_in_text():
     payload = json.dumps({"max_tokens": 123456, "messages": [{"content": "Item: <PERSON_1> is unhappy"}]})
     assert residual_pii(payload) == []
     assert residual_pii(json.dumps({"content": "order 123456789 late"})) != []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Meine Steuer-ID ist 12 345 678 901, danke.", "Meine Steuer-ID ist <NATIONAL_ID_1>, danke."),
+        ("Mi DNI es 12345678Z y mi nombre", "Mi DNI es <NATIONAL_ID_1> y mi nombre"),
+        ("Il codice fiscale è RSSMRA85T10A562S e poi", "Il codice fiscale è <NATIONAL_ID_1> e poi"),
+        ("passport no. 123456789 e basta", "passport no. <PASSPORT_1> e basta"),
+        ("NI number: AB 12 34 56 C thanks", "NI number: <NATIONAL_ID_1> thanks"),
+    ],
+)
+def test_replacement_keeps_every_neighbouring_character(text, expected):
+    assert anonymize(text).text == expected
