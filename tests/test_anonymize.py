@@ -494,3 +494,19 @@ def test_residual_gate_ignores_json_numbers_but_not_long_digit_groups_in_text():
 )
 def test_replacement_keeps_every_neighbouring_character(text, expected):
     assert anonymize(text).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("J'habite appartement 4B depuis mars.", "J'habite <ADDRESS_1> depuis mars."),
+        ("Wohnung 12 im dritten Stock ist kalt.", "<ADDRESS_1> im dritten Stock ist kalt."),
+        ("I live in flat 3 now.", "I live in <ADDRESS_1> now."),
+        ("Send it to apt. 5C please.", "Send it to <ADDRESS_1> please."),
+        ("Vivo en el piso 2º izquierda.", "Vivo en el <ADDRESS_1> izquierda."),
+        ("Abito nell'appartamento 7 al piano terra.", "Abito nell'<ADDRESS_1> al piano terra."),
+        ("A flat 3% fee, for 3 years: flat 3 years ago.", "A flat 3% fee, for 3 years: flat 3 years ago."),
+    ],
+)
+def test_flat_and_apartment_numbers_are_masked(text, expected):
+    assert anonymize(text).text == expected

@@ -106,3 +106,26 @@ def postcodes(view: str) -> list[Hit]:
             if any(ch.isdigit() for ch in m.group(1)):
                 out.append(("POSTCODE", m.start(1), m.end(1), 0.7))
     return out
+
+
+# A flat or apartment on its own ("appartement 4B", "Wohnung 12", "flat 3", "apt. 5C",
+# "piso 2º", "appartamento 7"): the flat word, an optional "no."/"#", and a short number with
+# an optional letter or ordinal sign. Not a percentage, a price or a duration ("flat 3% fee").
+_FLAT_WORDS = frozenset(
+    """flat apt appt apartment appartement app wohnung whg piso apto apartamento appartamento interno
+    int unit suite ste woning""".split()
+)
+_FLAT_RE = re.compile(
+    r"(?i)\b(?:flat|apt|appt|apartment|appartement|app|wohnung|whg|piso|apto|apartamento|appartamento|"
+    r"interno|int|unit|suite|ste|woning)\b\.?\s*(?:(?:no|nr|n|nº|n°)\.?\s*|#\s*)?"
+    r"\d{1,4}(?:\s?[a-zA-Z](?!\w)|\s?[º°ª])?(?![\w%,.]\d|\d|\s*(?:%|€|\$|£)|[.,]\d|"
+    r"\s+(?:years?|months?|weeks?|days?|hours?|minutes?|euros?|pounds?|dollars?|jahre?n?|monate?n?|"
+    r"tage?n?|ans|mois|jours|años|meses|días|dias|anni|mesi|giorni|jaar|maanden|dagen)\b)"
+)
+
+
+def flats(view: str) -> list[Hit]:
+    """ADDRESS hits for a flat or apartment number on its own (see _FLAT_RE)."""
+    if not has_any(view, _FLAT_WORDS):
+        return []
+    return [("ADDRESS", m.start(), m.end(), 0.7) for m in _FLAT_RE.finditer(view)]
