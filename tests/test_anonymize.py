@@ -510,3 +510,23 @@ def test_replacement_keeps_every_neighbouring_character(text, expected):
 )
 def test_flat_and_apartment_numbers_are_masked(text, expected):
     assert anonymize(text).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Je suis né le onze février mille neuf cent soixante-trois à Lyon.", "Je suis né le <DATE_1> à Lyon."),
+        ("Date of birth: the twenty-fifth of December nineteen eighty-six.", "Date of birth: the <DATE_1>."),
+        ("Geboren am dritten März 1971 in Köln.", "Geboren am <DATE_1> in Köln."),
+        ("Ich bin am einundzwanzigsten Juni neunzehnhunderteinundsiebzig geboren.", "Ich bin am <DATE_1> geboren."),
+        ("Nací el veinticinco de diciembre de mil novecientos ochenta y seis.", "Nací el <DATE_1>."),
+        ("Sono nato il primo maggio millenovecentosessantatré.", "Sono nato il <DATE_1>."),
+        ("Geboren op vijfentwintig december negentienhonderdzesentachtig.", "Geboren op <DATE_1>."),
+        ("Contract since le premier janvier deux mille trois.", "Contract since le <DATE_1>."),
+        ("It started December the twenty-fifth, nineteen eighty-six.", "It started <DATE_1>."),
+        ("Born on the fifth of May, I hate the service.", "Born on the <DATE_1>, I hate the service."),
+        ("We may call on the fifth of May two friends.", "We may call on the fifth of May two friends."),
+    ],
+)
+def test_dates_with_words_for_numbers_are_one_date(text, expected):
+    assert anonymize(text).text == expected

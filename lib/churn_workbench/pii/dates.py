@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from churn_workbench.pii.words import has_any
+from churn_workbench.pii.words import has_any, words_of
 
 Hit = tuple[str, int, int, float]
 
@@ -66,7 +66,7 @@ _BIRTH_WINDOW = 30
 
 
 # Cheap gates: a month word or a numeric date shape; a birth word's stem.
-_MONTH_WORDS = frozenset(MONTHS)
+_MONTH_WORDS = MONTH_WORDS = frozenset(MONTHS)
 _NUMERIC_HINT_RE = re.compile(r"\d[./-]\d{1,2}[./-]\d")
 BIRTH_WORDS = frozenset(
     """born birth birthday dob b d o née né naissance geboren geb geburtsdatum geburtstag nacido nacida
@@ -83,6 +83,8 @@ def dates(view: str) -> list[Hit]:
         out += [("DATE", m.start(), m.end(), 0.8) for m in _NUMERIC_DATE_RE.finditer(view)]
     if has_any(view, _MONTH_WORDS):
         out += [("DATE", m.start(), m.end(), 0.8) for m in _WORDED_DATE_RE.finditer(view)]
+        if _has_number_word(view):
+            out += worded_dates(view, bool(birth))
     if not birth:
         return out
     for b in _BIRTH_RE.finditer(view):
@@ -90,4 +92,93 @@ def dates(view: str) -> list[Hit]:
         m = _PARTIAL_DATE_RE.search(view, b.end(), window_end)
         if m and not any(s <= m.start() < e for _, s, e, _ in out):
             out.append(("DATE", m.start(), m.end(), 0.7))
+    return out
+
+
+# Dates with the day and/or the year in words ("the twenty-fifth of December nineteen
+# eighty-six", "onze février mille neuf cent soixante-trois", "dritten März 1971",
+# "veinticinco de diciembre de mil novecientos ochenta y seis"). A number word is a run of
+# number stems of one of the languages, glued (German, Dutch, Italian compounds), hyphenated
+# or joined by "and"/"et"/"und"/"y"/"e"/"en", with an optional ordinal ending. They are looked
+# for only next to a month word, so the cost is per month word, not per character.
+_NUMBER_STEMS = (
+    # English
+    "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety "
+    "hundred thousand first second third fifth eighth ninth twelfth twentieth thirtieth "
+    # French
+    "un une deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize "
+    "vingt vingts trente quarante cinquante soixante cent cents mille premier première cinqu neuv "
+    # German
+    "eins ein eine zwei drei vier fünf fuenf sechs sech sieben sieb acht neun zehn elf zwölf zwoelf "
+    "zwanzig dreißig dreissig vierzig fünfzig fuenfzig sechzig siebzig achtzig neunzig hundert "
+    "tausend erst drit "
+    # Spanish
+    "uno dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce quince dieci "
+    "dieciséis veinte veinti dós trés séis treinta cuarenta cincuenta sesenta setenta ochenta noventa "
+    "cien ciento cientos doscientos trescientos cuatrocientos quinientos seiscientos setecientos "
+    "ochocientos novecientos mil primero primer "
+    # Italian
+    "due tre tré quattro cinque sei sette otto nove dieci undici dodici tredici quattordici "
+    "quindici sedici diciassette diciotto diciannove venti vent trenta trent quaranta quarant "
+    "cinquanta cinquant sessanta sessant settanta settant ottanta ottant novanta novant cento "
+    "mila primo prima "
+    # Dutch
+    "een één twee drie vijf zes zeven negen tien twaalf dertien veertien vijftien zestien "
+    "zeventien achttien negentien twintig dertig veertig vijftig zestig zeventig tachtig negentig "
+    "honderd duizend eerste eerst derde"
+).split()
+_STEM = "(?:" + "|".join(sorted(set(_NUMBER_STEMS), key=len, reverse=True)) + ")"
+_ORDINAL_END = r"(?:th|st|nd|rd|ième|ieme|ème|eme|sten|ster|stes|ste|ten|ter|tes|te|de|e|en|er|es|o|a)?"
+_NUMBER_WORD = rf"{_STEM}(?:-?(?:und|en|et|y|e)?-?{_STEM}){{0,6}}{_ORDINAL_END}"
+_NUMBER_PHRASE = (rf"(?<![\w\-]){_NUMBER_WORD}(?:(?:\s+|-)(?:(?:and|et|und|y|e|en)\s+)?{_NUMBER_WORD}){{0,5}}"
+                  r"(?![\w\-])")
+_WORD_DAY = rf"(?:{_DAY}|1er|{_NUMBER_PHRASE})"
+_WORD_YEAR = rf"(?P<year>{_YEAR}|{_NUMBER_PHRASE})"
+_MONTH_WORD_RE = re.compile(rf"(?i)(?<!\w){_MONTH}(?!\w)")
+# day before the month: "twenty-fifth of", "le onze", "dritten", "25"
+_DAY_BEFORE_RE = re.compile(rf"(?i){_WORD_DAY}(?:\s+(?:of|de|del|di|du)\s+(?:the\s+)?|\s*,?\s+|\s*\.\s*)$")
+# year after the month: " nineteen eighty-six", " de mil novecientos", " 1971"
+_YEAR_AFTER_RE = re.compile(rf"(?i)(?:\s+(?:of|de|del|di|du)\s+|\s*,?\s+){_WORD_YEAR}")
+# month first: "December the twenty-fifth, nineteen eighty-six"
+_DAY_YEAR_AFTER_RE = re.compile(rf"(?i)\s+(?:the\s+)?{_WORD_DAY},?\s+{_WORD_YEAR}")
+_NUMBER_WORD_START = tuple(s for s in set(_NUMBER_STEMS) if len(s) >= 3) + ("un", "1er")
+_LOOK_BACK = 80
+
+
+def _is_year(phrase: str) -> bool:
+    """A year: four digits, or number words long enough to be one ("nineteen eighty-six",
+    "mille neuf cent soixante-trois", "neunzehnhunderteinundsiebzig"), not "two" or "one"."""
+    if any(ch.isdigit() for ch in phrase):
+        return True
+    words = phrase.split()
+    return len(phrase) >= 8 and (len(words) >= 2 or "-" in phrase or len(phrase) >= 12)
+
+
+def _has_number_word(view: str) -> bool:
+    """Cheap gate: a word of the text starts like a number word."""
+    return any(w.startswith(_NUMBER_WORD_START) for w in words_of(view))
+
+
+def worded_dates(view: str, birth: bool) -> list[Hit]:
+    """Dates with the day and/or year in words, around each month word: day + month + year
+    always, day + month after a birth word (`birth`: the text has one)."""
+    out: list[Hit] = []
+    for m in _MONTH_WORD_RE.finditer(view):
+        lo = max(0, m.start() - _LOOK_BACK)
+        before = _DAY_BEFORE_RE.search(view, lo, m.start())
+        start = before.start() if before else None
+        end = None
+        if start is not None:
+            after = _YEAR_AFTER_RE.match(view, m.end())
+            if after and _is_year(after.group("year")):
+                end = after.end()
+            elif birth:
+                end = m.end()
+        else:
+            after = _DAY_YEAR_AFTER_RE.match(view, m.end())
+            if after and _is_year(after.group("year")):
+                start, end = m.start(), after.end()
+        if start is not None and end is not None:
+            out.append(("DATE", start, end, 0.75))
     return out

@@ -148,7 +148,7 @@ def detect(view: str) -> list[Finding]:
         for min_digits, detector in _DIGIT_DETECTORS:
             if n_digits >= min_digits:
                 hits.extend(detector(view))
-    elif has_any(view, dates.BIRTH_WORDS):
+    elif has_any(view, dates.BIRTH_WORDS) or has_any(view, dates.MONTH_WORDS):
         hits.extend(dates.dates(view))
     if "@" in view and _SPACED_EMAIL_HINT.search(view):
         hits.extend(letter_spaced_emails(view))
