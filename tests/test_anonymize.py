@@ -526,6 +526,8 @@ def test_flat_and_apartment_numbers_are_masked(text, expected):
         ("It started December the twenty-fifth, nineteen eighty-six.", "It started <DATE_1>."),
         ("Born on the fifth of May, I hate the service.", "Born on the <DATE_1>, I hate the service."),
         ("We may call on the fifth of May two friends.", "We may call on the fifth of May two friends."),
+        ("I was born in nineteen eighty-six in Leeds.", "I was born in <DATE_1> in Leeds."),
+        ("Né en mille neuf cent soixante, client depuis.", "Né en <DATE_1>, client depuis."),
     ],
 )
 def test_dates_with_words_for_numbers_are_one_date(text, expected):

@@ -92,6 +92,11 @@ def dates(view: str) -> list[Hit]:
         m = _PARTIAL_DATE_RE.search(view, b.end(), window_end)
         if m and not any(s <= m.start() < e for _, s, e, _ in out):
             out.append(("DATE", m.start(), m.end(), 0.7))
+        elif not m and _has_number_word(view):
+            # a year in words: "born in nineteen eighty-six", "né en mille neuf cent soixante"
+            y = _BIRTH_YEAR_WORDS_RE.search(view, b.end(), window_end)
+            if y and _is_year(y.group()) and not any(s <= y.start() < e for _, s, e, _ in out):
+                out.append(("DATE", y.start(), y.end(), 0.7))
     return out
 
 
@@ -135,6 +140,7 @@ _NUMBER_PHRASE = (rf"(?<![\w\-]){_NUMBER_WORD}(?:(?:\s+|-)(?:(?:and|et|und|y|e|e
                   r"(?![\w\-])")
 _WORD_DAY = rf"(?:{_DAY}|1er|{_NUMBER_PHRASE})"
 _WORD_YEAR = rf"(?P<year>{_YEAR}|{_NUMBER_PHRASE})"
+_BIRTH_YEAR_WORDS_RE = re.compile(rf"(?i){_NUMBER_PHRASE}")
 _MONTH_WORD_RE = re.compile(rf"(?i)(?<!\w){_MONTH}(?!\w)")
 # day before the month: "twenty-fifth of", "le onze", "dritten", "25"
 _DAY_BEFORE_RE = re.compile(rf"(?i){_WORD_DAY}(?:\s+(?:of|de|del|di|du)\s+(?:the\s+)?|\s*,?\s+|\s*\.\s*)$")
