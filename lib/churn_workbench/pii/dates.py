@@ -10,6 +10,7 @@ topics do not hang on a date.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from churn_workbench.pii.words import has_any, words_of
 
@@ -82,7 +83,8 @@ def dates(view: str) -> list[Hit]:
     if _NUMERIC_HINT_RE.search(view):
         out += [("DATE", m.start(), m.end(), 0.8) for m in _NUMERIC_DATE_RE.finditer(view)]
     if has_any(view, _MONTH_WORDS):
-        out += [("DATE", m.start(), m.end(), 0.8) for m in _WORDED_DATE_RE.finditer(view)]
+        if _ANY_DIGIT_RE.search(view):  # the day and year of these are digits
+            out += [("DATE", m.start(), m.end(), 0.8) for m in _WORDED_DATE_RE.finditer(view)]
         if _has_number_word(view):
             out += worded_dates(view, bool(birth))
     if not birth:
@@ -141,7 +143,13 @@ _NUMBER_PHRASE = (rf"(?<![\w\-]){_NUMBER_WORD}(?:(?:\s+|-)(?:(?:and|et|und|y|e|e
 _WORD_DAY = rf"(?:{_DAY}|1er|{_NUMBER_PHRASE})"
 _WORD_YEAR = rf"(?P<year>{_YEAR}|{_NUMBER_PHRASE})"
 _BIRTH_YEAR_WORDS_RE = re.compile(rf"(?i){_NUMBER_PHRASE}")
-_MONTH_WORD_RE = re.compile(rf"(?i)(?<!\w){_MONTH}(?!\w)")
+
+
+@lru_cache(maxsize=None)
+def _month_word_re(word: str) -> re.Pattern[str]:
+    """One month word, any case: scanning for the text's own month words is much cheaper
+    than one alternation of all of them."""
+    return re.compile(rf"(?i)(?<!\w){re.escape(word)}\.?(?!\w)")
 # day before the month: "twenty-fifth of", "le onze", "dritten", "25"
 _DAY_BEFORE_RE = re.compile(rf"(?i){_WORD_DAY}(?:\s+(?:of|de|del|di|du)\s+(?:the\s+)?|\s*,?\s+|\s*\.\s*)$")
 # year after the month: " nineteen eighty-six", " de mil novecientos", " 1971"
@@ -150,6 +158,30 @@ _YEAR_AFTER_RE = re.compile(rf"(?i)(?:\s+(?:of|de|del|di|du)\s+|\s*,?\s+){_WORD_
 _DAY_YEAR_AFTER_RE = re.compile(rf"(?i)\s+(?:the\s+)?{_WORD_DAY},?\s+{_WORD_YEAR}")
 _NUMBER_WORD_START = tuple(s for s in set(_NUMBER_STEMS) if len(s) >= 3) + ("un", "1er")
 _LOOK_BACK = 80
+_ANY_DIGIT_RE = re.compile(r"\d")
+_LINK_WORDS = frozenset(("of", "de", "del", "di", "du", "the", ","))
+
+
+def _looks_numeric(token: str) -> bool:
+    """Cheap test of one token next to a month word: a digit or the start of a number word."""
+    token = token.strip(",.").lower()
+    return bool(token) and (token[0].isdigit() or token.startswith(_NUMBER_WORD_START))
+
+
+def _number_before(view: str, start: int) -> bool:
+    """The word before the month (past "of", "de", "the") could be a day."""
+    tokens = view[max(0, start - 30) : start].split()
+    while tokens and tokens[-1].lower() in _LINK_WORDS:
+        tokens.pop()
+    return bool(tokens) and _looks_numeric(tokens[-1])
+
+
+def _number_after(view: str, end: int) -> bool:
+    """The word after the month (past "the") could be a day."""
+    tokens = view[end : end + 30].split()[:2]
+    if tokens and tokens[0].lower() == "the":
+        tokens.pop(0)
+    return bool(tokens) and _looks_numeric(tokens[0])
 
 
 def _is_year(phrase: str) -> bool:
@@ -170,9 +202,10 @@ def worded_dates(view: str, birth: bool) -> list[Hit]:
     """Dates with the day and/or year in words, around each month word: day + month + year
     always, day + month after a birth word (`birth`: the text has one)."""
     out: list[Hit] = []
-    for m in _MONTH_WORD_RE.finditer(view):
+    months = [m for w in words_of(view) & _MONTH_WORDS for m in _month_word_re(w).finditer(view)]
+    for m in months:
         lo = max(0, m.start() - _LOOK_BACK)
-        before = _DAY_BEFORE_RE.search(view, lo, m.start())
+        before = _DAY_BEFORE_RE.search(view, lo, m.start()) if _number_before(view, m.start()) else None
         start = before.start() if before else None
         end = None
         if start is not None:
@@ -181,7 +214,7 @@ def worded_dates(view: str, birth: bool) -> list[Hit]:
                 end = after.end()
             elif birth:
                 end = m.end()
-        else:
+        elif _number_after(view, m.end()):
             after = _DAY_YEAR_AFTER_RE.match(view, m.end())
             if after and _is_year(after.group("year")):
                 start, end = m.start(), after.end()
