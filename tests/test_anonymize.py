@@ -532,3 +532,17 @@ def test_flat_and_apartment_numbers_are_masked(text, expected):
 )
 def test_dates_with_words_for_numbers_are_one_date(text, expected):
     assert anonymize(text).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Viele Grüße von Jürgen", "Viele Grüße <PERSON_1>"),
+        ("Liebe Grüße, Jürgen", "Liebe Grüße, <PERSON_1>"),
+        ("Saludos de Ana García", "Saludos <PERSON_1>"),
+        ("Mi DNI es\n12345678Z y mi nombre", "Mi DNI es\n<NATIONAL_ID_1> y mi nombre"),
+        ("Steuer-ID ist ١٢ ٣٤٥ ٦٧٨ ٩٠١, danke", "Steuer-ID ist <NATIONAL_ID_1>, danke"),
+    ],
+)
+def test_sign_offs_and_mapped_views_keep_their_neighbours(text, expected):
+    assert anonymize(text).text == expected
