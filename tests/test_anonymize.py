@@ -527,6 +527,7 @@ def test_flat_and_apartment_numbers_are_masked(text, expected):
         ("Born on the fifth of May, I hate the service.", "Born on the <DATE_1>, I hate the service."),
         ("We may call on the fifth of May two friends.", "We may call on the fifth of May two friends."),
         ("I was born in nineteen eighty-six in Leeds.", "I was born in <DATE_1> in Leeds."),
+        ("One of the March 2020 bills was wrong.", "One of the March 2020 bills was wrong."),
         ("Né en mille neuf cent soixante, client depuis.", "Né en <DATE_1>, client depuis."),
     ],
 )

@@ -151,7 +151,7 @@ def _month_word_re(word: str) -> re.Pattern[str]:
     than one alternation of all of them."""
     return re.compile(rf"(?i)(?<!\w){re.escape(word)}\.?(?!\w)")
 # day before the month: "twenty-fifth of", "le onze", "dritten", "25"
-_DAY_BEFORE_RE = re.compile(rf"(?i){_WORD_DAY}(?:\s+(?:of|de|del|di|du)\s+(?:the\s+)?|\s*,?\s+|\s*\.\s*)$")
+_DAY_BEFORE_RE = re.compile(rf"(?i){_WORD_DAY}(?:\s+(?:of|de|del|di|du)\s+|\s*,?\s+|\s*\.\s*)$")
 # year after the month: " nineteen eighty-six", " de mil novecientos", " 1971"
 _YEAR_AFTER_RE = re.compile(rf"(?i)(?:\s+(?:of|de|del|di|du)\s+|\s*,?\s+){_WORD_YEAR}")
 # month first: "December the twenty-fifth, nineteen eighty-six"
@@ -159,7 +159,7 @@ _DAY_YEAR_AFTER_RE = re.compile(rf"(?i)\s+(?:the\s+)?{_WORD_DAY},?\s+{_WORD_YEAR
 _NUMBER_WORD_START = tuple(s for s in set(_NUMBER_STEMS) if len(s) >= 3) + ("un", "1er")
 _LOOK_BACK = 80
 _ANY_DIGIT_RE = re.compile(r"\d")
-_LINK_WORDS = frozenset(("of", "de", "del", "di", "du", "the", ","))
+_LINK_WORDS = frozenset(("of", "de", "del", "di", "du", ","))
 
 
 def _looks_numeric(token: str) -> bool:
