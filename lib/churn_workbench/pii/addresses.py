@@ -4,7 +4,8 @@ Belgium, Portugal and the like).
 An address is a street name with a street-type word *and a house number*, in the word order of
 its language ("12 Baker Street", "12 rue de la Paix", "Hauptstraße 5", "Calle Mayor 12",
 "Via Roma 10", "Kerkstraat 12"), optionally with a flat ("Flat 3, ...", "Apt 4B") and a
-following postcode and town. "The shop on Main Street" has no number and stays text.
+following postcode and town. "The shop on Main Street" has no number and stays text. A flat
+or apartment number is an address on its own too ("appartement 4B", "Wohnung 12", "piso 2º").
 Postcodes on their own: the UK and Canadian formats, Dutch "1234 AB", and any code after a
 postcode word ("PLZ", "code postal", "CAP", "zip"); 5-digit codes are masked anyway as long
 digit groups (churn_workbench.pii.numbers).

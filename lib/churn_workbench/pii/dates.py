@@ -3,7 +3,8 @@ Portuguese.
 
 A full date (day, month and year) can be a date of birth, so every full date is masked; a
 partial one ("12 March", "March 1990", "1963") only when a birth word announces it ("born",
-"né le", "geboren", "nacido", "DOB", "b."). The analysis loses nothing it needs: sentiment and
+"né le", "geboren", "nacido", "DOB", "b."). The day and the year may be written in words
+("the twenty-fifth of December nineteen eighty-six", "dritten März 1971"). The analysis loses nothing it needs: sentiment and
 topics do not hang on a date.
 """
 
