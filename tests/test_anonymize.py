@@ -480,3 +480,70 @@ def test_residual_gate_ignores_json_numbers_but_not_long_digit_groups_in_text():
     payload = json.dumps({"max_tokens": 123456, "messages": [{"content": "Item: <PERSON_1> is unhappy"}]})
     assert residual_pii(payload) == []
     assert residual_pii(json.dumps({"content": "order 123456789 late"})) != []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Meine Steuer-ID ist 12 345 678 901, danke.", "Meine Steuer-ID ist <NATIONAL_ID_1>, danke."),
+        ("Mi DNI es 12345678Z y mi nombre", "Mi DNI es <NATIONAL_ID_1> y mi nombre"),
+        ("Il codice fiscale è RSSMRA85T10A562S e poi", "Il codice fiscale è <NATIONAL_ID_1> e poi"),
+        ("passport no. 123456789 e basta", "passport no. <PASSPORT_1> e basta"),
+        ("NI number: AB 12 34 56 C thanks", "NI number: <NATIONAL_ID_1> thanks"),
+    ],
+)
+def test_replacement_keeps_every_neighbouring_character(text, expected):
+    assert anonymize(text).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("J'habite appartement 4B depuis mars.", "J'habite <ADDRESS_1> depuis mars."),
+        ("Wohnung 12 im dritten Stock ist kalt.", "<ADDRESS_1> im dritten Stock ist kalt."),
+        ("I live in flat 3 now.", "I live in <ADDRESS_1> now."),
+        ("Send it to apt. 5C please.", "Send it to <ADDRESS_1> please."),
+        ("Vivo en el piso 2º izquierda.", "Vivo en el <ADDRESS_1> izquierda."),
+        ("Abito nell'appartamento 7 al piano terra.", "Abito nell'<ADDRESS_1> al piano terra."),
+        ("A flat 3% fee, for 3 years: flat 3 years ago.", "A flat 3% fee, for 3 years: flat 3 years ago."),
+    ],
+)
+def test_flat_and_apartment_numbers_are_masked(text, expected):
+    assert anonymize(text).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Je suis né le onze février mille neuf cent soixante-trois à Lyon.", "Je suis né le <DATE_1> à Lyon."),
+        ("Date of birth: the twenty-fifth of December nineteen eighty-six.", "Date of birth: the <DATE_1>."),
+        ("Geboren am dritten März 1971 in Köln.", "Geboren am <DATE_1> in Köln."),
+        ("Ich bin am einundzwanzigsten Juni neunzehnhunderteinundsiebzig geboren.", "Ich bin am <DATE_1> geboren."),
+        ("Nací el veinticinco de diciembre de mil novecientos ochenta y seis.", "Nací el <DATE_1>."),
+        ("Sono nato il primo maggio millenovecentosessantatré.", "Sono nato il <DATE_1>."),
+        ("Geboren op vijfentwintig december negentienhonderdzesentachtig.", "Geboren op <DATE_1>."),
+        ("Contract since le premier janvier deux mille trois.", "Contract since le <DATE_1>."),
+        ("It started December the twenty-fifth, nineteen eighty-six.", "It started <DATE_1>."),
+        ("Born on the fifth of May, I hate the service.", "Born on the <DATE_1>, I hate the service."),
+        ("We may call on the fifth of May two friends.", "We may call on the fifth of May two friends."),
+        ("I was born in nineteen eighty-six in Leeds.", "I was born in <DATE_1> in Leeds."),
+        ("One of the March 2020 bills was wrong.", "One of the March 2020 bills was wrong."),
+        ("Né en mille neuf cent soixante, client depuis.", "Né en <DATE_1>, client depuis."),
+    ],
+)
+def test_dates_with_words_for_numbers_are_one_date(text, expected):
+    assert anonymize(text).text == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Viele Grüße von Jürgen", "Viele Grüße <PERSON_1>"),
+        ("Liebe Grüße, Jürgen", "Liebe Grüße, <PERSON_1>"),
+        ("Saludos de Ana García", "Saludos <PERSON_1>"),
+        ("Mi DNI es\n12345678Z y mi nombre", "Mi DNI es\n<NATIONAL_ID_1> y mi nombre"),
+        ("Steuer-ID ist ١٢ ٣٤٥ ٦٧٨ ٩٠١, danke", "Steuer-ID ist <NATIONAL_ID_1>, danke"),
+    ],
+)
+def test_sign_offs_and_mapped_views_keep_their_neighbours(text, expected):
+    assert anonymize(text).text == expected

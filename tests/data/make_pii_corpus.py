@@ -572,6 +572,36 @@ def negative_records() -> list[dict]:
     return [record(line) for line in NEGATIVES if line.strip()]
 
 
+# Hand-written items for leaks an outside tester found: dates with words for numbers, flat
+# numbers on their own, and ids whose announcing word must stay whole. No random values, so
+# adding them changes no other record.
+FIXED = (
+    ("né le {DATE:onze février mille neuf cent soixante-trois}, client depuis vingt ans", "dob"),
+    ("Date of birth: the {DATE:twenty-fifth of December nineteen eighty-six}.", "dob"),
+    ("Geboren am {DATE:dritten März 1971}, seitdem Kunde.", "dob"),
+    ("Nací el {DATE:veinticinco de diciembre de mil novecientos ochenta y seis}.", "dob"),
+    ("Sono nato il {DATE:primo maggio millenovecentosessantatré}.", "dob"),
+    ("Geboren op {DATE:vijfentwintig december negentienhonderdzesentachtig}.", "dob"),
+    ("Le colis est parti à l'{ADDRESS:appartement 4B} au lieu du 4C.", "address"),
+    ("Die {ADDRESS:Wohnung 12} hat seit Tagen kein Internet.", "address"),
+    ("The router in {ADDRESS:flat 3} keeps dropping.", "address"),
+    ("Please deliver to {ADDRESS:apt. 5C} next time.", "address"),
+    ("El técnico fue al {ADDRESS:piso 2º} equivocado.", "address"),
+    ("Il tecnico è andato all'{ADDRESS:appartamento 7} sbagliato.", "address"),
+    ("Meine Steuer-ID ist {NATIONAL_ID:12 345 678 901}, bitte löschen.", "national_id"),
+    ("Mi DNI es {NATIONAL_ID:12345678Z} y mi nombre no importa.", "national_id"),
+)
+
+
+def fixed_records() -> list[dict]:
+    out = []
+    for template, tag in FIXED:
+        rec = record(template)
+        rec["split"], rec["tags"] = "dev", [tag]
+        out.append(rec)
+    return out
+
+
 def main() -> None:
     records = (own_identifier_records() + third_party_person_records() + structured_records()
                + mixed_records() + negative_records())
@@ -579,6 +609,7 @@ def main() -> None:
         rec["split"] = "dev"
     records += holdout_records()
     records += pii_corpus_more.records(record)
+    records += fixed_records()
     with OUT.open("w", encoding="utf-8") as fh:
         for rec in records:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -4,7 +4,8 @@ Belgium, Portugal and the like).
 An address is a street name with a street-type word *and a house number*, in the word order of
 its language ("12 Baker Street", "12 rue de la Paix", "Hauptstraße 5", "Calle Mayor 12",
 "Via Roma 10", "Kerkstraat 12"), optionally with a flat ("Flat 3, ...", "Apt 4B") and a
-following postcode and town. "The shop on Main Street" has no number and stays text.
+following postcode and town. "The shop on Main Street" has no number and stays text. A flat
+or apartment number is an address on its own too ("appartement 4B", "Wohnung 12", "piso 2º").
 Postcodes on their own: the UK and Canadian formats, Dutch "1234 AB", and any code after a
 postcode word ("PLZ", "code postal", "CAP", "zip"); 5-digit codes are masked anyway as long
 digit groups (churn_workbench.pii.numbers).
@@ -106,3 +107,26 @@ def postcodes(view: str) -> list[Hit]:
             if any(ch.isdigit() for ch in m.group(1)):
                 out.append(("POSTCODE", m.start(1), m.end(1), 0.7))
     return out
+
+
+# A flat or apartment on its own ("appartement 4B", "Wohnung 12", "flat 3", "apt. 5C",
+# "piso 2º", "appartamento 7"): the flat word, an optional "no."/"#", and a short number with
+# an optional letter or ordinal sign. Not a percentage, a price or a duration ("flat 3% fee").
+_FLAT_WORDS = frozenset(
+    """flat apt appt apartment appartement app wohnung whg piso apto apartamento appartamento interno
+    int unit suite ste woning""".split()
+)
+_FLAT_RE = re.compile(
+    r"(?i)\b(?:flat|apt|appt|apartment|appartement|app|wohnung|whg|piso|apto|apartamento|appartamento|"
+    r"interno|int|unit|suite|ste|woning)\b\.?\s*(?:(?:no|nr|n|nº|n°)\.?\s*|#\s*)?"
+    r"\d{1,4}(?:\s?[a-zA-Z](?!\w)|\s?[º°ª])?(?![\w%,.]\d|\d|\s*(?:%|€|\$|£)|[.,]\d|"
+    r"\s+(?:years?|months?|weeks?|days?|hours?|minutes?|euros?|pounds?|dollars?|jahre?n?|monate?n?|"
+    r"tage?n?|ans|mois|jours|años|meses|días|dias|anni|mesi|giorni|jaar|maanden|dagen)\b)"
+)
+
+
+def flats(view: str) -> list[Hit]:
+    """ADDRESS hits for a flat or apartment number on its own (see _FLAT_RE)."""
+    if not has_any(view, _FLAT_WORDS):
+        return []
+    return [("ADDRESS", m.start(), m.end(), 0.7) for m in _FLAT_RE.finditer(view)]

@@ -101,7 +101,7 @@ _DIGIT_HINT = re.compile(r"\d")
 # (fewest digits the thing can have, detector)
 _DIGIT_DETECTORS = (
     (numbers.MIN_DIGITS, numbers.long_digit_groups), (13, numbers.cards), (8, numbers.ibans),
-    (1, dates.dates), (1, addresses.addresses), (1, addresses.postcodes), (1, national_ids.national_ids),
+    (1, dates.dates), (1, addresses.addresses), (1, addresses.flats), (1, addresses.postcodes), (1, national_ids.national_ids),
 )
 _NOT_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
 
@@ -148,7 +148,7 @@ def detect(view: str) -> list[Finding]:
         for min_digits, detector in _DIGIT_DETECTORS:
             if n_digits >= min_digits:
                 hits.extend(detector(view))
-    elif has_any(view, dates.BIRTH_WORDS):
+    elif has_any(view, dates.BIRTH_WORDS) or has_any(view, dates.MONTH_WORDS):
         hits.extend(dates.dates(view))
     if "@" in view and _SPACED_EMAIL_HINT.search(view):
         hits.extend(letter_spaced_emails(view))

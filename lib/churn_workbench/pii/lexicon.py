@@ -44,6 +44,9 @@ STOPWORDS = frozenset(
     shall should can could may might must to of in on at by for from with without about
     into onto over under after before since until as than then too very just also only
     hi hello hey dear thanks thank please sorry regards cheers best kind sincerely welcome
+    grüße grüsse gruß gruss grüßen grüssen grusse grussen liebe lieben viele herzliche herzlichen freundliche freundlichen mfg lg vg
+    salutations cordialement amitiés amities bises saludos atentamente abrazos saluti cordiali distinti
+    groeten groetjes vriendelijke hartelijke cumprimentos abraços abracos
     good great bad nice fine well poor excellent terrible awful happy sad
     monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday
     january february march april june july august september october november december

@@ -52,8 +52,11 @@ _ID_WORDS = (
     r"führerschein(?:nummer)?|permis\s+de\s+conduire"
 )
 _PASSPORT_WORDS = r"passport|passeport|reisepass|pass-?nr|pasaporte|passaporto|paspoort|passaporte"
-_FILLER = r"(?:\s*(?:number|no|nr|num|n°|nº|numéro|nummer|número|numero|#|is|was|est|ist|es|è|:|=|-|\.)\s*)*"
-_VALUE = r"([A-Z0-9][A-Z0-9 \-./]{3,20}[A-Z0-9])"
+# Filler words end at a word boundary ("ist" is not "is" + "t"), and the value starts on one,
+# so a filler's letters never leak into the value span.
+_FILLER = (r"(?:\s*(?:(?:number|no|nr|num|n|numéro|nummer|número|numero|is|was|est|ist|es|è|lautet|war|era)\b"
+           r"|n°|nº|#|:|=|-|\.)\s*)*")
+_VALUE = r"(?<!\w)([A-Z0-9][A-Z0-9 \-./]{3,20}[A-Z0-9])"
 _ANNOUNCED_ID_RE = re.compile(rf"(?i)\b(?:{_ID_WORDS})\b\s*{_FILLER}{_VALUE}")
 _ANNOUNCED_PASSPORT_RE = re.compile(rf"(?i)\b(?:{_PASSPORT_WORDS})\b\s*{_FILLER}{_VALUE}")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
@@ -89,12 +92,13 @@ def national_ids(view: str) -> list[Hit]:
 
 
 def _value_span(view: str, start: int, end: int) -> tuple[int, int] | None:
-    """The announced value: leading tokens that hold a digit or are short letter groups of an
-    id ("AB 12 34 56 C"), stopping at the first ordinary word; None without any digit."""
+    """The announced value: leading tokens that hold a digit or are short upper-case letter
+    groups of an id ("AB 12 34 56 C"), stopping at the first ordinary word (a lower-case one:
+    "y", "e", "und"); None without any digit."""
     last_end = None
     for t in _TOKEN_RE.finditer(view, start, end):
         token = t.group()
-        if not any(ch.isdigit() for ch in token) and (len(token) > 3 or token.islower() and len(token) > 1):
+        if not any(ch.isdigit() for ch in token) and (len(token) > 3 or not token.isupper()):
             break
         last_end = t.end()
     if last_end is None or not any(ch.isdigit() for ch in view[start:last_end]):
