@@ -222,7 +222,8 @@ def test_sigkill_while_sending_then_resume_records_every_payload_exactly_once(tm
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.time() + 300
-        while len(server.chat_requests()) < 6 and time.time() < deadline and proc.poll() is None:
+        # Kill early: the synthetic texts repeat, so the whole stage needs only a handful of requests.
+        while len(server.chat_requests()) < 3 and time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)
         assert proc.poll() is None, "the run finished before it could be killed"
         os.killpg(proc.pid, signal.SIGKILL)  # runner and stage kernel, mid-sending
@@ -266,7 +267,7 @@ def test_sigkill_while_sending_then_resume_records_every_payload_exactly_once(tm
         "received_before_kill": before_resume, "received_total": len(received), "egress_rows": len(rows),
         "interrupted_rows": sum(1 for r in rows if r[2] == "interrupted"), "unsent_recorded": sum(extra.values()),
         "texts_sent_twice": sum(n - 1 for n in texts_sent.values()), "analysis_status": dict(analysed)}))
-    assert before_resume >= 6 and len(received) > before_resume
+    assert before_resume >= 3 and len(received) > before_resume
     assert sum(n for _, n in analysed) > 0
     verify = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "verify"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
