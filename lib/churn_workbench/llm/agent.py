@@ -124,11 +124,7 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
         if journal is not None:
             journal.reconcile(audit)
         if work:
-            def persist(done: list[WorkItem]) -> None:
-                if journal is not None:
-                    journal.cache(pd.DataFrame([_cache_row(it.key, it.result, provider.name, model, version, run_id)
-                                                for it in done], columns=CACHE_COLUMNS))
-
+            persist = _persister(journal, provider.name, model, version, run_id)
             keywords = provider.schema_keywords
             engine = Engine(provider=provider, task=task, model=model, prompt_version=version,
                             system=prompts.analysis_system(version),
@@ -336,11 +332,7 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
                     stats["cache_hits"] += 1
         todo = {k: it for k, it in work.items() if k not in choices}
         if todo:
-            def persist(done: list[WorkItem]) -> None:
-                if journal is not None:
-                    journal.cache(pd.DataFrame([_cache_row(it.key, it.result, provider.name, model, version, run_id)
-                                                for it in done], columns=CACHE_COLUMNS))
-
+            persist = _persister(journal, provider.name, model, version, run_id)
             keywords = provider.schema_keywords
             offer_ids, channels = tuple(catalogue.offers), catalogue.channels
 
@@ -391,3 +383,12 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
         "prompt_version": [v for _, _, v in lineage],
     }, columns=ACTION_COLUMNS)
     return ActionOutcome(rows=rows, egress=egress, stats=_plain(stats))
+
+
+def _persister(journal, provider_name: str, model: str, version: str, run_id: str):
+    """What the engine calls as answers arrive: cache them durably, so an interrupted stage resumes there."""
+    def persist(done: list[WorkItem]) -> None:
+        if journal is not None:
+            journal.cache(pd.DataFrame([_cache_row(it.key, it.result, provider_name, model, version, run_id)
+                                        for it in done], columns=CACHE_COLUMNS))
+    return persist
