@@ -37,6 +37,13 @@ class _ArgumentError(Exception):
     pass
 
 
+def _error(prog: str, exc: Exception) -> int:
+    """One line on stderr; the exit code the error's kind means (2 for usage)."""
+    usage = isinstance(exc, _ArgumentError)
+    print(f"{prog}: error: {exc}" + (" (see --help)" if usage else ""), file=sys.stderr)
+    return 2 if usage else exc.exit_code
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
         raise _ArgumentError(message)
@@ -110,12 +117,8 @@ def main(argv: list[str]) -> int:
         print(f"run_pipeline.py: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
               "no run was left unfinished", file=sys.stderr)
         return pipeline.INTERRUPT_EXIT_CODES.get(name, 130)
-    except _ArgumentError as exc:
-        print(f"run_pipeline.py: error: {exc} (see --help)", file=sys.stderr)
-        return 2
-    except WorkbenchError as exc:
-        print(f"run_pipeline.py: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except (_ArgumentError, WorkbenchError) as exc:
+        return _error("run_pipeline.py", exc)
 
 
 def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
@@ -383,9 +386,5 @@ def _subject(argv: list[str]) -> int:
             done = subjects.purge(settings, args.older_than)
             print("purged: " + ", ".join(f"{k} {n} (before {done['cutoffs'][k]})" for k, n in done["purged"].items()))
         return 0
-    except _ArgumentError as exc:
-        print(f"run_pipeline.py subject: error: {exc} (see --help)", file=sys.stderr)
-        return 2
-    except WorkbenchError as exc:
-        print(f"run_pipeline.py subject: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except (_ArgumentError, WorkbenchError) as exc:
+        return _error("run_pipeline.py subject", exc)
