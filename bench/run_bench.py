@@ -5,6 +5,9 @@ For each size: wall time per stage, customers/second end to end, peak RSS of the
 and of the stage kernels, DuckDB file size, audit rows written; a "floor" (the same data read,
 featurised, scored and written by a minimal script) so the pipeline's overhead is a ratio; and an
 incremental re-run on unchanged data. Results go to bench/results/pipeline-<N>.json.
+First, the anonymizer's throughput on the synthetic feedback (texts per CPU-second, i.e. per
+core; bench/pii_bench.py) against the figure measured before the PII detection work
+(bench/results/pii-baseline.json): bench/results/pii.json.
 
     python bench/run_bench.py                       # 10k, 100k, 1M
     python bench/run_bench.py --sizes 10000,100000  # a quicker subset
@@ -146,16 +149,35 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def anonymizer_throughput() -> str:
+    """One line: texts per CPU-second now vs the stored baseline (see bench/pii_bench.py)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import pii_bench
+    print("-- anonymizer throughput (20,000 customers' synthetic feedback) ...", flush=True)
+    now = pii_bench.measure(pii_bench.workload(20_000))
+    (RESULTS / "pii.json").write_text(json.dumps(now, indent=2) + "\n")
+    line = f"anonymizer: {now['texts_per_cpu_second']:,.0f} texts per CPU-second ({now['texts']:,} texts)"
+    base_file = RESULTS / "pii-baseline.json"
+    if base_file.exists():
+        base = json.loads(base_file.read_text())
+        line += (f"; before the PII detection work {base['texts_per_cpu_second']:,.0f} "
+                 f"({now['texts_per_cpu_second'] / base['texts_per_cpu_second']:.2f}x; a fair comparison runs both "
+                 f"back to back: make bench-pii PII_BASELINE=<old lib/>)")
+    return line
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
+    throughput = anonymizer_throughput()
+    print(throughput, flush=True)
     for n in sizes:
         bench(n)
     # The summary covers every size measured so far, not only this invocation's.
     results = sorted((json.loads(p.read_text()) for p in RESULTS.glob("pipeline-*.json")), key=lambda r: r["customers"])
-    report = table(results)
+    report = table(results) + "\n" + throughput
     (RESULTS / "summary.md").write_text(report + "\n")
     print(report)
 

@@ -62,7 +62,7 @@ def find_pii(text: str, known: KnownIdentifiers | None = None) -> list[Finding]:
         return []
     view, index = detection_view(text)
     findings = known_matcher(known).find(view) if known else []
-    findings += detect(view)
+    findings += detect(view, [(f.start, f.end) for f in findings])
     findings = resolve_overlaps(findings)
     if index is None:
         return findings

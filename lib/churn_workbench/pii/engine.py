@@ -32,6 +32,7 @@ _TYPE_PRIORITY = {
     "PASSPORT": 8, "PHONE": 7, "DATE": 6, "ADDRESS": 5, "POSTCODE": 4, "CUSTOMER_ID": 3,
     "ACCOUNT_NUMBER": 2, "PERSON": 1, "NUMBER": 0,
 }
+_PHONE_PRIORITY = _TYPE_PRIORITY["PHONE"]
 
 # Pre-filter: a recognizer only runs when its hint is in the text. Most feedback has few digits,
 # no '@' and no dotted host, so it pays for the name pass and little else. Each hint regex sits
@@ -129,32 +130,54 @@ def entities_to_look_for(text: str) -> list[str]:
     return entities
 
 
-def detect(view: str) -> list[Finding]:
+def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[Finding]:
     """Detected (not known) PII in a detection view (see churn_workbench.pii.text), offsets
-    into the view, possibly overlapping."""
+    into the view, possibly overlapping. `known_spans`: where the customer's own identifiers
+    were found. They are masked whatever detection says, so the gates below read the view
+    with them blanked out: a text whose only digits are the customer's own phone number skips
+    every digit detector. The detectors themselves read the whole view (context words stay)."""
     if not view:
         return []
+    gate_view = _blanked(view, known_spans) if known_spans else view
     # Names: called as a plain function, every text needs it and Presidio's result objects
     # would cost more than the rule itself.
     hits: list[tuple[str, int, int, float]] = [("PERSON", s, e, sc) for s, e, sc in find_person_names(view)]
-    by_entity = _recognizers_by_entity()
-    for entity in entities_to_look_for(view)[1:]:
-        for recognizer in by_entity.get(entity, ()):
-            for r in recognizer.analyze(view, [entity], None):
-                if r.score >= MIN_SCORE:
-                    hits.append((r.entity_type, r.start, r.end, float(r.score)))
-    n_digits = _digit_count(view)
+    n_digits = _digit_count(gate_view)
     if n_digits:
         for min_digits, detector in _DIGIT_DETECTORS:
             if n_digits >= min_digits:
                 hits.extend(detector(view))
     elif has_any(view, dates.BIRTH_WORDS) or has_any(view, dates.MONTH_WORDS):
         hits.extend(dates.dates(view))
-    if "@" in view and _SPACED_EMAIL_HINT.search(view):
+    # A phone candidate inside a card or IBAN already found (they outrank a phone when
+    # clusters merge) or inside a known identifier is skipped, not validated region by region.
+    phone_skip = list(known_spans) + [(s, e) for t, s, e, _ in hits if _TYPE_PRIORITY.get(t, 0) > _PHONE_PRIORITY]
+    by_entity = _recognizers_by_entity()
+    for entity in entities_to_look_for(gate_view)[1:]:
+        for recognizer in by_entity.get(entity, ()):
+            extra = {"known_spans": phone_skip} if isinstance(recognizer, PhoneNumberRecognizer) else {}
+            for r in recognizer.analyze(view, [entity], None, **extra):
+                if r.score >= MIN_SCORE:
+                    hits.append((r.entity_type, r.start, r.end, float(r.score)))
+    if "@" in gate_view and _SPACED_EMAIL_HINT.search(view):
         hits.extend(letter_spaced_emails(view))
     if not view.isascii():
         hits.extend(scripts.foreign_script_names(view))
     return [Finding(e, s, x, sc, "detected") for e, s, x, sc in hits]
+
+
+def _blanked(view: str, spans) -> str:
+    """The view with `spans` replaced by blanks (same length, so offsets stay valid)."""
+    pieces = []
+    pos = 0
+    for start, end in sorted(spans):
+        if end <= pos:
+            continue
+        start = max(start, pos)
+        pieces += [view[pos:start], " " * (end - start)]
+        pos = end
+    pieces.append(view[pos:])
+    return "".join(pieces)
 
 
 def resolve_overlaps(findings: list[Finding]) -> list[Finding]:

@@ -24,7 +24,7 @@ KNOWN_SCORE = 1.0
 _DIGIT_RUN_RE = re.compile(r"[+(]?\d(?:[ \t().\-/]{0,3}\d)*")
 _NAME_JOIN_RE = re.compile(r"[ \t\-]+|,[ \t]*")  # what may separate two parts ("SCHMIDT, Anna")
 _MIN_PHONE_DIGITS = 6
-_MAX_PREFIX_DIGITS = 4  # country code (<= 3) + trunk prefix (1)
+_MAX_PREFIX_DIGITS = 6  # international prefix "00" + country code (<= 3) + trunk prefix (1)
 
 
 @dataclass(slots=True)  # built once per customer: a plain slotted init is several times cheaper than frozen
@@ -104,18 +104,20 @@ class KnownMatcher:
         spans: list[list[int]] = []
         prev_end: int | None = None
         open_span = False  # does the previous word (or particle chain) continue a name span?
+        parts = self.all_parts
         for m in WORD_RE.finditer(text):
-            word, key = m.group(), fold(m.group())
-            gap = text[prev_end : m.start()] if prev_end is not None else None
-            adjacent = gap is not None and _NAME_JOIN_RE.fullmatch(gap) is not None
-            if self._is_part(word, key, text, m.start(), m.end()):
-                if open_span and adjacent:
+            word = m.group()
+            key = word.lower() if word.isascii() else fold(word)  # fold() of ASCII is lower()
+            # Only a part (or a hyphenated word of parts) can open or extend a span; the gap
+            # to the previous word matters only while a span is open.
+            if (key in parts or "-" in key) and self._is_part(word, key, text, m.start(), m.end()):
+                if open_span and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None:
                     spans[-1][1] = m.end()
                 else:
                     spans.append([m.start(), m.end()])
                 open_span = True
             else:
-                open_span = open_span and adjacent and key in PARTICLES
+                open_span = open_span and key in PARTICLES and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None
             prev_end = m.end()
         if self.initials:
             spans = [[variants.with_initial_before(text, s, self.initials[0]), e] for s, e in spans]
@@ -163,7 +165,7 @@ def _is_word(ch: str) -> bool:
 def _phones(text: str, national: str) -> list[Finding]:
     """Occurrences of the phone's national digits in any digit run of the text.
 
-    Up to 4 digits written just before them in the same run are a country code and/or trunk
+    Up to 6 digits written just before them in the same run are a country code and/or trunk
     prefix ("+44 (0)20 ...", "0044 20 ...", "020 ...") and join the span; a leading + or (
     too. Knowing the exact country code is not needed, which keeps this free of parsing."""
     out = []
@@ -219,15 +221,14 @@ def _cached_matcher(known: KnownIdentifiers) -> KnownMatcher:
 
 def _build_matcher(known: KnownIdentifiers) -> KnownMatcher:
     """Precompute lookups. Values that are not non-blank strings (None, a pandas NaN) are
-    ignored, so a missing column value never matches anything."""
-    name, email, phone = (_text(v) for v in (known.name, known.email, known.phone))
-    parts, capitalised = _name_parts(name)
-    extras = tuple(dict.fromkeys(
-        x.lower() for x in (_text(v if isinstance(v, str) else str(v)) for v in (known.extra or ()))
-        if x and len(x) >= 3
-    ))
-    local_pieces = _local_part_pieces(email)
-    parts |= local_pieces
+    ignored, so a missing column value never matches anything. Built once per customer, a
+    million times in a large run: the name is tokenised and folded once for every use."""
+    name, email, phone = _text(known.name), _text(known.email), _text(known.phone)
+    words = [fold(w) for w in WORD_RE.findall(name)] if name else []
+    core = [w for w in words if w not in PARTICLES]  # first and last name, particles skipped
+    parts, capitalised = _name_parts(words)
+    extras = _extras(known.extra)
+    parts |= _local_part_pieces(email)
     long_parts = tuple(sorted(p for p in parts if len(p) >= 5 and p.isalpha()))
     return KnownMatcher(
         name_parts=parts,
@@ -236,43 +237,55 @@ def _build_matcher(known: KnownIdentifiers) -> KnownMatcher:
         email=email.lower() if email else None,
         phone=national_digits(phone) if phone else None,
         extras=extras,
-        squeezed_keys=_squeezed_keys(name, email, extras),
+        squeezed_keys=_squeezed_keys(core, email, extras),
         long_parts=long_parts,
         long_part_lengths=frozenset(n for p in long_parts for n in (len(p) - 1, len(p), len(p) + 1)),
         long_part_heads=frozenset(p[:2] for p in long_parts),
         long_part_tails=frozenset(p[-2:] for p in long_parts),
-        initials=_initials(name),
+        initials=_initials(core),
     )
 
 
-def _squeezed_keys(name: str | None, email: str | None, extras: tuple[str, ...]) -> tuple[tuple[str, str, str, bool], ...]:
+def _extras(values) -> tuple[str, ...]:
+    """Other identifiers (customer id, ...), lower-cased, de-duplicated, 3+ characters."""
+    out: list[str] = []
+    for v in values or ():
+        x = _text(v if isinstance(v, str) else str(v))
+        if x and len(x) >= 3:
+            x = x.lower()
+            if x not in out:
+                out.append(x)
+    return tuple(out)
+
+
+def _squeezed_keys(core: list[str], email: str | None, extras: tuple[str, ...]) -> tuple[tuple[str, str, str, bool], ...]:
     """Keys matched against the squeezed text: every id and the e-mail local part (any
-    separators), the whole e-mail (letter-spaced), and the name joined both ways."""
+    separators), the whole e-mail (letter-spaced), and the name joined both ways. `core`:
+    the name's folded words without particles."""
     keys: dict[str, tuple[str, str, str, bool]] = {}
     for extra in extras:
         key = variants.squeeze(extra)
         if len(key) >= 3:
             keys[key] = (key, extra, "CUSTOMER_ID", False)
     if email and "@" in email:
-        raw_local = email.lower().split("@")[0]
+        lowered = email.lower()
+        raw_local = lowered.split("@")[0]
         local = variants.squeeze(raw_local)
         if len(local) >= 4:
             keys[local] = (local, raw_local, "EMAIL", True)
-        whole = variants.squeeze(email.lower())
-        keys[whole] = (whole, email.lower(), "EMAIL", True)
-    if name:
-        words = [w for w in (fold(w) for w in WORD_RE.findall(name)) if w not in PARTICLES]
-        if len(words) >= 2:
-            first, last = words[0], words[-1]
-            # (joined, as written with blanks): texts that only hold the blank form ("Anna
-            # Schmidt") are the name matcher's, and skip the position mapping.
-            joins = [(first + last, f"{first} {last}"), ("".join(words), " ".join(words)), (last + first, last + first)]
-            if "-" in last:
-                joins += [(first + p, first + p) for p in last.split("-")] + [(p + first, p + first) for p in last.split("-")]
-            for joined, raw in joins:
-                key = variants.squeeze(joined)
-                if len(key) >= 6 and key not in keys:
-                    keys[key] = (key, raw, "PERSON", True)
+        whole = variants.squeeze(lowered)
+        keys[whole] = (whole, lowered, "EMAIL", True)
+    if len(core) >= 2:
+        first, last = core[0], core[-1]
+        # (joined, as written with blanks): texts that only hold the blank form ("Anna
+        # Schmidt") are the name matcher's, and skip the position mapping.
+        joins = [(first + last, f"{first} {last}"), ("".join(core), " ".join(core)), (last + first, last + first)]
+        if "-" in last:
+            joins += [(first + p, first + p) for p in last.split("-")] + [(p + first, p + first) for p in last.split("-")]
+        for joined, raw in joins:
+            key = variants.squeeze(joined)
+            if len(key) >= 6 and key not in keys:
+                keys[key] = (key, raw, "PERSON", True)
     return tuple(keys.values())
 
 
@@ -286,15 +299,12 @@ def _local_part_pieces(email: str | None) -> frozenset[str]:
     return frozenset(p for p in pieces if len(p) >= 3 and p not in STOPWORDS and p not in common)
 
 
-def _initials(name: str | None) -> tuple[str, ...]:
-    """("as",) for "Anna Schmidt": first and last word, particles skipped; each part of a
-    hyphenated surname counts ("Jane Doe-Whitfield": "jd" and "jw")."""
-    if not name:
+def _initials(core: list[str]) -> tuple[str, ...]:
+    """("as",) for "Anna Schmidt" (`core`: folded words, particles skipped): first and last
+    word; each part of a hyphenated surname counts ("Jane Doe-Whitfield": "jd" and "jw")."""
+    if len(core) < 2:
         return ()
-    words = [fold(w) for w in WORD_RE.findall(name) if fold(w) not in PARTICLES]
-    if len(words) < 2:
-        return ()
-    return tuple(dict.fromkeys(words[0][0] + part[0] for part in words[-1].split("-") if part))
+    return tuple(dict.fromkeys(core[0][0] + part[0] for part in core[-1].split("-") if part))
 
 
 def _text(value: object) -> str | None:
@@ -302,17 +312,16 @@ def _text(value: object) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
-def _name_parts(name: str | None) -> tuple[frozenset[str], frozenset[str]]:
-    """Folded name parts (>= 2 letters, particles such as "van" excluded), split into those
-    that match in any case and function words ("will", "may", "an") that match only when
-    capitalised, so a customer called Will does not turn every "I will" into a placeholder."""
-    if not name:
-        return frozenset(), frozenset()
+def _name_parts(words: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Folded name parts (`words`: the name's folded words; parts of >= 2 letters, particles
+    such as "van" excluded), split into those that match in any case and function words
+    ("will", "may", "an") that match only when capitalised, so a customer called Will does
+    not turn every "I will" into a placeholder."""
     keys: set[str] = set()
-    for m in WORD_RE.finditer(name):
-        key = fold(m.group())
+    for key in words:
         keys.add(key)
-        keys.update(key.split("-"))
+        if "-" in key:
+            keys.update(key.split("-"))
     keys = {k for k in keys if len(k) >= 2 and k not in PARTICLES}
     function_words = keys & STOPWORDS
     return frozenset(keys - function_words), frozenset(function_words)

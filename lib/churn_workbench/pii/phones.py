@@ -56,13 +56,17 @@ class PhoneNumberRecognizer(LocalRecognizer):
     def load(self) -> None:  # noqa: D102 - nothing to load: phonenumbers metadata is in the wheel
         pass
 
-    def analyze(self, text, entities, nlp_artifacts=None) -> list[RecognizerResult]:
-        """Return PHONE results for `text` (see class docstring)."""
+    def analyze(self, text, entities, nlp_artifacts=None, known_spans=()) -> list[RecognizerResult]:
+        """Return PHONE results for `text` (see class docstring). A candidate inside one of
+        `known_spans` (already masked as something that outranks a phone) is not validated:
+        parsing it for every region is the costliest step, and it is masked either way."""
         results = []
         for m in self._CANDIDATE_RE.finditer(text):
             start, end = m.span()
             while text[start] in " \t":
                 start += 1
+            if known_spans and any(s <= start and end <= e for s, e in known_spans):
+                continue
             score = self._score(text, start, end)
             if score:
                 results.append(recognizer_result(self, self.ENTITY, start, end, score))
