@@ -316,7 +316,7 @@ def markdown(results: dict, speed: dict | None, baseline: dict | None) -> str:
                  f"{_pct(pres_hold.overall.recall) if pres_hold else '-'} | {full.overall.spans} | "
                  f"{_pct(full.overall.recall)} | {_pct(pres_all.overall.recall) if pres_all else '-'} | "
                  f"{_pct(full.overall.typed_rate)} |")
-    lines += ["", "### The issue's categories (record tags)", "",
+    lines += ["", "### The extended categories (record tags)", "",
               "| tag | held-out spans | held-out recall | Presidio stock, held-out | dev spans | dev recall |",
               "|---|---:|---:|---:|---:|---:|"]
     dev = evaluate(split(results["records"], "dev"))
@@ -343,7 +343,7 @@ def markdown(results: dict, speed: dict | None, baseline: dict | None) -> str:
         lines += ["", "### Throughput (synthetic feedback, one process)", "",
                   "| anonymizer | texts | chars/text | CPU ms/text | texts per CPU-second |", "|---|---:|---:|---:|---:|"]
         if baseline:
-            label = baseline.get("label", "before issue 12 (measured first, `bench/results/pii-baseline.json`)")
+            label = baseline.get("label", "before the extended detection (measured first, `bench/results/pii-baseline.json`)")
             lines.append(f"| {label} | {baseline['texts']} | "
                          f"{baseline['mean_chars']:.0f} | {baseline['cpu_ms_per_text']:.3f} | {baseline['texts_per_cpu_second']:,.0f} |")
         lines.append(f"| now | {speed['texts']} | {speed['mean_chars']:.0f} | {speed['cpu_ms_per_text']:.3f} | "
@@ -369,7 +369,7 @@ def _back_to_back(baseline_lib: Path, customers: int, rounds: int = 3) -> tuple[
                 result = json.loads(Path(out.name).read_text())
             if name not in best or result["cpu_ms_per_text"] < best[name]["cpu_ms_per_text"]:
                 best[name] = result
-    best["baseline"]["label"] = f"before issue 12 (`{baseline_lib}`), same run"
+    best["baseline"]["label"] = f"before the extended detection (`{baseline_lib}`), same run"
     return best["now"], best["baseline"]
 
 
