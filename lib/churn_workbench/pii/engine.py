@@ -142,7 +142,10 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
     # Names: called as a plain function, every text needs it and Presidio's result objects
     # would cost more than the rule itself.
     hits: list[tuple[str, int, int, float]] = [("PERSON", s, e, sc) for s, e, sc in find_person_names(view)]
-    n_digits = _digit_count(gate_view)
+    # Digits outside the known spans decide *whether* the digit detectors run; all the digits
+    # decide which ones, so a number that merely shares digits with the customer's own phone
+    # is still judged on its full length.
+    n_digits = _digit_count(view) if _digit_count(gate_view) else 0
     if n_digits:
         for min_digits, detector in _DIGIT_DETECTORS:
             if n_digits >= min_digits:
