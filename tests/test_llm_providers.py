@@ -291,8 +291,29 @@ def test_residual_gate_over_the_final_payload_blocks_the_request(llm, monkeypatc
     out = analyze_feedback(feedback(8), settings("groq"), audit, "run-1", {})
     assert llm.chat_requests() == [] and out.egress.empty
     assert set(out.rows["status"]) == {"blocked"}
+    # a flagged batch is split: each item is gated again in a request of its own
+    assert [e["details"]["n_items"] for e in events(audit, "egress_batch_split")] == [4, 4]
     scopes = [e["details"]["scope"] for e in events(audit, "egress_blocked")]
-    assert scopes == ["request", "request"]
+    assert scopes == ["request"] * 8
+
+
+def test_a_flagged_batch_keeps_only_the_bad_item_home(llm, monkeypatch):
+    """The gate flags a request only because of one item in its request context: that item
+    stays home, its neighbours are still analysed by the remote model."""
+    items = feedback(8)
+    items[5] = FeedbackItem("fb-bad", "CUST-bad", "The router keeps dropping, says item five", True)
+
+    def gate(text):  # clean alone as an item; flagged inside any request body
+        return [Finding("PERSON", 0, 1, 1.0, "detected")] if text.startswith("{") and "item five" in text else []
+
+    monkeypatch.setattr(engine, "residual_pii", gate)
+    audit = AuditLog("run-1", "feedback")
+    out = analyze_feedback(items, settings("groq"), audit, "run-1", {})
+    status = out.rows.set_index("feedback_id")["status"]
+    assert status["fb-bad"] == "blocked"
+    assert (status.drop("fb-bad") == "ok").all()
+    assert all("item five" not in r.body for r in llm.chat_requests())
+    assert len(events(audit, "egress_batch_split")) == 1
 
 
 # ------------------------------------------------------------------ cache, consent, budget

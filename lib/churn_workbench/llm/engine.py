@@ -444,6 +444,16 @@ class Engine:
         body = self._body([{"ref": r, **it.payload} for r, it in refs.items()], max_tokens)
         payload = prompts.json_compact(body)
         findings = residual_pii(payload)  # the gate: over the exact body, before every send
+        if findings and len(batch) > 1:
+            # Every item passed its own screen, so what the gate saw comes from one item in its
+            # request context (or from items side by side): send each alone, through this same
+            # gate, so one bad text keeps itself home and never its neighbours.
+            reservation.release()
+            self.audit.event("egress_batch_split", "ok", task=self.task, entity_types=entity_types(findings),
+                             n_items=len(batch))
+            for it in batch:
+                self._process([it])
+            return
         if findings:
             reservation.release()
             for it in batch:
