@@ -32,26 +32,31 @@ def test_fit_needs_both_outcomes_in_both_arms():
         uplift.fit(X, [True] * 8 + [False] * 2, [0, 1] * 4 + [0, 0])
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(1, 9))
 def test_uplift_beats_risk_targeting_on_the_synthetic_ground_truth(seed):
-    """An experiment on 60% of 2,000 synthetic customers, half held out; the two-model estimate
+    """An experiment on 60% of 2,000 synthetic customers, half held out; the uplift estimate
     ranks all 2,000 customers. Ground truth: the generator's effect of the action."""
     data = synthetic.generate(2000, seed)
     c = data.customers
     rng = np.random.default_rng(seed)
     exp = c.sample(frac=0.6, random_state=seed)
-    sim = synthetic.simulate_outcomes(data, pd.DataFrame({"customer_id": exp["customer_id"], "treated": rng.random(len(exp)) >= 0.5,
-                                                          "action_type": "discount"}), seed)
+    treated = rng.random(len(exp)) >= 0.5
+    # The outcomes need a random stream of their own: simulate_outcomes draws from
+    # default_rng(its seed), so with the assignment's seed the same number u would pick the arm
+    # (u >= 0.5) and the churn (u < p): control customers would churn at twice their probability,
+    # treated ones hardly ever, and the "experiment" would show an effect on everyone.
+    sim = synthetic.simulate_outcomes(data, pd.DataFrame({"customer_id": exp["customer_id"], "treated": treated,
+                                                          "action_type": "discount"}), 10_000 + seed)
     X = c.set_index("customer_id")[FEATURES]
     model = uplift.fit(X.loc[sim.frame["customer_id"]], sim.frame["treated"], sim.frame["churned"])
     truth = synthetic.true_effect_of(data, X.index).to_numpy()
     model_ratio = _ratio(model.effect(X).to_numpy(), truth)
     two_model_ratio = _ratio(model.two_model_effect(X).to_numpy(), truth)
     risk_ratio = _ratio(data.true_probability.to_numpy(), truth)  # even the *true* risk
-    print(f"seed {seed}: uplift {model_ratio:.3f} of the oracle's Qini (two models alone {two_model_ratio:.3f}), "
+    print(f"seed {seed}: uplift {model_ratio:.3f} of the oracle's Qini (arm models alone {two_model_ratio:.3f}), "
           f"risk {risk_ratio:.3f}")
     assert model_ratio > risk_ratio + 0.05
-    assert model_ratio >= 0.78  # the issue asks for 0.80; measured 0.79-0.84 on these seeds
+    assert model_ratio >= 0.80  # the issue's target; measured 0.84-0.90 on these seeds (bench/uplift_bench.py: 1-40)
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,10 +132,10 @@ def test_the_readme_loop_measures_the_true_effect_and_targets_by_uplift(loop):
     uplift_ratio = _ratio(model.effect(Xm.loc[f.index]).to_numpy(), f["effect"].to_numpy())
     two_model_ratio = _ratio(model.two_model_effect(Xm.loc[f.index]).to_numpy(), f["effect"].to_numpy())
     risk_ratio = _ratio(risk.to_numpy(), f["effect"].to_numpy())
-    print(f"Qini as a share of the oracle's: uplift {uplift_ratio:.3f} (two models alone {two_model_ratio:.3f}), "
+    print(f"Qini as a share of the oracle's: uplift {uplift_ratio:.3f} (arm models alone {two_model_ratio:.3f}), "
           f"risk {risk_ratio:.3f}")
     assert uplift_ratio > risk_ratio
-    assert uplift_ratio >= 0.75  # measured 0.763 here (0.800 with --seed 5); the issue's 0.80 is not met on every seed
+    assert uplift_ratio >= 0.80  # the issue's target; measured 0.87 here, 0.85-0.88 with --seed 1-6
 
     # The next run used uplift targeting, and kept more customers than risk targeting would have.
     event = con.execute("SELECT details FROM audit_log WHERE run_id = 'trial-2' AND event_type = 'targeting'").fetchone()[0]
