@@ -3,7 +3,7 @@
     .venv/bin/python bench/model_bench.py                      # synthetic + the public Telco tables
     .venv/bin/python bench/model_bench.py --csv my.csv --label churned [--id customer_id] [--positive yes]
 
-Protocol (as in the issue that asked for it): stratified 70/30 splits (3 seeds, means reported); the workbench trains on
+Protocol: stratified 70/30 splits (3 seeds, means reported); the workbench trains on
 the whole table with the labels of the 30% blanked (so it never sees them) and scores the 30%;
 baselines are fitted on the same 70%. Reported on the 30%: ROC-AUC, PR-AUC, ECE (10 equal-count
 bins), Brier, and fit seconds. Baselines:

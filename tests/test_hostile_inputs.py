@@ -6,7 +6,7 @@ Four attacks, each written from the README / DESIGN.md / issues 10-11 alone:
 2. consent edge cases must resolve to "no" (nothing at the fake server, nothing in llm_egress, not
    scored, not trained on, no action);
 3. the customer's own identifiers, known by their role in the data config, must not leave the
-   machine in any variant the issue lists (capitals, "SURNAME, First", initials, e-mail local
+   machine in any variant a customer writes (capitals, "SURNAME, First", initials, e-mail local
    part, phone/IBAN/identifier values with other separators, one-letter misspellings);
 4. odd file formats (latin-1, BOM, semicolons with decimal commas, duplicate / blank ids, odd
    consent dates and granted values) are read correctly or refused with a one-line exit-2 error.

@@ -1,6 +1,6 @@
 """Issue 14: any real customer table works end to end, and no failure is silent.
 
-Each test names the numbered item of the issue it proves. The tables are shaped like the public
+Each test names the numbered requirement it proves. The tables are shaped like the public
 ones new users bring (tests/real_tables.py); the pipeline runs for real (papermill, DuckDB).
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Data-subject rights: shreddable pseudonyms, export, erasure (with tombstones) and retention.
 
 Fast tests work on small hand-built stores; the slow one runs the whole pipeline for real and
-then proves the issue's "done when": export holds every item, forget leaves nothing of the
+then proves the subject-rights guarantees: export holds every item, forget leaves nothing of the
 person in the database, the audit folder, the snapshot or the models, verify still passes, and
 a re-import is stripped and counted.
 """
