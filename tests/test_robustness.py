@@ -368,3 +368,13 @@ def test_plain_voila_finds_the_offline_template(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def test_kernel_shutdown_chatter_is_dropped_and_other_kernel_stderr_kept(capsys):
+    import io
+
+    from churn_workbench.pipeline import _forward_kernel_stderr
+    _forward_kernel_stderr(io.BytesIO(b"[IPKernelApp] WARNING | Parent appears to have exited, shutting down.\n"
+                                      b"[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\n"
+                                      b"Segmentation fault in libfoo\n"))
+    assert capsys.readouterr().err == "Segmentation fault in libfoo\n"

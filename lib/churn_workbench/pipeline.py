@@ -19,6 +19,8 @@ import resource
 import secrets
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -123,6 +125,30 @@ class IpcKernelManager(AsyncKernelManager):
         kwargs.setdefault("ip", str(_SOCKET_DIR / f"kernel-{secrets.token_hex(4)}"))
         super().__init__(**kwargs)
         _KERNELS.add(self)
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        # The kernel's own stderr is piped through a filter: its lifecycle chatter when it is
+        # stopped (after Ctrl-C, or a slow shutdown on a loaded machine) would otherwise break
+        # the runner's promise of one line per failure. Anything else still reaches the terminal.
+        kw["stderr"] = subprocess.PIPE
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        process = getattr(self.provisioner, "process", None)
+        if process is not None and process.stderr is not None:
+            threading.Thread(target=_forward_kernel_stderr, args=(process.stderr,), daemon=True).start()
+
+
+# ipykernel's messages when its parent stops it: expected, never actionable.
+_KERNEL_LIFECYCLE_NOISE = ("Parent appears to have exited", "KeyboardInterrupt caught in kernel")
+
+
+def _forward_kernel_stderr(stream) -> None:
+    """Copy a stage kernel's stderr to ours, without ipykernel's shutdown messages."""
+    with contextlib.suppress(OSError, ValueError):
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace")
+            if not any(noise in line for noise in _KERNEL_LIFECYCLE_NOISE):
+                sys.stderr.write(line)
+                sys.stderr.flush()
 
 
 def _kill_stage_kernels() -> None:
