@@ -562,3 +562,36 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
     known = KnownIdentifiers(name="Jane Doe", email="jane.doe@example.com", phone="+44 7911 123456")
     out = anonymize(text, known).text
     assert not any(part in out for part in hidden.split()), out
+
+
+# --------------------------------------------------------------------------- issue 13: tester's gaps
+
+@pytest.mark.parametrize(
+    "text, secrets",
+    [
+        # addresses: ordinal street names, directions, US state + ZIP, house number ranges
+        ("Apt 12C, 350 W 42nd St, New York, NY 10036", ["12C", "350", "42nd", "NY", "10036"]),
+        ("350 West 42nd Street, New York", ["350", "42nd"]),
+        ("Unit 7, 14-16 Church Lane, Bristol BS1 5TR", ["14", "16", "Church", "BS1"]),
+        ("vivo en la Gran Vía 28, 5º dcha", ["Gran", "Vía", "28", "dcha"]),
+        ("Am Markt 5, 2. OG links, 04109 Leipzig", ["Markt", "OG", "links", "04109"]),
+        ("Unter den Linden 77, 10117 Berlin", ["Linden", "77", "10117"]),
+        ("Ich wohne am Markt 5 in Leipzig", ["Markt 5"]),
+        ("Lieferadresse: Jungfernstieg 1, Hamburg", ["Jungfernstieg"]),
+    ],
+)
+def test_tester_gaps_are_masked(text, secrets):
+    out = _masked(text)
+    for secret in secrets:
+        assert secret not in out, out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ich wohne in Berlin seit 10 Jahren und zahle 40 Euro.",
+        "Zahlung an Vodafone 20 Euro",
+    ],
+)
+def test_tester_gap_negatives_have_no_finding(text):
+    assert find_pii(text) == [], find_pii(text)

@@ -363,6 +363,39 @@ def own_variant_records(split: str) -> list[tuple[str, dict, list[str]]]:
     return out
 
 
+# Issue 13: the gaps an outside tester found. A separate generator with its own seed, so the
+# records above keep their values. Holdout templates were written before they were run.
+RNG_GAPS = random.Random(20261202)
+
+
+def _pick(kind: str, values: list[str]):
+    return lambda: slot(kind, RNG_GAPS.choice(values))
+
+
+GAP_ADDRESSES_DEV = ["Apt 12C, 350 W 42nd St, New York, NY 10036", "350 West 42nd Street",
+                     "Unit 7, 14-16 Church Lane, Bristol BS1 5TR", "Gran Vía 28, 5º dcha",
+                     "Am Markt 5, 2. OG links, 04109 Leipzig", "Unter den Linden 77, 10117 Berlin"]
+GAP_ADDRESSES_HOLDOUT = ["1200 E 3rd Ave", "Suite 4, 77 North 5th Street, Austin, TX 78701",
+                         "8-10 Mill Road, Leeds LS1 4AP", "Gran Vía 12, 2º izq",
+                         "An der Alster 12, 20099 Hamburg", "Auf dem Berg 3, 3. OG rechts, 80331 München"]
+GAP_TEMPLATES = {
+    "address": {
+        "dev": [("I live at {V} and the signal is awful.", _pick("ADDRESS", GAP_ADDRESSES_DEV)),
+                ("vivo en la {V}, no hay fibra", _pick("ADDRESS", ["Gran Vía 28, 5º dcha", "Gran Vía 3, 1º izq"])),
+                ("Lieferung bitte an {V}.", _pick("ADDRESS", ["Am Markt 5, 2. OG links, 04109 Leipzig",
+                                                               "Unter den Linden 77, 10117 Berlin"])),
+                ("Ich wohne {V} und habe kein Netz.", _pick("ADDRESS", ["am Markt 5", "Jungfernstieg 1"]))],
+        "holdout": [("the box was delivered to {V} instead", _pick("ADDRESS", GAP_ADDRESSES_HOLDOUT)),
+                    ("Meine Anschrift: {V}, bitte ändern", _pick("ADDRESS", ["Am Wall 9", "Zur Mühle 14"])),
+                    ("nos mudamos a {V} en mayo", _pick("ADDRESS", ["Gran Vía 40, 3º dcha", "Calle Nueva 5, 1º B"]))],
+    },
+}
+
+NEGATIVES_GAPS = [
+    "Ich wohne in Berlin seit 10 Jahren und zahle 40 Euro.",
+    "Windows 10 update broke the router app again.",
+]
+
 NEGATIVES_MULTI = [
     "Le débit est très lent depuis trois semaines, je veux résilier.",
     "Der Kundenservice war freundlich, aber das Problem bleibt.",
@@ -400,6 +433,17 @@ def records(record) -> list[dict]:
             rec["split"], rec["tags"] = split, tags
             out.append(rec)
     for i, line in enumerate(NEGATIVES_MULTI):
+        rec = record(line)
+        rec["split"], rec["tags"] = ("holdout" if i % 2 else "dev"), ["negative"]
+        out.append(rec)
+    for category, splits in GAP_TEMPLATES.items():
+        for split, templates in splits.items():
+            for template, make in templates:
+                for _ in range(3):
+                    rec = record(template.replace("{V}", make()))
+                    rec["split"], rec["tags"] = split, [category]
+                    out.append(rec)
+    for i, line in enumerate(NEGATIVES_GAPS):
         rec = record(line)
         rec["split"], rec["tags"] = ("holdout" if i % 2 else "dev"), ["negative"]
         out.append(rec)

@@ -21,21 +21,32 @@ Hit = tuple[str, int, int, float]
 
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"  # a capitalised word ("Baker", "O'Connell", "Saint-Denis")
 _NAME = rf"{_CAP}(?:\s+{_CAP}){{0,3}}"
-_NUM = r"\d{1,5}(?:\s?[a-zA-Z](?![\w]))?(?:\s?(?:bis|ter))?"
+# a house number, a range of them ("14-16") and a letter or bis/ter
+_NUM = r"\d{1,5}(?:\s?[-–]\s?\d{1,5})?(?:\s?[a-zA-Z](?![\w]))?(?:\s?(?:bis|ter))?"
+# English street names may be numbered ("42nd", "5th") and carry a direction before them
+# ("W 42nd", "West 42nd", "N. Main"); the direction is just another capitalised word.
+_ORDINAL = r"\d{1,3}(?i:st|nd|rd|th)\b"
+_NAME_EN = rf"(?:{_CAP}|{_ORDINAL})(?:\s+(?:{_CAP}|{_ORDINAL})){{0,3}}"
 _FLAT = r"(?:(?:flat|apt|apartment|unit|suite|ste|appartement|app|wohnung|whg|piso|apto|interno|int)\.?\s*#?\d{1,4}[a-zA-Z]?,?\s+)"
 _EN_TYPES = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|court|ct|crescent|cres|place|pl|"
              r"terrace|gardens|grove|square|sq|boulevard|blvd|hill|row|mews|parade|walk|park|circle|"
              r"highway|hwy|parkway|pkwy")
 _PARTICLES = r"(?:(?:de|du|des|la|le|les|l'|d'|del|dei|degli|della|delle|di|da|do|dos|das|el|los|las|van|der)\s*)*"
 
+_TYPE_FIRST = (r"rue|avenue|av|bd|boulevard|place|allée|allee|chemin|impasse|quai|route|cours|calle|c/|avda|avenida|"
+               r"plaza|pza|paseo|camino|carretera|ronda|travesía|travesia|via|vía|viale|piazza|p\.zza|corso|largo|"
+               r"vicolo|rua|praça|praca|travessa|estrada")
+_STREET_ADJ = (r"Gran|Grande|Grand|Nueva|Nuevo|Vieja|Viejo|Antigua|Antiguo|Nova|Velha|Vecchia|Vecchio|Nuova|Nuovo|"
+               r"Antica|Petite|Vieille|Vieux|Ancienne")
 _ADDRESS_RES = (
     # EN: 12 Baker Street, 350 Fifth Ave NW, Flat 3, 27 Orchard Close
-    re.compile(rf"(?i:{_FLAT})?\b{_NUM},?\s+{_NAME}\s+(?i:{_EN_TYPES})\b\.?(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?"),
-    # FR / ES / IT / PT with the type first: 12 rue de la Paix, Calle Mayor 12, Via Roma 10
+    re.compile(rf"(?i:{_FLAT})?\b{_NUM},?\s+{_NAME_EN}\s+(?i:{_EN_TYPES})\b\.?(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?"),
+    # FR / ES / IT / PT with the type first: 12 rue de la Paix, Calle Mayor 12, Via Roma 10;
+    # an adjective before the type makes it a name on its own ("Gran Vía 28", "Grande Rue 3");
+    # a Spanish floor and side after the number ("5º dcha", "3º izq") belongs to the address
     re.compile(
-        rf"(?i:{_FLAT})?(?:\b{_NUM},?\s+)?\b(?i:rue|avenue|av|bd|boulevard|place|allée|allee|chemin|impasse|quai|"
-        rf"route|cours|calle|c/|avda|avenida|plaza|pza|paseo|camino|carretera|ronda|travesía|travesia|via|viale|"
-        rf"piazza|p\.zza|corso|largo|vicolo|rua|praça|praca|travessa|estrada)\.?\s+{_PARTICLES}{_NAME}"
+        rf"(?i:{_FLAT})?(?:\b{_NUM},?\s+)?(?:\b(?:{_STREET_ADJ})\s+\b(?i:{_TYPE_FIRST})\.?(?:\s+{_PARTICLES}{_NAME})?"
+        rf"|\b(?i:{_TYPE_FIRST})\.?\s+{_PARTICLES}{_NAME})"
         rf"(?:,?\s*(?i:n[º°o]?\.?\s*)?\d{{1,5}}[a-zA-Z]?(?:[,\s]+\d{{1,2}}\s?[º°ªoa]\s?\w*)?)?"
     ),
     # DE / NL / Nordic compounds: Hauptstraße 5, Goethestr. 12a, Kerkstraat 12, Berliner Straße 3
@@ -48,8 +59,9 @@ _ADDRESS_RES = (
 # A house number is what makes it an address; type-first patterns may lack one.
 _HAS_NUMBER_RE = re.compile(r"\d")
 # "..., 75001 Paris", "..., London SW1A 1AA", "..., 1010 Wien" right after an address.
+# A US town may have several words and a comma before its state ("New York, NY 10036").
 _TRAILER_RE = re.compile(
-    r"^,?\s*(?:\d{4,5}\s+[A-ZÀ-Þ][\w\-]+|[A-ZÀ-Þ][\w\-]+(?:\s+[A-Z]{2})?\s+\d{5}(?:-\d{4})?|"
+    r"^,?\s*(?:\d{4,5}\s+[A-ZÀ-Þ][\w\-]+|[A-ZÀ-Þ][\w\-]+(?:\s+[A-Z][\w\-]+){0,2}(?:,?\s+[A-Z]{2})?\s+\d{5}(?:-\d{4})?|"
     r"[A-ZÀ-Þ][\w\-]+,?\s+[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})"
 )
 
@@ -68,7 +80,7 @@ _ANNOUNCED_POSTCODE_RE = re.compile(
 _TYPE_WORDS = frozenset(
     _EN_TYPES.split("|")
     + """rue av bd boulevard place allée allee chemin impasse quai route cours calle c avda avenida plaza
-    pza paseo camino carretera ronda travesía travesia via viale piazza zza corso largo vicolo rua praça
+    pza paseo camino carretera ronda travesía travesia via vía viale piazza zza corso largo vicolo rua praça
     praca travessa estrada straße strasse str weg gasse allee platz ring straat laan plein""".split()
 )
 _COMPOUND_SUFFIXES = ("straße", "strasse", "str", "weg", "gasse", "allee", "platz", "ring", "damm", "ufer",
@@ -94,6 +106,42 @@ def addresses(view: str) -> list[Hit]:
             if trailer:
                 end += trailer.end()
             out.append(("ADDRESS", m.start(), end, 0.7))
+    return out
+
+
+# Streets without a type word ("Am Markt 5", "Unter den Linden 77", "Jungfernstieg 1"): a
+# capitalised name (German particles allowed inside) and a house number are an address only
+# when a postcode and town follow ("..., 2. OG links, 04109 Leipzig") or an address cue
+# precedes ("wohne am ...", "Adresse: ...", "Lieferadresse ..."). Without either, "Windows 10"
+# or "Am Montag 5 Stunden" would look the same.
+_DE_PARTICLE = r"(?:den|der|dem|des|am|im|an|auf|zum|zur|vom|von|bei|in|unter|hinter|vor)"
+_UNTYPED_STREET = rf"[A-ZÀ-Þ][\w\-]+(?:\s+(?:{_DE_PARTICLE}|{_CAP})){{0,3}}\s+\d{{1,4}}(?:\s?[-–]\s?\d{{1,4}})?(?:\s?[a-z](?!\w))?"
+# a German floor/side after the number: "2. OG links", "EG rechts", "3. Stock", "Hinterhaus"
+_DE_FLOOR = r"(?:,?\s*(?:\d{1,2}\.?\s*(?:OG|Obergeschoss|Stock|Etage|UG)|EG|DG|Hinterhaus|Vorderhaus)(?:\s+(?:links|rechts|mitte|li|re)\b\.?)?)"
+_STREET_POSTCODE_TOWN_RE = re.compile(
+    rf"\b{_UNTYPED_STREET}{_DE_FLOOR}?,?\s+\d{{4,5}}\s+[A-ZÀ-Þ][\w\-]+"
+)
+_POSTCODE_TOWN_GATE_RE = re.compile(r"\d\s+\d{4,5}\s+[A-ZÀ-Þ]|\d[,.]?\s.{0,30}?\d{4,5}\s+[A-ZÀ-Þ]")
+_ADDRESS_CUE_RE = re.compile(
+    rf"(?:(?i:\b(?:wohne|wohnen|wohnt)\s+(?:jetzt\s+)?(?:in\s+der|in)?|"
+    rf"\b(?:adresse|anschrift|lieferadresse|rechnungsadresse|wohnadresse|neue\s+adresse)(?:\s+(?:ist|lautet))?\s*:?)"
+    # "an" (deliver to) only before a street that starts like one: "an Am Markt 5"
+    rf"|\b[Aa]n(?=\s+(?:Am|Im|An|Auf|Zum|Zur|Unter|Hinter|Vor|Bei)\s+[\w\-]+\s)"
+    rf")\s*((?:(?i:am|im|an\s+der|an\s+den|auf\s+der|auf\s+dem|zum|zur)\s+)?{_UNTYPED_STREET}{_DE_FLOOR}?)(?![\w%]|[.,]\d|\s*(?:%|€|\$)|\s+(?i:jahre?n?|monate?n?|tage?n?|wochen?|stunden?|minuten?|euro|mal|uhr)\b)"
+)
+_ADDRESS_CUE_WORDS = frozenset("an wohne wohnen wohnt adresse anschrift lieferadresse rechnungsadresse wohnadresse".split())
+
+
+def untyped_streets(view: str) -> list[Hit]:
+    """ADDRESS hits for streets without a type word (see _STREET_POSTCODE_TOWN_RE)."""
+    out = []
+    if _POSTCODE_TOWN_GATE_RE.search(view):
+        out += [("ADDRESS", m.start(), m.end(), 0.6) for m in _STREET_POSTCODE_TOWN_RE.finditer(view)]
+    if has_any(view, _ADDRESS_CUE_WORDS):
+        for m in _ADDRESS_CUE_RE.finditer(view):
+            end = m.end(1)
+            trailer = _TRAILER_RE.match(view[end : end + 40])
+            out.append(("ADDRESS", m.start(1), end + (trailer.end() if trailer else 0), 0.6))
     return out
 
 
