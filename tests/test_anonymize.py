@@ -578,6 +578,12 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         ("Unter den Linden 77, 10117 Berlin", ["Linden", "77", "10117"]),
         ("Ich wohne am Markt 5 in Leipzig", ["Markt 5"]),
         ("Lieferadresse: Jungfernstieg 1, Hamburg", ["Jungfernstieg"]),
+        # postcodes: any case and unspaced after a cue; unspaced after a postcode word
+        ("I'm in ec1a1bb and the signal is bad", ["ec1a1bb"]),
+        ("postcode sw1a1aa", ["sw1a1aa"]),
+        ("my area is sw1a 1aa", ["sw1a"]),
+        ("postcode 1017gc, geen bereik", ["1017gc"]),
+        ("12 Baker Street, London sw1a 1aa", ["sw1a"]),
     ],
 )
 def test_tester_gaps_are_masked(text, secrets):
@@ -591,6 +597,8 @@ def test_tester_gaps_are_masked(text, secrets):
     [
         "Ich wohne in Berlin seit 10 Jahren und zahle 40 Euro.",
         "Zahlung an Vodafone 20 Euro",
+        "I bought a ps4 2nd hand",
+        "in b2 3rd floor the wifi is weak",
     ],
 )
 def test_tester_gap_negatives_have_no_finding(text):

@@ -389,11 +389,20 @@ GAP_TEMPLATES = {
                     ("Meine Anschrift: {V}, bitte ändern", _pick("ADDRESS", ["Am Wall 9", "Zur Mühle 14"])),
                     ("nos mudamos a {V} en mayo", _pick("ADDRESS", ["Gran Vía 40, 3º dcha", "Calle Nueva 5, 1º B"]))],
     },
+    "postcode": {
+        "dev": [("I'm in {V} and the signal drops every night", _pick("POSTCODE", ["ec1a1bb", "sw1a1aa", "m1 1ae"])),
+                ("postcode {V}, geen bereik", _pick("POSTCODE", ["1017gc", "3511ab", "2513aa"])),
+                ("my area is {V}, any outage?", _pick("POSTCODE", ["ls14ap", "b33 8th"]))],
+        "holdout": [("we live near {V} and 4G is dead", _pick("POSTCODE", ["cr2 6xh", "g23ab", "dn551pt"])),
+                    ("mijn postcode is {V} en de storing duurt al dagen", _pick("POSTCODE", ["1012ab", "9711kl"]))],
+    },
 }
 
 NEGATIVES_GAPS = [
     "Ich wohne in Berlin seit 10 Jahren und zahle 40 Euro.",
     "Windows 10 update broke the router app again.",
+    "I bought a ps4 2nd hand and the wifi drops.",
+    "We moved in 2nd week of May, the area has no fibre.",
 ]
 
 NEGATIVES_MULTI = [

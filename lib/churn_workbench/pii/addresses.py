@@ -62,7 +62,7 @@ _HAS_NUMBER_RE = re.compile(r"\d")
 # A US town may have several words and a comma before its state ("New York, NY 10036").
 _TRAILER_RE = re.compile(
     r"^,?\s*(?:\d{4,5}\s+[A-ZÀ-Þ][\w\-]+|[A-ZÀ-Þ][\w\-]+(?:\s+[A-Z][\w\-]+){0,2}(?:,?\s+[A-Z]{2})?\s+\d{5}(?:-\d{4})?|"
-    r"[A-ZÀ-Þ][\w\-]+,?\s+[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})"
+    r"[A-ZÀ-Þ][\w\-]+,?\s+[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2})"
 )
 
 _POSTCODE_SHAPES_RE = re.compile(
@@ -71,9 +71,23 @@ _POSTCODE_SHAPES_RE = re.compile(
     r"|[1-9]\d{3}\s?(?!SA|SD|SS)[A-Z]{2}(?=\s+[A-Z][a-z]))\b"  # NL, before a town
 )
 _POSTCODE_GATE_RE = re.compile(r"[A-Z]\d|\d ?[A-Z]")  # every shape above has a capital next to a digit
+# The value may be written unspaced ("1017gc", "sw1a1aa": up to 8 characters in one piece)
+# and after "is"/"ist"/"est"; it must hold a digit (checked in postcodes()).
 _ANNOUNCED_POSTCODE_RE = re.compile(
     r"(?i)\b(?:post\s?code|postal\s?code|zip(?:\s?code)?|plz|code\s?postal|cp|c\.p|cap|código\s?postal|"
-    r"codice\s?postale)\b\.?\s*:?\s*([A-Z0-9]{2,5}(?:[\s\-][A-Z0-9]{2,4})?)\b"
+    r"codice\s?postale)\b\.?\s*:?\s*(?:(?:is|ist|est|es|è|era|was)\s+)?([A-Z0-9]{2,8}(?:[\s\-][A-Z0-9]{2,4})?)\b"
+)
+# A UK postcode in any case ("ec1a1bb", "sw1a 1aa"). Lower-case shapes also match everyday
+# tokens ("ps4 2nd"), so they count only after a location cue ("I'm in", "my area",
+# "postcode", "live in", "near"). Candidates come from a case-sensitive class regex (fast);
+# the cue is checked on the few characters before each.
+_UK_ANY_CASE_RE = re.compile(
+    r"\b(?:[Gg][Ii][Rr]\s?0[Aa][Aa]|[A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?\d[A-Za-z\d]?\s?\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2})\b"
+)
+_UK_GATE_RE = re.compile(r"\d[A-Za-z]{2}\b")  # every UK postcode ends so
+_UK_CUE_BEFORE_RE = re.compile(
+    r"(?i)(?:\b(?:i'?m|i\s+am|we'?re|we\s+are|live|living|based|located|moved)\s+(?:in|to|near)|\bmy\s+area(?:\s+is)?"
+    r"|\barea|\bnear|\baround|\bpost\s?code(?:\s+is)?)\s*:?\s*$"
 )
 
 # Cheap gates: a street-type word, or a word ending in one ("Goethestr", "Kerkstraat").
@@ -150,6 +164,9 @@ def postcodes(view: str) -> list[Hit]:
     out = []
     if _POSTCODE_GATE_RE.search(view):
         out += [("POSTCODE", m.start(), m.end(), 0.7) for m in _POSTCODE_SHAPES_RE.finditer(view)]
+    for m in _UK_ANY_CASE_RE.finditer(view) if _UK_GATE_RE.search(view) else ():
+        if not m.group().isupper() and _UK_CUE_BEFORE_RE.search(view, max(0, m.start() - 25), m.start()):
+            out.append(("POSTCODE", m.start(), m.end(), 0.6))
     if has_any(view, _POSTCODE_WORDS):
         for m in _ANNOUNCED_POSTCODE_RE.finditer(view):
             if any(ch.isdigit() for ch in m.group(1)):
