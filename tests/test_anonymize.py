@@ -584,6 +584,14 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         ("my area is sw1a 1aa", ["sw1a"]),
         ("postcode 1017gc, geen bereik", ["1017gc"]),
         ("12 Baker Street, London sw1a 1aa", ["sw1a"]),
+        # passports: number word written into the compound
+        ("mijn paspoortnummer is NX4P71K2", ["NX4P71K2"]),
+        ("Paspoortnummer: NX4P71K2", ["NX4P71K2"]),
+        ("Passnummer C01X00T47", ["C01X00T47"]),
+        ("Reisepassnummer C01X00T47", ["C01X00T47"]),
+        ("passeport n° 12AB34567", ["12AB34567"]),
+        ("número de pasaporte XDA123456", ["XDA123456"]),
+        ("numero di passaporto YA1234567", ["YA1234567"]),
     ],
 )
 def test_tester_gaps_are_masked(text, secrets):

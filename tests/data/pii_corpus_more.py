@@ -372,6 +372,13 @@ def _pick(kind: str, values: list[str]):
     return lambda: slot(kind, RNG_GAPS.choice(values))
 
 
+def passport_gap() -> str:
+    return RNG_GAPS.choice([f"NX{RNG_GAPS.randint(1000000, 9999999)}",
+                            "".join(RNG_GAPS.choice(string.ascii_uppercase + string.digits) for _ in range(5))
+                            + str(RNG_GAPS.randint(1000, 9999)),  # real passport numbers hold digits
+                            f"C01X{RNG_GAPS.randint(10000, 99999)}"])
+
+
 GAP_ADDRESSES_DEV = ["Apt 12C, 350 W 42nd St, New York, NY 10036", "350 West 42nd Street",
                      "Unit 7, 14-16 Church Lane, Bristol BS1 5TR", "Gran Vía 28, 5º dcha",
                      "Am Markt 5, 2. OG links, 04109 Leipzig", "Unter den Linden 77, 10117 Berlin"]
@@ -396,6 +403,15 @@ GAP_TEMPLATES = {
         "holdout": [("we live near {V} and 4G is dead", _pick("POSTCODE", ["cr2 6xh", "g23ab", "dn551pt"])),
                     ("mijn postcode is {V} en de storing duurt al dagen", _pick("POSTCODE", ["1012ab", "9711kl"]))],
     },
+    "passport": {
+        "dev": [("mijn paspoortnummer is {V}", lambda: slot("PASSPORT", passport_gap())),
+                ("Paspoortnummer: {V}", lambda: slot("PASSPORT", passport_gap())),
+                ("Reisepassnummer {V}, bitte löschen", lambda: slot("PASSPORT", passport_gap())),
+                ("passeport n° {V}", lambda: slot("PASSPORT", passport_gap()))],
+        "holdout": [("meine Passnummer lautet {V}", lambda: slot("PASSPORT", passport_gap())),
+                    ("el número de pasaporte es {V}", lambda: slot("PASSPORT", passport_gap())),
+                    ("numero di passaporto {V}, scaduto", lambda: slot("PASSPORT", passport_gap()))],
+    },
 }
 
 NEGATIVES_GAPS = [
@@ -403,6 +419,7 @@ NEGATIVES_GAPS = [
     "Windows 10 update broke the router app again.",
     "I bought a ps4 2nd hand and the wifi drops.",
     "We moved in 2nd week of May, the area has no fibre.",
+    "Ich brauche einen neuen Pass, dauert 3 Wochen.",
 ]
 
 NEGATIVES_MULTI = [

@@ -51,7 +51,11 @@ _ID_WORDS = (
     r"bsn|burgerservicenummer|sofinummer|identiteitskaart|driving\s+licen[cs]e(?:\s+number|\s+no\.?)?|"
     r"führerschein(?:nummer)?|permis\s+de\s+conduire"
 )
-_PASSPORT_WORDS = r"passport|passeport|reisepass|pass-?nr|pasaporte|passaporto|paspoort|passaporte"
+# German and Dutch write the number word into the compound ("Reisepassnummer",
+# "paspoortnummer", "Passnummer"): the stem takes an optional number suffix before \b.
+_PASSPORT_WORDS = (r"(?:passport|passeport|reisepass|pass|pasaporte|passaporto|paspoort|passaporte)"
+                   r"(?:-?(?:nummer|nr|number|no|num))|passport|passeport|reisepass|pasaporte|passaporto|"
+                   r"paspoort|passaporte")
 # Filler words end at a word boundary ("ist" is not "is" + "t"), and the value starts on one,
 # so a filler's letters never leak into the value span.
 _FILLER = (r"(?:\s*(?:(?:number|no|nr|num|n|numéro|nummer|número|numero|is|was|est|ist|es|è|lautet|war|era)\b"
@@ -69,7 +73,8 @@ _ID_WORD_STEMS = frozenset(
     steueridentifikationsnummer idnr personalausweis personalausweisnummer ausweisnummer dni nie nif
     documento codice carta bsn burgerservicenummer sofinummer identiteitskaart driving licence license
     führerschein führerscheinnummer permis personal passport passeport reisepass pass nr pasaporte
-    passaporto paspoort passaporte""".split()
+    passaporto paspoort passaporte passnummer reisepassnummer paspoortnummer passportnumber passnr
+    reisepassnr paspoortnr""".split()
 )
 
 
