@@ -592,6 +592,9 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         ("passeport n° 12AB34567", ["12AB34567"]),
         ("número de pasaporte XDA123456", ["XDA123456"]),
         ("numero di passaporto YA1234567", ["YA1234567"]),
+        # national ids: lower-case NI number, prefix and suffix letters too
+        ("ni no. qq 12 34 56 c", ["qq", "12 34", " c"]),
+        ("my ni number is ab 12 34 56 c please", ["ab 12", "56 c"]),
     ],
 )
 def test_tester_gaps_are_masked(text, secrets):

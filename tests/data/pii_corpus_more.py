@@ -379,6 +379,13 @@ def passport_gap() -> str:
                             f"C01X{RNG_GAPS.randint(10000, 99999)}"])
 
 
+def nino_lower() -> str:
+    """A UK NI number in lower case, prefix letters not checked (typed as the customer wrote it)."""
+    letters = "abceghjklmnpqrstwxyz"
+    d = f"{RNG_GAPS.randint(0, 999999):06d}"
+    return f"{RNG_GAPS.choice(letters)}{RNG_GAPS.choice(letters)} {d[:2]} {d[2:4]} {d[4:]} {RNG_GAPS.choice('abcd')}"
+
+
 GAP_ADDRESSES_DEV = ["Apt 12C, 350 W 42nd St, New York, NY 10036", "350 West 42nd Street",
                      "Unit 7, 14-16 Church Lane, Bristol BS1 5TR", "Gran Vía 28, 5º dcha",
                      "Am Markt 5, 2. OG links, 04109 Leipzig", "Unter den Linden 77, 10117 Berlin"]
@@ -411,6 +418,12 @@ GAP_TEMPLATES = {
         "holdout": [("meine Passnummer lautet {V}", lambda: slot("PASSPORT", passport_gap())),
                     ("el número de pasaporte es {V}", lambda: slot("PASSPORT", passport_gap())),
                     ("numero di passaporto {V}, scaduto", lambda: slot("PASSPORT", passport_gap()))],
+    },
+    "national_id": {
+        "dev": [("ni no. {V}", lambda: slot("NATIONAL_ID", nino_lower())),
+                ("my NI number is {V}, why do you keep it?", lambda: slot("NATIONAL_ID", nino_lower()))],
+        "holdout": [("national insurance no {V} - delete it", lambda: slot("NATIONAL_ID", nino_lower())),
+                    ("they asked for my nino ({V}) on the phone", lambda: slot("NATIONAL_ID", nino_lower()))],
     },
 }
 

@@ -96,15 +96,29 @@ def national_ids(view: str) -> list[Hit]:
     return out
 
 
+# One-letter words that join a sentence, not an id ("... 12345 e poi", "... y nada").
+_CONJUNCTIONS = frozenset("e y o u i a è".split())
+
+
 def _value_span(view: str, start: int, end: int) -> tuple[int, int] | None:
     """The announced value: leading tokens that hold a digit or are short upper-case letter
-    groups of an id ("AB 12 34 56 C"), stopping at the first ordinary word (a lower-case one:
-    "y", "e", "und"); None without any digit."""
+    groups of an id ("AB 12 34 56 C"), stopping at the first ordinary word; None without any
+    digit. Written in lower case ("qq 12 34 56 c") a letter group of one or two letters still
+    belongs to the id when it touches a digit group: a prefix before one, or a suffix after
+    one that does not go on into a sentence (not "12345 e poi")."""
+    tokens = list(_TOKEN_RE.finditer(view, start, end))
     last_end = None
-    for t in _TOKEN_RE.finditer(view, start, end):
+    for i, t in enumerate(tokens):
         token = t.group()
         if not any(ch.isdigit() for ch in token) and (len(token) > 3 or not token.isupper()):
-            break
+            if len(token) > 2:
+                break
+            before = i > 0 and any(ch.isdigit() for ch in tokens[i - 1].group())
+            after = i + 1 < len(tokens) and any(ch.isdigit() for ch in tokens[i + 1].group())
+            rest = view[t.end() : t.end() + 2].lstrip()
+            goes_on = bool(rest) and rest[0].isalpha()
+            if not after and not (before and not (goes_on and token.lower() in _CONJUNCTIONS)):
+                break
         last_end = t.end()
     if last_end is None or not any(ch.isdigit() for ch in view[start:last_end]):
         return None
