@@ -595,6 +595,10 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         # national ids: lower-case NI number, prefix and suffix letters too
         ("ni no. qq 12 34 56 c", ["qq", "12 34", " c"]),
         ("my ni number is ab 12 34 56 c please", ["ab 12", "56 c"]),
+        # references in blank-separated digit groups
+        ("numéro client : 884 213", ["884", "213"]),
+        ("customer number 884 213", ["884", "213"]),
+        ("Kundennummer 884 213", ["884", "213"]),
     ],
 )
 def test_tester_gaps_are_masked(text, secrets):

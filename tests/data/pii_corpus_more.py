@@ -386,6 +386,13 @@ def nino_lower() -> str:
     return f"{RNG_GAPS.choice(letters)}{RNG_GAPS.choice(letters)} {d[:2]} {d[2:4]} {d[4:]} {RNG_GAPS.choice('abcd')}"
 
 
+def grouped_ref() -> str:
+    """A reference in blank-separated digit groups ("884 213", "41 772 093")."""
+    return RNG_GAPS.choice([f"{RNG_GAPS.randint(100, 999)} {RNG_GAPS.randint(100, 999)}",
+                            f"{RNG_GAPS.randint(100, 999)} {RNG_GAPS.randint(100, 999)} {RNG_GAPS.randint(10, 99)}",
+                            f"{RNG_GAPS.randint(1000, 9999)} {RNG_GAPS.randint(1000, 9999)}"])
+
+
 GAP_ADDRESSES_DEV = ["Apt 12C, 350 W 42nd St, New York, NY 10036", "350 West 42nd Street",
                      "Unit 7, 14-16 Church Lane, Bristol BS1 5TR", "Gran Vía 28, 5º dcha",
                      "Am Markt 5, 2. OG links, 04109 Leipzig", "Unter den Linden 77, 10117 Berlin"]
@@ -425,6 +432,13 @@ GAP_TEMPLATES = {
         "holdout": [("national insurance no {V} - delete it", lambda: slot("NATIONAL_ID", nino_lower())),
                     ("they asked for my nino ({V}) on the phone", lambda: slot("NATIONAL_ID", nino_lower()))],
     },
+    "reference": {
+        "dev": [("numéro client : {V}", lambda: slot("ACCOUNT_NUMBER", grouped_ref())),
+                ("customer number {V}, please call back", lambda: slot("ACCOUNT_NUMBER", grouped_ref())),
+                ("Kundennummer {V}", lambda: slot("ACCOUNT_NUMBER", grouped_ref()))],
+        "holdout": [("my account number is {V} and the bill is wrong", lambda: slot("ACCOUNT_NUMBER", grouped_ref())),
+                    ("número de cliente {V}, sin respuesta", lambda: slot("ACCOUNT_NUMBER", grouped_ref()))],
+    },
 }
 
 NEGATIVES_GAPS = [
@@ -433,6 +447,7 @@ NEGATIVES_GAPS = [
     "I bought a ps4 2nd hand and the wifi drops.",
     "We moved in 2nd week of May, the area has no fibre.",
     "Ich brauche einen neuen Pass, dauert 3 Wochen.",
+    "Waited 2 days for order support, 45 minutes on hold each time.",
 ]
 
 NEGATIVES_MULTI = [

@@ -190,6 +190,14 @@ class AccountNumberRecognizer(LocalRecognizer):
         r"(?P<value>(?=[A-Z0-9/\-]*\d{3})[A-Z]{0,5}[-/]?\d[A-Z0-9/\-]{2,24})(?![\w-])"
     )
     _DATE_RE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|(?:19|20)\d\d")
+    # The value written in blank-separated digit groups ("884 213", "12 345 678"): the
+    # groups right after it belong to it, unless a unit, amount or another number follows
+    # ("order 123456 30 minutes late", "ref 4471 20 €").
+    _MORE_GROUPS_RE = re.compile(
+        r"(?:[ \t]\d{2,6})+(?![\w%€$£]|[.,]\d|\s*(?:%|€|\$|£)|\s+(?i:min|mins|minutes?|hours?|hrs?|days?|weeks?|"
+        r"months?|years?|euros?|eur|pounds?|gbp|dollars?|usd|gb|mb|mbps|times|minuten|stunden|tage|wochen|monate|"
+        r"jahre|minutes|heures|jours|mois|ans|minutos|horas|días|meses|años|minuti|ore|giorni|mesi|anni)\b)"
+    )
 
     def __init__(self) -> None:
         super().__init__(supported_entities=[self.ENTITY], name="AccountNumberRecognizer")
@@ -205,7 +213,12 @@ class AccountNumberRecognizer(LocalRecognizer):
             if self._DATE_RE.fullmatch(value):
                 continue  # "customer since 2019", "contract 2024-01-31"
             start = m.start("value")
-            results.append(recognizer_result(self, self.ENTITY, start, start + len(value), 0.6))
+            end = start + len(value)
+            if value[-1].isdigit():
+                more = self._MORE_GROUPS_RE.match(text, end)
+                if more:
+                    end = more.end()
+            results.append(recognizer_result(self, self.ENTITY, start, end, 0.6))
         return results
 
 
