@@ -618,3 +618,26 @@ def test_tester_gaps_are_masked(text, secrets):
 )
 def test_tester_gap_negatives_have_no_finding(text):
     assert find_pii(text) == [], find_pii(text)
+
+
+TESSA = KnownIdentifiers(name="Tessa van den Berg")
+
+
+@pytest.mark.parametrize(
+    "text, secrets",
+    [
+        ("Tessa vandenBerg here", ["Tessa", "vandenBerg"]),
+        ("TessavandenBerg", ["Tessa", "Berg"]),
+        ("sincerely vandenberg", ["vandenberg"]),
+        ("VAN DEN BERG, Tessa", ["VAN", "DEN", "BERG", "Tessa"]),
+        ("Tessa van den Berg again", ["van den", "Berg"]),
+    ],
+)
+def test_own_name_with_particles(text, secrets):
+    out = _masked(text, TESSA)
+    for secret in secrets:
+        assert secret not in out, out
+
+
+def test_own_particles_alone_stay_text():
+    assert _masked("the van broke down", TESSA) == "the van broke down"

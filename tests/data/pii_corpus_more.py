@@ -441,6 +441,23 @@ GAP_TEMPLATES = {
     },
 }
 
+def gap_own_records() -> list[tuple[str, str, dict]]:
+    """(split, template, known): surnames with particles written joined or surname first."""
+    out = []
+    for first, particles, last in [("Tessa", "van den", "Berg"), ("Pieter", "de", "Vries")]:
+        known = {"name": f"{first} {particles} {last}"}
+        joined = particles.replace(" ", "") + last
+        out += [("dev", f"{slot('PERSON', f'{first} {joined}', True)} here, still no signal", known),
+                ("dev", f"signed {slot('PERSON', first + joined, True)}", known),
+                ("dev", f"{slot('PERSON', f'{particles.upper()} {last.upper()}, {first}', True)} - cancel please", known)]
+    for first, particles, last in [("Lotte", "van der", "Meer"), ("Jan", "de", "Jong"), ("Sanne", "van", "Dijk")]:
+        known = {"name": f"{first} {particles} {last}"}
+        joined = particles.replace(" ", "") + last
+        out += [("holdout", f"my username is {slot('PERSON', joined.lower(), True)}", known),
+                ("holdout", f"regards, {slot('PERSON', f'{first}{joined}', True)}", known)]
+    return out
+
+
 NEGATIVES_GAPS = [
     "Ich wohne in Berlin seit 10 Jahren und zahle 40 Euro.",
     "Windows 10 update broke the router app again.",
@@ -497,6 +514,10 @@ def records(record) -> list[dict]:
                     rec = record(template.replace("{V}", make()))
                     rec["split"], rec["tags"] = split, [category]
                     out.append(rec)
+    for split, template, known in gap_own_records():
+        rec = record(template, known)
+        rec["split"], rec["tags"] = split, ["own_name_variant"]
+        out.append(rec)
     for i, line in enumerate(NEGATIVES_GAPS):
         rec = record(line)
         rec["split"], rec["tags"] = ("holdout" if i % 2 else "dev"), ["negative"]
