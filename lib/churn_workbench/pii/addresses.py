@@ -135,7 +135,7 @@ _DE_FLOOR = r"(?:,?\s*(?:\d{1,2}\.?\s*(?:OG|Obergeschoss|Stock|Etage|UG)|EG|DG|H
 _STREET_POSTCODE_TOWN_RE = re.compile(
     rf"\b{_UNTYPED_STREET}{_DE_FLOOR}?,?\s+\d{{4,5}}\s+[A-ZÀ-Þ][\w\-]+"
 )
-_POSTCODE_TOWN_GATE_RE = re.compile(r"\d\s+\d{4,5}\s+[A-ZÀ-Þ]|\d[,.]?\s.{0,30}?\d{4,5}\s+[A-ZÀ-Þ]")
+_POSTCODE_TOWN_GATE_RE = re.compile(r"\d{4}\d?\s+[A-ZÀ-Þ]")
 _ADDRESS_CUE_RE = re.compile(
     rf"(?:(?i:\b(?:wohne|wohnen|wohnt)\s+(?:jetzt\s+)?(?:in\s+der|in)?|"
     rf"\b(?:adresse|anschrift|lieferadresse|rechnungsadresse|wohnadresse|neue\s+adresse)(?:\s+(?:ist|lautet))?\s*:?)"
@@ -146,11 +146,17 @@ _ADDRESS_CUE_RE = re.compile(
 _ADDRESS_CUE_WORDS = frozenset("an wohne wohnen wohnt adresse anschrift lieferadresse rechnungsadresse wohnadresse".split())
 
 
-def untyped_streets(view: str) -> list[Hit]:
-    """ADDRESS hits for streets without a type word (see _STREET_POSTCODE_TOWN_RE)."""
+def streets_before_postcode(view: str) -> list[Hit]:
+    """ADDRESS hits for streets without a type word before a postcode and town (see
+    _STREET_POSTCODE_TOWN_RE); the engine calls it only with 5+ digits in the text."""
+    if not _POSTCODE_TOWN_GATE_RE.search(view):
+        return []
+    return [("ADDRESS", m.start(), m.end(), 0.6) for m in _STREET_POSTCODE_TOWN_RE.finditer(view)]
+
+
+def cued_streets(view: str) -> list[Hit]:
+    """ADDRESS hits for streets without a type word after an address cue (_ADDRESS_CUE_RE)."""
     out = []
-    if _POSTCODE_TOWN_GATE_RE.search(view):
-        out += [("ADDRESS", m.start(), m.end(), 0.6) for m in _STREET_POSTCODE_TOWN_RE.finditer(view)]
     if has_any(view, _ADDRESS_CUE_WORDS):
         for m in _ADDRESS_CUE_RE.finditer(view):
             end = m.end(1)

@@ -102,7 +102,7 @@ _DIGIT_HINT = re.compile(r"\d")
 # (fewest digits the thing can have, detector)
 _DIGIT_DETECTORS = (
     (numbers.MIN_DIGITS, numbers.long_digit_groups), (13, numbers.cards), (8, numbers.ibans),
-    (1, dates.dates), (1, addresses.addresses), (1, addresses.flats), (1, addresses.untyped_streets), (1, addresses.postcodes), (1, national_ids.national_ids),
+    (1, dates.dates), (1, addresses.addresses), (1, addresses.flats), (5, addresses.streets_before_postcode), (1, addresses.cued_streets), (1, addresses.postcodes), (1, national_ids.national_ids),
 )
 _NOT_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
 

@@ -108,24 +108,26 @@ class KnownMatcher:
         # Start of a chain of the name's own particles right before this word: the surname
         # written first keeps them ("VAN DEN BERG, Tessa"), only particles the name has.
         particles_start: int | None = None
-        parts = self.all_parts
+        parts, name_particles = self.all_parts, self.name_particles
         for m in WORD_RE.finditer(text):
             word = m.group()
             key = word.lower() if word.isascii() else fold(word)  # fold() of ASCII is lower()
-            joined = prev_end is not None and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None
             # Only a part (or a hyphenated word of parts) can open or extend a span; the gap
-            # to the previous word matters only while a span is open.
+            # to the previous word matters only while a span or a particle chain is open.
             if (key in parts or "-" in key) and self._is_part(word, key, text, m.start(), m.end()):
-                if open_span and joined:
+                if open_span and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None:
                     spans[-1][1] = m.end()
+                elif particles_start is not None and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None:
+                    spans.append([particles_start, m.end()])
                 else:
-                    spans.append([particles_start if particles_start is not None and joined else m.start(), m.end()])
+                    spans.append([m.start(), m.end()])
                 open_span = True
                 particles_start = None
             else:
-                open_span = open_span and key in PARTICLES and joined
-                if key in self.name_particles and not open_span:
-                    particles_start = particles_start if particles_start is not None and joined else m.start()
+                open_span = open_span and key in PARTICLES and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None
+                if not open_span and key in name_particles:
+                    chained = particles_start is not None and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None
+                    particles_start = particles_start if chained else m.start()
                 else:
                     particles_start = None
             prev_end = m.end()
