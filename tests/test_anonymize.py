@@ -599,6 +599,10 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         ("numéro client : 884 213", ["884", "213"]),
         ("customer number 884 213", ["884", "213"]),
         ("Kundennummer 884 213", ["884", "213"]),
+        # letter-spaced e-mails with a spelled at/dot
+        ("m a r k o 7 7 at w e b dot d e", ["m a r k o", "w e b", "d e"]),
+        ("j o h n s m i t h at g m a i l dot c o m", ["j o h n", "g m a i l"]),
+        ("p e t e r . m u l l e r (at) gmx (dot) de", ["p e t e r", "m u l l e r", "gmx"]),
     ],
 )
 def test_tester_gaps_are_masked(text, secrets):
@@ -614,6 +618,7 @@ def test_tester_gaps_are_masked(text, secrets):
         "Zahlung an Vodafone 20 Euro",
         "I bought a ps4 2nd hand",
         "in b2 3rd floor the wifi is weak",
+        "I got a 5 G signal at home but at work it drops to 3 G.",
     ],
 )
 def test_tester_gap_negatives_have_no_finding(text):

@@ -439,7 +439,25 @@ GAP_TEMPLATES = {
         "holdout": [("my account number is {V} and the bill is wrong", lambda: slot("ACCOUNT_NUMBER", grouped_ref())),
                     ("número de cliente {V}, sin respuesta", lambda: slot("ACCOUNT_NUMBER", grouped_ref()))],
     },
+    "letter_spaced_email": {
+        "dev": [("mail me: {V}", lambda: slot("EMAIL", spelled_spaced_email(
+                    ["marko77@web.de", "johnsmith@gmail.com", "peter.muller@gmx.de"], RNG_GAPS.choice(["spelled", "brackets"]))))],
+        "holdout": [("my address is {V} thanks", lambda: slot("EMAIL", spelled_spaced_email(
+                        ["lena.k@posteo.de", "tom_b91@yahoo.co.uk", "sara@orange.fr"], "spelled"))),
+                    ("écrivez à {V}", lambda: slot("EMAIL", spelled_spaced_email(
+                        ["jules.r@free.fr", "ana22@hotmail.es"], "brackets")))],
+    },
 }
+
+def spelled_spaced_email(addresses: list[str], style: str) -> str:
+    """An address letter-spaced with "at"/"dot" spelled ("m a r k o 7 7 at w e b dot d e")
+    or only the local part spaced and "(at)"/"(dot)" around plain domain words."""
+    local, domain = RNG_GAPS.choice(addresses).split("@")
+    labels = domain.split(".")
+    if style == "spelled":
+        return " ".join(local) + " at " + " dot ".join(" ".join(x) for x in labels)
+    return " ".join(local) + " (at) " + " (dot) ".join(labels)
+
 
 def gap_own_records() -> list[tuple[str, str, dict]]:
     """(split, template, known): surnames with particles written joined or surname first."""
@@ -465,6 +483,7 @@ NEGATIVES_GAPS = [
     "We moved in 2nd week of May, the area has no fibre.",
     "Ich brauche einen neuen Pass, dauert 3 Wochen.",
     "Waited 2 days for order support, 45 minutes on hold each time.",
+    "I got a 5 G signal at home but at work it drops to 3 G.",
 ]
 
 NEGATIVES_MULTI = [

@@ -158,6 +158,38 @@ def letter_spaced_emails(view: str) -> list[tuple[str, int, int, float]]:
     return out
 
 
+# Letter-spaced with the "@" and dots spelled out: "m a r k o 7 7 at w e b dot d e",
+# "p e t e r . m u l l e r (at) gmx (dot) de". A piece is a run of single characters joined
+# by single blanks, or a plain word; at least one piece must be letter-spaced (plain words
+# are the ObfuscatedEmailRecognizer's). The joined address must be an e-mail address with a
+# known top-level domain, so "a b c at home dot" stays text.
+_PIECE = r"(?:[\w+\-](?: [\w.+\-])+|[\w.+\-]+)"
+_DOMAIN_PIECE = r"(?:[\w\-](?: [\w\-])+|[\w\-]+)"
+_SPELLED_AT = r"(?:\((?i:at)\)|\[(?i:at)\]|\{(?i:at)\}|(?i:at)|@)"
+_SPELLED_DOT = r"(?: +(?:\((?i:dot)\)|\[(?i:dot)\]|\{(?i:dot)\}|(?i:dot)) +| ?\. ?)"
+_SPELLED_SPACED_RE = re.compile(
+    rf"(?<![\w.])(?P<local>{_PIECE}) +{_SPELLED_AT} +(?P<domain>{_DOMAIN_PIECE}(?:{_SPELLED_DOT}{_DOMAIN_PIECE})+)(?!\w)"
+)
+_SPELLED_DOT_RE = re.compile(r" +(?:\((?i:dot)\)|\[(?i:dot)\]|\{(?i:dot)\}|(?i:dot)) +")
+# Gate: an "at" word and three single characters in a row ("o 7 7", "w e b").
+_THREE_SINGLES_RE = re.compile(r"(?<!\S)\S \S \S(?!\S)")
+
+
+def spelled_spaced_emails(view: str) -> list[tuple[str, int, int, float]]:
+    """EMAIL hits for letter-spaced addresses with a spelled "at"/"dot" (_SPELLED_SPACED_RE)."""
+    if not _THREE_SINGLES_RE.search(view):
+        return []
+    out = []
+    for m in _SPELLED_SPACED_RE.finditer(view):
+        local, domain = m.group("local"), m.group("domain")
+        if " " not in local.strip() and not any(" " in p.strip() for p in _SPELLED_DOT_RE.split(domain)):
+            continue  # no letter-spaced piece: plain words are another recognizer's
+        joined = local.replace(" ", "") + "@" + _SPELLED_DOT_RE.sub(".", domain).replace(" ", "")
+        if _EMAIL_RE.fullmatch(joined) and offline_tld_extractor()(joined).suffix:
+            out.append(("EMAIL", m.start(), m.end(), 0.9))
+    return out
+
+
 class DirectIpRecognizer(_DirectPatterns, IpRecognizer):
     """Presidio's IP address recognizer, matched directly (see _DirectPatterns)."""
 
