@@ -603,6 +603,13 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         ("m a r k o 7 7 at w e b dot d e", ["m a r k o", "w e b", "d e"]),
         ("j o h n s m i t h at g m a i l dot c o m", ["j o h n", "g m a i l"]),
         ("p e t e r . m u l l e r (at) gmx (dot) de", ["p e t e r", "m u l l e r", "gmx"]),
+        # lower-case names after a self-introduction
+        ("my name is mark o'brien", ["mark", "brien"]),
+        ("my name is mark obrien", ["mark", "obrien"]),
+        ("je m'appelle pierre dupont et j'ai un problème", ["pierre", "dupont"]),
+        ("ich heiße jan müller", ["jan", "müller"]),
+        ("me llamo ana garcía", ["ana", "garcía"]),
+        ("i'm mark obrien from leeds", ["mark", "obrien"]),
     ],
 )
 def test_tester_gaps_are_masked(text, secrets):
@@ -619,6 +626,10 @@ def test_tester_gaps_are_masked(text, secrets):
         "I bought a ps4 2nd hand",
         "in b2 3rd floor the wifi is weak",
         "I got a 5 G signal at home but at work it drops to 3 G.",
+        "I'm sure the bill is wrong",
+        "I'm rich and angry",
+        "my name is on the bill",
+        "I'm calling about my bill",
     ],
 )
 def test_tester_gap_negatives_have_no_finding(text):

@@ -447,6 +447,14 @@ GAP_TEMPLATES = {
                     ("écrivez à {V}", lambda: slot("EMAIL", spelled_spaced_email(
                         ["jules.r@free.fr", "ana22@hotmail.es"], "brackets")))],
     },
+    "lowercase_name": {
+        "dev": [("my name is {V} and my bill is wrong", _pick("PERSON", ["mark o'brien", "mark obrien", "xiomara nwosu"])),
+                ("je m'appelle {V}, la box ne marche pas", _pick("PERSON", ["pierre dupont", "camille martin"])),
+                ("ich heiße {V} und habe kein Netz", _pick("PERSON", ["jan müller", "lena schmidt"]))],
+        "holdout": [("hi, i'm {V}, still no refund", _pick("PERSON", ["sean o'connor", "tom mcgregor", "kevin obrien"])),
+                    ("me llamo {V} y no tengo internet", _pick("PERSON", ["ana garcía", "jorge ruiz"])),
+                    ("mi chiamo {V}, il modem è rotto", _pick("PERSON", ["giulia rossi", "marco bianchi"]))],
+    },
 }
 
 def spelled_spaced_email(addresses: list[str], style: str) -> str:
@@ -484,6 +492,8 @@ NEGATIVES_GAPS = [
     "Ich brauche einen neuen Pass, dauert 3 Wochen.",
     "Waited 2 days for order support, 45 minutes on hold each time.",
     "I got a 5 G signal at home but at work it drops to 3 G.",
+    "I'm sure my name is on the contract, I'm still waiting.",
+    "I am really angry, my name is not on the bill.",
 ]
 
 NEGATIVES_MULTI = [

@@ -12,7 +12,7 @@ from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
 from churn_workbench.pii import addresses, dates, national_ids, numbers, scripts
 from churn_workbench.pii.lazy import build_once
-from churn_workbench.pii.names import find_person_names
+from churn_workbench.pii.names import find_person_names, introduced_names
 from churn_workbench.pii.phones import PhoneNumberRecognizer
 from churn_workbench.pii.recognizers import (
     AccountNumberRecognizer,
@@ -145,6 +145,7 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
     # Names: called as a plain function, every text needs it and Presidio's result objects
     # would cost more than the rule itself.
     hits: list[tuple[str, int, int, float]] = [("PERSON", s, e, sc) for s, e, sc in find_person_names(view)]
+    hits += [("PERSON", s, e, sc) for s, e, sc in introduced_names(view)]
     # Digits outside the known spans decide *whether* the digit detectors run; all the digits
     # decide which ones, so a number that merely shares digits with the customer's own phone
     # is still judged on its full length.

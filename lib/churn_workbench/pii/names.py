@@ -377,3 +377,49 @@ def _judge_lowercase(
         end = nxt.end  # "named anna schmidt"
     return w.start, end, _SCORES["context"]
 
+
+
+# Self-introductions written in lower case ("my name is mark o'brien", "je m'appelle pierre
+# dupont", "me llamo ana garcía"). The word list leaves lower-case everyday words out, and
+# "mark" is one, so the rules above never see it; after an explicit naming phrase the next
+# word is a name when the lists know it as one or it is no everyday word, and a following
+# surname-like word joins it ("o'brien", "obrien", "nwosu"). After the weaker "I'm"/"I am"
+# ("I'm sure", "I'm rich and ...") the first word must be a listed given name, and an
+# everyday one ("mark", "rich") counts only with a surname after it.
+_INTRO_RE = re.compile(
+    r"(?i)\b(?:(?P<strong>my\s+name\s+is|my\s+name['’]s|mein\s+name\s+ist|ich\s+hei(?:ß|ss)e|"
+    r"je\s+m['’]appelle|me\s+llamo|mi\s+nombre\s+es|mi\s+chiamo|ik\s+heet|mijn\s+naam\s+is)"
+    r"|(?P<weak>i['’]?m|i\s+am))[ \t]*,?[ \t]+(?P<w1>[^\W\d_][^\W\d_'’\-]*(?:['’\-][^\W\d_]+)?)"
+    r"(?:[ \t]+(?P<w2>[^\W\d_][^\W\d_'’\-]*(?:['’\-][^\W\d_]+)?))?"
+)
+_INTRO_WORDS = frozenset("name heiße heisse appelle m'appelle m’appelle llamo nombre chiamo heet naam".split())
+_WEAK_INTRO_HINTS = ("'m ", "’m ", " am ", "im ", "Im ", "IM ", " AM ")
+
+
+def introduced_names(text: str, lexicon: Lexicon | None = None) -> list[tuple[int, int, float]]:
+    """Names after a self-introduction in any case (see _INTRO_RE)."""
+    words = frozenset(WORD_RE.findall(text.lower()))
+    if words.isdisjoint(_INTRO_WORDS) and not any(h in text for h in _WEAK_INTRO_HINTS):
+        return []
+    lex = lexicon or load_lexicon()
+    out = []
+    for m in _INTRO_RE.finditer(text):
+        k1 = fold(m.group("w1"))
+        listed = k1 in lex.first or k1 in lex.last
+        w2 = m.group("w2")
+        k2 = fold(w2) if w2 else None
+        surname = bool(k2) and k2 not in STOPWORDS and (
+            k2 in lex.last or (k2 not in lex.common and k2.replace("'", "").replace("’", "").isalpha())
+        )
+        # a function word ("on", "not") is no name; one that is also a given name ("jan",
+        # "will") is, with a surname after it
+        if k1 in STOPWORDS and not (k1 in lex.first and surname):
+            continue
+        if m.group("strong"):
+            if not (listed or k1 not in lex.common):
+                continue
+        elif not (k1 in lex.first and (surname or k1 not in lex.common)):
+            continue
+        end = m.end("w2") if surname else m.end("w1")
+        out.append((m.start("w1"), end, _SCORES["strong"]))
+    return out
