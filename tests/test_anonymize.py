@@ -610,6 +610,9 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         ("ich heiße jan müller", ["jan", "müller"]),
         ("me llamo ana garcía", ["ana", "garcía"]),
         ("i'm mark obrien from leeds", ["mark", "obrien"]),
+        # social handles
+        ("DM @janewhit84 on twitter", ["janewhit84"]),
+        ("mail jane@example.com or @jane_doe", ["jane_doe", "example"]),
     ],
 )
 def test_tester_gaps_are_masked(text, secrets):
@@ -630,6 +633,7 @@ def test_tester_gaps_are_masked(text, secrets):
         "I'm rich and angry",
         "my name is on the bill",
         "I'm calling about my bill",
+        "Bought 3 @ 20 EUR each, see you @ 5pm.",
     ],
 )
 def test_tester_gap_negatives_have_no_finding(text):

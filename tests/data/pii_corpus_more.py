@@ -455,6 +455,12 @@ GAP_TEMPLATES = {
                     ("me llamo {V} y no tengo internet", _pick("PERSON", ["ana garcía", "jorge ruiz"])),
                     ("mi chiamo {V}, il modem è rotto", _pick("PERSON", ["giulia rossi", "marco bianchi"]))],
     },
+    "social_handle": {
+        "dev": [("DM {V} on twitter, I posted the screenshots", _pick("HANDLE", ["@janewhit84", "@marko_77", "@lena.k"])),
+                ("my insta is {V} if you need proof", _pick("HANDLE", ["@tessa.vdb", "@j_smith_1990"]))],
+        "holdout": [("je suis {V} sur X, répondez-moi", _pick("HANDLE", ["@jules_r", "@camille.m92"])),
+                    ("schreibt mir auf Instagram ({V})", _pick("HANDLE", ["@lukas.h", "@anna_s84"]))],
+    },
 }
 
 def spelled_spaced_email(addresses: list[str], style: str) -> str:
@@ -494,6 +500,7 @@ NEGATIVES_GAPS = [
     "I got a 5 G signal at home but at work it drops to 3 G.",
     "I'm sure my name is on the contract, I'm still waiting.",
     "I am really angry, my name is not on the bill.",
+    "Bought 3 @ 20 EUR each, see you @ 5pm.",
 ]
 
 NEGATIVES_MULTI = [

@@ -18,6 +18,7 @@ from churn_workbench.pii.recognizers import (
     AccountNumberRecognizer,
     PersonNameRecognizer,
     letter_spaced_emails,
+    social_handles,
     spelled_spaced_emails,
     presidio_pattern_recognizers,
 )
@@ -31,7 +32,7 @@ MIN_SCORE = 0.5  # Presidio's weak patterns (card regex before Luhn: 0.3) stay b
 _TYPE_PRIORITY = {
     "CREDIT_CARD": 14, "IBAN": 13, "EMAIL": 12, "IP_ADDRESS": 11, "URL": 10, "NATIONAL_ID": 9,
     "PASSPORT": 8, "PHONE": 7, "DATE": 6, "ADDRESS": 5, "POSTCODE": 4, "CUSTOMER_ID": 3,
-    "ACCOUNT_NUMBER": 2, "PERSON": 1, "NUMBER": 0,
+    "ACCOUNT_NUMBER": 2, "HANDLE": 2, "PERSON": 1, "NUMBER": 0,
 }
 _PHONE_PRIORITY = _TYPE_PRIORITY["PHONE"]
 
@@ -166,6 +167,8 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
             for r in recognizer.analyze(view, [entity], None, **extra):
                 if r.score >= MIN_SCORE:
                     hits.append((r.entity_type, r.start, r.end, float(r.score)))
+    if "@" in gate_view:
+        hits.extend(social_handles(view))
     if "@" in gate_view and _SPACED_EMAIL_HINT.search(view):
         hits.extend(letter_spaced_emails(view))
     # substring tests first: most texts have "at" only inside words ("that", "what")

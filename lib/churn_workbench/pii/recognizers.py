@@ -190,6 +190,17 @@ def spelled_spaced_emails(view: str) -> list[tuple[str, int, int, float]]:
     return out
 
 
+# A social-media handle ("DM @janewhit84 on twitter") names its owner as well as an e-mail
+# address does. Not part of an e-mail (no word character, dot or @ before the @), 2-30
+# characters of Twitter/Instagram/TikTok handles with a letter among them ("@30" is no one).
+_HANDLE_RE = re.compile(r"(?<![\w.@+\-])@(?=[\w.]*[^\W\d_])[A-Za-z0-9_](?:[\w.]{0,28}[A-Za-z0-9_])?(?![\w@]|\.[A-Za-z])")
+
+
+def social_handles(view: str) -> list[tuple[str, int, int, float]]:
+    """HANDLE hits: @handles that are not part of an e-mail address."""
+    return [("HANDLE", m.start(), m.end(), 0.7) for m in _HANDLE_RE.finditer(view)]
+
+
 class DirectIpRecognizer(_DirectPatterns, IpRecognizer):
     """Presidio's IP address recognizer, matched directly (see _DirectPatterns)."""
 
