@@ -157,6 +157,8 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
                 hits.extend(detector(view))
     elif has_any(view, dates.BIRTH_WORDS) or has_any(view, dates.MONTH_WORDS):
         hits.extend(dates.dates(view))
+    if has_any(view, numbers.DIGIT_WORD_GATE):  # the cached word set of the view
+        hits.extend(numbers.spelled_digit_runs(view))
     # A phone candidate inside a card or IBAN already found (they outrank a phone when
     # clusters merge) or inside a known identifier is skipped, not validated region by region.
     phone_skip = list(known_spans) + [(s, e) for t, s, e, _ in hits if _TYPE_PRIORITY.get(t, 0) > _PHONE_PRIORITY]
