@@ -613,6 +613,10 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         # social handles
         ("DM @janewhit84 on twitter", ["janewhit84"]),
         ("mail jane@example.com or @jane_doe", ["jane_doe", "example"]),
+        # spelled-out digit runs
+        ("seven seven zero zero nine zero zero one two three is my mobile", ["seven seven", "one two three"]),
+        ("call me on oh seven nine one one, one two three four five six", ["seven nine", "four five six"]),
+        ("ruf mich an: null eins sieben drei, vier vier fünf sechs", ["sieben", "fünf"]),
     ],
 )
 def test_tester_gaps_are_masked(text, secrets):
@@ -634,6 +638,9 @@ def test_tester_gaps_are_masked(text, secrets):
         "my name is on the bill",
         "I'm calling about my bill",
         "Bought 3 @ 20 EUR each, see you @ 5pm.",
+        "I waited one two three four days",
+        "one or two times, maybe three",
+        "Dieses Mal war es schlimmer, drei Mal pro Woche.",
     ],
 )
 def test_tester_gap_negatives_have_no_finding(text):

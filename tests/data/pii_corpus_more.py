@@ -461,6 +461,14 @@ GAP_TEMPLATES = {
         "holdout": [("je suis {V} sur X, répondez-moi", _pick("HANDLE", ["@jules_r", "@camille.m92"])),
                     ("schreibt mir auf Instagram ({V})", _pick("HANDLE", ["@lukas.h", "@anna_s84"]))],
     },
+    "spelled_digits": {
+        "dev": [("{V} is my mobile, call me", lambda: slot("NUMBER", spelled_digits("en"))),
+                ("call me on {V} after six", lambda: slot("NUMBER", spelled_digits("en"))),
+                ("ruf mich an: {V}", lambda: slot("NUMBER", spelled_digits("de")))],
+        "holdout": [("my number is {V}, thanks", lambda: slot("NUMBER", spelled_digits("en"))),
+                    ("rappelez-moi au {V} svp", lambda: slot("NUMBER", spelled_digits("fr"))),
+                    ("mi número es {V}", lambda: slot("NUMBER", spelled_digits("es")))],
+    },
 }
 
 def spelled_spaced_email(addresses: list[str], style: str) -> str:
@@ -471,6 +479,22 @@ def spelled_spaced_email(addresses: list[str], style: str) -> str:
     if style == "spelled":
         return " ".join(local) + " at " + " dot ".join(" ".join(x) for x in labels)
     return " ".join(local) + " (at) " + " (dot) ".join(labels)
+
+
+SPELLED = {"en": "zero one two three four five six seven eight nine".split(),
+           "fr": "zéro un deux trois quatre cinq six sept huit neuf".split(),
+           "de": "null eins zwei drei vier fünf sechs sieben acht neun".split(),
+           "es": "cero uno dos tres cuatro cinco seis siete ocho nueve".split()}
+
+
+def spelled_digits(lang: str) -> str:
+    """A phone number read aloud: 7-11 digit words, English sometimes with "oh" and a comma."""
+    digits = [RNG_GAPS.randint(0, 9) for _ in range(RNG_GAPS.randint(7, 11))]
+    words = [SPELLED[lang][d] for d in digits]
+    if lang == "en" and digits[0] == 0 and RNG_GAPS.random() < 0.5:
+        words[0] = "oh"
+    cut = RNG_GAPS.randint(3, len(words) - 3)
+    return " ".join(words[:cut]) + RNG_GAPS.choice([" ", ", "]) + " ".join(words[cut:])
 
 
 def gap_own_records() -> list[tuple[str, str, dict]]:
@@ -501,6 +525,8 @@ NEGATIVES_GAPS = [
     "I'm sure my name is on the contract, I'm still waiting.",
     "I am really angry, my name is not on the bill.",
     "Bought 3 @ 20 EUR each, see you @ 5pm.",
+    "I waited one, two, three weeks and nobody came, one or two calls a day.",
+    "Zwei oder drei Mal pro Woche fällt das Netz aus.",
 ]
 
 NEGATIVES_MULTI = [

@@ -323,6 +323,8 @@ def _judge_group(
             return start, end, _SCORES["ambiguous_pair"]
         return (start, end, _SCORES["context"]) if context == "role" else None
     kind = kinds[0]
+    if len(group) == 1 and _after_numeral_or_article(text, start):
+        return None  # "drei Mal", "jedes Mal", "2 Grace": a counted or determined noun
     if len(group) > 1 and group[-1].key in lex.last:
         return start, end, _SCORES["ambiguous_pair"]  # "J. Smith"
     if kind == NAME:
@@ -330,6 +332,21 @@ def _judge_group(
     if context == "role":
         return start, end, _SCORES["context"]
     return None
+
+
+# A single capitalised word right after a numeral or a German determiner is a noun ("drei
+# Mal", "dieses Mal", "3 Will"); names are not counted, and German capitalises every noun.
+_NUMERAL_OR_ARTICLE = frozenset(
+    """one two three four five six seven eight nine ten ein eine zwei drei vier fünf sechs sieben acht neun
+    zehn un une deux trois quatre cinq uno una dos tres cuatro cinco das dieses jedes letztes nächstes
+    manches welches kein keine keinen""".split()
+)
+_WORD_BEFORE_RE = re.compile(r"(\d+|[^\W\d_]+)[ \t]+$")
+
+
+def _after_numeral_or_article(text: str, start: int) -> bool:
+    m = _WORD_BEFORE_RE.search(text, max(0, start - 12), start)
+    return bool(m) and (m.group(1).isdigit() or m.group(1).lower() in _NUMERAL_OR_ARTICLE)
 
 
 def _right_after_relation_noun(text: str, words: list[Word], i: int) -> bool:
