@@ -341,12 +341,17 @@ _NUMERAL_OR_ARTICLE = frozenset(
     zehn un une deux trois quatre cinq uno una dos tres cuatro cinco das dieses jedes letztes nächstes
     manches welches kein keine keinen""".split()
 )
-_WORD_BEFORE_RE = re.compile(r"(\d+|[^\W\d_]+)[ \t]+$")
+# A placeholder for a number ("<POSTCODE_1> Sevilla" in an anonymized text) reads as the
+# digits it replaced, so the residual gate judges the word as the anonymizer did.
+_WORD_BEFORE_RE = re.compile(r"(\d+|[^\W\d_]+|<(?!PERSON_)[A-Z_]+_\d+>)[ \t]+$")
 
 
 def _after_numeral_or_article(text: str, start: int) -> bool:
-    m = _WORD_BEFORE_RE.search(text, max(0, start - 12), start)
-    return bool(m) and (m.group(1).isdigit() or m.group(1).lower() in _NUMERAL_OR_ARTICLE)
+    m = _WORD_BEFORE_RE.search(text, max(0, start - 24), start)
+    if not m:
+        return False
+    word = m.group(1)
+    return word.isdigit() or word[0] == "<" or word.lower() in _NUMERAL_OR_ARTICLE
 
 
 def _right_after_relation_noun(text: str, words: list[Word], i: int) -> bool:
