@@ -613,6 +613,8 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         # social handles
         ("DM @janewhit84 on twitter", ["janewhit84"]),
         ("mail jane@example.com or @jane_doe", ["jane_doe", "example"]),
+        ("Ольга Петрова from your shop lied", ["Ольга", "Петрова"]),
+        ("merci à Иван Петров", ["Иван"]),
         # spelled-out digit runs
         ("seven seven zero zero nine zero zero one two three is my mobile", ["seven seven", "one two three"]),
         ("call me on oh seven nine one one, one two three four five six", ["seven nine", "four five six"]),
@@ -641,6 +643,11 @@ def test_tester_gaps_are_masked(text, secrets):
         "I waited one two three four days",
         "one or two times, maybe three",
         "Dieses Mal war es schlimmer, drei Mal pro Woche.",
+        # year ranges are no phones; lower-case Cyrillic/Greek words are no names
+        "Between 2019-2021 the service was excellent",
+        "client 1998 - 2004, no complaints",
+        "Your app says ошибка 503 every morning.",
+        "the screen says σφάλμα again",
     ],
 )
 def test_tester_gap_negatives_have_no_finding(text):

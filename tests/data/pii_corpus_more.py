@@ -527,6 +527,10 @@ NEGATIVES_GAPS = [
     "Bought 3 @ 20 EUR each, see you @ 5pm.",
     "I waited one, two, three weeks and nobody came, one or two calls a day.",
     "Zwei oder drei Mal pro Woche fällt das Netz aus.",
+    "Between 2019-2021 the service was excellent.",
+    "Your app says ошибка 503 every morning.",
+    "From 1998 - 2004 I never had an outage.",
+    "The router shows Ошибка сети and then σφάλμα, every night.",
 ]
 
 NEGATIVES_MULTI = [

@@ -22,6 +22,7 @@ Hit = tuple[str, int, int, float]
 
 _SCRIPTS = ("CJK", "HANGUL", "HIRAGANA", "KATAKANA", "ARABIC", "CYRILLIC", "GREEK", "HEBREW",
             "DEVANAGARI", "THAI", "LATIN")
+_CASED = frozenset({"CYRILLIC", "GREEK"})
 _EAST_ASIAN = {"CJK": "HAN", "HIRAGANA": "HAN", "KATAKANA": "HAN"}
 
 
@@ -106,6 +107,12 @@ def _islands(view: str, words: list[tuple[int, int, str | None]], dominant: str)
             j += 1
         end = words[j - 1][1]
         n_words = j - i
+        # Cyrillic and Greek have capitals and names take them: a lower-case island is an
+        # everyday word quoted in another language ("the app says ошибка 503").
+        cased_word = script in _CASED and not all(view[words[k][0]].isupper() for k in range(i, j))
+        if cased_word:
+            i = j
+            continue
         if n_words <= MAX_ISLAND_WORDS and not (script in ("HAN", "HANGUL") and end - s > MAX_ISLAND_HAN):
             out.append(("PERSON", s, end, 0.7))
         i = j
