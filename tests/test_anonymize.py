@@ -615,6 +615,13 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         ("mail jane@example.com or @jane_doe", ["jane_doe", "example"]),
         ("Ольга Петрова from your shop lied", ["Ольга", "Петрова"]),
         ("merci à Иван Петров", ["Иван"]),
+        # names in their own script's prose, after a self-introduction cue
+        ("أنا محمد العلي والإنترنت بطيء جدا", ["محمد", "العلي"]),
+        ("김민준 고객입니다. 인터넷이 너무 느려요.", ["김민준"]),
+        ("저는 김민준입니다", ["김민준"]),
+        ("王秀英的账单错了", ["王秀英"]),
+        ("我是王伟，网络太慢", ["王伟"]),
+        ("我的名字是李娜。", ["李娜"]),
         # spelled-out digit runs
         ("seven seven zero zero nine zero zero one two three is my mobile", ["seven seven", "one two three"]),
         ("call me on oh seven nine one one, one two three four five six", ["seven nine", "four five six"]),
@@ -648,6 +655,14 @@ def test_tester_gaps_are_masked(text, secrets):
         "client 1998 - 2004, no complaints",
         "Your app says ошибка 503 every morning.",
         "the screen says σφάλμα again",
+        "网络太慢了，每天晚上都断线。",
+        "الإنترنت بطيء جدا",
+        "اینترنت خیلی کند است",
+        "我是老客户了，网络太慢",
+        "高速的网络很贵",
+        "저는 정말 화가 났어요",
+        "أنا غاضب جدا من الخدمة",
+        "저는 고객입니다",
     ],
 )
 def test_tester_gap_negatives_have_no_finding(text):
@@ -675,3 +690,14 @@ def test_own_name_with_particles(text, secrets):
 
 def test_own_particles_alone_stay_text():
     assert _masked("the van broke down", TESSA) == "the van broke down"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["الإنترنت بطيء جدا", "اینترنت خیلی کند است", "网络太慢了，每天晚上都断线。", "我是老客户了，网络太慢",
+     "اسمي <PERSON_1> والخدمة سيئة", "<PERSON_1>的网络又断了。"],
+)
+def test_residual_gate_passes_non_latin_prose_in_a_json_payload(text):
+    # the JSON key "content" and our placeholders are not the writer's Latin letters
+    payload = json.dumps({"content": text}, ensure_ascii=False)
+    assert anon.residual_pii(payload) == []

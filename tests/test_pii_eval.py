@@ -21,7 +21,7 @@ CATEGORIES = ("PERSON", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "ID", "DATE", "
 ISSUE_TAGS = ("dob", "address", "postcode", "national_id", "passport", "reference", "card_separators",
               "iban_grouping", "non_latin_name", "diacritics_name", "homoglyph_name", "script_digits",
               "line_break", "letter_spaced_email", "own_name_variant", "own_email_local", "own_id_variant",
-              "lowercase_name", "social_handle")
+              "lowercase_name", "social_handle", "native_script_name", "spelled_digits")
 
 
 @pytest.fixture(scope="module")

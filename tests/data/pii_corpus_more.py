@@ -469,6 +469,16 @@ GAP_TEMPLATES = {
                     ("rappelez-moi au {V} svp", lambda: slot("NUMBER", spelled_digits("fr"))),
                     ("mi número es {V}", lambda: slot("NUMBER", spelled_digits("es")))],
     },
+    "native_script_name": {
+        "dev": [("أنا {V} والإنترنت بطيء جدا", _pick("PERSON", ["محمد العلي", "أحمد حسن", "فاطمة الزهراء"])),
+                ("{V} 고객입니다. 인터넷이 너무 느려요.", _pick("PERSON", ["김민준", "이지은", "박서준"])),
+                ("{V}的账单错了", _pick("PERSON", ["王秀英", "李娜", "张伟"])),
+                ("我是{V}，网络太慢了", _pick("PERSON", ["刘洋", "陈静"]))],
+        "holdout": [("اسمي {V} والخدمة سيئة", _pick("PERSON", ["خالد يوسف", "سارة"])),
+                    ("저는 {V}입니다. 요금이 너무 비싸요.", _pick("PERSON", ["최유나", "정하늘"])),
+                    ("我叫{V}，每天晚上都断线", _pick("PERSON", ["赵磊", "孙丽"])),
+                    ("{V}的网络又断了。", _pick("PERSON", ["杨帆", "吴敏"]))],
+    },
 }
 
 def spelled_spaced_email(addresses: list[str], style: str) -> str:
@@ -531,6 +541,14 @@ NEGATIVES_GAPS = [
     "Your app says ошибка 503 every morning.",
     "From 1998 - 2004 I never had an outage.",
     "The router shows Ошибка сети and then σφάλμα, every night.",
+    "网络太慢了，每天晚上都断线。",
+    "الإنترنت بطيء جدا",
+    "اینترنت خیلی کند است",
+    "我是老客户了，高速的网络很贵。",
+    "저는 정말 화가 났어요. 인터넷이 너무 느려요.",
+    "أنا غاضب جدا من الخدمة",
+    "今天的网络很慢，每周的账单都错了。",
+    "Ошибка 503 снова, интернет не работает.",
 ]
 
 NEGATIVES_MULTI = [
