@@ -113,8 +113,6 @@ def _digit_count(view: str) -> int:
     """ASCII digits in the view (it has any-script digits read as ASCII already), at C speed."""
     return len(view.translate(_NOT_DIGITS)) if view.isascii() else sum(ch.isdigit() for ch in view)
 _SPACED_EMAIL_HINT = re.compile(r"\S \S @|@ \S \S")
-# a spelled "at" between blanks or in brackets (spelled_spaced_emails checks the spacing)
-_SPELLED_ATS = (" at ", "(at)", "[at]", "{at}", " AT ", "(AT)", " At ")
 
 
 def entities_to_look_for(text: str) -> list[str]:
@@ -171,10 +169,11 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
                     hits.append((r.entity_type, r.start, r.end, float(r.score)))
     if "@" in gate_view:
         hits.extend(social_handles(view))
-    if "@" in gate_view and _SPACED_EMAIL_HINT.search(view):
-        hits.extend(letter_spaced_emails(view))
+        if _SPACED_EMAIL_HINT.search(view):
+            hits.extend(letter_spaced_emails(view))
     # substring tests first: most texts have "at" only inside words ("that", "what")
-    if any(a in gate_view for a in _SPELLED_ATS):
+    if (" at " in gate_view or "(at)" in gate_view or "[at]" in gate_view or "{at}" in gate_view
+            or " AT " in gate_view or " At " in gate_view or "(AT)" in gate_view):
         hits.extend(spelled_spaced_emails(view))
     if not view.isascii():
         hits.extend(scripts.foreign_script_names(view))

@@ -125,7 +125,7 @@ class KnownMatcher:
                 particles_start = None
             else:
                 open_span = open_span and key in PARTICLES and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None
-                if not open_span and key in name_particles:
+                if name_particles and not open_span and key in name_particles:
                     chained = particles_start is not None and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None
                     particles_start = particles_start if chained else m.start()
                 else:
@@ -255,7 +255,7 @@ def _build_matcher(known: KnownIdentifiers) -> KnownMatcher:
         long_part_heads=frozenset(p[:2] for p in long_parts),
         long_part_tails=frozenset(p[-2:] for p in long_parts),
         initials=_initials(core),
-        name_particles=frozenset(w for w in words if w in PARTICLES),
+        name_particles=PARTICLES.intersection(words) if len(core) < len(words) else frozenset(),
     )
 
 
@@ -296,8 +296,10 @@ def _squeezed_keys(core: list[str], email: str | None, extras: tuple[str, ...],
         joins = [(first + last, f"{first} {last}"), ("".join(core), " ".join(core)), (last + first, last + first)]
         # A surname with particles is also written joined, alone or after the first name:
         # "vandenberg", "TessavandenBerg", "Tessa vandenBerg" (`words`: with the particles).
-        first_particle = next((i for i, w in enumerate(words) if i and w in PARTICLES), None)
-        if first_particle is not None:
+        first_particle = 0
+        if len(words) > len(core):  # the name has particles
+            first_particle = next((i for i, w in enumerate(words) if i and w in PARTICLES), 0)
+        if first_particle:
             surname = words[first_particle:]
             joins += [("".join(surname), " ".join(surname)), (first + "".join(surname), first + " " + " ".join(surname)),
                       ("".join(surname) + first, "".join(surname) + first)]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from churn_workbench.pii.words import has_any
 from churn_workbench.pii.lexicon import (
     BUILDING_WORDS,
     HONORIFICS,
@@ -408,24 +409,30 @@ def _judge_lowercase(
 # surname-like word joins it ("o'brien", "obrien", "nwosu"). After the weaker "I'm"/"I am"
 # ("I'm sure", "I'm rich and ...") the first word must be a listed given name, and an
 # everyday one ("mark", "rich") counts only with a surname after it.
-_INTRO_RE = re.compile(
-    r"(?i)\b(?:(?P<strong>my\s+name\s+is|my\s+name['’]s|mein\s+name\s+ist|ich\s+hei(?:ß|ss)e|"
-    r"je\s+m['’]appelle|me\s+llamo|mi\s+nombre\s+es|mi\s+chiamo|ik\s+heet|mijn\s+naam\s+is)"
-    r"|(?P<weak>i['’]?m|i\s+am))[ \t]*,?[ \t]+(?P<w1>[^\W\d_][^\W\d_'’\-]*(?:['’\-][^\W\d_]+)?)"
-    r"(?:[ \t]+(?P<w2>[^\W\d_][^\W\d_'’\-]*(?:['’\-][^\W\d_]+)?))?"
+_NAME_WORD = r"[^\W\d_][^\W\d_'’\-]*(?:['’\-][^\W\d_]+)?"
+_INTRO_TAIL = rf"[ \t]*,?[ \t]+(?P<w1>{_NAME_WORD})(?:[ \t]+(?P<w2>{_NAME_WORD}))?"
+_STRONG_INTRO_RE = re.compile(
+    r"(?i)\b(?:my\s+name\s+is|my\s+name['’]s|mein\s+name\s+ist|ich\s+hei(?:ß|ss)e|"
+    r"je\s+m['’]appelle|me\s+llamo|mi\s+nombre\s+es|mi\s+chiamo|ik\s+heet|mijn\s+naam\s+is)" + _INTRO_TAIL
 )
+# case-sensitive classes: a case-insensitive pattern scanned over every English text costs more
+_WEAK_INTRO_RE = re.compile(r"\b[Ii](?:['’]?[mM]|[ \t]+[aA][mM])" + _INTRO_TAIL)
 _INTRO_WORDS = frozenset("name heiße heisse appelle m'appelle m’appelle llamo nombre chiamo heet naam".split())
-_WEAK_INTRO_HINTS = ("'m ", "’m ", " am ", "im ", "Im ", "IM ", " AM ")
 
 
 def introduced_names(text: str, lexicon: Lexicon | None = None) -> list[tuple[int, int, float]]:
-    """Names after a self-introduction in any case (see _INTRO_RE)."""
-    words = frozenset(WORD_RE.findall(text.lower()))
-    if words.isdisjoint(_INTRO_WORDS) and not any(h in text for h in _WEAK_INTRO_HINTS):
+    """Names after a self-introduction in any case (see _STRONG_INTRO_RE, _WEAK_INTRO_RE)."""
+    strong = has_any(text, _INTRO_WORDS)
+    weak = ("'m " in text or "’m " in text or "I am " in text or "i am " in text or "Im " in text
+            or "im " in text or "I AM " in text or "'M " in text)
+    if not (strong or weak):
         return []
     lex = lexicon or load_lexicon()
     out = []
-    for m in _INTRO_RE.finditer(text):
+    matches = [(m, True) for m in _STRONG_INTRO_RE.finditer(text)] if strong else []
+    if weak:
+        matches += [(m, False) for m in _WEAK_INTRO_RE.finditer(text)]
+    for m, is_strong in matches:
         k1 = fold(m.group("w1"))
         listed = k1 in lex.first or k1 in lex.last
         w2 = m.group("w2")
@@ -437,7 +444,7 @@ def introduced_names(text: str, lexicon: Lexicon | None = None) -> list[tuple[in
         # "will") is, with a surname after it
         if k1 in STOPWORDS and not (k1 in lex.first and surname):
             continue
-        if m.group("strong"):
+        if is_strong:
             if not (listed or k1 not in lex.common):
                 continue
         elif not (k1 in lex.first and (surname or k1 not in lex.common)):
