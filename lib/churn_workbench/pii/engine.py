@@ -23,7 +23,7 @@ from churn_workbench.pii.recognizers import (
     presidio_pattern_recognizers,
 )
 from churn_workbench.pii.types import Finding
-from churn_workbench.pii.words import has_any
+from churn_workbench.pii.words import has_any, words_of
 
 LANGUAGE = "en"
 MIN_SCORE = 0.5  # Presidio's weak patterns (card regex before Luhn: 0.3) stay below this
@@ -155,7 +155,10 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
                 hits.extend(detector(view))
     elif has_any(view, dates.BIRTH_WORDS) or has_any(view, dates.MONTH_WORDS):
         hits.extend(dates.dates(view))
-    if has_any(view, numbers.DIGIT_WORD_GATE):  # the cached word set of the view
+    words = words_of(view)  # cached, shared with the detectors' own gates
+    # A number read aloud has three or more different digits ("oh seven nine one one ..."):
+    # "one or two" and "three of the four" never run the (case-insensitive) run pattern.
+    if not words.isdisjoint(numbers.DIGIT_WORD_GATE) and len(words & numbers.DIGIT_WORD_SET) >= 3:
         hits.extend(numbers.spelled_digit_runs(view))
     # A phone candidate inside a card or IBAN already found (they outrank a phone when
     # clusters merge) or inside a known identifier is skipped, not validated region by region.
@@ -172,8 +175,9 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
         if _SPACED_EMAIL_HINT.search(view):
             hits.extend(letter_spaced_emails(view))
     # substring tests first: most texts have "at" only inside words ("that", "what")
-    if (" at " in gate_view or "(at)" in gate_view or "[at]" in gate_view or "{at}" in gate_view
-            or " AT " in gate_view or " At " in gate_view or "(AT)" in gate_view):
+    # "at", "(at)", "AT" as a word ("that" is another word) and three one-letter words
+    # ("m a r k o", "w e b"): ordinary prose has "a" and "I" and few others
+    if "at" in words and sum(len(w) == 1 for w in words) >= 3:
         hits.extend(spelled_spaced_emails(view))
     if not view.isascii():
         hits.extend(scripts.foreign_script_names(view))

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from churn_workbench.pii.words import has_any
+from churn_workbench.pii.words import words_of
 from churn_workbench.pii.lexicon import (
     BUILDING_WORDS,
     HONORIFICS,
@@ -422,9 +422,9 @@ _INTRO_WORDS = frozenset("name heiße heisse appelle m'appelle m’appelle llamo
 
 def introduced_names(text: str, lexicon: Lexicon | None = None) -> list[tuple[int, int, float]]:
     """Names after a self-introduction in any case (see _STRONG_INTRO_RE, _WEAK_INTRO_RE)."""
-    strong = has_any(text, _INTRO_WORDS)
-    weak = ("'m " in text or "’m " in text or "I am " in text or "i am " in text or "Im " in text
-            or "im " in text or "I AM " in text or "'M " in text)
+    words = words_of(text)  # cached: shared with the detectors' gates
+    strong = not words.isdisjoint(_INTRO_WORDS)
+    weak = "m" in words or "am" in words or "im" in words  # "I'm", "I am", "im"
     if not (strong or weak):
         return []
     lex = lexicon or load_lexicon()

@@ -118,6 +118,7 @@ _DIGIT_WORDS = {
     "cuatro": 1, "cinco": 1, "seis": 1, "siete": 1, "ocho": 1, "nueve": 1,
     "double": 0, "triple": 0, "doppel": 0,
 }
+DIGIT_WORD_SET = frozenset(w for w, n in _DIGIT_WORDS.items() if n)
 DIGIT_WORD_GATE = frozenset(w for w, n in _DIGIT_WORDS.items() if n and w not in ("o", "oh", "un"))
 _DIGIT_WORD_ALT = "|".join(sorted(_DIGIT_WORDS, key=len, reverse=True))
 _SPELLED_RUN_RE = re.compile(
