@@ -17,10 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import pii_eval  # noqa: E402  (bench/ is not a package: the evaluation reads tests/data, not the library)
 
 CATEGORIES = ("PERSON", "EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "ID", "DATE", "ADDRESS", "POSTCODE",
-              "NATIONAL_ID", "PASSPORT")
+              "NATIONAL_ID", "PASSPORT", "HANDLE")
 ISSUE_TAGS = ("dob", "address", "postcode", "national_id", "passport", "reference", "card_separators",
               "iban_grouping", "non_latin_name", "diacritics_name", "homoglyph_name", "script_digits",
-              "line_break", "letter_spaced_email", "own_name_variant", "own_email_local", "own_id_variant")
+              "line_break", "letter_spaced_email", "own_name_variant", "own_email_local", "own_id_variant",
+              "lowercase_name", "social_handle", "native_script_name", "spelled_digits")
 
 
 @pytest.fixture(scope="module")

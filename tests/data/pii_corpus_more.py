@@ -363,6 +363,194 @@ def own_variant_records(split: str) -> list[tuple[str, dict, list[str]]]:
     return out
 
 
+# Issue 13: the gaps an outside tester found. A separate generator with its own seed, so the
+# records above keep their values. Holdout templates were written before they were run.
+RNG_GAPS = random.Random(20261202)
+
+
+def _pick(kind: str, values: list[str]):
+    return lambda: slot(kind, RNG_GAPS.choice(values))
+
+
+def passport_gap() -> str:
+    return RNG_GAPS.choice([f"NX{RNG_GAPS.randint(1000000, 9999999)}",
+                            "".join(RNG_GAPS.choice(string.ascii_uppercase + string.digits) for _ in range(5))
+                            + str(RNG_GAPS.randint(1000, 9999)),  # real passport numbers hold digits
+                            f"C01X{RNG_GAPS.randint(10000, 99999)}"])
+
+
+def nino_lower() -> str:
+    """A UK NI number in lower case, prefix letters not checked (typed as the customer wrote it)."""
+    letters = "abceghjklmnpqrstwxyz"
+    d = f"{RNG_GAPS.randint(0, 999999):06d}"
+    return f"{RNG_GAPS.choice(letters)}{RNG_GAPS.choice(letters)} {d[:2]} {d[2:4]} {d[4:]} {RNG_GAPS.choice('abcd')}"
+
+
+def grouped_ref() -> str:
+    """A reference in blank-separated digit groups ("884 213", "41 772 093")."""
+    return RNG_GAPS.choice([f"{RNG_GAPS.randint(100, 999)} {RNG_GAPS.randint(100, 999)}",
+                            f"{RNG_GAPS.randint(100, 999)} {RNG_GAPS.randint(100, 999)} {RNG_GAPS.randint(10, 99)}",
+                            f"{RNG_GAPS.randint(1000, 9999)} {RNG_GAPS.randint(1000, 9999)}"])
+
+
+GAP_ADDRESSES_DEV = ["Apt 12C, 350 W 42nd St, New York, NY 10036", "350 West 42nd Street",
+                     "Unit 7, 14-16 Church Lane, Bristol BS1 5TR", "Gran Vía 28, 5º dcha",
+                     "Am Markt 5, 2. OG links, 04109 Leipzig", "Unter den Linden 77, 10117 Berlin"]
+GAP_ADDRESSES_HOLDOUT = ["1200 E 3rd Ave", "Suite 4, 77 North 5th Street, Austin, TX 78701",
+                         "8-10 Mill Road, Leeds LS1 4AP", "Gran Vía 12, 2º izq",
+                         "An der Alster 12, 20099 Hamburg", "Auf dem Berg 3, 3. OG rechts, 80331 München"]
+GAP_TEMPLATES = {
+    "address": {
+        "dev": [("I live at {V} and the signal is awful.", _pick("ADDRESS", GAP_ADDRESSES_DEV)),
+                ("vivo en la {V}, no hay fibra", _pick("ADDRESS", ["Gran Vía 28, 5º dcha", "Gran Vía 3, 1º izq"])),
+                ("Lieferung bitte an {V}.", _pick("ADDRESS", ["Am Markt 5, 2. OG links, 04109 Leipzig",
+                                                               "Unter den Linden 77, 10117 Berlin"])),
+                ("Ich wohne {V} und habe kein Netz.", _pick("ADDRESS", ["am Markt 5", "Jungfernstieg 1"]))],
+        "holdout": [("the box was delivered to {V} instead", _pick("ADDRESS", GAP_ADDRESSES_HOLDOUT)),
+                    ("Meine Anschrift: {V}, bitte ändern", _pick("ADDRESS", ["Am Wall 9", "Zur Mühle 14"])),
+                    ("nos mudamos a {V} en mayo", _pick("ADDRESS", ["Gran Vía 40, 3º dcha", "Calle Nueva 5, 1º B"]))],
+    },
+    "postcode": {
+        "dev": [("I'm in {V} and the signal drops every night", _pick("POSTCODE", ["ec1a1bb", "sw1a1aa", "m1 1ae"])),
+                ("postcode {V}, geen bereik", _pick("POSTCODE", ["1017gc", "3511ab", "2513aa"])),
+                ("my area is {V}, any outage?", _pick("POSTCODE", ["ls14ap", "b33 8th"]))],
+        "holdout": [("we live near {V} and 4G is dead", _pick("POSTCODE", ["cr2 6xh", "g23ab", "dn551pt"])),
+                    ("mijn postcode is {V} en de storing duurt al dagen", _pick("POSTCODE", ["1012ab", "9711kl"]))],
+    },
+    "passport": {
+        "dev": [("mijn paspoortnummer is {V}", lambda: slot("PASSPORT", passport_gap())),
+                ("Paspoortnummer: {V}", lambda: slot("PASSPORT", passport_gap())),
+                ("Reisepassnummer {V}, bitte löschen", lambda: slot("PASSPORT", passport_gap())),
+                ("passeport n° {V}", lambda: slot("PASSPORT", passport_gap()))],
+        "holdout": [("meine Passnummer lautet {V}", lambda: slot("PASSPORT", passport_gap())),
+                    ("el número de pasaporte es {V}", lambda: slot("PASSPORT", passport_gap())),
+                    ("numero di passaporto {V}, scaduto", lambda: slot("PASSPORT", passport_gap()))],
+    },
+    "national_id": {
+        "dev": [("ni no. {V}", lambda: slot("NATIONAL_ID", nino_lower())),
+                ("my NI number is {V}, why do you keep it?", lambda: slot("NATIONAL_ID", nino_lower()))],
+        "holdout": [("national insurance no {V} - delete it", lambda: slot("NATIONAL_ID", nino_lower())),
+                    ("they asked for my nino ({V}) on the phone", lambda: slot("NATIONAL_ID", nino_lower()))],
+    },
+    "reference": {
+        "dev": [("numéro client : {V}", lambda: slot("ACCOUNT_NUMBER", grouped_ref())),
+                ("customer number {V}, please call back", lambda: slot("ACCOUNT_NUMBER", grouped_ref())),
+                ("Kundennummer {V}", lambda: slot("ACCOUNT_NUMBER", grouped_ref()))],
+        "holdout": [("my account number is {V} and the bill is wrong", lambda: slot("ACCOUNT_NUMBER", grouped_ref())),
+                    ("número de cliente {V}, sin respuesta", lambda: slot("ACCOUNT_NUMBER", grouped_ref()))],
+    },
+    "letter_spaced_email": {
+        "dev": [("mail me: {V}", lambda: slot("EMAIL", spelled_spaced_email(
+                    ["marko77@web.de", "johnsmith@gmail.com", "peter.muller@gmx.de"], RNG_GAPS.choice(["spelled", "brackets"]))))],
+        "holdout": [("my address is {V} thanks", lambda: slot("EMAIL", spelled_spaced_email(
+                        ["lena.k@posteo.de", "tom_b91@yahoo.co.uk", "sara@orange.fr"], "spelled"))),
+                    ("écrivez à {V}", lambda: slot("EMAIL", spelled_spaced_email(
+                        ["jules.r@free.fr", "ana22@hotmail.es"], "brackets")))],
+    },
+    "lowercase_name": {
+        "dev": [("my name is {V} and my bill is wrong", _pick("PERSON", ["mark o'brien", "mark obrien", "xiomara nwosu"])),
+                ("je m'appelle {V}, la box ne marche pas", _pick("PERSON", ["pierre dupont", "camille martin"])),
+                ("ich heiße {V} und habe kein Netz", _pick("PERSON", ["jan müller", "lena schmidt"]))],
+        "holdout": [("hi, i'm {V}, still no refund", _pick("PERSON", ["sean o'connor", "tom mcgregor", "kevin obrien"])),
+                    ("me llamo {V} y no tengo internet", _pick("PERSON", ["ana garcía", "jorge ruiz"])),
+                    ("mi chiamo {V}, il modem è rotto", _pick("PERSON", ["giulia rossi", "marco bianchi"]))],
+    },
+    "social_handle": {
+        "dev": [("DM {V} on twitter, I posted the screenshots", _pick("HANDLE", ["@janewhit84", "@marko_77", "@lena.k"])),
+                ("my insta is {V} if you need proof", _pick("HANDLE", ["@tessa.vdb", "@j_smith_1990"]))],
+        "holdout": [("je suis {V} sur X, répondez-moi", _pick("HANDLE", ["@jules_r", "@camille.m92"])),
+                    ("schreibt mir auf Instagram ({V})", _pick("HANDLE", ["@lukas.h", "@anna_s84"]))],
+    },
+    "spelled_digits": {
+        "dev": [("{V} is my mobile, call me", lambda: slot("NUMBER", spelled_digits("en"))),
+                ("call me on {V} after six", lambda: slot("NUMBER", spelled_digits("en"))),
+                ("ruf mich an: {V}", lambda: slot("NUMBER", spelled_digits("de")))],
+        "holdout": [("my number is {V}, thanks", lambda: slot("NUMBER", spelled_digits("en"))),
+                    ("rappelez-moi au {V} svp", lambda: slot("NUMBER", spelled_digits("fr"))),
+                    ("mi número es {V}", lambda: slot("NUMBER", spelled_digits("es")))],
+    },
+    "native_script_name": {
+        "dev": [("أنا {V} والإنترنت بطيء جدا", _pick("PERSON", ["محمد العلي", "أحمد حسن", "فاطمة الزهراء"])),
+                ("{V} 고객입니다. 인터넷이 너무 느려요.", _pick("PERSON", ["김민준", "이지은", "박서준"])),
+                ("{V}的账单错了", _pick("PERSON", ["王秀英", "李娜", "张伟"])),
+                ("我是{V}，网络太慢了", _pick("PERSON", ["刘洋", "陈静"]))],
+        "holdout": [("اسمي {V} والخدمة سيئة", _pick("PERSON", ["خالد يوسف", "سارة"])),
+                    ("저는 {V}입니다. 요금이 너무 비싸요.", _pick("PERSON", ["최유나", "정하늘"])),
+                    ("我叫{V}，每天晚上都断线", _pick("PERSON", ["赵磊", "孙丽"])),
+                    ("{V}的网络又断了。", _pick("PERSON", ["杨帆", "吴敏"]))],
+    },
+}
+
+def spelled_spaced_email(addresses: list[str], style: str) -> str:
+    """An address letter-spaced with "at"/"dot" spelled ("m a r k o 7 7 at w e b dot d e")
+    or only the local part spaced and "(at)"/"(dot)" around plain domain words."""
+    local, domain = RNG_GAPS.choice(addresses).split("@")
+    labels = domain.split(".")
+    if style == "spelled":
+        return " ".join(local) + " at " + " dot ".join(" ".join(x) for x in labels)
+    return " ".join(local) + " (at) " + " (dot) ".join(labels)
+
+
+SPELLED = {"en": "zero one two three four five six seven eight nine".split(),
+           "fr": "zéro un deux trois quatre cinq six sept huit neuf".split(),
+           "de": "null eins zwei drei vier fünf sechs sieben acht neun".split(),
+           "es": "cero uno dos tres cuatro cinco seis siete ocho nueve".split()}
+
+
+def spelled_digits(lang: str) -> str:
+    """A phone number read aloud: 7-11 digit words, English sometimes with "oh" and a comma."""
+    digits = [RNG_GAPS.randint(0, 9) for _ in range(RNG_GAPS.randint(7, 11))]
+    words = [SPELLED[lang][d] for d in digits]
+    if lang == "en" and digits[0] == 0 and RNG_GAPS.random() < 0.5:
+        words[0] = "oh"
+    cut = RNG_GAPS.randint(3, len(words) - 3)
+    return " ".join(words[:cut]) + RNG_GAPS.choice([" ", ", "]) + " ".join(words[cut:])
+
+
+def gap_own_records() -> list[tuple[str, str, dict]]:
+    """(split, template, known): surnames with particles written joined or surname first."""
+    out = []
+    for first, particles, last in [("Tessa", "van den", "Berg"), ("Pieter", "de", "Vries")]:
+        known = {"name": f"{first} {particles} {last}"}
+        joined = particles.replace(" ", "") + last
+        out += [("dev", f"{slot('PERSON', f'{first} {joined}', True)} here, still no signal", known),
+                ("dev", f"signed {slot('PERSON', first + joined, True)}", known),
+                ("dev", f"{slot('PERSON', f'{particles.upper()} {last.upper()}, {first}', True)} - cancel please", known)]
+    for first, particles, last in [("Lotte", "van der", "Meer"), ("Jan", "de", "Jong"), ("Sanne", "van", "Dijk")]:
+        known = {"name": f"{first} {particles} {last}"}
+        joined = particles.replace(" ", "") + last
+        out += [("holdout", f"my username is {slot('PERSON', joined.lower(), True)}", known),
+                ("holdout", f"regards, {slot('PERSON', f'{first}{joined}', True)}", known)]
+    return out
+
+
+NEGATIVES_GAPS = [
+    "Ich wohne in Berlin seit 10 Jahren und zahle 40 Euro.",
+    "Windows 10 update broke the router app again.",
+    "I bought a ps4 2nd hand and the wifi drops.",
+    "We moved in 2nd week of May, the area has no fibre.",
+    "Ich brauche einen neuen Pass, dauert 3 Wochen.",
+    "Waited 2 days for order support, 45 minutes on hold each time.",
+    "I got a 5 G signal at home but at work it drops to 3 G.",
+    "I'm sure my name is on the contract, I'm still waiting.",
+    "I am really angry, my name is not on the bill.",
+    "Bought 3 @ 20 EUR each, see you @ 5pm.",
+    "I waited one, two, three weeks and nobody came, one or two calls a day.",
+    "Zwei oder drei Mal pro Woche fällt das Netz aus.",
+    "Between 2019-2021 the service was excellent.",
+    "Your app says ошибка 503 every morning.",
+    "From 1998 - 2004 I never had an outage.",
+    "The router shows Ошибка сети and then σφάλμα, every night.",
+    "网络太慢了，每天晚上都断线。",
+    "الإنترنت بطيء جدا",
+    "اینترنت خیلی کند است",
+    "我是老客户了，高速的网络很贵。",
+    "저는 정말 화가 났어요. 인터넷이 너무 느려요.",
+    "أنا غاضب جدا من الخدمة",
+    "今天的网络很慢，每周的账单都错了。",
+    "Ошибка 503 снова, интернет не работает.",
+]
+
 NEGATIVES_MULTI = [
     "Le débit est très lent depuis trois semaines, je veux résilier.",
     "Der Kundenservice war freundlich, aber das Problem bleibt.",
@@ -400,6 +588,21 @@ def records(record) -> list[dict]:
             rec["split"], rec["tags"] = split, tags
             out.append(rec)
     for i, line in enumerate(NEGATIVES_MULTI):
+        rec = record(line)
+        rec["split"], rec["tags"] = ("holdout" if i % 2 else "dev"), ["negative"]
+        out.append(rec)
+    for category, splits in GAP_TEMPLATES.items():
+        for split, templates in splits.items():
+            for template, make in templates:
+                for _ in range(3):
+                    rec = record(template.replace("{V}", make()))
+                    rec["split"], rec["tags"] = split, [category]
+                    out.append(rec)
+    for split, template, known in gap_own_records():
+        rec = record(template, known)
+        rec["split"], rec["tags"] = split, ["own_name_variant"]
+        out.append(rec)
+    for i, line in enumerate(NEGATIVES_GAPS):
         rec = record(line)
         rec["split"], rec["tags"] = ("holdout" if i % 2 else "dev"), ["negative"]
         out.append(rec)

@@ -21,21 +21,32 @@ Hit = tuple[str, int, int, float]
 
 _CAP = r"[A-ZÀ-ÖØ-Þ][\w'’\-]*"  # a capitalised word ("Baker", "O'Connell", "Saint-Denis")
 _NAME = rf"{_CAP}(?:\s+{_CAP}){{0,3}}"
-_NUM = r"\d{1,5}(?:\s?[a-zA-Z](?![\w]))?(?:\s?(?:bis|ter))?"
+# a house number, a range of them ("14-16") and a letter or bis/ter
+_NUM = r"\d{1,5}(?:\s?[-–]\s?\d{1,5})?(?:\s?[a-zA-Z](?![\w]))?(?:\s?(?:bis|ter))?"
+# English street names may be numbered ("42nd", "5th") and carry a direction before them
+# ("W 42nd", "West 42nd", "N. Main"); the direction is just another capitalised word.
+_ORDINAL = r"\d{1,3}(?i:st|nd|rd|th)\b"
+_NAME_EN = rf"(?:{_CAP}|{_ORDINAL})(?:\s+(?:{_CAP}|{_ORDINAL})){{0,3}}"
 _FLAT = r"(?:(?:flat|apt|apartment|unit|suite|ste|appartement|app|wohnung|whg|piso|apto|interno|int)\.?\s*#?\d{1,4}[a-zA-Z]?,?\s+)"
 _EN_TYPES = (r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|court|ct|crescent|cres|place|pl|"
              r"terrace|gardens|grove|square|sq|boulevard|blvd|hill|row|mews|parade|walk|park|circle|"
              r"highway|hwy|parkway|pkwy")
 _PARTICLES = r"(?:(?:de|du|des|la|le|les|l'|d'|del|dei|degli|della|delle|di|da|do|dos|das|el|los|las|van|der)\s*)*"
 
+_TYPE_FIRST = (r"rue|avenue|av|bd|boulevard|place|allée|allee|chemin|impasse|quai|route|cours|calle|c/|avda|avenida|"
+               r"plaza|pza|paseo|camino|carretera|ronda|travesía|travesia|via|vía|viale|piazza|p\.zza|corso|largo|"
+               r"vicolo|rua|praça|praca|travessa|estrada")
+_STREET_ADJ = (r"Gran|Grande|Grand|Nueva|Nuevo|Vieja|Viejo|Antigua|Antiguo|Nova|Velha|Vecchia|Vecchio|Nuova|Nuovo|"
+               r"Antica|Petite|Vieille|Vieux|Ancienne")
 _ADDRESS_RES = (
     # EN: 12 Baker Street, 350 Fifth Ave NW, Flat 3, 27 Orchard Close
-    re.compile(rf"(?i:{_FLAT})?\b{_NUM},?\s+{_NAME}\s+(?i:{_EN_TYPES})\b\.?(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?"),
-    # FR / ES / IT / PT with the type first: 12 rue de la Paix, Calle Mayor 12, Via Roma 10
+    re.compile(rf"(?i:{_FLAT})?\b{_NUM},?\s+{_NAME_EN}\s+(?i:{_EN_TYPES})\b\.?(?:\s+(?:NW|NE|SW|SE|N|S|E|W)\b)?"),
+    # FR / ES / IT / PT with the type first: 12 rue de la Paix, Calle Mayor 12, Via Roma 10;
+    # an adjective before the type makes it a name on its own ("Gran Vía 28", "Grande Rue 3");
+    # a Spanish floor and side after the number ("5º dcha", "3º izq") belongs to the address
     re.compile(
-        rf"(?i:{_FLAT})?(?:\b{_NUM},?\s+)?\b(?i:rue|avenue|av|bd|boulevard|place|allée|allee|chemin|impasse|quai|"
-        rf"route|cours|calle|c/|avda|avenida|plaza|pza|paseo|camino|carretera|ronda|travesía|travesia|via|viale|"
-        rf"piazza|p\.zza|corso|largo|vicolo|rua|praça|praca|travessa|estrada)\.?\s+{_PARTICLES}{_NAME}"
+        rf"(?i:{_FLAT})?(?:\b{_NUM},?\s+)?(?:\b(?:{_STREET_ADJ})\s+\b(?i:{_TYPE_FIRST})\.?(?:\s+{_PARTICLES}{_NAME})?"
+        rf"|\b(?i:{_TYPE_FIRST})\.?\s+{_PARTICLES}{_NAME})"
         rf"(?:,?\s*(?i:n[º°o]?\.?\s*)?\d{{1,5}}[a-zA-Z]?(?:[,\s]+\d{{1,2}}\s?[º°ªoa]\s?\w*)?)?"
     ),
     # DE / NL / Nordic compounds: Hauptstraße 5, Goethestr. 12a, Kerkstraat 12, Berliner Straße 3
@@ -48,9 +59,10 @@ _ADDRESS_RES = (
 # A house number is what makes it an address; type-first patterns may lack one.
 _HAS_NUMBER_RE = re.compile(r"\d")
 # "..., 75001 Paris", "..., London SW1A 1AA", "..., 1010 Wien" right after an address.
+# A US town may have several words and a comma before its state ("New York, NY 10036").
 _TRAILER_RE = re.compile(
-    r"^,?\s*(?:\d{4,5}\s+[A-ZÀ-Þ][\w\-]+|[A-ZÀ-Þ][\w\-]+(?:\s+[A-Z]{2})?\s+\d{5}(?:-\d{4})?|"
-    r"[A-ZÀ-Þ][\w\-]+,?\s+[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})"
+    r"^,?\s*(?:\d{4,5}\s+[A-ZÀ-Þ][\w\-]+|[A-ZÀ-Þ][\w\-]+(?:\s+[A-Z][\w\-]+){0,2}(?:,?\s+[A-Z]{2})?\s+\d{5}(?:-\d{4})?|"
+    r"[A-ZÀ-Þ][\w\-]+,?\s+[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2})"
 )
 
 _POSTCODE_SHAPES_RE = re.compile(
@@ -59,16 +71,30 @@ _POSTCODE_SHAPES_RE = re.compile(
     r"|[1-9]\d{3}\s?(?!SA|SD|SS)[A-Z]{2}(?=\s+[A-Z][a-z]))\b"  # NL, before a town
 )
 _POSTCODE_GATE_RE = re.compile(r"[A-Z]\d|\d ?[A-Z]")  # every shape above has a capital next to a digit
+# The value may be written unspaced ("1017gc", "sw1a1aa": up to 8 characters in one piece)
+# and after "is"/"ist"/"est"; it must hold a digit (checked in postcodes()).
 _ANNOUNCED_POSTCODE_RE = re.compile(
     r"(?i)\b(?:post\s?code|postal\s?code|zip(?:\s?code)?|plz|code\s?postal|cp|c\.p|cap|código\s?postal|"
-    r"codice\s?postale)\b\.?\s*:?\s*([A-Z0-9]{2,5}(?:[\s\-][A-Z0-9]{2,4})?)\b"
+    r"codice\s?postale)\b\.?\s*:?\s*(?:(?:is|ist|est|es|è|era|was)\s+)?([A-Z0-9]{2,8}(?:[\s\-][A-Z0-9]{2,4})?)\b"
+)
+# A UK postcode in any case ("ec1a1bb", "sw1a 1aa"). Lower-case shapes also match everyday
+# tokens ("ps4 2nd"), so they count only after a location cue ("I'm in", "my area",
+# "postcode", "live in", "near"). Candidates come from a case-sensitive class regex (fast);
+# the cue is checked on the few characters before each.
+_UK_ANY_CASE_RE = re.compile(
+    r"\b(?:[Gg][Ii][Rr]\s?0[Aa][Aa]|[A-PR-UWYZa-pr-uwyz][A-HK-Ya-hk-y]?\d[A-Za-z\d]?\s?\d[ABD-HJLNP-UW-Zabd-hjlnp-uw-z]{2})\b"
+)
+_UK_GATE_RE = re.compile(r"\d[A-Za-z]{2}\b")  # every UK postcode ends so
+_UK_CUE_BEFORE_RE = re.compile(
+    r"(?i)(?:\b(?:i'?m|i\s+am|we'?re|we\s+are|live|living|based|located|moved)\s+(?:in|to|near)|\bmy\s+area(?:\s+is)?"
+    r"|\barea|\bnear|\baround|\bpost\s?code(?:\s+is)?)\s*:?\s*$"
 )
 
 # Cheap gates: a street-type word, or a word ending in one ("Goethestr", "Kerkstraat").
 _TYPE_WORDS = frozenset(
     _EN_TYPES.split("|")
     + """rue av bd boulevard place allée allee chemin impasse quai route cours calle c avda avenida plaza
-    pza paseo camino carretera ronda travesía travesia via viale piazza zza corso largo vicolo rua praça
+    pza paseo camino carretera ronda travesía travesia via vía viale piazza zza corso largo vicolo rua praça
     praca travessa estrada straße strasse str weg gasse allee platz ring straat laan plein""".split()
 )
 _COMPOUND_SUFFIXES = ("straße", "strasse", "str", "weg", "gasse", "allee", "platz", "ring", "damm", "ufer",
@@ -97,11 +123,56 @@ def addresses(view: str) -> list[Hit]:
     return out
 
 
+# Streets without a type word ("Am Markt 5", "Unter den Linden 77", "Jungfernstieg 1"): a
+# capitalised name (German particles allowed inside) and a house number are an address only
+# when a postcode and town follow ("..., 2. OG links, 04109 Leipzig") or an address cue
+# precedes ("wohne am ...", "Adresse: ...", "Lieferadresse ..."). Without either, "Windows 10"
+# or "Am Montag 5 Stunden" would look the same.
+_DE_PARTICLE = r"(?:den|der|dem|des|am|im|an|auf|zum|zur|vom|von|bei|in|unter|hinter|vor)"
+_UNTYPED_STREET = rf"[A-ZÀ-Þ][\w\-]+(?:\s+(?:{_DE_PARTICLE}|{_CAP})){{0,3}}\s+\d{{1,4}}(?:\s?[-–]\s?\d{{1,4}})?(?:\s?[a-z](?!\w))?"
+# a German floor/side after the number: "2. OG links", "EG rechts", "3. Stock", "Hinterhaus"
+_DE_FLOOR = r"(?:,?\s*(?:\d{1,2}\.?\s*(?:OG|Obergeschoss|Stock|Etage|UG)|EG|DG|Hinterhaus|Vorderhaus)(?:\s+(?:links|rechts|mitte|li|re)\b\.?)?)"
+_STREET_POSTCODE_TOWN_RE = re.compile(
+    rf"\b{_UNTYPED_STREET}{_DE_FLOOR}?,?\s+\d{{4,5}}\s+[A-ZÀ-Þ][\w\-]+"
+)
+_POSTCODE_TOWN_GATE_RE = re.compile(r"\d{4}\d?\s+[A-ZÀ-Þ]")
+_ADDRESS_CUE_RE = re.compile(
+    rf"(?:(?i:\b(?:wohne|wohnen|wohnt)\s+(?:jetzt\s+)?(?:in\s+der|in)?|"
+    rf"\b(?:adresse|anschrift|lieferadresse|rechnungsadresse|wohnadresse|neue\s+adresse)(?:\s+(?:ist|lautet))?\s*:?)"
+    # "an" (deliver to) only before a street that starts like one: "an Am Markt 5"
+    rf"|\b[Aa]n(?=\s+(?:Am|Im|An|Auf|Zum|Zur|Unter|Hinter|Vor|Bei)\s+[\w\-]+\s)"
+    rf")\s*((?:(?i:am|im|an\s+der|an\s+den|auf\s+der|auf\s+dem|zum|zur)\s+)?{_UNTYPED_STREET}{_DE_FLOOR}?)(?![\w%]|[.,]\d|\s*(?:%|€|\$)|\s+(?i:jahre?n?|monate?n?|tage?n?|wochen?|stunden?|minuten?|euro|mal|uhr)\b)"
+)
+_ADDRESS_CUE_WORDS = frozenset("an wohne wohnen wohnt adresse anschrift lieferadresse rechnungsadresse wohnadresse".split())
+
+
+def streets_before_postcode(view: str) -> list[Hit]:
+    """ADDRESS hits for streets without a type word before a postcode and town (see
+    _STREET_POSTCODE_TOWN_RE); the engine calls it only with 5+ digits in the text."""
+    if not _POSTCODE_TOWN_GATE_RE.search(view):
+        return []
+    return [("ADDRESS", m.start(), m.end(), 0.6) for m in _STREET_POSTCODE_TOWN_RE.finditer(view)]
+
+
+def cued_streets(view: str) -> list[Hit]:
+    """ADDRESS hits for streets without a type word after an address cue (_ADDRESS_CUE_RE)."""
+    out = []
+    if has_any(view, _ADDRESS_CUE_WORDS):
+        for m in _ADDRESS_CUE_RE.finditer(view):
+            end = m.end(1)
+            trailer = _TRAILER_RE.match(view[end : end + 40])
+            out.append(("ADDRESS", m.start(1), end + (trailer.end() if trailer else 0), 0.6))
+    return out
+
+
 def postcodes(view: str) -> list[Hit]:
     """POSTCODE hits in the formats above."""
     out = []
     if _POSTCODE_GATE_RE.search(view):
         out += [("POSTCODE", m.start(), m.end(), 0.7) for m in _POSTCODE_SHAPES_RE.finditer(view)]
+    for m in _UK_ANY_CASE_RE.finditer(view) if _UK_GATE_RE.search(view) else ():
+        if not m.group().isupper() and _UK_CUE_BEFORE_RE.search(view, max(0, m.start() - 25), m.start()):
+            out.append(("POSTCODE", m.start(), m.end(), 0.6))
     if has_any(view, _POSTCODE_WORDS):
         for m in _ANNOUNCED_POSTCODE_RE.finditer(view):
             if any(ch.isdigit() for ch in m.group(1)):

@@ -12,16 +12,18 @@ from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
 from churn_workbench.pii import addresses, dates, national_ids, numbers, scripts
 from churn_workbench.pii.lazy import build_once
-from churn_workbench.pii.names import find_person_names
+from churn_workbench.pii.names import find_person_names, introduced_names
 from churn_workbench.pii.phones import PhoneNumberRecognizer
 from churn_workbench.pii.recognizers import (
     AccountNumberRecognizer,
     PersonNameRecognizer,
     letter_spaced_emails,
+    social_handles,
+    spelled_spaced_emails,
     presidio_pattern_recognizers,
 )
 from churn_workbench.pii.types import Finding
-from churn_workbench.pii.words import has_any
+from churn_workbench.pii.words import has_any, words_of
 
 LANGUAGE = "en"
 MIN_SCORE = 0.5  # Presidio's weak patterns (card regex before Luhn: 0.3) stay below this
@@ -30,7 +32,7 @@ MIN_SCORE = 0.5  # Presidio's weak patterns (card regex before Luhn: 0.3) stay b
 _TYPE_PRIORITY = {
     "CREDIT_CARD": 14, "IBAN": 13, "EMAIL": 12, "IP_ADDRESS": 11, "URL": 10, "NATIONAL_ID": 9,
     "PASSPORT": 8, "PHONE": 7, "DATE": 6, "ADDRESS": 5, "POSTCODE": 4, "CUSTOMER_ID": 3,
-    "ACCOUNT_NUMBER": 2, "PERSON": 1, "NUMBER": 0,
+    "ACCOUNT_NUMBER": 2, "HANDLE": 2, "PERSON": 1, "NUMBER": 0,
 }
 _PHONE_PRIORITY = _TYPE_PRIORITY["PHONE"]
 
@@ -102,7 +104,7 @@ _DIGIT_HINT = re.compile(r"\d")
 # (fewest digits the thing can have, detector)
 _DIGIT_DETECTORS = (
     (numbers.MIN_DIGITS, numbers.long_digit_groups), (13, numbers.cards), (8, numbers.ibans),
-    (1, dates.dates), (1, addresses.addresses), (1, addresses.flats), (1, addresses.postcodes), (1, national_ids.national_ids),
+    (1, dates.dates), (1, addresses.addresses), (1, addresses.flats), (5, addresses.streets_before_postcode), (1, addresses.cued_streets), (1, addresses.postcodes), (1, national_ids.national_ids),
 )
 _NOT_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
 
@@ -142,6 +144,7 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
     # Names: called as a plain function, every text needs it and Presidio's result objects
     # would cost more than the rule itself.
     hits: list[tuple[str, int, int, float]] = [("PERSON", s, e, sc) for s, e, sc in find_person_names(view)]
+    hits += [("PERSON", s, e, sc) for s, e, sc in introduced_names(view)]
     # Digits outside the known spans decide *whether* the digit detectors run; all the digits
     # decide which ones, so a number that merely shares digits with the customer's own phone
     # is still judged on its full length.
@@ -152,6 +155,11 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
                 hits.extend(detector(view))
     elif has_any(view, dates.BIRTH_WORDS) or has_any(view, dates.MONTH_WORDS):
         hits.extend(dates.dates(view))
+    words = words_of(view)  # cached, shared with the detectors' own gates
+    # A number read aloud has three or more different digits ("oh seven nine one one ..."):
+    # "one or two" and "three of the four" never run the (case-insensitive) run pattern.
+    if not words.isdisjoint(numbers.DIGIT_WORD_GATE) and len(words & numbers.DIGIT_WORD_SET) >= 3:
+        hits.extend(numbers.spelled_digit_runs(view))
     # A phone candidate inside a card or IBAN already found (they outrank a phone when
     # clusters merge) or inside a known identifier is skipped, not validated region by region.
     phone_skip = list(known_spans) + [(s, e) for t, s, e, _ in hits if _TYPE_PRIORITY.get(t, 0) > _PHONE_PRIORITY]
@@ -162,8 +170,15 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
             for r in recognizer.analyze(view, [entity], None, **extra):
                 if r.score >= MIN_SCORE:
                     hits.append((r.entity_type, r.start, r.end, float(r.score)))
-    if "@" in gate_view and _SPACED_EMAIL_HINT.search(view):
-        hits.extend(letter_spaced_emails(view))
+    if "@" in gate_view:
+        hits.extend(social_handles(view))
+        if _SPACED_EMAIL_HINT.search(view):
+            hits.extend(letter_spaced_emails(view))
+    # substring tests first: most texts have "at" only inside words ("that", "what")
+    # "at", "(at)", "AT" as a word ("that" is another word) and three one-letter words
+    # ("m a r k o", "w e b"): ordinary prose has "a" and "I" and few others
+    if "at" in words and sum(len(w) == 1 for w in words) >= 3:
+        hits.extend(spelled_spaced_emails(view))
     if not view.isascii():
         hits.extend(scripts.foreign_script_names(view))
     return [Finding(e, s, x, sc, "detected") for e, s, x, sc in hits]

@@ -45,6 +45,7 @@ class KnownMatcher:
     long_part_heads: frozenset[str] = frozenset()  # their first two letters
     long_part_tails: frozenset[str] = frozenset()  # their last two letters
     initials: tuple[str, ...] = ()  # ("as",) for Anna Schmidt; ("jd", "jw") for Jane Doe-Whitfield
+    name_particles: frozenset[str] = frozenset()  # particles of the name ("van", "den")
 
     def find(self, text: str) -> list[Finding]:
         """All known-identifier findings in `text` (may overlap; the caller resolves)."""
@@ -104,20 +105,31 @@ class KnownMatcher:
         spans: list[list[int]] = []
         prev_end: int | None = None
         open_span = False  # does the previous word (or particle chain) continue a name span?
-        parts = self.all_parts
+        # Start of a chain of the name's own particles right before this word: the surname
+        # written first keeps them ("VAN DEN BERG, Tessa"), only particles the name has.
+        particles_start: int | None = None
+        parts, name_particles = self.all_parts, self.name_particles
         for m in WORD_RE.finditer(text):
             word = m.group()
             key = word.lower() if word.isascii() else fold(word)  # fold() of ASCII is lower()
             # Only a part (or a hyphenated word of parts) can open or extend a span; the gap
-            # to the previous word matters only while a span is open.
+            # to the previous word matters only while a span or a particle chain is open.
             if (key in parts or "-" in key) and self._is_part(word, key, text, m.start(), m.end()):
                 if open_span and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None:
                     spans[-1][1] = m.end()
+                elif particles_start is not None and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None:
+                    spans.append([particles_start, m.end()])
                 else:
                     spans.append([m.start(), m.end()])
                 open_span = True
+                particles_start = None
             else:
                 open_span = open_span and key in PARTICLES and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None
+                if name_particles and not open_span and key in name_particles:
+                    chained = particles_start is not None and _NAME_JOIN_RE.fullmatch(text, prev_end, m.start()) is not None
+                    particles_start = particles_start if chained else m.start()
+                else:
+                    particles_start = None
             prev_end = m.end()
         if self.initials:
             spans = [[variants.with_initial_before(text, s, self.initials[0]), e] for s, e in spans]
@@ -237,12 +249,13 @@ def _build_matcher(known: KnownIdentifiers) -> KnownMatcher:
         email=email.lower() if email else None,
         phone=national_digits(phone) if phone else None,
         extras=extras,
-        squeezed_keys=_squeezed_keys(core, email, extras),
+        squeezed_keys=_squeezed_keys(core, email, extras, words),
         long_parts=long_parts,
         long_part_lengths=frozenset(n for p in long_parts for n in (len(p) - 1, len(p), len(p) + 1)),
         long_part_heads=frozenset(p[:2] for p in long_parts),
         long_part_tails=frozenset(p[-2:] for p in long_parts),
         initials=_initials(core),
+        name_particles=PARTICLES.intersection(words) if len(core) < len(words) else frozenset(),
     )
 
 
@@ -258,7 +271,8 @@ def _extras(values) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _squeezed_keys(core: list[str], email: str | None, extras: tuple[str, ...]) -> tuple[tuple[str, str, str, bool], ...]:
+def _squeezed_keys(core: list[str], email: str | None, extras: tuple[str, ...],
+                   words: list[str] = ()) -> tuple[tuple[str, str, str, bool], ...]:
     """Keys matched against the squeezed text: every id and the e-mail local part (any
     separators), the whole e-mail (letter-spaced), and the name joined both ways. `core`:
     the name's folded words without particles."""
@@ -280,6 +294,15 @@ def _squeezed_keys(core: list[str], email: str | None, extras: tuple[str, ...]) 
         # (joined, as written with blanks): texts that only hold the blank form ("Anna
         # Schmidt") are the name matcher's, and skip the position mapping.
         joins = [(first + last, f"{first} {last}"), ("".join(core), " ".join(core)), (last + first, last + first)]
+        # A surname with particles is also written joined, alone or after the first name:
+        # "vandenberg", "TessavandenBerg", "Tessa vandenBerg" (`words`: with the particles).
+        first_particle = 0
+        if len(words) > len(core):  # the name has particles
+            first_particle = next((i for i, w in enumerate(words) if i and w in PARTICLES), 0)
+        if first_particle:
+            surname = words[first_particle:]
+            joins += [("".join(surname), " ".join(surname)), (first + "".join(surname), first + " " + " ".join(surname)),
+                      ("".join(surname) + first, "".join(surname) + first)]
         if "-" in last:
             joins += [(first + p, first + p) for p in last.split("-")] + [(p + first, p + first) for p in last.split("-")]
         for joined, raw in joins:

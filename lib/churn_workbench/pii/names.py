@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from churn_workbench.pii.words import words_of
 from churn_workbench.pii.lexicon import (
     BUILDING_WORDS,
     HONORIFICS,
@@ -323,6 +324,8 @@ def _judge_group(
             return start, end, _SCORES["ambiguous_pair"]
         return (start, end, _SCORES["context"]) if context == "role" else None
     kind = kinds[0]
+    if len(group) == 1 and _after_numeral_or_article(text, start):
+        return None  # "drei Mal", "jedes Mal", "2 Grace": a counted or determined noun
     if len(group) > 1 and group[-1].key in lex.last:
         return start, end, _SCORES["ambiguous_pair"]  # "J. Smith"
     if kind == NAME:
@@ -330,6 +333,26 @@ def _judge_group(
     if context == "role":
         return start, end, _SCORES["context"]
     return None
+
+
+# A single capitalised word right after a numeral or a German determiner is a noun ("drei
+# Mal", "dieses Mal", "3 Will"); names are not counted, and German capitalises every noun.
+_NUMERAL_OR_ARTICLE = frozenset(
+    """one two three four five six seven eight nine ten ein eine zwei drei vier fünf sechs sieben acht neun
+    zehn un une deux trois quatre cinq uno una dos tres cuatro cinco das dieses jedes letztes nächstes
+    manches welches kein keine keinen""".split()
+)
+# A placeholder for a number ("<POSTCODE_1> Sevilla" in an anonymized text) reads as the
+# digits it replaced, so the residual gate judges the word as the anonymizer did.
+_WORD_BEFORE_RE = re.compile(r"(\d+|[^\W\d_]+|<(?!PERSON_)[A-Z_]+_\d+>)[ \t]+$")
+
+
+def _after_numeral_or_article(text: str, start: int) -> bool:
+    m = _WORD_BEFORE_RE.search(text, max(0, start - 24), start)
+    if not m:
+        return False
+    word = m.group(1)
+    return word.isdigit() or word[0] == "<" or word.lower() in _NUMERAL_OR_ARTICLE
 
 
 def _right_after_relation_noun(text: str, words: list[Word], i: int) -> bool:
@@ -377,3 +400,55 @@ def _judge_lowercase(
         end = nxt.end  # "named anna schmidt"
     return w.start, end, _SCORES["context"]
 
+
+
+# Self-introductions written in lower case ("my name is mark o'brien", "je m'appelle pierre
+# dupont", "me llamo ana garcía"). The word list leaves lower-case everyday words out, and
+# "mark" is one, so the rules above never see it; after an explicit naming phrase the next
+# word is a name when the lists know it as one or it is no everyday word, and a following
+# surname-like word joins it ("o'brien", "obrien", "nwosu"). After the weaker "I'm"/"I am"
+# ("I'm sure", "I'm rich and ...") the first word must be a listed given name, and an
+# everyday one ("mark", "rich") counts only with a surname after it.
+_NAME_WORD = r"[^\W\d_][^\W\d_'’\-]*(?:['’\-][^\W\d_]+)?"
+_INTRO_TAIL = rf"[ \t]*,?[ \t]+(?P<w1>{_NAME_WORD})(?:[ \t]+(?P<w2>{_NAME_WORD}))?"
+_STRONG_INTRO_RE = re.compile(
+    r"(?i)\b(?:my\s+name\s+is|my\s+name['’]s|mein\s+name\s+ist|ich\s+hei(?:ß|ss)e|"
+    r"je\s+m['’]appelle|me\s+llamo|mi\s+nombre\s+es|mi\s+chiamo|ik\s+heet|mijn\s+naam\s+is)" + _INTRO_TAIL
+)
+# case-sensitive classes: a case-insensitive pattern scanned over every English text costs more
+_WEAK_INTRO_RE = re.compile(r"\b[Ii](?:['’]?[mM]|[ \t]+[aA][mM])" + _INTRO_TAIL)
+_INTRO_WORDS = frozenset("name heiße heisse appelle m'appelle m’appelle llamo nombre chiamo heet naam".split())
+
+
+def introduced_names(text: str, lexicon: Lexicon | None = None) -> list[tuple[int, int, float]]:
+    """Names after a self-introduction in any case (see _STRONG_INTRO_RE, _WEAK_INTRO_RE)."""
+    words = words_of(text)  # cached: shared with the detectors' gates
+    strong = not words.isdisjoint(_INTRO_WORDS)
+    weak = "m" in words or "am" in words or "im" in words  # "I'm", "I am", "im"
+    if not (strong or weak):
+        return []
+    lex = lexicon or load_lexicon()
+    out = []
+    matches = [(m, True) for m in _STRONG_INTRO_RE.finditer(text)] if strong else []
+    if weak:
+        matches += [(m, False) for m in _WEAK_INTRO_RE.finditer(text)]
+    for m, is_strong in matches:
+        k1 = fold(m.group("w1"))
+        listed = k1 in lex.first or k1 in lex.last
+        w2 = m.group("w2")
+        k2 = fold(w2) if w2 else None
+        surname = bool(k2) and k2 not in STOPWORDS and (
+            k2 in lex.last or (k2 not in lex.common and k2.replace("'", "").replace("’", "").isalpha())
+        )
+        # a function word ("on", "not") is no name; one that is also a given name ("jan",
+        # "will") is, with a surname after it
+        if k1 in STOPWORDS and not (k1 in lex.first and surname):
+            continue
+        if is_strong:
+            if not (listed or k1 not in lex.common):
+                continue
+        elif not (k1 in lex.first and (surname or k1 not in lex.common)):
+            continue
+        end = m.end("w2") if surname else m.end("w1")
+        out.append((m.start("w1"), end, _SCORES["strong"]))
+    return out

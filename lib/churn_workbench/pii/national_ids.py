@@ -51,7 +51,11 @@ _ID_WORDS = (
     r"bsn|burgerservicenummer|sofinummer|identiteitskaart|driving\s+licen[cs]e(?:\s+number|\s+no\.?)?|"
     r"führerschein(?:nummer)?|permis\s+de\s+conduire"
 )
-_PASSPORT_WORDS = r"passport|passeport|reisepass|pass-?nr|pasaporte|passaporto|paspoort|passaporte"
+# German and Dutch write the number word into the compound ("Reisepassnummer",
+# "paspoortnummer", "Passnummer"): the stem takes an optional number suffix before \b.
+_PASSPORT_WORDS = (r"(?:passport|passeport|reisepass|pass|pasaporte|passaporto|paspoort|passaporte)"
+                   r"(?:-?(?:nummer|nr|number|no|num))|passport|passeport|reisepass|pasaporte|passaporto|"
+                   r"paspoort|passaporte")
 # Filler words end at a word boundary ("ist" is not "is" + "t"), and the value starts on one,
 # so a filler's letters never leak into the value span.
 _FILLER = (r"(?:\s*(?:(?:number|no|nr|num|n|numéro|nummer|número|numero|is|was|est|ist|es|è|lautet|war|era)\b"
@@ -69,7 +73,8 @@ _ID_WORD_STEMS = frozenset(
     steueridentifikationsnummer idnr personalausweis personalausweisnummer ausweisnummer dni nie nif
     documento codice carta bsn burgerservicenummer sofinummer identiteitskaart driving licence license
     führerschein führerscheinnummer permis personal passport passeport reisepass pass nr pasaporte
-    passaporto paspoort passaporte""".split()
+    passaporto paspoort passaporte passnummer reisepassnummer paspoortnummer passportnumber passnr
+    reisepassnr paspoortnr""".split()
 )
 
 
@@ -91,15 +96,29 @@ def national_ids(view: str) -> list[Hit]:
     return out
 
 
+# One-letter words that join a sentence, not an id ("... 12345 e poi", "... y nada").
+_CONJUNCTIONS = frozenset("e y o u i a è".split())
+
+
 def _value_span(view: str, start: int, end: int) -> tuple[int, int] | None:
     """The announced value: leading tokens that hold a digit or are short upper-case letter
-    groups of an id ("AB 12 34 56 C"), stopping at the first ordinary word (a lower-case one:
-    "y", "e", "und"); None without any digit."""
+    groups of an id ("AB 12 34 56 C"), stopping at the first ordinary word; None without any
+    digit. Written in lower case ("qq 12 34 56 c") a letter group of one or two letters still
+    belongs to the id when it touches a digit group: a prefix before one, or a suffix after
+    one that does not go on into a sentence (not "12345 e poi")."""
+    tokens = list(_TOKEN_RE.finditer(view, start, end))
     last_end = None
-    for t in _TOKEN_RE.finditer(view, start, end):
+    for i, t in enumerate(tokens):
         token = t.group()
         if not any(ch.isdigit() for ch in token) and (len(token) > 3 or not token.isupper()):
-            break
+            if len(token) > 2:
+                break
+            before = i > 0 and any(ch.isdigit() for ch in tokens[i - 1].group())
+            after = i + 1 < len(tokens) and any(ch.isdigit() for ch in tokens[i + 1].group())
+            rest = view[t.end() : t.end() + 2].lstrip()
+            goes_on = bool(rest) and rest[0].isalpha()
+            if not after and not (before and not (goes_on and token.lower() in _CONJUNCTIONS)):
+                break
         last_end = t.end()
     if last_end is None or not any(ch.isdigit() for ch in view[start:last_end]):
         return None

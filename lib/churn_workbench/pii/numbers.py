@@ -103,3 +103,41 @@ def ibans(view: str) -> list[Hit]:
         elif sum(ch.isdigit() for ch in compact) >= 0.6 * len(compact) and not re.search(r"[A-Z]{5}", compact[4:]):
             out.append(("IBAN", m.start(), end, 0.7))  # IBAN-shaped; mostly letters would be a sentence
     return out
+
+
+# Digits spelled out as words ("seven seven zero zero nine ...", "oh seven nine one one,
+# one two three ..."): a run of 6+ digit words is a phone or account number read aloud and
+# is masked like a long digit group. English, French, German and Spanish digit words;
+# "double"/"triple" repeat the next digit. The gate is a set intersection with the text's
+# words, without the zero words "o"/"oh" (interjections), so most texts pay one C-level test.
+_DIGIT_WORDS = {
+    "zero": 1, "oh": 1, "o": 1, "nought": 1, "one": 1, "two": 1, "three": 1, "four": 1, "five": 1, "six": 1,
+    "seven": 1, "eight": 1, "nine": 1, "zéro": 1, "un": 1, "deux": 1, "trois": 1, "quatre": 1, "cinq": 1,
+    "sept": 1, "huit": 1, "neuf": 1, "null": 1, "eins": 1, "zwei": 1, "zwo": 1, "drei": 1, "vier": 1,
+    "fünf": 1, "sechs": 1, "sieben": 1, "acht": 1, "neun": 1, "cero": 1, "uno": 1, "dos": 1, "tres": 1,
+    "cuatro": 1, "cinco": 1, "seis": 1, "siete": 1, "ocho": 1, "nueve": 1,
+    "double": 0, "triple": 0, "doppel": 0,
+}
+DIGIT_WORD_SET = frozenset(w for w, n in _DIGIT_WORDS.items() if n)
+DIGIT_WORD_GATE = frozenset(w for w, n in _DIGIT_WORDS.items() if n and w not in ("o", "oh", "un"))
+_DIGIT_WORD_ALT = "|".join(sorted(_DIGIT_WORDS, key=len, reverse=True))
+_SPELLED_RUN_RE = re.compile(
+    rf"(?i)(?<![^\W\d_])(?:{_DIGIT_WORD_ALT})(?:[ \t]*[,.\-]?[ \t]+(?:{_DIGIT_WORD_ALT})){{5,}}(?![^\W\d_])"
+)
+_SPELLED_WORD_RE = re.compile(r"[^\W\d_]+")
+
+
+def spelled_digit_runs(view: str) -> list[Hit]:
+    """NUMBER hits for runs of 6+ spelled digits (see _DIGIT_WORDS)."""
+    out = []
+    for m in _SPELLED_RUN_RE.finditer(view):
+        count, repeat = 0, 1
+        for w in _SPELLED_WORD_RE.findall(m.group().lower()):
+            if _DIGIT_WORDS[w] == 0:
+                repeat = 3 if w == "triple" else 2
+            else:
+                count += repeat
+                repeat = 1
+        if count >= 6:
+            out.append(("NUMBER", m.start(), m.end(), 0.6))
+    return out

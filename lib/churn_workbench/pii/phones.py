@@ -49,6 +49,9 @@ class PhoneNumberRecognizer(LocalRecognizer):
     )
     _DATE_RE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
     _DOTTED_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}|\d{1,3}(?:[.,]\d{3})+")
+    # "2019-2021", "1998 - 2004", "2019/20": a year range, not a phone (8 digits pass some
+    # regions' numbering plans); checked before any validation, so it also saves time
+    _YEAR_RANGE_RE = re.compile(r"((?:19|20)\d\d)\s?[-–/]\s?((?:19|20)?\d\d)")
 
     def __init__(self) -> None:
         super().__init__(supported_entities=[self.ENTITY], name="PhoneNumberRecognizer")
@@ -111,6 +114,9 @@ class PhoneNumberRecognizer(LocalRecognizer):
         if len(digits) > 15 + (2 if candidate.startswith("00") else 0):
             return None
         if self._DATE_RE.fullmatch(candidate.strip("()")) or self._DOTTED_RE.fullmatch(candidate):
+            return None
+        year_range = self._YEAR_RANGE_RE.fullmatch(candidate)
+        if year_range and int(year_range.group(1)[-len(year_range.group(2)):]) <= int(year_range.group(2)):
             return None
         phone_word, not_phone = self._cues(text[max(0, start - 40) : start])
         if not_phone and not international:

@@ -158,6 +158,49 @@ def letter_spaced_emails(view: str) -> list[tuple[str, int, int, float]]:
     return out
 
 
+# Letter-spaced with the "@" and dots spelled out: "m a r k o 7 7 at w e b dot d e",
+# "p e t e r . m u l l e r (at) gmx (dot) de". A piece is a run of single characters joined
+# by single blanks, or a plain word; at least one piece must be letter-spaced (plain words
+# are the ObfuscatedEmailRecognizer's). The joined address must be an e-mail address with a
+# known top-level domain, so "a b c at home dot" stays text.
+_PIECE = r"(?:[\w+\-](?: [\w.+\-])+|[\w.+\-]+)"
+_DOMAIN_PIECE = r"(?:[\w\-](?: [\w\-])+|[\w\-]+)"
+_SPELLED_AT = r"(?:\((?i:at)\)|\[(?i:at)\]|\{(?i:at)\}|(?i:at)|@)"
+_SPELLED_DOT = r"(?: +(?:\((?i:dot)\)|\[(?i:dot)\]|\{(?i:dot)\}|(?i:dot)) +| ?\. ?)"
+_SPELLED_SPACED_RE = re.compile(
+    rf"(?<![\w.])(?P<local>{_PIECE}) +{_SPELLED_AT} +(?P<domain>{_DOMAIN_PIECE}(?:{_SPELLED_DOT}{_DOMAIN_PIECE})+)(?!\w)"
+)
+_SPELLED_DOT_RE = re.compile(r" +(?:\((?i:dot)\)|\[(?i:dot)\]|\{(?i:dot)\}|(?i:dot)) +")
+# Gate: an "at" word and three single characters in a row ("o 7 7", "w e b").
+_THREE_SINGLES_RE = re.compile(r"(?<!\S)\S \S \S(?!\S)")
+
+
+def spelled_spaced_emails(view: str) -> list[tuple[str, int, int, float]]:
+    """EMAIL hits for letter-spaced addresses with a spelled "at"/"dot" (_SPELLED_SPACED_RE)."""
+    if not _THREE_SINGLES_RE.search(view):
+        return []
+    out = []
+    for m in _SPELLED_SPACED_RE.finditer(view):
+        local, domain = m.group("local"), m.group("domain")
+        if " " not in local.strip() and not any(" " in p.strip() for p in _SPELLED_DOT_RE.split(domain)):
+            continue  # no letter-spaced piece: plain words are another recognizer's
+        joined = local.replace(" ", "") + "@" + _SPELLED_DOT_RE.sub(".", domain).replace(" ", "")
+        if _EMAIL_RE.fullmatch(joined) and offline_tld_extractor()(joined).suffix:
+            out.append(("EMAIL", m.start(), m.end(), 0.9))
+    return out
+
+
+# A social-media handle ("DM @janewhit84 on twitter") names its owner as well as an e-mail
+# address does. Not part of an e-mail (no word character, dot or @ before the @), 2-30
+# characters of Twitter/Instagram/TikTok handles with a letter among them ("@30" is no one).
+_HANDLE_RE = re.compile(r"(?<![\w.@+\-])@(?=[\w.]*[^\W\d_])[A-Za-z0-9_](?:[\w.]{0,28}[A-Za-z0-9_])?(?![\w@]|\.[A-Za-z])")
+
+
+def social_handles(view: str) -> list[tuple[str, int, int, float]]:
+    """HANDLE hits: @handles that are not part of an e-mail address."""
+    return [("HANDLE", m.start(), m.end(), 0.7) for m in _HANDLE_RE.finditer(view)]
+
+
 class DirectIpRecognizer(_DirectPatterns, IpRecognizer):
     """Presidio's IP address recognizer, matched directly (see _DirectPatterns)."""
 
@@ -190,6 +233,14 @@ class AccountNumberRecognizer(LocalRecognizer):
         r"(?P<value>(?=[A-Z0-9/\-]*\d{3})[A-Z]{0,5}[-/]?\d[A-Z0-9/\-]{2,24})(?![\w-])"
     )
     _DATE_RE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|(?:19|20)\d\d")
+    # The value written in blank-separated digit groups ("884 213", "12 345 678"): the
+    # groups right after it belong to it, unless a unit, amount or another number follows
+    # ("order 123456 30 minutes late", "ref 4471 20 €").
+    _MORE_GROUPS_RE = re.compile(
+        r"(?:[ \t]\d{2,6})+(?![\w%€$£]|[.,]\d|\s*(?:%|€|\$|£)|\s+(?i:min|mins|minutes?|hours?|hrs?|days?|weeks?|"
+        r"months?|years?|euros?|eur|pounds?|gbp|dollars?|usd|gb|mb|mbps|times|minuten|stunden|tage|wochen|monate|"
+        r"jahre|minutes|heures|jours|mois|ans|minutos|horas|días|meses|años|minuti|ore|giorni|mesi|anni)\b)"
+    )
 
     def __init__(self) -> None:
         super().__init__(supported_entities=[self.ENTITY], name="AccountNumberRecognizer")
@@ -205,7 +256,12 @@ class AccountNumberRecognizer(LocalRecognizer):
             if self._DATE_RE.fullmatch(value):
                 continue  # "customer since 2019", "contract 2024-01-31"
             start = m.start("value")
-            results.append(recognizer_result(self, self.ENTITY, start, start + len(value), 0.6))
+            end = start + len(value)
+            if value[-1].isdigit():
+                more = self._MORE_GROUPS_RE.match(text, end)
+                if more:
+                    end = more.end()
+            results.append(recognizer_result(self, self.ENTITY, start, end, 0.6))
         return results
 
 

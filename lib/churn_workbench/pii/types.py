@@ -21,6 +21,7 @@ PLACEHOLDER_LABELS = {
     "POSTCODE": "POSTCODE",
     "NATIONAL_ID": "NATIONAL_ID",
     "PASSPORT": "PASSPORT",
+    "HANDLE": "HANDLE",  # a social-media @handle: identifies its owner like a name
     "NUMBER": "NUMBER",  # a long digit group masked for minimisation, whatever it is
 }
 
