@@ -19,6 +19,7 @@ recognizers from churn_workbench.pii.recognizers, name lists shipped in the pack
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -26,7 +27,6 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
-from churn_workbench.pii.engine import detect, resolve_overlaps
 from churn_workbench.pii.known import known_matcher
 from churn_workbench.pii.replace import PLACEHOLDER_RE, replace_findings
 from churn_workbench.pii.text import detection_view, map_span, strip_invisible, unescape_json_same_length
@@ -60,6 +60,9 @@ def find_pii(text: str, known: KnownIdentifiers | None = None) -> list[Finding]:
     """
     if not text:
         return []
+    # Imported here: Presidio (and the spaCy it imports) takes a second and a half to load, and
+    # the stages that never look for PII (ingest, predict) import this module through others.
+    from churn_workbench.pii.engine import detect, resolve_overlaps
     view, index = detection_view(text)
     findings = known_matcher(known).find(view) if known else []
     findings += detect(view, [(f.start, f.end) for f in findings])
@@ -99,8 +102,15 @@ def anonymize_many(
     anonymize("warm-up: Anna, anna@example.com")  # build the engine here, before forking
     chunk = max(1, len(pairs) // (workers * 8))
     batches = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-        return [result for batch in pool.map(_anonymize_batch, batches) for result in batch]
+    # Forked workers inherit the whole heap (data frames, the word lists); frozen, the garbage
+    # collector in each worker no longer walks it, and its pages are not copied by the walk
+    # (the pattern the gc module documents for forking servers).
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+            return [result for batch in pool.map(_anonymize_batch, batches) for result in batch]
+    finally:
+        gc.unfreeze()
 
 
 def _pool_context():

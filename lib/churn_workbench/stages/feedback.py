@@ -98,7 +98,8 @@ def run(params: FeedbackParams) -> dict:
             entity_totals.update(r.counts)
     ctx.audit.event("anonymized", texts=int(len(todo)), reused=int(hit.sum()), entities=dict(entity_totals))
 
-    items = [FeedbackItem(f, c, t, bool(external.get(c, False)))
+    may_send = external.to_dict()  # a dict lookup per item, not a pandas one
+    items = [FeedbackItem(f, c, t, bool(may_send.get(c, False)))
              for f, c, t in zip(feedback["feedback_id"], feedback["customer_id"], anonymized)]
     # Write-ahead: llm_egress rows and cached answers are written by the journal as requests go.
     journal = EgressJournal(ctx.settings.db_path, ctx.run_id, "feedback")
