@@ -145,8 +145,19 @@ def residual_pii(payload: str) -> list[Finding]:
     """
     view = unescape_json_same_length(payload or "")
     placeholders = [m.span() for m in PLACEHOLDER_RE.finditer(view)]
-    findings = [f for f in find_pii(view) if not _inside_any(f, placeholders)]
-    if any(f.entity_type == "NUMBER" for f in findings) and _is_json(payload):
+    is_json = _is_json(payload)
+    if is_json:
+        # Each JSON string is read on its own, as the per-item screen read it: next to the
+        # English system prompt a Chinese or Arabic feedback text would otherwise look like a
+        # short island of another script, i.e. a name, and never be sent.
+        findings = []
+        for m in _BETWEEN_QUOTES_RE.finditer(view):
+            findings += [Finding(f.entity_type, f.start + m.start(), f.end + m.start(), f.score, f.source)
+                         for f in find_pii(m.group())]
+    else:
+        findings = find_pii(view)
+    findings = [f for f in findings if not _inside_any(f, placeholders)]
+    if any(f.entity_type == "NUMBER" for f in findings) and is_json:
         # A long digit group outside every JSON string is the request's own structure
         # ("max_tokens": 123456), not text anybody wrote.
         strings = [m.span() for m in _JSON_STRING_RE.finditer(payload)]
@@ -155,6 +166,7 @@ def residual_pii(payload: str) -> list[Finding]:
 
 
 _JSON_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BETWEEN_QUOTES_RE = re.compile(r'[^"]+')  # in the unescaped view: keys, values, and the texts inside them
 
 
 def _is_json(payload: str) -> bool:
