@@ -580,6 +580,8 @@ def test_pii_next_to_or_around_own_identifiers_is_still_found(text, hidden):
         ("Lieferadresse: Jungfernstieg 1, Hamburg", ["Jungfernstieg"]),
         # postcodes: any case and unspaced after a cue; unspaced after a postcode word
         ("I'm in ec1a1bb and the signal is bad", ["ec1a1bb"]),
+        ("we're at sw1a1aa, no signal indoors", ["sw1a1aa"]),
+        ("we live at n1 9gu since May", ["n1 9gu"]),
         ("postcode sw1a1aa", ["sw1a1aa"]),
         ("my area is sw1a 1aa", ["sw1a"]),
         ("postcode 1017gc, geen bereik", ["1017gc"]),

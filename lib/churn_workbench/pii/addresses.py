@@ -86,7 +86,7 @@ _UK_ANY_CASE_RE = re.compile(
 )
 _UK_GATE_RE = re.compile(r"\d[A-Za-z]{2}\b")  # every UK postcode ends so
 _UK_CUE_BEFORE_RE = re.compile(
-    r"(?i)(?:\b(?:i'?m|i\s+am|we'?re|we\s+are|live|living|based|located|moved)\s+(?:in|to|near)|\bmy\s+area(?:\s+is)?"
+    r"(?i)(?:\b(?:i'?m|i\s+am|we'?re|we\s+are|live|living|lives|based|located|moved|stay|staying)\s+(?:in|to|near|at)|\bmy\s+area(?:\s+is)?"
     r"|\barea|\bnear|\baround|\bpost\s?code(?:\s+is)?)\s*:?\s*$"
 )
 
