@@ -45,3 +45,16 @@ def pipeline_env(ws: Workspace, **extra) -> dict:
                WORKBENCH_MODEL_MIN_AUC="0")
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+# Files whose module fixtures run whole pipelines go first: `make test` spreads files over the
+# CPUs (pytest-xdist --dist loadfile) in collection order, and a long file started last keeps
+# every other worker idle until it ends. The sort is stable, so the order inside a file stays.
+_LONGEST_FILES_FIRST = ("test_hostile_second.py", "test_governance_egress.py", "test_subjects.py",
+                        "test_hostile_inputs.py", "test_tamper.py", "test_robustness.py", "test_uplift.py",
+                        "test_pipeline_e2e.py", "test_real_tables.py", "test_audit.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(_LONGEST_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
