@@ -378,3 +378,15 @@ def test_kernel_shutdown_chatter_is_dropped_and_other_kernel_stderr_kept(capsys)
                                       b"[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.\n"
                                       b"Segmentation fault in libfoo\n"))
     assert capsys.readouterr().err == "Segmentation fault in libfoo\n"
+
+
+def test_kernel_stderr_after_the_stop_request_is_dropped(capsys):
+    import io
+    import threading
+
+    from churn_workbench.pipeline import _forward_kernel_stderr
+    stopping = threading.Event()
+    stopping.set()
+    _forward_kernel_stderr(io.BytesIO(b"ERROR:tornado.general:Uncaught exception in ZMQStream callback\n"
+                                      b"zmq.error.ZMQError: Socket operation on non-socket\n"), stopping)
+    assert capsys.readouterr().err == ""

@@ -128,24 +128,40 @@ class IpcKernelManager(AsyncKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         # The kernel's own stderr is piped through a filter: its lifecycle chatter when it is
-        # stopped (after Ctrl-C, or a slow shutdown on a loaded machine) would otherwise break
-        # the runner's promise of one line per failure. Anything else still reaches the terminal.
+        # stopped (after Ctrl-C, or a slow shutdown on a loaded machine, where ipykernel may log
+        # a whole traceback about its closed sockets) would otherwise break the runner's promise
+        # of one line per failure. Until it is told to stop, everything else reaches the terminal.
         kw["stderr"] = subprocess.PIPE
+        self.stopping = threading.Event()
         await super()._async_launch_kernel(kernel_cmd, **kw)
         process = getattr(self.provisioner, "process", None)
         if process is not None and process.stderr is not None:
-            threading.Thread(target=_forward_kernel_stderr, args=(process.stderr,), daemon=True).start()
+            threading.Thread(target=_forward_kernel_stderr, args=(process.stderr, self.stopping), daemon=True).start()
+
+    async def shutdown_kernel(self, *args, **kwargs):
+        _mark_stopping(self)
+        return await super().shutdown_kernel(*args, **kwargs)
+
+
+def _mark_stopping(km) -> None:
+    """From now on the kernel's stderr is shutdown noise (see IpcKernelManager)."""
+    stopping = getattr(km, "stopping", None)
+    if stopping is not None:
+        stopping.set()
 
 
 # ipykernel's messages when its parent stops it: expected, never actionable.
 _KERNEL_LIFECYCLE_NOISE = ("Parent appears to have exited", "KeyboardInterrupt caught in kernel")
 
 
-def _forward_kernel_stderr(stream) -> None:
-    """Copy a stage kernel's stderr to ours, without ipykernel's shutdown messages."""
+def _forward_kernel_stderr(stream, stopping: threading.Event | None = None) -> None:
+    """Copy a stage kernel's stderr to ours, without ipykernel's shutdown messages and without
+    anything it writes once it has been told to stop."""
     with contextlib.suppress(OSError, ValueError):
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf-8", "replace")
+            if stopping is not None and stopping.is_set():
+                continue
             if not any(noise in line for noise in _KERNEL_LIFECYCLE_NOISE):
                 sys.stderr.write(line)
                 sys.stderr.flush()
@@ -154,6 +170,7 @@ def _forward_kernel_stderr(stream) -> None:
 def _kill_stage_kernels() -> None:
     """SIGKILL the stage kernels still alive: after an interrupt nothing may write for the run."""
     for km in list(_KERNELS):
+        _mark_stopping(km)
         process = getattr(getattr(km, "provisioner", None), "process", None)
         if process is None or process.poll() is not None:
             continue
