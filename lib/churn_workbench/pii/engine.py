@@ -174,7 +174,6 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
         hits.extend(social_handles(view))
         if _SPACED_EMAIL_HINT.search(view):
             hits.extend(letter_spaced_emails(view))
-    # substring tests first: most texts have "at" only inside words ("that", "what")
     # "at", "(at)", "AT" as a word ("that" is another word) and three one-letter words
     # ("m a r k o", "w e b"): ordinary prose has "a" and "I" and few others
     if "at" in words and sum(len(w) == 1 for w in words) >= 3:
