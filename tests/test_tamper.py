@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 
 from churn_workbench import audit, db
+from churn_workbench.workspace import Workspace as WorkbenchWorkspace
 from conftest import ROOT, Workspace, pipeline_env
 
 pytestmark = pytest.mark.slow
@@ -51,7 +52,7 @@ class Site:
                 con.execute(statement)
 
     def verify(self, heads: bool):
-        return audit.verify(self.ws.db_path, self.ws.audit_dir, self.heads if heads else None)
+        return WorkbenchWorkspace.open(self.ws.db_path, audit_dir=str(self.ws.audit_dir)).verify(self.heads if heads else None)
 
 
 def run_pipeline(ws: Workspace, *args: str) -> subprocess.CompletedProcess:

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import dataclasses
 
-from . import audit, db, pipeline
+from . import db, pipeline
 from .config import PROJECT_ROOT, load_settings, select_llm_profile
 from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
 from .llm.profiles import PROFILES as LLM_PROFILES
 from .stages.params import PARAMS
 from .vocab import STAGES
+from .workspace import Workspace
 
 # Stage parameters with a flag of their own; every other declared stage parameter gets
 # a flag derived from its name (max_train_rows -> --max-train-rows).
@@ -126,7 +127,7 @@ def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
     if heads and not Path(heads).is_file():
         raise UsageError(f"{heads}: --heads file does not exist")
-    result = audit.verify(settings.db_path, settings.audit_dir, heads)
+    result = Workspace(settings).verify(heads)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -168,6 +169,15 @@ def _params(args) -> dict:
 
 
 def _run(args, settings) -> int:
+    # The workspace lock first, before the database is opened anywhere: a second run on the same
+    # database is refused by it (or waits, --wait), never by DuckDB's file lock.
+    ws = Workspace(settings)
+    with ws.lock(args.wait):
+        return _run_locked(args, ws)
+
+
+def _run_locked(args, ws: Workspace) -> int:
+    settings = ws.settings
     stages = list(STAGES)
     if args.stages:
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -190,12 +200,12 @@ def _run(args, settings) -> int:
         get_provider(settings.llm_provider, settings)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
-    # Fail fast, before any run is recorded, if another process holds the database file.
+    # Fail fast, before any run is recorded, if another process (not a pipeline) holds the database file.
     if settings.db_path.exists():
         db.connect(settings.db_path, wait_s=0).close()
     started = time.monotonic()
-    result = pipeline.run(settings, params, stages, run_id=run_id, resume=bool(args.resume), wait=args.wait,
-                          progress=not args.quiet)
+    result = pipeline.run(Workspace(settings), params, stages, run_id=run_id, resume=bool(args.resume),
+                          wait=args.wait, progress=not args.quiet)
     if result.status == "interrupted":
         where = f" during the {result.stage} stage" if result.stage else ""
         signame = "Ctrl-C" if result.interrupted_by == "SIGINT" else result.interrupted_by
@@ -277,7 +287,7 @@ def _counts(reasons: dict[str, int]) -> str:
 
 
 def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg: str | None = None) -> None:
-    s = pipeline.run_summary(settings, result.run_id)
+    s = pipeline.run_summary(Workspace(settings), result.run_id)
     print()
     print(f"Run {result.run_id}: {result.status.upper()} in {elapsed:.1f}s")
     if result.error:

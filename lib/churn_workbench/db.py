@@ -20,6 +20,7 @@ SCHEMA_VERSION = 1
 # Tables whose shape depends on the input file (customers) are created by the ingest stage.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER);
+CREATE TABLE IF NOT EXISTS workspace_identity (id VARCHAR, created_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS customer_columns (
     column_name VARCHAR, role VARCHAR, dtype VARCHAR, run_id VARCHAR, leakage_allowed BOOLEAN);
 CREATE TABLE IF NOT EXISTS ingest_log (
@@ -115,6 +116,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(SCHEMA)
     if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
         con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+    # The workspace's identity is created with its database (signed heads name it, not a path).
+    if con.execute("SELECT count(*) FROM workspace_identity").fetchone()[0] == 0:
+        con.execute("INSERT INTO workspace_identity VALUES ('ws-' || replace(CAST(uuid() AS VARCHAR), '-', ''), now())")
 
 
 @contextlib.contextmanager

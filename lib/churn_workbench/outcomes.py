@@ -23,14 +23,17 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+import json
+
 from . import audit as audit_mod
-from . import db
+from . import db, effect, synthetic
 from .audit import AuditLog
 from .errors import InputError, UsageError
 from .inputs import read_table
 from .inputs.columns import describe_rows, require_columns
 from .inputs.feedback import parse_timestamps
 from .inputs.values import FALSE_TOKENS, TRUE_TOKENS, as_text
+from .workspace import Workspace
 
 COLUMNS = ("customer_id", "churned", "observed_at")
 STAGE = "outcomes"  # the audit chain's stage name for outcome events (not a pipeline stage)
@@ -156,10 +159,6 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
     `<data dir>/outcomes/<run_id>.csv` and attached to the run. Only for a run on synthetic data
     (the generator is re-run from the run's recorded parameters to know each customer's truth).
     Returns (Attached, synthetic.SimulatedOutcomes, path)."""
-    import json
-
-    from . import synthetic
-    from .stages.ingest import fingerprint
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()
         if row is None:
@@ -169,7 +168,7 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
             raise UsageError(f"--simulate-outcomes {run_id}: that run used your own customers file; outcomes can "
                              "only be simulated for synthetic data (attach real ones with --outcomes FILE)")
         n, data_seed = int(params.get("synthetic_n", 1000)), int(params.get("seed", 42))
-        sources = fingerprint(n, data_seed, "", "", "", "")
+        sources = synthetic.source_fingerprint(n, data_seed)
         wanted = audit_mod.sha256_hex(audit_mod.canonical_json({k: v["sha256"] for k, v in sources.items()}))
         if not con.execute("SELECT count(*) FROM ingest_log WHERE input_sha256 = ?", [wanted]).fetchone()[0]:
             raise UsageError(f"--simulate-outcomes {run_id}: the store holds no data from --synthetic {n} --seed {data_seed}")
@@ -193,14 +192,14 @@ def command(settings, outcomes_path: str | None, outcomes_for: str | None, simul
             seed: int = 0, echo=print) -> int:
     """`--outcomes FILE [--outcomes-for RUN_ID]` or `--simulate-outcomes RUN_ID`: attach outcomes,
     print the effect report, republish the dashboard snapshot. Runs no stage notebook."""
-    from . import effect, pipeline
     if outcomes_for and not outcomes_path:
         raise UsageError("--outcomes-for needs --outcomes FILE")
     if outcomes_path and simulate_run:
         raise UsageError("use either --outcomes FILE or --simulate-outcomes RUN_ID, not both")
     if not Path(settings.db_path).exists():
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
-    with pipeline.pipeline_lock(Path(settings.db_path), wait=False):
+    ws = Workspace(settings)
+    with ws.lock(wait=False):
         if simulate_run:
             attached, simulated, path = simulate_for_run(settings, simulate_run, seed)
             echo(f"Simulated outcomes for run {simulate_run}: {path}")
@@ -216,5 +215,5 @@ def command(settings, outcomes_path: str | None, outcomes_for: str | None, simul
             rep = effect.report(con, attached.run_id, settings.min_control)
         for line in rep.lines():
             echo(line)
-        pipeline._publish_snapshot(settings)
+        ws.changed(echo)
     return 0

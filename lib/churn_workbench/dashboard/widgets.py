@@ -24,7 +24,7 @@ from ..pseudonyms import SubjectRefs
 from ..config import Settings, load_settings
 from ..errors import SnapshotGone
 from .data import CustomerFilter, DashboardData, load
-from .publish import default_dir
+from ..workspace import snapshot_dir_of
 
 ANY = "(any)"
 ALL_RUNS = "(all runs)"
@@ -181,7 +181,7 @@ def subject_refs(settings: Settings) -> SubjectRefs | None:
 
 def resolve_snapshot_dir(snapshot_dir: str | os.PathLike | None, settings: Settings) -> Path:
     """The notebook's `snapshot_dir` parameter; empty means the pipeline's default for the DB."""
-    return Path(snapshot_dir) if snapshot_dir else default_dir(settings.db_path)
+    return Path(snapshot_dir) if snapshot_dir else snapshot_dir_of(settings.db_path)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,6 +13,7 @@ from .. import audit, db, runs
 from ..audit import AuditLog
 from ..pseudonyms import SubjectRefs
 from ..config import Settings, load_settings
+from ..workspace import Workspace
 from .params import StageParams
 
 # Tables that several stages of one run write to: a stage replaces only its own rows.
@@ -29,10 +29,14 @@ class StageContext:
     refs: SubjectRefs
     started: float = field(default_factory=time.monotonic)
 
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(self.settings)
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short connection for reading inputs; closed before any slow work starts."""
-        with db.session(self.settings.db_path) as con:
+        with self.workspace.session() as con:
             yield con
 
     def commit(self, write: Callable[[duckdb.DuckDBPyConnection], None], replace_tables: tuple[str, ...] = (),
@@ -44,7 +48,7 @@ class StageContext:
         tables the stage wrote to before this commit (the write-ahead egress record), whose rows
         the chain must commit to as well.
         """
-        with db.session(self.settings.db_path) as con, db.transaction(con):
+        with self.workspace.session() as con, db.transaction(con):
             before = audit.run_row_counts(con, self.run_id)
             for table in replace_tables:
                 if table in STAGE_SCOPED_TABLES:
@@ -66,12 +70,7 @@ def open_stage(params: StageParams) -> StageContext:
     settings = load_settings(db_path=params.db_path, llm_provider=getattr(params, "llm_provider", ""))
     if not run_id:
         run_id = "interactive-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        with db.session(settings.db_path) as con:
-            con.execute(
-                "INSERT INTO runs (run_id, started_at, status, params, llm_provider) "
-                "SELECT ?, now(), 'interactive', ?, ? WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = ?)",
-                [run_id, json.dumps({"stage": stage}), settings.llm_provider, run_id],
-            )
+        runs.RunStore(Workspace(settings)).open_interactive(run_id, stage, settings.llm_provider)
     return StageContext(stage=stage, run_id=run_id, settings=settings, audit=AuditLog(run_id, stage),
                         refs=SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore))
 

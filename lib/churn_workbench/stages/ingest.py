@@ -21,8 +21,7 @@ def fingerprint(synthetic_n: int, seed: int, customers_path: str, feedback_path:
         return {name: {"path": str(Path(p).resolve()), "sha256": audit_mod.file_sha256(p)}
                 for name, p in (("customers", customers_path), ("feedback", feedback_path),
                                 ("consent", consent_path), ("data_config", data_config_path)) if p}
-    return {"synthetic": {"customers": int(synthetic_n), "seed": int(seed),
-                          "sha256": audit_mod.sha256_hex(f"synthetic:{synthetic_n}:{seed}:v1")}}
+    return synthetic.source_fingerprint(synthetic_n, seed)
 
 
 # The generator's customers have an age: declared sensitive, as a user's data config would.

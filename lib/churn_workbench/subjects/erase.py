@@ -17,7 +17,6 @@ aggregates); the next train run reads the customers table without the person.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -27,20 +26,20 @@ from ..audit import AuditLog
 from ..config import Settings
 from ..errors import UsageError, WorkbenchError
 from ..pseudonyms import SubjectRefs
+from ..workspace import Workspace
 from . import tombstones
 from .holdings import BY_CUSTOMER_ID, DIGESTED_TABLES, egress_hits, holds_anything, operation_id, row_hashes, where_customer
 
 
 def forget(settings: Settings, customer_id: str, republish: bool = True) -> dict:
     """Erase `customer_id`. Raises UsageError (exit 2) if nothing is held about them."""
-    from ..pipeline import pipeline_lock
-
     cid = str(customer_id)
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet, nothing to erase")
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
-    with pipeline_lock(settings.db_path, wait=False):
-        with db.session(settings.db_path) as con:
+    ws = Workspace(settings)
+    with ws.lock(wait=False):
+        with ws.session() as con:
             held = holds_anything(con, cid)
             has_secret = refs.known([cid])[0]
             if not held and not has_secret:
@@ -50,11 +49,11 @@ def forget(settings: Settings, customer_id: str, republish: bool = True) -> dict
             summary = _erase_rows(con, refs, cid, ref) if held else {"removed_rows": {}, "egress_redacted": 0}
         compact(settings.db_path)
         destroyed = refs.forget([cid])
-        try:
-            snapshot = _republish(settings) if republish else None
-        except Exception as exc:  # noqa: BLE001 - the erasure stands; say what is left to do
-            raise WorkbenchError(f"customer {cid} erased, but the dashboard snapshot was not republished "
-                                 f"({type(exc).__name__}: {exc}); the next pipeline run republishes it") from exc
+        # A fresh snapshot without the person; older generations (which still show them) go at once.
+        snapshot = ws.changed(drop_old=True) if republish else None
+        if republish and snapshot is None:  # the erasure stands; say what is left to do
+            raise WorkbenchError(f"customer {cid} erased, but the dashboard snapshot was not republished; "
+                                 "the next pipeline run republishes it")
     return {"customer_id": cid, "subject_ref": ref, **summary, "secrets_destroyed": destroyed,
             "snapshot": str(snapshot) if snapshot else None}
 
@@ -128,14 +127,3 @@ def compact(db_path: Path) -> None:
     os.replace(tmp, db_path)
 
 
-def _republish(settings: Settings):
-    """A fresh snapshot without the person; older generations (which still show them) are removed
-    at once instead of after the usual grace period."""
-    from ..dashboard import publish
-
-    snapshot_dir = publish.default_dir(settings.db_path)
-    generation = publish.publish(settings.db_path, snapshot_dir, settings.audit_dir)
-    for path in snapshot_dir.iterdir():
-        if path.is_dir() and path != generation and (path.name.startswith("gen-") or path.name.startswith(".building-")):
-            shutil.rmtree(path, ignore_errors=True)
-    return generation

@@ -24,6 +24,8 @@ from .. import db
 from ..audit import AuditLog
 from ..config import Settings
 from ..errors import UsageError
+from ..workspace import Workspace
+from .erase import compact
 from .holdings import operation_id, row_hashes
 
 KINDS = ("feedback", "analysis", "egress")
@@ -64,8 +66,6 @@ def feedback_kept(frame: pd.DataFrame, settings: Settings, now: datetime | None 
 
 def purge(settings: Settings, older_than: int | None = None, republish: bool = True) -> dict:
     """Apply retention now; returns the counts per kind and the cutoffs used."""
-    from ..pipeline import pipeline_lock
-
     todo = periods(settings, older_than)
     if not todo:
         raise UsageError("nothing to purge: give --older-than DAYS or set WORKBENCH_RETENTION_FEEDBACK_DAYS, "
@@ -76,7 +76,8 @@ def purge(settings: Settings, older_than: int | None = None, republish: bool = T
     counts: dict[str, int] = {}
     removed: dict[str, dict[str, list[str]]] = {}
     added: dict[str, dict[str, list[str]]] = {}
-    with pipeline_lock(settings.db_path, wait=False), db.session(settings.db_path) as con, db.transaction(con):
+    ws = Workspace(settings)
+    with ws.lock(wait=False), ws.session() as con, db.transaction(con):
         if "feedback" in cutoffs:
             counts["feedback"] = con.execute(f"DELETE FROM feedback WHERE {_WHERE['feedback']}",
                                              [cutoffs["feedback"]]).fetchone()[0]
@@ -105,10 +106,9 @@ def purge(settings: Settings, older_than: int | None = None, republish: bool = T
         log.flush(con)
     snapshot = None
     if any(counts.values()):
-        from .erase import _republish, compact
-        with pipeline_lock(settings.db_path, wait=False):
+        with ws.lock(wait=False):
             compact(settings.db_path)
         if republish:
-            snapshot = _republish(settings)
+            snapshot = ws.changed(drop_old=True)
     return {"days": todo, "cutoffs": {k: v.isoformat(sep=" ") for k, v in cutoffs.items()}, "purged": counts,
             "snapshot": str(snapshot) if snapshot else None}

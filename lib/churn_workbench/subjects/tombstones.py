@@ -17,6 +17,7 @@ from ..audit import AuditLog, canonical_json, sha256_hex
 from ..config import Settings
 from ..errors import UsageError
 from ..pseudonyms import SubjectRefs
+from ..workspace import Workspace
 from .holdings import operation_id
 
 _DOMAIN = "tombstone"
@@ -97,10 +98,9 @@ def strip(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customers: pd.DataF
 def lift(settings: Settings, customer_id: str) -> dict:
     """Lift the tombstone of `customer_id`: the next import takes the customer in again (as a new
     subject with a new pseudonym). Audited, without a subject ref (the old one is shredded)."""
-    from ..pipeline import pipeline_lock
-
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
-    with pipeline_lock(settings.db_path, wait=False), db.session(settings.db_path) as con, db.transaction(con):
+    ws = Workspace(settings)
+    with ws.lock(wait=False), ws.session() as con, db.transaction(con):
         digest = id_hash(con, refs, customer_id)
         n = con.execute("SELECT count(*) FROM tombstones WHERE id_hash = ? AND lifted_at IS NULL", [digest]).fetchone()[0]
         if not n:
