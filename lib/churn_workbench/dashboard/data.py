@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .. import audit, db
+from .. import audit, db, effect
 from ..errors import SnapshotGone
 from ..vocab import NOT_SCORED, PURPOSES, SEGMENTS
 from .publish import LLM_PRICES_USD_PER_MTOK, META, TABLES, current_generation
@@ -415,7 +415,6 @@ class DashboardData:
     def effect_summary(self, run_id: str, dimension: str = "overall", min_control: int = 30) -> pd.DataFrame:
         """Treated vs control churn for one run, per `dimension` (overall, action_type, segment),
         with the effect (control rate - treated rate) and its 95% interval (effect.from_counts)."""
-        from .. import effect
         counts = self.query("SELECT group_name AS group, treated, control, churned_treated, churned_control "
                             "FROM effect_counts WHERE run_id = ? AND dimension = ? ORDER BY 1", [run_id, dimension])
         return effect.from_counts(counts, min_control)

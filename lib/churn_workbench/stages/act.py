@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..llm import ActionRequest, EgressJournal, propose_actions
 from ..vocab import SEGMENTS, sentiment_label
 from .context import latest_run_with, open_stage
+from .modeldata import load_feature_frame
 from .params import ActParams
 
 
@@ -110,7 +111,6 @@ def _uplift_targets(con, ctx, preds: pd.DataFrame, candidates: pd.DataFrame, con
     if source is None:
         ctx.audit.event("targeting", method="risk", reason="no earlier run with enough outcomes")
         return candidates
-    from .modeldata import load_feature_frame
     X, _, info = load_feature_frame(con, ctx.run_id)
     data = uplift.experiment_data(con, source)
     data = data[data["customer_id"].isin(X.index)]
