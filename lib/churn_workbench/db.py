@@ -6,6 +6,7 @@ read-only ones. So connections here are short-lived: open, do one unit of work, 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from pathlib import Path
 from typing import Iterator
@@ -73,6 +74,24 @@ CREATE TABLE IF NOT EXISTS outcomes (
     run_id VARCHAR, customer_id VARCHAR, churned INTEGER, observed_at TIMESTAMP, source VARCHAR,
     source_sha256 VARCHAR, attached_at TIMESTAMP);
 """
+
+
+def _declared_columns(schema: str) -> dict[str, tuple[str, ...]]:
+    tables = {}
+    for name, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\);", schema, flags=re.S):
+        tables[name] = tuple(part.split()[0] for part in body.replace("\n", " ").split(",") if part.strip()
+                             and part.split()[0].isidentifier())
+    return tables
+
+
+# Column lists live here, next to the schema they come from: a frame built for a table asks for
+# its columns instead of repeating them by hand elsewhere.
+_COLUMNS = _declared_columns(SCHEMA)
+
+
+def columns(table: str) -> list[str]:
+    """The columns the schema declares for `table`, in table order."""
+    return list(_COLUMNS[table])
 
 
 def ident(name: str) -> str:

@@ -19,6 +19,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from .. import db
 from ..anonymize import strip_invisible
 from . import local, prompts, schemas
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
@@ -30,7 +31,7 @@ from .progress import Reporter
 
 ANALYSIS_COLUMNS = ["feedback_id", "customer_id", "sentiment", "sentiment_label", "topics", "summary", "status",
                     "provider", "model", "prompt_version", "cache_key", "prompt_tokens", "completion_tokens"]
-CACHE_COLUMNS = ["cache_key", "result", "provider", "model", "prompt_version", "created_run_id"]  # table order
+CACHE_COLUMNS = db.columns("analysis_cache")
 ACTION_COLUMNS = ["customer_id", "action_type", "channel", "discount_pct", "message", "offer_id", "status",
                   "provider", "model", "prompt_version"]
 _DRIVER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.=-]{0,47}$")  # a feature name, not free text

@@ -117,7 +117,7 @@ def run(params: FeedbackParams) -> dict:
         db.insert_df(con, "feedback_analysis", rows)
         if len(outcome.new_cache):
             con.register("cache_frame", outcome.new_cache)
-            con.execute("INSERT INTO analysis_cache SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
+            con.execute("INSERT INTO analysis_cache BY NAME SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
             con.unregister("cache_frame")
 
     ctx.commit(write, replace_tables=("feedback_analysis",), digest_tables=("llm_egress",))

@@ -116,7 +116,7 @@ def run(params: IngestParams) -> dict:
         # The register keeps its history: only records not already present are appended.
         con.register("consent_frame", consent[["customer_id", "purpose", "granted", "recorded_at", "source", "run_id"]])
         added = con.execute(
-            """INSERT INTO consent SELECT f.* FROM consent_frame f WHERE NOT EXISTS (
+            """INSERT INTO consent BY NAME SELECT f.* FROM consent_frame f WHERE NOT EXISTS (
                  SELECT 1 FROM consent c WHERE c.customer_id = f.customer_id AND c.purpose = f.purpose
                  AND c.granted = f.granted AND c.recorded_at IS NOT DISTINCT FROM f.recorded_at)"""
         ).fetchone()[0]
@@ -134,7 +134,7 @@ def run(params: IngestParams) -> dict:
 
 
 def _log_ingest(con, run_id: str, input_sha256: str, summary: dict) -> None:
-    con.execute("INSERT INTO ingest_log VALUES (?, ?, now(), ?)",
+    con.execute("INSERT INTO ingest_log (run_id, input_sha256, ingested_at, summary) VALUES (?, ?, now(), ?)",
                 [run_id, input_sha256, json.dumps({k: v for k, v in summary.items() if k != "run_id"})])
 
 

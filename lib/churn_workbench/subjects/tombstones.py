@@ -43,7 +43,7 @@ def add(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customer_id: str) -> 
     digest = id_hash(con, refs, customer_id)
     if con.execute("SELECT count(*) FROM tombstones WHERE id_hash = ? AND lifted_at IS NULL", [digest]).fetchone()[0]:
         return False
-    con.execute("INSERT INTO tombstones VALUES (?, current_date, NULL, 'erasure')", [digest])
+    con.execute("INSERT INTO tombstones (id_hash, created_at, lifted_at, reason) VALUES (?, current_date, NULL, 'erasure')", [digest])
     _resort(con)
     return True
 
@@ -52,7 +52,7 @@ def _resort(con) -> None:
     # Rows come back in insertion order; sorting by hash keeps that order from dating a tombstone.
     con.execute("CREATE OR REPLACE TEMP TABLE _tomb AS SELECT * FROM tombstones ORDER BY id_hash, created_at")
     con.execute("DELETE FROM tombstones")
-    con.execute("INSERT INTO tombstones SELECT * FROM _tomb")
+    con.execute("INSERT INTO tombstones BY NAME SELECT * FROM _tomb")
     con.execute("DROP TABLE _tomb")
 
 
