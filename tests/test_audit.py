@@ -7,7 +7,7 @@ import pytest
 
 from churn_workbench.workspace import Workspace
 
-from churn_workbench import audit, db, pseudonyms
+from churn_workbench import audit, db, pseudonyms, verification
 
 FIELDS = ["seq", "ts", "run_id", "stage", "event_type", "status", "subject_ref", "details", "prev_hash", "hash"]
 
@@ -30,7 +30,7 @@ def chained(workspace):
 
 
 def _verify(ws):
-    return Workspace.open(ws.db_path).verify()
+    return verification.verify(Workspace.open(ws.db_path))
 
 
 def test_untouched_log_verifies(chained):
@@ -273,7 +273,7 @@ def _export(ws):
 def test_exported_head_verifies_and_survives_only_an_intact_chain(chained):
     settings, record = _export(chained)
     assert record["seq"] == 8 and record["run_id"] == "run-b" and record["db"] == str(chained.db_path)
-    result = Workspace.open(chained.db_path).verify(settings.heads_file)
+    result = verification.verify(Workspace.open(chained.db_path), settings.heads_file)
     assert result.ok and result.heads_checked == 1, result.problems
     # Wipe: without heads an empty log "verifies"; the exported head says otherwise.
     with db.session(chained.db_path) as con:
@@ -282,7 +282,7 @@ def test_exported_head_verifies_and_survives_only_an_intact_chain(chained):
     import shutil
     shutil.rmtree(chained.audit_dir / "runs")
     assert _verify(chained).ok
-    result = Workspace.open(chained.db_path).verify(settings.heads_file)
+    result = verification.verify(Workspace.open(chained.db_path), settings.heads_file)
     assert not result.ok and "audit_log is empty" in result.problems[0] and "line 1" in result.problems[0]
 
 
@@ -291,7 +291,7 @@ def test_an_edited_or_foreign_head_fails_its_signature(chained):
     lines = settings.heads_file.read_text().splitlines()
     forged = dict(json.loads(lines[0]), seq=7, hash="f" * 64)
     settings.heads_file.write_text("\n".join([lines[0], json.dumps(forged), "not json"]) + "\n")
-    result = Workspace.open(chained.db_path).verify(settings.heads_file)
+    result = verification.verify(Workspace.open(chained.db_path), settings.heads_file)
     kinds = [p for p in result.problems]
     assert any("line 2" in p and "signature does not verify" in p for p in kinds), kinds
     assert any("line 3" in p and "not a signed head record" in p for p in kinds), kinds
@@ -303,7 +303,7 @@ def test_heads_of_another_database_do_not_count(chained, tmp_path):
     identity = Workspace.open(chained.db_path).identity()
     other.write_text(settings.heads_file.read_text().replace(identity, "ws-0000"))
     other.with_suffix(".pub").write_bytes(settings.heads_file.with_suffix(".pub").read_bytes())
-    result = Workspace.open(chained.db_path).verify(other)
+    result = verification.verify(Workspace.open(chained.db_path), other)
     assert not result.ok and "holds no signed head for" in result.problems[0]
 
 
@@ -337,7 +337,7 @@ def test_a_missing_public_key_is_one_problem(chained):
     settings, _ = _export(chained)
     _export(chained)
     (settings.heads_file.with_suffix(".pub")).unlink()
-    result = Workspace.open(chained.db_path).verify(settings.heads_file)
+    result = verification.verify(Workspace.open(chained.db_path), settings.heads_file)
     assert not result.ok and len(result.problems) == 1 and "no public key" in result.problems[0]
 
 

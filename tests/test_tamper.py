@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churn_workbench import audit, db
+from churn_workbench import audit, db, verification
 from churn_workbench.workspace import Workspace as WorkbenchWorkspace
 from conftest import ROOT, Workspace, pipeline_env
 
@@ -52,7 +52,7 @@ class Site:
                 con.execute(statement)
 
     def verify(self, heads: bool):
-        return WorkbenchWorkspace.open(self.ws.db_path, audit_dir=str(self.ws.audit_dir)).verify(self.heads if heads else None)
+        return verification.verify(WorkbenchWorkspace.open(self.ws.db_path, audit_dir=str(self.ws.audit_dir)), self.heads if heads else None)
 
 
 def run_pipeline(ws: Workspace, *args: str) -> subprocess.CompletedProcess:

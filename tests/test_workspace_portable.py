@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from churn_workbench import audit, signing
+from churn_workbench import audit, signing, verification
 from churn_workbench.config import load_settings
 from churn_workbench.errors import PipelineBusy
 from churn_workbench.runs import RunStore
@@ -49,7 +49,7 @@ def test_manifests_and_run_records_hold_paths_relative_to_the_workspace(sealed):
     assert manifest["artefacts"]["notebook:ingest"]["path"] == "audit/runs/run-1/01_ingest.ipynb"
     with sealed.session() as con:
         assert con.execute("SELECT notebook_path FROM stage_runs").fetchone()[0] == "audit/runs/run-1/01_ingest.ipynb"
-    assert sealed.verify(sealed.settings.heads_file).ok
+    assert verification.verify(sealed, sealed.settings.heads_file).ok
 
 
 def test_a_copied_then_tampered_workspace_fails_and_an_untouched_copy_passes(sealed, tmp_path):
@@ -59,10 +59,10 @@ def test_a_copied_then_tampered_workspace_fails_and_an_untouched_copy_passes(sea
     (tampered / "audit" / "runs" / "run-1" / "01_ingest.ipynb").write_text('{"cells": ["edited"]}')
     shutil.rmtree(sealed.root)  # the original is gone: each copy must stand on its own files
 
-    ok = Workspace.open(untouched / "wb.duckdb").verify(heads)
+    ok = verification.verify(Workspace.open(untouched / "wb.duckdb"), heads)
     assert ok.ok, ok.problems
     assert ok.heads_checked == 1  # the head signed for the original names the workspace, not its path
-    bad = Workspace.open(tampered / "wb.duckdb").verify(heads)
+    bad = verification.verify(Workspace.open(tampered / "wb.duckdb"), heads)
     assert not bad.ok
     assert "copy-bad" in bad.problems[0] and "01_ingest.ipynb" in bad.problems[0]
 
@@ -79,7 +79,7 @@ def test_the_identity_is_created_with_the_database_and_kept_by_a_copy(sealed, tm
 def test_heads_of_another_workspace_do_not_count(sealed, tmp_path):
     other = Workspace.open(tmp_path / "other" / "wb.duckdb")
     _sealed_run(other, "run-x")
-    result = sealed.verify(sealed.settings.heads_file)
+    result = verification.verify(sealed, sealed.settings.heads_file)
     assert result.ok and result.heads_checked == 1
     assert any("other workspaces" in note for note in result.notes)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import dataclasses
 
-from . import db, pipeline
+from . import db, pipeline, verification, wiring
 from .config import PROJECT_ROOT, load_settings, select_llm_profile
 from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
@@ -127,7 +127,7 @@ def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
     if heads and not Path(heads).is_file():
         raise UsageError(f"{heads}: --heads file does not exist")
-    result = Workspace(settings).verify(heads)
+    result = verification.verify(Workspace(settings), heads)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -204,7 +204,7 @@ def _run_locked(args, ws: Workspace) -> int:
     if settings.db_path.exists():
         db.connect(settings.db_path, wait_s=0).close()
     started = time.monotonic()
-    result = pipeline.run(Workspace(settings), params, stages, run_id=run_id, resume=bool(args.resume),
+    result = pipeline.run(wiring.open_workspace(settings), params, stages, run_id=run_id, resume=bool(args.resume),
                           wait=args.wait, progress=not args.quiet)
     if result.status == "interrupted":
         where = f" during the {result.stage} stage" if result.stage else ""

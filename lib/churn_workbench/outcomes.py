@@ -26,14 +26,13 @@ from pandas.api import types as ptypes
 import json
 
 from . import audit as audit_mod
-from . import db, effect, synthetic
+from . import db, effect, synthetic, wiring
 from .audit import AuditLog
 from .errors import InputError, UsageError
 from .inputs import read_table
 from .inputs.columns import describe_rows, require_columns
 from .inputs.feedback import parse_timestamps
 from .inputs.values import FALSE_TOKENS, TRUE_TOKENS, as_text
-from .workspace import Workspace
 
 COLUMNS = ("customer_id", "churned", "observed_at")
 STAGE = "outcomes"  # the audit chain's stage name for outcome events (not a pipeline stage)
@@ -198,7 +197,7 @@ def command(settings, outcomes_path: str | None, outcomes_for: str | None, simul
         raise UsageError("use either --outcomes FILE or --simulate-outcomes RUN_ID, not both")
     if not Path(settings.db_path).exists():
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
-    ws = Workspace(settings)
+    ws = wiring.open_workspace(settings)
     with ws.lock(wait=False):
         if simulate_run:
             attached, simulated, path = simulate_for_run(settings, simulate_run, seed)

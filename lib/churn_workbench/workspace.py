@@ -37,11 +37,14 @@ class Workspace:
     """The folder of one database. Built from `Settings` (`Workspace.open()` loads them)."""
 
     settings: Settings
+    # What runs after the store changed: callables (workspace, drop_old) -> result. The workspace
+    # knows no consumer of its data; whoever composes the application installs them.
+    on_change: tuple[Callable[["Workspace", bool], object], ...] = ()
 
     @classmethod
     def open(cls, db_path: str | Path | None = None, **overrides) -> "Workspace":
         """The workspace of `db_path` (default: the configured database) with settings loaded
-        from the environment, `.env` and `overrides`."""
+        from the environment, `.env` and `overrides`, and no change hooks."""
         return cls(load_settings(db_path=str(db_path) if db_path else None, **overrides))
 
     # --- where things live ---------------------------------------------------------------------
@@ -176,24 +179,18 @@ class Workspace:
 
     # --- after a change -----------------------------------------------------------------------------
     def changed(self, echo: Callable[[str], None] = print, drop_old: bool = False) -> Path | None:
-        """The store changed: republish the dashboard snapshot. A failure is reported, never raised
-        (the change itself stands). `drop_old`: remove older generations at once (after an erasure,
-        they still show the person). Returns the new generation folder, or None on failure."""
-        from .dashboard import publish  # the dashboard stack is only needed once something changed
-        try:
-            generation = publish.publish(self)
-        except Exception as exc:  # noqa: BLE001 - reported, the change's own outcome stands
-            echo(f"warning: the dashboard snapshot was not published: {type(exc).__name__}: {exc}")
-            return None
-        if drop_old:
-            publish.drop_generations_except(self.snapshot_dir, generation)
-        return generation
-
-    def verify(self, heads_file: str | Path | None = None):
-        """Recompute the chain, row digests, manifests and artefacts of this workspace (and the
-        exported heads, if given). Returns a `verification.VerifyResult`."""
-        from . import verification
-        return verification.verify(self, heads_file)
+        """The store changed: run the change hooks (the dashboard snapshot is republished by the
+        hook `wiring.open_workspace` installs). A failing hook is reported, never raised (the change
+        itself stands). `drop_old`: older snapshot generations go at once (after an erasure they
+        still show the person). Returns the last hook's result (the new snapshot), None on failure."""
+        result = None
+        for hook in self.on_change:
+            try:
+                result = hook(self, drop_old)
+            except Exception as exc:  # noqa: BLE001 - reported, the change's own outcome stands
+                echo(f"warning: the dashboard snapshot was not published: {type(exc).__name__}: {exc}")
+                return None
+        return result
 
 
 def snapshot_dir_of(db_path: str | Path) -> Path:

@@ -33,7 +33,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .. import consent, db, runs
+from .. import consent, db, runs, verification
 from ..vocab import NOT_SCORED, PURPOSES, sentiment_label_sql
 from ..workspace import Workspace
 
@@ -59,6 +59,15 @@ LLM_PRICES_USD_PER_MTOK: dict[tuple[str, str], tuple[float, float]] = {
     ("groq", "openai/gpt-oss-20b"): (0.10, 0.50),
     ("groq", "openai/gpt-oss-120b"): (0.15, 0.75),
 }
+
+
+def republish(ws: Workspace, drop_old: bool = False) -> Path:
+    """The workspace's change hook: a fresh snapshot; with `drop_old`, every older generation is
+    removed at once (after an erasure they still show the person)."""
+    generation = publish(ws)
+    if drop_old:
+        drop_generations_except(ws.snapshot_dir, generation)
+    return generation
 
 
 def drop_generations_except(snapshot_dir: str | Path, keep: Path) -> None:
@@ -122,7 +131,7 @@ def publish(ws: Workspace, snapshot_dir: str | Path | None = None) -> Path:
 
 def _verify(ws: Workspace) -> dict:
     try:
-        result = ws.verify()
+        result = verification.verify(ws)
         return {"ok": result.ok, "problems": result.problems, "events": result.events,
                 "runs_checked": result.runs_checked, "summary": str(result)}
     except Exception as exc:  # a verify that cannot run is a failed verify, shown as red

@@ -26,7 +26,7 @@ from ..audit import AuditLog
 from ..config import Settings
 from ..errors import UsageError, WorkbenchError
 from ..pseudonyms import SubjectRefs
-from ..workspace import Workspace
+from .. import wiring
 from . import tombstones
 from .holdings import BY_CUSTOMER_ID, DIGESTED_TABLES, egress_hits, holds_anything, operation_id, row_hashes, where_customer
 
@@ -37,7 +37,7 @@ def forget(settings: Settings, customer_id: str, republish: bool = True) -> dict
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet, nothing to erase")
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
-    ws = Workspace(settings)
+    ws = wiring.open_workspace(settings)
     with ws.lock(wait=False):
         with ws.session() as con:
             held = holds_anything(con, cid)

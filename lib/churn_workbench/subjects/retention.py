@@ -24,7 +24,7 @@ from .. import db
 from ..audit import AuditLog
 from ..config import Settings
 from ..errors import UsageError
-from ..workspace import Workspace
+from .. import wiring
 from .erase import compact
 from .holdings import operation_id, row_hashes
 
@@ -76,7 +76,7 @@ def purge(settings: Settings, older_than: int | None = None, republish: bool = T
     counts: dict[str, int] = {}
     removed: dict[str, dict[str, list[str]]] = {}
     added: dict[str, dict[str, list[str]]] = {}
-    ws = Workspace(settings)
+    ws = wiring.open_workspace(settings)
     with ws.lock(wait=False), ws.session() as con, db.transaction(con):
         if "feedback" in cutoffs:
             counts["feedback"] = con.execute(f"DELETE FROM feedback WHERE {_WHERE['feedback']}",
