@@ -38,7 +38,7 @@ from typing import Callable
 import pandas as pd
 from tqdm import tqdm
 
-from ..errors import WorkbenchError
+from ..errors import LLMUnavailable, UnreadableReply
 from ..anonymize import residual_pii
 from . import prompts, schemas
 from .base import CapabilityError, Provider, ProviderError, WriteAheadError, knob, on_wire
@@ -46,10 +46,6 @@ from .ratelimit import QuotaExhausted, RateLimiter, retry_after_seconds
 
 MODES = ("json_schema", "json_object", "text")
 
-
-class LLMUnavailable(WorkbenchError):
-    """More items fell back than `llm_fallback_threshold` allows: the stage fails instead of
-    pretending the model answered."""
 
 EGRESS_COLUMNS = ["request_id", "run_id", "stage", "provider", "model", "prompt_version", "payload",
                   "payload_sha256", "n_items", "sent_at", "outcome", "prompt_tokens", "completion_tokens",
@@ -125,12 +121,6 @@ def _apportion(total: int, weights: list[float]) -> list[int]:
     return parts
 
 
-class _BadReply(ValueError):
-    def __init__(self, message: str, usage: tuple[int, int] = (0, 0)):
-        super().__init__(message)
-        self.usage = usage
-
-
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(\{.*?\})\s*```", re.S)
 
 
@@ -160,31 +150,31 @@ def parse_content(content: str, lenient: bool):
 
 
 def _read_reply(text: str, lenient: bool = False) -> tuple[object, int, int, str | None]:
-    """(parsed message content, prompt_tokens, completion_tokens, finish_reason). Raises _BadReply
+    """(parsed message content, prompt_tokens, completion_tokens, finish_reason). Raises UnreadableReply
     for the failures seen in the wild: truncated or non-JSON bodies, a bare string, choices=None."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError):
-        raise _BadReply("body is not JSON") from None
+        raise UnreadableReply("body is not JSON") from None
     if not isinstance(data, dict):
-        raise _BadReply("body is not an object")
+        raise UnreadableReply("body is not an object")
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     pt, ct = (int(usage.get(k) or 0) if isinstance(usage.get(k), (int, float)) else 0
               for k in ("prompt_tokens", "completion_tokens"))
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise _BadReply("no choices", (pt, ct))
+        raise UnreadableReply("no choices", (pt, ct))
     finish = choices[0].get("finish_reason")
     message = choices[0].get("message")
     content = message.get("content") if isinstance(message, dict) else None
     if not isinstance(content, str):
-        raise _BadReply("no message content", (pt, ct))
+        raise UnreadableReply("no message content", (pt, ct))
     if finish == "length":
-        raise _BadReply("cut_off", (pt, ct))  # stopped by max_tokens: never complete JSON worth keeping
+        raise UnreadableReply("cut_off", (pt, ct))  # stopped by max_tokens: never complete JSON worth keeping
     try:
         return parse_content(content, lenient), pt, ct, finish
     except json.JSONDecodeError:
-        raise _BadReply("content is not JSON", (pt, ct)) from None
+        raise UnreadableReply("content is not JSON", (pt, ct)) from None
 
 
 class Engine:
@@ -547,7 +537,7 @@ class Engine:
             reason = None
             try:
                 content, pt, ct, _ = _read_reply(reply.body, lenient=mode != "json_schema")
-            except _BadReply as exc:
+            except UnreadableReply as exc:
                 content, (pt, ct), reason = None, exc.usage, str(exc)
             prompt_tokens, completion_tokens = prompt_tokens + pt, completion_tokens + ct
             self._settle(reservation, estimate, pt + ct)
