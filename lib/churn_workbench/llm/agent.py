@@ -22,7 +22,6 @@ import pandas as pd
 from ..anonymize import strip_invisible
 from . import local, prompts, schemas
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
-from .base import knob
 from .engine import Engine, WorkItem, empty_egress
 from .guard import text_violations
 from .policy import SEGMENTS, load_catalogue, violations
@@ -49,7 +48,7 @@ def _provider(settings) -> Provider:
 
 def _reporter(journal, settings, run_id: str, stage: str):
     """Live progress for the runner's terminal (only where a database, hence a runner, exists)."""
-    if journal is None or not knob(settings, "llm_progress_file", True):
+    if journal is None or not settings.llm_progress_file:
         return None
     return Reporter(journal.db_path, run_id, stage)
 
@@ -102,7 +101,7 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
 
     if provider.external:
         model, version = provider.model_for(task), provider.prompt_version(task)
-        limit = knob(settings, "llm_max_text_chars", 1000)
+        limit = settings.llm_max_text_chars
         work: dict[str, WorkItem] = {}
         members: dict[str, list[int]] = {}
         for i, item in enumerate(items):

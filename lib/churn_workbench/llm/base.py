@@ -26,17 +26,6 @@ from ..errors import CapabilityError, ConfigurationError, ProviderError, WriteAh
 from . import sdklog
 
 
-def knob(settings, name: str, default):
-    """A tuning value: settings.extra[name], else env WORKBENCH_<NAME>, else `default` (its type wins)."""
-    extra = getattr(settings, "extra", None) or {}
-    value = extra[name] if name in extra else getattr(settings, name, None)
-    if value is None or value == "":
-        return default
-    if isinstance(default, bool):
-        return value if isinstance(value, bool) else str(value).strip().lower() not in ("0", "false", "no", "off")
-    return type(default)(value)
-
-
 # --------------------------------------------------------------------------- public item types
 
 

@@ -41,7 +41,7 @@ from tqdm import tqdm
 from ..errors import LLMUnavailable, UnreadableReply
 from ..anonymize import residual_pii
 from . import prompts, schemas
-from .base import CapabilityError, Provider, ProviderError, WriteAheadError, knob, on_wire
+from .base import CapabilityError, Provider, ProviderError, WriteAheadError, on_wire
 from .ratelimit import QuotaExhausted, RateLimiter, retry_after_seconds
 
 MODES = ("json_schema", "json_object", "text")
@@ -198,13 +198,13 @@ class Engine:
         self.batch_size = max(1, int(settings.llm_batch_size))
         self.concurrency = max(1, int(settings.llm_concurrency))
         self.timeout_s = float(settings.llm_timeout_s)
-        self.max_attempts = max(1, knob(settings, "llm_max_attempts", 4))
-        self.max_rate_limited = max(1, knob(settings, "llm_max_rate_limited", 8))
-        self.item_tries = max(1, knob(settings, "llm_item_tries", 3))
-        self.backoff_s = knob(settings, "llm_backoff_s", 1.0)
-        self.backoff_max_s = knob(settings, "llm_backoff_max_s", 30.0)
-        self.min_batch = max(1, min(self.batch_size, knob(settings, "llm_min_batch", max(1, self.batch_size // 4))))
-        self.progress = knob(settings, "llm_progress", True)
+        self.max_attempts = max(1, int(settings.llm_max_attempts))
+        self.max_rate_limited = max(1, int(settings.llm_max_rate_limited))
+        self.item_tries = max(1, int(settings.llm_item_tries))
+        self.backoff_s = float(settings.llm_backoff_s)
+        self.backoff_max_s = float(settings.llm_backoff_max_s)
+        self.min_batch = max(1, min(self.batch_size, int(settings.llm_min_batch if settings.llm_min_batch is not None else self.batch_size // 4)))
+        self.progress = bool(settings.llm_progress)
         self.max_tokens_cap = max(16, int(getattr(settings, "llm_max_completion_tokens", 2048) or 2048))
         self.fallback_threshold = float(getattr(settings, "llm_fallback_threshold", 1.0)
                                         if getattr(settings, "llm_fallback_threshold", None) is not None else 1.0)
@@ -214,8 +214,8 @@ class Engine:
         self.modes = list(MODES) if wanted == "auto" else [wanted]
         self._mode = 0
         self.limiter = RateLimiter(settings.llm_requests_per_minute, settings.llm_tokens_per_minute,
-                                   window_s=knob(settings, "llm_rate_window_s", 60.0),
-                                   max_wait_s=knob(settings, "llm_max_wait_s", 60.0))
+                                   window_s=settings.llm_rate_window_s,
+                                   max_wait_s=settings.llm_max_wait_s)
         self.budget = Budget(settings.llm_max_requests, settings.llm_max_tokens)
         self._completion_per_item = float(completion_per_item)
         # max_tokens per request: room for a reasoning preamble plus 3x the expected answer size,
