@@ -127,6 +127,12 @@ class Settings:
     llm_progress: bool = _knob("WORKBENCH_LLM_PROGRESS", True, "progress bar for LLM work")
     llm_progress_file: bool = _knob("WORKBENCH_LLM_PROGRESS_FILE", True,
                                     "progress lines of LLM work for the runner's terminal")
+    llm_adapt: bool = _knob("WORKBENCH_LLM_ADAPT", True,
+                            "when the first answers are slow or time out: one request at a time, one item per "
+                            "request, a longer timeout (docs/llm.md)")
+    llm_adapt_max_timeout_s: float = _knob("WORKBENCH_LLM_ADAPT_MAX_TIMEOUT", 300.0,
+                                           "seconds per LLM request once the endpoint was found slow (the timeout "
+                                           "is raised to this, never lowered)")
     llm_reasoning_effort: str | None = _knob("WORKBENCH_LLM_REASONING_EFFORT", None,
                                              "reasoning_effort sent to gpt-oss (none: `low` on gpt-oss via groq, "
                                              "else not sent)")

@@ -23,7 +23,7 @@ _EXPORTS = {
     "analyze_feedback": "agent", "propose_actions": "agent", "cache_key": "agent",
     "EgressJournal": "journal",
 }
-_SUBMODULES = ("agent", "attempts", "base", "budget", "engine", "guard", "journal", "local", "policy",
+_SUBMODULES = ("adapt", "agent", "attempts", "base", "budget", "engine", "guard", "journal", "local", "policy",
                "profiles", "progress", "prompts", "ratelimit", "recording", "registry", "replies", "schemas", "sdklog",
                "settle", "workqueue", "groq_provider", "openai_provider")
 

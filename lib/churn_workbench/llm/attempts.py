@@ -9,7 +9,7 @@ server's retry-after); an auth failure stops all egress; a rejected request and 
 response format are not retried. A reply cut off by max_tokens ends the request: its items go
 back to the queue instead of repeating the same cut.
 
-`send_with_retries` works on the engine's shared state (limiter, budget, queue, stats);
+`send_with_retries` works on the engine's shared state (limiter, budget, queue, watch, stats);
 its result says how the request ended, and the engine resolves the items from it.
 """
 from __future__ import annotations
@@ -64,15 +64,19 @@ class RequestResult:
     success_ct: int = 0           # completion tokens of the attempt whose reply was used (learning)
     sent_body: str | None = None  # the exact bytes that left, as the provider reported them
     sent_at: datetime | None = None
+    requeue: bool = False         # the items go back without using a try (sent under settings since changed)
     latency_ms: float = 0.0
 
 
 def send_with_retries(engine, body: dict, payload: str, estimate: int, reservation, refs: list[str],
-                      mode: str) -> RequestResult:
+                      mode: str, generation: int, timeout_s: float) -> RequestResult:
     """Send `body` (its compact JSON text is `payload`; `refs`: its items' refs) until it is
     answered or given up.
 
-    `reservation`: the limiter slot of the first attempt. Never raises for a failed attempt;
+    `reservation`: the limiter slot of the first attempt. `generation`, `timeout_s`: the
+    slow-endpoint settings the request was sized under (adapt.py); once the engine has changed
+    them, the request is not tried again as it is: its items go back to be sent under the new
+    ones, without using up a try. Never raises for a failed attempt;
     raises WriteAheadError if an attempt could not be recorded (nothing was sent then).
     """
     result = RequestResult(uuid.uuid4().hex)
@@ -96,7 +100,15 @@ def send_with_retries(engine, body: dict, payload: str, estimate: int, reservati
         else:
             engine.queue.stopped.wait(wait)
 
+    def stale() -> bool:
+        """Sized and timed for settings the engine has since changed (a slow endpoint): the items
+        go back to be re-batched under the new ones instead of this request being tried again."""
+        result.requeue = generation != engine.watch.generation
+        return result.requeue
+
     while True:
+        if result.attempts and stale():
+            break  # (the outcome is the last attempt's)
         if result.attempts:
             reservation = engine.limiter.reserve(estimate, estimate, engine.queue.should_stop)
             if reservation is None:
@@ -115,7 +127,7 @@ def send_with_retries(engine, body: dict, payload: str, estimate: int, reservati
             with on_wire(wire):
                 if not engine.provider.reports_wire:
                     wire(payload)
-                reply = engine.provider.send(body, engine.timeout_s)
+                reply = engine.provider.send(body, timeout_s)
         except ProviderError as exc:
             result.sent_body = result.sent_body or exc.sent_body
             engine.budget.settle(estimate, 0)
@@ -131,18 +143,22 @@ def send_with_retries(engine, body: dict, payload: str, estimate: int, reservati
                 failures += 1
             if exc.kind == "timeout":
                 engine.count("timeouts", 1)
+                engine.observe_latency(exc.latency_ms or timeout_s * 1000, True, generation)
             if exc.kind == "auth":
                 engine.stop("auth_failed")
             if exc.kind == "capability":
                 result.outcome = "capability_rejected"
                 break
             result.outcome = exc.kind
+            if exc.retryable and stale():
+                break
             if (not exc.retryable or failures >= policy.max_attempts or limited >= policy.max_rate_limited
                     or engine.queue.should_stop()):
                 break
             retry(exc.kind, exc.status_code, retry_after, pause_all=exc.kind == "rate_limited")
             continue
         result.sent_body = result.sent_body or reply.sent_body
+        engine.observe_latency(reply.latency_ms, False, generation)
         try:
             engine.limiter.observe(reply.headers, estimate)
         except QuotaExhausted:
@@ -170,7 +186,7 @@ def send_with_retries(engine, body: dict, payload: str, estimate: int, reservati
             break
         failures += 1
         result.outcome = "invalid_response"
-        if failures >= policy.max_attempts or engine.queue.should_stop():
+        if stale() or failures >= policy.max_attempts or engine.queue.should_stop():
             break
         retry("invalid_response", reply.status_code, None, pause_all=False)
     if not result.attempts:

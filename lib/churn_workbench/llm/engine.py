@@ -4,8 +4,8 @@ One job, whatever the task: pack items into batches with opaque refs, gate each 
 for residual PII, record it, send it, and resolve every item. The parts live in their own
 modules: scheduling (workqueue.py: batches, workers), one request with its retries
 (attempts.py), what became of its items (settle.py), recording of what left the machine
-(recording.py, journal.py), reading replies (replies.py), the per-run budget (budget.py) and the
-rate limiter (ratelimit.py). This module wires them:
+(recording.py, journal.py), reading replies (replies.py), the per-run budget (budget.py), the
+rate limiter (ratelimit.py) and the slow-endpoint adaptation (adapt.py). This module wires them:
 the run, the workers, the per-item screen and the egress gate, the capability modes.
 
 Items end in one of four states: ok (a validated result that passed the output guard),
@@ -14,7 +14,8 @@ guard: never stored, never retried), fallback (retries, budget or provider exhau
 caller turns the last three into local results. Nothing here raises for a per-item or
 per-request failure; it raises for what an operator must fix: an endpoint that supports none of
 the allowed response formats (CapabilityError), a write-ahead record that could not be made
-(WriteAheadError), or more fallbacks than `llm_fallback_threshold` allows (LLMUnavailable).
+(WriteAheadError), or more fallbacks than `llm_fallback_threshold` allows (LLMUnavailable; when
+the endpoint was too slow, the message says what to set).
 
 Capabilities: `llm_response_format=auto` starts with json_schema (strict) and degrades to
 json_object, then plain text, when the endpoint rejects the format; the weaker modes carry the
@@ -38,6 +39,7 @@ from tqdm import tqdm
 from ..anonymize import residual_pii
 from ..errors import CapabilityError, LLMUnavailable, WriteAheadError
 from . import prompts, schemas
+from .adapt import Adaptation, Limits, SlowEndpointWatch, too_slow_hint
 from .attempts import RetryPolicy, send_with_retries
 from .base import Provider
 from .budget import BUDGET_REASONS, Budget
@@ -84,7 +86,8 @@ class Engine:
         self.on_ok = on_ok
         batch_size, concurrency = max(1, int(settings.llm_batch_size)), max(1, int(settings.llm_concurrency))
         self.queue = WorkQueue(batch_size, concurrency, self._on_done)
-        self.timeout_s = float(settings.llm_timeout_s)
+        self.watch = SlowEndpointWatch(Limits(concurrency, batch_size, float(settings.llm_timeout_s)),
+                                       settings.llm_adapt_max_timeout_s, enabled=bool(settings.llm_adapt))
         self.policy = RetryPolicy.from_settings(settings)
         self.item_tries = max(1, int(settings.llm_item_tries))
         min_batch = settings.llm_min_batch if settings.llm_min_batch is not None else batch_size // 4
@@ -161,10 +164,12 @@ class Engine:
             raise self._fatal
         failed = sum(n for reason, n in self._fallback_reasons.items() if reason != "budget_exhausted")
         if items and failed / len(items) > self.fallback_threshold:
+            slow = self._fallback_reasons["timeout"] or self._fallback_reasons["endpoint_too_slow"]
             raise LLMUnavailable(
                 f"{failed} of {len(items)} items sent to {self.provider.name}:{self.model} fell back "
                 f"({', '.join(f'{r}: {n}' for r, n in sorted(self._fallback_reasons.items()))}); more than "
-                f"llm_fallback_threshold={self.fallback_threshold:g} allows. Their answers so far are kept.")
+                f"llm_fallback_threshold={self.fallback_threshold:g} allows. Their answers so far are kept."
+                + (" " + too_slow_hint(self.watch.limits) if slow else ""))
 
     def egress(self) -> pd.DataFrame:
         return self.recorder.egress()
@@ -184,6 +189,26 @@ class Engine:
         reservation.settle(billed)
         self.budget.settle(estimate, billed)
         self.count("tokens", actual)
+
+    def observe_latency(self, latency_ms: float, timed_out: bool, generation: int) -> None:
+        """One attempt's latency or timeout, for the slow-endpoint watch (adapt.py)."""
+        adaptation = self.watch.observe(latency_ms / 1000, timed_out, generation)
+        if adaptation is not None:
+            self._adapt(adaptation)
+        if self.watch.hopeless:
+            self.stop("endpoint_too_slow")
+
+    def _adapt(self, adaptation: Adaptation) -> None:
+        after = adaptation.after
+        self.min_batch = min(self.min_batch, after.batch_size)
+        self.queue.resize(batch_size=after.batch_size, concurrency=after.concurrency)
+        self.count("endpoint_adapted", 1)
+        self.audit.event("llm_endpoint_adapted", "adapted", task=self.task, provider=self.provider.name,
+                         model=self.model, **adaptation.details())
+        line = adaptation.line(self.provider.name, self.model)
+        print(line, flush=True)  # the notebook's output (and a library user's terminal)
+        if self.reporter is not None:
+            self.reporter.notice(line)  # the runner's terminal
 
     # ------------------------------------------------------------------ progress and fallbacks (also settle.py)
     def _progress_counts(self) -> dict:
@@ -265,16 +290,19 @@ class Engine:
         if reservation is None:
             self.queue.give_back(batch)
             return
-        n = len(batch)
+        # The request is sized and timed by the limits in force now (a batch taken before the
+        # engine adapted to a slow endpoint is cut to the new size).
+        generation, limits = self.watch.current()
+        n = min(len(batch), limits.batch_size)
         while n > 1 and self._estimate(batch[:n]) > reservation.tokens:
             n -= 1  # use the capacity there is now rather than wait for a full batch's worth
         if n < len(batch):
             self.queue.give_back(batch[n:])
             batch = batch[:n]
-        self.check_record_send(batch, reservation)
+        self.check_record_send(batch, reservation, generation, limits.timeout_s)
 
     # ------------------------------------------------------------------ the one path to the network
-    def check_record_send(self, batch: list[WorkItem], reservation) -> None:
+    def check_record_send(self, batch: list[WorkItem], reservation, generation: int, timeout_s: float) -> None:
         """Check the exact request body for `batch` with the egress gate, then record and send it.
 
         The body is built once; the gate reads exactly the text that is recorded and sent. A
@@ -282,7 +310,8 @@ class Engine:
         text keeps only itself home); a finding in a one-item request blocks the item. What
         passes is sent by attempts.send_with_retries, which records every attempt's exact bytes
         (write-ahead) before the provider writes them to the socket. `reservation`: the rate
-        limiter slot claimed for this request (released if nothing is sent).
+        limiter slot claimed for this request (released if nothing is sent); `generation`,
+        `timeout_s`: the slow-endpoint watch's settings the request was sized under.
         """
         refs = {f"r{i + 1}": it for i, it in enumerate(batch)}
         max_tokens = min(self.max_tokens_cap, int(self._max_completion + 3 * self.completion_per_item * len(batch)))
@@ -313,7 +342,8 @@ class Engine:
         reservation.resize(estimate)
         for it in batch:
             it.tries += 1
-        result = send_with_retries(self, body, payload, estimate, reservation, list(refs), mode)
+        result = send_with_retries(self, body, payload, estimate, reservation, list(refs), mode, generation,
+                                   timeout_s)
         if result.outcome == "capability_rejected":
             self._degrade(mode)  # before the items go back, so no worker resends them in the refused mode
         settle_request(self, refs, result, payload)

@@ -3,8 +3,8 @@
 The request is recorded (recording.py); its tokens are shared out over its items; the answered
 items pass the task's output guard (a result whose text may not be stored is a violation, never
 retried) and are persisted as they arrive; unanswered items go back to the queue while they
-have tries left (or without using one: the endpoint refused the response format); the rest fall
-back locally.
+have tries left (or without using one: the endpoint refused the response format, or the request
+went out under settings since changed for a slow endpoint); the rest fall back locally.
 """
 from __future__ import annotations
 
@@ -54,8 +54,9 @@ def settle_request(engine, refs: dict[str, WorkItem], result: RequestResult, pay
         engine.completion_per_item = 0.7 * engine.completion_per_item + 0.3 * result.success_ct / len(items)
     flagged = engine.guard({r: refs[r] for r in answered}, {r: valid[r] for r in answered}) if (
         engine.guard and answered) else {}
-    # The format was refused, not the items: they have not had their try.
-    free_retry = outcome == "capability_rejected"
+    # The format was refused, or the request went out under settings since changed for a slow
+    # endpoint: the items have not had their try.
+    free_retry = outcome == "capability_rejected" or result.requeue
     ok, again, failed, violated = [], [], [], []
     for ref, it in refs.items():
         if ref in flagged:
@@ -84,7 +85,8 @@ def settle_request(engine, refs: dict[str, WorkItem], result: RequestResult, pay
     engine.queue.done(violated)
     if again:
         engine.count("requeued", len(again))
-        reason = "capability_degraded" if outcome == "capability_rejected" else "missing_or_invalid_results"
+        reason = ("capability_degraded" if outcome == "capability_rejected" else "endpoint_adapted"
+                  if result.requeue else "missing_or_invalid_results")
         engine.audit.event("llm_retry", "retry", reason=reason, n_items=len(again), request_id=result.request_id,
                            provider=engine.provider.name)
         engine.queue.give_back(again)
