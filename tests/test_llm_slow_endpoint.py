@@ -12,11 +12,12 @@ import json
 import pytest
 from fake_llm_server import fake_llm_server  # noqa: F401  (the fixture)
 
-from churn_workbench import config
+from churn_workbench import config, db
 from churn_workbench.audit import AuditLog
 from churn_workbench.config import load_settings
 from churn_workbench.errors import LLMUnavailable, ProviderError
-from churn_workbench.llm import PROVIDERS, FeedbackItem, analyze_feedback, local, prompts, register_provider
+from churn_workbench.llm import (PROVIDERS, EgressJournal, FeedbackItem, analyze_feedback, local, progress, prompts,
+                                 register_provider)
 from churn_workbench.llm.adapt import GIVE_UP_AFTER, Limits, SlowEndpointWatch
 from churn_workbench.llm.base import ChatReply, Provider
 
@@ -127,6 +128,19 @@ def test_slow_answers_lead_to_one_item_at_a_time_with_a_longer_timeout(clean_env
     (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "is slow" in ln]
     assert "--llm-profile local-cpu" in line and "WORKBENCH_LLM_CONCURRENCY=1" in line
     assert out.stats["endpoint_adapted"] == 1
+
+
+def test_the_line_reaches_the_runner_terminal_through_the_progress_file(clean_env, cpu, tmp_path):
+    cpu.per_item_ms = 1000.0
+    path = tmp_path / "wb.duckdb"
+    with db.session(path):
+        pass
+    shown: list[str] = []
+    with progress.following(path, "run-s", shown.append, interval_s=60):  # what the runner does per stage
+        analyze_feedback(feedback(8), settings(cpu.name, llm_progress_file=True), AuditLog("run-s", "feedback"),
+                         "run-s", {}, journal=EgressJournal(path, "run-s", "feedback"))
+    (line,) = [ln for ln in shown if "is slow" in ln]
+    assert "--llm-profile local-cpu" in line and "1 item per request" in line
 
 
 def test_requests_that_timed_out_under_the_old_settings_are_sent_again_without_losing_a_try(clean_env, cpu):
