@@ -109,18 +109,33 @@ class Settings:
     llm_max_requests: int = _knob("WORKBENCH_LLM_MAX_REQUESTS", 2000, "LLM request budget per stage")
     llm_max_tokens: int = _knob("WORKBENCH_LLM_MAX_TOKENS", 500_000, "LLM token budget per stage")
     llm_timeout_s: float = _knob("WORKBENCH_LLM_TIMEOUT", 30.0, "seconds per LLM request")
-    # Tuning values of the LLM request engine (docs/llm.md). None: the engine's own default.
-    llm_max_attempts: int | None = _knob("WORKBENCH_LLM_MAX_ATTEMPTS", None, "attempts of one request on errors (4)")
-    llm_max_rate_limited: int | None = _knob("WORKBENCH_LLM_MAX_RATE_LIMITED", None, "429s tolerated per request (8)")
-    llm_item_tries: int | None = _knob("WORKBENCH_LLM_ITEM_TRIES", None, "requests one item may be part of (3)")
-    llm_backoff_s: float | None = _knob("WORKBENCH_LLM_BACKOFF_S", None, "backoff base in seconds (1.0)")
-    llm_backoff_max_s: float | None = _knob("WORKBENCH_LLM_BACKOFF_MAX_S", None, "backoff ceiling in seconds (30)")
-    llm_max_wait_s: float | None = _knob("WORKBENCH_LLM_MAX_WAIT_S", None, "longest retry-after honoured (60)")
-    llm_rate_window_s: float | None = _knob("WORKBENCH_LLM_RATE_WINDOW_S", None, "rate limiter window in seconds (60)")
-    llm_min_batch: int | None = _knob("WORKBENCH_LLM_MIN_BATCH", None, "smallest batch sent (batch size / 4)")
-    llm_max_text_chars: int | None = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", None, "feedback cut before sending (1000)")
-    llm_progress: bool | None = _knob("WORKBENCH_LLM_PROGRESS", None, "progress bar for LLM work (true)")
-    llm_reasoning_effort: str | None = _knob("WORKBENCH_LLM_REASONING_EFFORT", None, "reasoning_effort sent to gpt-oss")
+    # Tuning values of the LLM request engine (docs/llm.md).
+    llm_max_attempts: int = _knob("WORKBENCH_LLM_MAX_ATTEMPTS", 4,
+                                  "attempts of one request on errors (5xx, timeout, connection, bad reply)")
+    llm_max_rate_limited: int = _knob("WORKBENCH_LLM_MAX_RATE_LIMITED", 8,
+                                      "429s tolerated for one request (a 429 means \"later\", not \"broken\")")
+    llm_item_tries: int = _knob("WORKBENCH_LLM_ITEM_TRIES", 3,
+                                "requests one item may be part of when its result is missing or invalid")
+    llm_backoff_s: float = _knob("WORKBENCH_LLM_BACKOFF_S", 1.0, "backoff base in seconds (exponential, equal jitter)")
+    llm_backoff_max_s: float = _knob("WORKBENCH_LLM_BACKOFF_MAX_S", 30.0, "backoff ceiling in seconds")
+    llm_max_wait_s: float = _knob("WORKBENCH_LLM_MAX_WAIT_S", 60.0,
+                                  "longest retry-after honoured; a 429 asking for more than twice this stops egress")
+    llm_rate_window_s: float = _knob("WORKBENCH_LLM_RATE_WINDOW_S", 60.0, "rate limiter window in seconds")
+    llm_min_batch: int | None = _knob("WORKBENCH_LLM_MIN_BATCH", None,
+                                      "smallest batch sent to use leftover capacity in the window (none: batch size / 4)")
+    llm_max_text_chars: int = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", 1000, "feedback cut (at a word) before sending")
+    llm_progress: bool = _knob("WORKBENCH_LLM_PROGRESS", True, "progress bar for LLM work")
+    llm_progress_file: bool = _knob("WORKBENCH_LLM_PROGRESS_FILE", True,
+                                    "progress lines of LLM work for the runner's terminal")
+    llm_adapt: bool = _knob("WORKBENCH_LLM_ADAPT", True,
+                            "when the first answers are slow or time out: one request at a time, one item per "
+                            "request, a longer timeout (docs/llm.md)")
+    llm_adapt_max_timeout_s: float = _knob("WORKBENCH_LLM_ADAPT_MAX_TIMEOUT", 300.0,
+                                           "seconds per LLM request once the endpoint was found slow (the timeout "
+                                           "is raised to this, never lowered)")
+    llm_reasoning_effort: str | None = _knob("WORKBENCH_LLM_REASONING_EFFORT", None,
+                                             "reasoning_effort sent to gpt-oss (none: `low` on gpt-oss via groq, "
+                                             "else not sent)")
     llm_max_completion_tokens: int = _knob("WORKBENCH_LLM_MAX_COMPLETION_TOKENS", 2048,
                                            "cap on max_tokens of one LLM request")
     llm_temperature: float | None = _knob("WORKBENCH_LLM_TEMPERATURE", 0.0, "sent with every request (`none`: not sent)")
@@ -130,8 +145,6 @@ class Settings:
     llm_fallback_threshold: float = _knob("WORKBENCH_LLM_FALLBACK_THRESHOLD", 0.5,
                                           "a stage fails when a larger share of the items sent fell back")
     llm_profile: str = _knob("WORKBENCH_LLM_PROFILE", "", "preset of LLM settings, e.g. `local-cpu` (docs/llm.md)")
-    # Overrides set in code (tests, benchmarks): name -> value, for the tuning values above.
-    extra: dict = field(default_factory=dict, metadata={"env": None, "help": "tuning overrides"})
 
     def __post_init__(self):
         # Derived defaults: everything the workbench writes for one database lives together (one

@@ -23,8 +23,9 @@ _EXPORTS = {
     "analyze_feedback": "agent", "propose_actions": "agent", "cache_key": "agent",
     "EgressJournal": "journal",
 }
-_SUBMODULES = ("agent", "base", "engine", "guard", "journal", "local", "policy", "profiles", "progress", "prompts",
-               "ratelimit", "registry", "schemas", "sdklog", "groq_provider", "openai_provider")
+_SUBMODULES = ("adapt", "agent", "attempts", "base", "budget", "engine", "guard", "journal", "local", "policy",
+               "profiles", "progress", "prompts", "ratelimit", "recording", "registry", "replies", "schemas", "sdklog",
+               "settle", "workqueue", "groq_provider", "openai_provider")
 
 
 def __getattr__(name: str):

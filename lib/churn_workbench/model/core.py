@@ -9,15 +9,12 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from ..errors import ModelIntegrityError  # noqa: F401  (re-exported: model.ModelIntegrityError)
 from . import calibration, estimators, stumps
 from .prep import prepare, to_matrix
 
 ALGORITHMS = ("logistic_regression", "lightgbm", "blend")
 PREDICT_CHUNK = 250_000
-
-
-class ModelIntegrityError(RuntimeError):
-    """A model file is not the one that was registered, or holds types outside the allow-list."""
 
 
 @dataclass

@@ -35,7 +35,7 @@ import sklearn
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from ..inputs import InputError
+from ..errors import TrainingError
 from . import calibration, estimators, leakage
 from .core import ALGORITHMS, TrainedModel, combine, id_hashes, raw_parts
 from .metrics import evaluate
@@ -49,10 +49,6 @@ MAX_HOLDOUT_ROWS = 50_000
 MAX_COMPARE_ROWS = 30_000  # model selection by CV: enough rows to rank the candidates; the final fit uses all
 BLEND_WEIGHTS = (0.3, 0.5, 0.7)  # LightGBM's share of the blended log-odds
 BLEND_MIN_GAIN = 0.001
-
-
-class TrainingError(InputError):
-    """The labelled data cannot train a model (too few rows, a single class). A bad-input error."""
 
 
 def _labels(X: pd.DataFrame, y) -> pd.Series:

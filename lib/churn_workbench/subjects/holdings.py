@@ -145,7 +145,7 @@ def action_context_hits(con: duckdb.DuckDBPyConnection, customer_id: str) -> lis
     action requests. The same context often stands for many customers (requests deduplicate
     it): all such items are `shared`, and erasure leaves them.
     """
-    from ..llm.agent import _context as action_context  # the one home of the rule
+    from ..llm.agent import action_context  # the one home of the rule
     from ..llm.base import ActionRequest
     from ..vocab import sentiment_label
 
