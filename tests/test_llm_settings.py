@@ -13,7 +13,7 @@ from churn_workbench.config import Settings, load_settings
 from churn_workbench.errors import ProviderError
 from churn_workbench.llm import PROVIDERS, FeedbackItem, analyze_feedback, register_provider
 from churn_workbench.llm.base import Provider
-from churn_workbench.llm.profiles import PROFILES
+from churn_workbench.profiles import PROFILES
 
 
 @pytest.fixture

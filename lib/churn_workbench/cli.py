@@ -23,7 +23,7 @@ from . import db, pipeline, verification, wiring
 from .config import PROJECT_ROOT, load_settings, select_llm_profile
 from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
-from .llm.profiles import PROFILES as LLM_PROFILES
+from .profiles import PROFILES as LLM_PROFILES
 from .stages.params import PARAMS
 from .vocab import STAGES
 from .workspace import Workspace

@@ -17,6 +17,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from .errors import UsageError
+from .profiles import apply_profile
 from .pseudonyms import default_store
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -214,7 +215,6 @@ def load_settings(**overrides) -> Settings:
         raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
     # A profile presets what was not set explicitly (by a variable or an override).
-    from .llm.profiles import apply_profile
     try:
         values = apply_profile(values, explicit=set(values))
     except ValueError as exc:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from . import db
 from .audit import AuditLog, file_sha256
 
-if TYPE_CHECKING:
-    from .workspace import Workspace
+from .workspace import Workspace
 
 
 def latest_run_sql(table_sql: str, runs_sql: str = "runs") -> str:
@@ -30,7 +27,7 @@ class RunStore:
     chain never disagree. Notebook paths are recorded relative to the workspace (portable).
     """
 
-    def __init__(self, workspace: "Workspace"):
+    def __init__(self, workspace: Workspace):
         self.ws = workspace
 
     def _record(self, run_id: str, stage: str, event: str, status: str = "ok", sql: str | None = None,

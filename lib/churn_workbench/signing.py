@@ -24,13 +24,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from typing import TYPE_CHECKING
-
 from .config import Settings
 from .errors import UsageError
 
-if TYPE_CHECKING:
-    from .workspace import Workspace
+from .workspace import Workspace
 
 # Signed bytes start with this tag, so a signature over a head can never be replayed as
 # a signature over something else made with the same key.
@@ -147,7 +144,7 @@ def signature_problem(record: dict, keys: dict[str, Ed25519PublicKey]) -> str | 
     return None
 
 
-def export_head(ws: "Workspace", head: dict) -> dict:
+def export_head(ws: Workspace, head: dict) -> dict:
     """Sign `head` ({seq, hash, run_id}) for this workspace and append it to the heads file."""
     settings = ws.settings
     check_key_location(settings.signing_key_file, settings)

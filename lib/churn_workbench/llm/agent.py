@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
@@ -26,18 +25,19 @@ import pandas as pd
 from .. import db
 from ..anonymize import strip_invisible
 from . import local, prompts, schemas
+from .context import action_context
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
 from .engine import Engine, WorkItem, empty_egress
 from .guard import text_violations
 from .policy import SEGMENTS, load_catalogue, violations
 from .progress import Reporter
+from .registry import get_provider
 
 ANALYSIS_COLUMNS = ["feedback_id", "customer_id", "sentiment", "sentiment_label", "topics", "summary", "status",
                     "provider", "model", "prompt_version", "cache_key", "prompt_tokens", "completion_tokens"]
 CACHE_COLUMNS = db.columns("analysis_cache")
 ACTION_COLUMNS = ["customer_id", "action_type", "channel", "discount_pct", "message", "offer_id", "status",
                   "provider", "model", "prompt_version"]
-_DRIVER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.=-]{0,47}$")  # a feature name, not free text
 
 
 def cache_key(text: str, prompt_version: str, model: str) -> str:
@@ -46,8 +46,6 @@ def cache_key(text: str, prompt_version: str, model: str) -> str:
 
 
 def _provider(settings) -> Provider:
-    from .registry import get_provider
-
     return get_provider(settings.llm_provider, settings)
 
 
@@ -304,17 +302,6 @@ def _plain(stats: Counter) -> dict:
 
 
 # ============================================================================ actions
-
-
-def action_context(request: ActionRequest) -> dict:
-    """Coarse, non-identifying context: all an action request may carry (minimisation). The one
-    home of that rule: erasure (subjects/holdings.py) rebuilds contexts with it."""
-    segment = request.segment if request.segment in SEGMENTS else "Low"
-    drivers = [d for d in (str(x) for x in (request.drivers or [])) if _DRIVER_NAME.match(d)][:3]
-    topics = [t for t in schemas.TOPICS if t in set(request.topics or [])]
-    label = request.sentiment_label if request.sentiment_label in schemas.SENTIMENT_LABELS else "unknown"
-    return {"segment": segment, "risk": prompts.risk_band(request.churn_probability), "drivers": drivers,
-            "topics": topics, "sentiment": label}
 
 
 def _checked_action(choice: dict | None, segment: str, n_customers: int, catalogue, audit, stats, remote_lineage,

@@ -24,6 +24,7 @@ from .. import config
 # Re-exported: backends raise ConfigurationError and ProviderError; callers catch CapabilityError.
 from ..errors import CapabilityError, ConfigurationError, ProviderError, WriteAheadError  # noqa: F401
 from . import sdklog
+from .prompts import PROMPT_VERSION
 
 
 # --------------------------------------------------------------------------- public item types
@@ -128,8 +129,6 @@ class Provider(ABC):
         """Model id used for `task` ("analysis" or "action")."""
 
     def prompt_version(self, task: str) -> str:
-        from .prompts import PROMPT_VERSION
-
         return PROMPT_VERSION[task]
 
     def build_body(self, model: str, messages: list[dict], response_format: dict | None, max_tokens: int) -> dict:

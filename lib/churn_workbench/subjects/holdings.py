@@ -14,7 +14,10 @@ import duckdb
 from .. import audit, consent, db
 from ..anonymize import strip_invisible
 from ..llm import cache_key
+from ..llm.base import ActionRequest
+from ..llm.context import action_context
 from ..llm.prompts import json_compact
+from ..vocab import sentiment_label
 
 # Tables whose rows the audit chain digests per run (see `row_hashes`).
 DIGESTED_TABLES = ("predictions", "actions", "feedback_analysis", "llm_egress", "consent")
@@ -145,10 +148,6 @@ def action_context_hits(con: duckdb.DuckDBPyConnection, customer_id: str) -> lis
     action requests. The same context often stands for many customers (requests deduplicate
     it): all such items are `shared`, and erasure leaves them.
     """
-    from ..llm.agent import action_context  # the one home of the rule
-    from ..llm.base import ActionRequest
-    from ..vocab import sentiment_label
-
     rows = con.execute("""
         SELECT a.run_id, a.segment, p.churn_probability, p.drivers,
                (SELECT avg(f.sentiment) FROM feedback_analysis f WHERE f.run_id = a.run_id AND f.customer_id = a.customer_id),
