@@ -352,7 +352,9 @@ def _subject_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     export = sub.add_parser("export", help="everything held about one customer, as JSON + a Markdown report")
     export.add_argument("--customer", required=True, metavar="ID")
-    export.add_argument("--out", metavar="FILE", help="JSON file to write (the report goes beside it, .md)")
+    export.add_argument("--out", metavar="FILE", help="JSON file to write, or a folder to write it in (the report goes "
+                        "beside it, .md; default: the private exports folder beside the database)")
+    export.add_argument("--force", action="store_true", help="replace existing export files of that name")
     forget = sub.add_parser("forget", help="erase one customer; later imports of the id are stripped")
     forget.add_argument("--customer", required=True, metavar="ID")
     lift = sub.add_parser("lift", help="lift an erased customer's tombstone: later imports take them in again")
@@ -360,9 +362,46 @@ def _subject_parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help="remove feedback text, analyses and LLM payloads past retention")
     purge.add_argument("--older-than", type=int, metavar="DAYS",
                        help="one period for all (default: the WORKBENCH_RETENTION_* settings)")
+    for irreversible in (forget, purge):
+        irreversible.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
+        irreversible.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     for action in (export, forget, lift, purge):
         action.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     return p
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _confirm(args, question: str) -> None:
+    """Irreversible subject commands: `--yes`, or a "yes" typed on a terminal; refused otherwise."""
+    if args.yes:
+        return
+    if not _interactive():
+        raise UsageError(f"subject {args.action}: not confirmed and no terminal to ask on; add --yes to go ahead "
+                         "(or --dry-run to list what would go)")
+    print(question, file=sys.stderr)
+    try:
+        answer = input("Type yes to go on: ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UsageError(f"subject {args.action}: not confirmed; nothing was changed")
+
+
+def _describe_erasure(plan: dict) -> str:
+    rows = ", ".join(f"{t} {n}" for t, n in plan["rows"].items()) or "none"
+    text = (f"rows: {rows}; LLM requests to redact: {plan['egress_requests_redacted']}; cached LLM answers: "
+            f"{plan['cached_answers']}; access exports in the workspace: {len(plan['exports'])}; then the pseudonym "
+            "secret, a tombstone, the database file rewritten and the dashboard snapshot republished")
+    if plan["consent_kept_in_doubt"]:
+        text += (f"; {plan['consent_kept_in_doubt']} consent record(s) under a look-alike id stay (they may withdraw "
+                 "another customer's consent)")
+    return text
 
 
 def _subject(argv: list[str]) -> int:
@@ -372,17 +411,31 @@ def _subject(argv: list[str]) -> int:
         args = _subject_parser().parse_args(argv)
         settings = load_settings(db_path=args.db)
         if args.action == "export":
-            json_path, md_path = subjects.export_subject(settings, args.customer, args.out)
+            json_path, md_path = subjects.export_subject(settings, args.customer, args.out, force=args.force)
             print(f"export written: {json_path} and {md_path} (hand them over, then delete them)")
         elif args.action == "forget":
+            plan = subjects.forget(settings, args.customer, dry_run=True)
+            if args.dry_run:
+                print(f"dry run: erasing customer {plan['customer_id']} would remove {_describe_erasure(plan)}")
+                return 0
+            _confirm(args, f"Erase customer {plan['customer_id']} for good? It would remove {_describe_erasure(plan)}.")
             done = subjects.forget(settings, args.customer)
             rows = ", ".join(f"{t} {n}" for t, n in done["removed_rows"].items() if n) or "none"
-            print(f"customer {args.customer} erased: rows removed: {rows}; LLM requests redacted: "
-                  f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id)")
+            kept = done["consent_kept_in_doubt"]
+            print(f"customer {done['customer_id']} erased: rows removed: {rows}; LLM requests redacted: "
+                  f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id); "
+                  "checked: nothing of them is left in the tables, caches, snapshot or exports folder"
+                  + (f"; {kept} consent record(s) under a look-alike id kept (another customer's too)" if kept else ""))
         elif args.action == "lift":
-            subjects.lift(settings, args.customer)
-            print(f"tombstone of customer {args.customer} lifted: the next import takes the id in again")
+            done = subjects.lift(settings, args.customer)
+            print(f"tombstone of customer {done['customer_id']} lifted: the next import takes the id in again")
         else:
+            plan = subjects.purge(settings, args.older_than, dry_run=True)
+            would = ", ".join(f"{k} {n} (before {plan['cutoffs'][k]})" for k, n in plan["would_purge"].items())
+            if args.dry_run:
+                print(f"dry run: purge would remove {would}")
+                return 0
+            _confirm(args, f"Purge for good: {would}?")
             done = subjects.purge(settings, args.older_than)
             print("purged: " + ", ".join(f"{k} {n} (before {done['cutoffs'][k]})" for k, n in done["purged"].items()))
         return 0

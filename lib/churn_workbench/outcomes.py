@@ -26,6 +26,7 @@ from pandas.api import types as ptypes
 from . import audit as audit_mod
 from . import db
 from .audit import AuditLog
+from .boundary.customer_ids import canonical_series
 from .errors import InputError, UsageError
 from .inputs import read_table
 from .inputs.columns import describe_rows, require_columns
@@ -43,7 +44,7 @@ def read_outcomes(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     cols = require_columns(df, source, COLUMNS, ())
     if len(df) == 0:
         raise InputError(f"{source}: no data rows; an outcomes file needs one row per customer whose outcome is known")
-    ids = as_text(df[cols["customer_id"]])
+    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
     blank = np.flatnonzero(ids.isna().to_numpy())
     if len(blank):
         raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; "

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from ..boundary.customer_ids import canonical_series
 from ..errors import InputError
 from ..vocab import PURPOSES
 from .columns import describe_rows, require_columns
@@ -26,7 +27,7 @@ def read_consent(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     source = str(path)
     df = read_table(path, encoding=encoding)
     cols = require_columns(df, source, ("customer_id", "purpose", "granted"), ("recorded_at", "source"))
-    ids = as_text(df[cols["customer_id"]])
+    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
     blank = np.flatnonzero(ids.isna().to_numpy())
     if len(blank):
         raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; every consent record needs a customer id")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from ..boundary.customer_ids import canonical_series
 from ..errors import InputError
 from ..features import suggest_sensitive
 from ..vocab import IDENTIFIER_ROLES
@@ -91,7 +92,7 @@ class CustomerTable:
 
 
 def _ids(series: pd.Series, source: str, column: str) -> pd.Series:
-    ids = as_text(series)
+    ids = canonical_series(as_text(series))  # the one canonical form (boundary/customer_ids.py)
     blank = np.flatnonzero(ids.isna().to_numpy())
     if len(blank):
         raise InputError(f"{source}: column '{column}' (id) is blank at {describe_rows(blank)}; every row needs an id")

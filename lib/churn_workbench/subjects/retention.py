@@ -62,8 +62,9 @@ def feedback_kept(frame: pd.DataFrame, settings: Settings, now: datetime | None 
     return ~(created < pd.Timestamp(cutoff(days, now)))
 
 
-def purge(settings: Settings, older_than: int | None = None, republish: bool = True) -> dict:
-    """Apply retention now; returns the counts per kind and the cutoffs used."""
+def purge(settings: Settings, older_than: int | None = None, republish: bool = True, dry_run: bool = False) -> dict:
+    """Apply retention now; returns the counts per kind and the cutoffs used. With `dry_run`,
+    only counts what would be purged (`would_purge`) and changes nothing."""
     from ..pipeline import pipeline_lock
 
     todo = periods(settings, older_than)
@@ -76,6 +77,13 @@ def purge(settings: Settings, older_than: int | None = None, republish: bool = T
     counts: dict[str, int] = {}
     removed: dict[str, dict[str, list[str]]] = {}
     added: dict[str, dict[str, list[str]]] = {}
+    if dry_run:
+        with pipeline_lock(settings.db_path, wait=False), db.session(settings.db_path) as con:
+            table = {"feedback": "feedback", "analysis": "feedback_analysis", "egress": "llm_egress"}
+            would = {k: int(con.execute(f"SELECT count(*) FROM {table[k]} WHERE {_WHERE[k]}", [c]).fetchone()[0])
+                     for k, c in cutoffs.items()}
+        return {"dry_run": True, "days": todo, "cutoffs": {k: v.isoformat(sep=" ") for k, v in cutoffs.items()},
+                "would_purge": would}
     with pipeline_lock(settings.db_path, wait=False), db.session(settings.db_path) as con, db.transaction(con):
         if "feedback" in cutoffs:
             counts["feedback"] = con.execute(f"DELETE FROM feedback WHERE {_WHERE['feedback']}",
