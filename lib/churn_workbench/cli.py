@@ -20,17 +20,24 @@ from pathlib import Path
 import dataclasses
 
 from . import audit, db, pipeline
+from .boundary.run_ids import check_run_id
 from .config import PROJECT_ROOT, load_settings, select_llm_profile
 from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
 from .llm.profiles import PROFILES as LLM_PROFILES
-from .stages.params import PARAMS
+from .stages.params import PARAMS, for_stage
 from .vocab import STAGES
 
 # Stage parameters with a flag of their own; every other declared stage parameter gets
 # a flag derived from its name (max_train_rows -> --max-train-rows).
-_OWN_FLAGS = {"db_path", "run_id", "llm_provider", "synthetic_n", "seed", "customers_path", "feedback_path",
-              "consent_path", "data_config_path"}
+_OWN_FLAGS = {"db_path": "--db", "run_id": "--run-id", "llm_provider": "--llm", "synthetic_n": "--synthetic",
+              "seed": "--seed", "customers_path": "--customers", "feedback_path": "--feedback",
+              "consent_path": "--consent", "data_config_path": "--data-config"}
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of a stage parameter."""
+    return _OWN_FLAGS.get(name) or "--" + name.replace("_", "-")
 
 
 class _ArgumentError(Exception):
@@ -110,6 +117,9 @@ def main(argv: list[str]) -> int:
             return _verify(settings, args.heads, args.json)
         if args.outcomes or args.outcomes_for or args.simulate_outcomes:
             from . import outcomes
+            for flag, value in (("--outcomes-for", args.outcomes_for), ("--simulate-outcomes", args.simulate_outcomes)):
+                if value is not None:
+                    check_run_id(value, flag)
             return outcomes.command(settings, args.outcomes, args.outcomes_for, args.simulate_outcomes, args.seed)
         return _run(args, settings)
     except KeyboardInterrupt as exc:  # before or after a run (during one, the runner handles it)
@@ -138,31 +148,63 @@ def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
     return 0 if result.ok else 1
 
 
-def _check_inputs(args) -> None:
-    for flag, value in (("--customers", args.customers), ("--feedback", args.feedback),
-                        ("--consent", args.consent), ("--data-config", args.data_config)):
-        if value and not Path(value).is_file():
-            raise UsageError(f"{value}: {flag} file does not exist")
-    if (args.feedback or args.consent or args.data_config) and not args.customers:
-        raise UsageError("--feedback, --consent and --data-config need --customers")
+def _check_inputs(args, params: dict) -> None:
+    """The input files' contents (their names and every parameter were checked before)."""
     if args.customers and args.synthetic is not None:
         raise UsageError("use either --synthetic or --customers, not both")
-    if args.synthetic is not None and args.synthetic < 1:
-        raise UsageError("--synthetic needs a positive number of customers")
     if args.customers:
         # Validate the files before a run is recorded: bad input leaves the database untouched.
         from .stages.ingest import load_inputs
-        p = _params(args)
+        p = params
         try:
             load_inputs(0, 0, p["customers_path"], p["feedback_path"], p["consent_path"], p["data_config_path"])
         except InputError as exc:
             raise UsageError(str(exc)) from None
 
 
+def _check_parameters(params: dict, stages: list[str], named=_flag) -> None:
+    """Every stage's parameters, before the first stage starts (exit 2, one line naming the flag)."""
+    for stage in stages:
+        for_stage(stage, params).check(named)
+
+
+# Stage -> (the table its output lands in, what the database lacks without it).
+_PREREQUISITES = {"ingest": ("customer_columns", "no customers yet"), "train": ("model_registry", "no trained model yet"),
+                  "predict": ("predictions", "no predictions yet")}
+_NEEDS = {"feedback": ("ingest",), "train": ("ingest",), "predict": ("ingest", "train"), "act": ("ingest", "predict")}
+
+
+def _check_prerequisites(settings, stages: list[str]) -> None:
+    """A stage whose inputs come from a stage not in this run needs them in the database already."""
+    missing: list[tuple[str, str]] = []
+    for stage in stages:
+        for needed in _NEEDS.get(stage, ()):
+            if needed not in stages and needed not in {m[0] for m in missing}:
+                missing.append((needed, stage))
+    if not missing:
+        return
+    found = {}
+    if settings.db_path.exists():
+        con = db.connect(settings.db_path, read_only=True, wait_s=0)  # a held file: the usual one-line refusal
+        try:
+            for needed, _ in missing:
+                table = _PREREQUISITES[needed][0]
+                found[needed] = db.table_exists(con, table) and \
+                    con.execute(f"SELECT count(*) FROM {db.ident(table)}").fetchone()[0] > 0
+        finally:
+            con.close()
+    for needed, stage in missing:
+        if not found.get(needed):
+            order = [s for s in STAGES if s in stages or s == needed]
+            raise UsageError(f"--stages {','.join(stages)}: the {stage} stage needs the {needed} stage's output and "
+                             f"{settings.db_path} has {_PREREQUISITES[needed][1]}; run it too: --stages {','.join(order)}")
+
+
 def _params(args) -> dict:
     absolute = lambda v: str(Path(v).resolve()) if v else ""
     derived = {name: getattr(args, name) for name in _derived_parameters() if getattr(args, name) is not None}
-    return {"synthetic_n": args.synthetic or 1000, "seed": args.seed, "customers_path": absolute(args.customers),
+    synthetic = 1000 if args.synthetic is None else args.synthetic
+    return {"synthetic_n": synthetic, "seed": args.seed, "customers_path": absolute(args.customers),
             "feedback_path": absolute(args.feedback), "consent_path": absolute(args.consent),
             "data_config_path": absolute(args.data_config), **derived}
 
@@ -175,15 +217,21 @@ def _run(args, settings) -> int:
         if unknown:
             raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
     if args.resume:
-        params, settings, started_stages = _resume_params(args, settings)
-        run_id = args.resume
+        run_id = check_run_id(args.resume, "--resume")
+        params, settings, started_stages, done = _resume_params(args, settings)
         if not args.stages and started_stages:
             stages = started_stages  # finish what the run set out to do, so the printed hint needs no --stages
+        # The recorded values meet today's rules before anything resumes (a bad one would fail again).
+        _check_parameters(params, [s for s in stages if s not in done],
+                          lambda name: f"--resume {run_id}: its recorded {name}")
     else:
-        _check_inputs(args)
-        params, run_id = _params(args), args.run_id
+        run_id = check_run_id(args.run_id, "--run-id") if args.run_id is not None else None
+        params = _params(args)
+        _check_parameters(params, stages)
+        _check_inputs(args, params)
         if run_id:
             _refuse_existing_run(settings, run_id, args.db)
+    _check_prerequisites(settings, stages)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider
     try:
@@ -268,8 +316,10 @@ def _resume_params(args, settings):
     with db.session(settings.db_path) as con:
         started = con.execute("SELECT details FROM audit_log WHERE run_id = ? AND event_type = 'run_started' "
                               "ORDER BY seq LIMIT 1", [args.resume]).fetchone()
+        done = {r[0] for r in con.execute("SELECT stage FROM stage_runs WHERE run_id = ? AND status = 'succeeded'",
+                                          [args.resume]).fetchall()}
     stages = [s for s in (json.loads(started[0]).get("stages") or []) if s in STAGES] if started else []
-    return params, settings, stages
+    return params, settings, stages, done
 
 
 def _counts(reasons: dict[str, int]) -> str:

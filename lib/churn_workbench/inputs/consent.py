@@ -14,7 +14,7 @@ from .columns import describe_rows, require_columns
 from .customers import CustomerTable
 from .feedback import parse_timestamps
 from .files import read_table
-from .values import FALSE_TOKENS, TRUE_TOKENS, as_text
+from .values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text
 
 
 def read_consent(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
@@ -42,11 +42,11 @@ def read_consent(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         granted = raw.astype(bool)
     else:
         lowered = as_text(raw).str.lower()
-        yes = lowered.isin(TRUE_TOKENS | {"1", "1.0"})
-        no = lowered.isin(FALSE_TOKENS | {"0", "0.0"})
+        yes = lowered.isin(YES_TOKENS)
+        no = lowered.isin(NO_TOKENS)
         bad = np.flatnonzero((~yes & ~no).to_numpy())
         if len(bad):
-            raise InputError(f"{source}: column '{cols['granted']}' must be true/false, yes/no or 1/0 at {describe_rows(bad)}; "
+            raise InputError(f"{source}: column '{cols['granted']}' must be {BOOLEAN_SPELLINGS} at {describe_rows(bad)}; "
                              "a blank is not accepted (record the decision explicitly)")
         granted = yes
     recorded = (parse_timestamps(df[cols["recorded_at"]], source, cols["recorded_at"]) if cols["recorded_at"]
