@@ -33,10 +33,15 @@ class StageParams:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
+    def taken_from(cls, values: Mapping[str, Any]):
+        """Build from any mapping: names the stage does not declare are ignored, missing ones
+        take the default. Not checked yet (`check`)."""
+        return cls(**{name: values[name] for name in cls.names() if name in values})
+
+    @classmethod
     def from_namespace(cls, namespace: Mapping[str, Any]):
-        """Build from a notebook's globals (the values its parameters cell set) or any mapping;
-        names the stage does not declare are ignored, missing ones take the default. Checked."""
-        return cls(**{name: namespace[name] for name in cls.names() if name in namespace}).check()
+        """Build from a notebook's globals (the values its parameters cell set), checked."""
+        return cls.taken_from(namespace).check()
 
     def as_papermill(self) -> dict:
         return dataclasses.asdict(self)
@@ -148,5 +153,5 @@ PARAMS: dict[str, type[StageParams]] = {p.stage: p for p in
 
 
 def for_stage(stage: str, values: Mapping[str, Any]) -> StageParams:
-    """The stage's parameters taken from the run's values (which hold every stage's)."""
-    return PARAMS[stage].from_namespace(values)
+    """The stage's parameters taken from the run's values (which hold every stage's); unchecked."""
+    return PARAMS[stage].taken_from(values)

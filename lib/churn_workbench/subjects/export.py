@@ -7,6 +7,7 @@ items, only this customer's items are included.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -104,7 +105,8 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet, nothing to export")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    json_path = paths.output_path(out, exports.folder(settings), f"subject-export-{stamp}.json")
+    # Two exports in one second (two customers) must not meet at one name.
+    json_path = paths.output_path(out, exports.folder(settings), f"subject-export-{stamp}-{secrets.token_hex(3)}.json")
     if json_path.suffix.lower() != ".json":
         json_path = json_path.with_name(json_path.name + ".json")
     md_path = json_path.with_suffix(".md")
