@@ -301,7 +301,7 @@ def story(tmp_path_factory):
     out["export"] = _cli(ws, "subject", "export", "--customer", subject["id"], "--out", str(root / "exp" / "access.json"))
     out["json"] = json.loads((root / "exp" / "access.json").read_text())
     out["markdown"] = (root / "exp" / "access.md").read_text()
-    out["forget"] = _cli(ws, "subject", "forget", "--customer", subject["id"])
+    out["forget"] = _cli(ws, "subject", "forget", "--customer", subject["id"], "--yes")
     out["after"] = _found(subject, [("db", _texts_of_store(ws.db_path))] + _texts_of_files(ws.data_dir / "snapshot")
                           + _texts_of_files(ws.data_dir / "models") + _texts_of_files(ws.audit_dir)
                           + [(str(ws.db_path), ws.db_path.read_bytes().decode("latin-1"))])
@@ -320,7 +320,7 @@ def story(tmp_path_factory):
     with db.session(ws.db_path) as con:
         out["present_after_lift"] = con.execute(
             "SELECT count(*) FROM customers WHERE customer_id = ?", [subject["id"]]).fetchone()[0]
-    out["purge"] = _cli(ws, "subject", "purge", "--older-than", "0")
+    out["purge"] = _cli(ws, "subject", "purge", "--older-than", "0", "--yes")
     with db.session(ws.db_path) as con:
         out["payloads_left"] = con.execute("SELECT count(*) FROM llm_egress WHERE payload IS NOT NULL").fetchone()[0]
         out["feedback_left"] = con.execute("SELECT count(*) FROM feedback").fetchone()[0]

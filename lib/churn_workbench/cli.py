@@ -20,18 +20,25 @@ from pathlib import Path
 import dataclasses
 
 from . import db, pipeline, verification, wiring
+from .boundary.run_ids import check_run_id
 from .config import PROJECT_ROOT, load_settings, select_llm_profile
 from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
 from .profiles import PROFILES as LLM_PROFILES
-from .stages.params import PARAMS
+from .stages.params import PARAMS, for_stage
 from .vocab import STAGES
 from .workspace import Workspace
 
 # Stage parameters with a flag of their own; every other declared stage parameter gets
 # a flag derived from its name (max_train_rows -> --max-train-rows).
-_OWN_FLAGS = {"db_path", "run_id", "llm_provider", "synthetic_n", "seed", "customers_path", "feedback_path",
-              "consent_path", "data_config_path"}
+_OWN_FLAGS = {"db_path": "--db", "run_id": "--run-id", "llm_provider": "--llm", "synthetic_n": "--synthetic",
+              "seed": "--seed", "customers_path": "--customers", "feedback_path": "--feedback",
+              "consent_path": "--consent", "data_config_path": "--data-config"}
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of a stage parameter."""
+    return _OWN_FLAGS.get(name) or "--" + name.replace("_", "-")
 
 
 class _ArgumentError(Exception):
@@ -111,6 +118,9 @@ def main(argv: list[str]) -> int:
             return _verify(settings, args.heads, args.json)
         if args.outcomes or args.outcomes_for or args.simulate_outcomes:
             from . import outcomes
+            for flag, value in (("--outcomes-for", args.outcomes_for), ("--simulate-outcomes", args.simulate_outcomes)):
+                if value is not None:
+                    check_run_id(value, flag)
             return outcomes.command(settings, args.outcomes, args.outcomes_for, args.simulate_outcomes, args.seed)
         return _run(args, settings)
     except KeyboardInterrupt as exc:  # before or after a run (during one, the runner handles it)
@@ -139,61 +149,102 @@ def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
     return 0 if result.ok else 1
 
 
-def _check_inputs(args) -> None:
-    for flag, value in (("--customers", args.customers), ("--feedback", args.feedback),
-                        ("--consent", args.consent), ("--data-config", args.data_config)):
-        if value and not Path(value).is_file():
-            raise UsageError(f"{value}: {flag} file does not exist")
-    if (args.feedback or args.consent or args.data_config) and not args.customers:
-        raise UsageError("--feedback, --consent and --data-config need --customers")
+def _check_inputs(args, params: dict) -> None:
+    """The input files' contents (their names and every parameter were checked before)."""
     if args.customers and args.synthetic is not None:
         raise UsageError("use either --synthetic or --customers, not both")
-    if args.synthetic is not None and args.synthetic < 1:
-        raise UsageError("--synthetic needs a positive number of customers")
     if args.customers:
         # Validate the files before a run is recorded: bad input leaves the database untouched.
         from .stages.ingest import load_inputs
-        p = _params(args)
+        p = params
         try:
             load_inputs(0, 0, p["customers_path"], p["feedback_path"], p["consent_path"], p["data_config_path"])
         except InputError as exc:
             raise UsageError(str(exc)) from None
 
 
+def _check_parameters(params: dict, stages: list[str], named=_flag) -> None:
+    """Every stage's parameters, before the first stage starts (exit 2, one line naming the flag)."""
+    for stage in stages:
+        for_stage(stage, params).check(named)
+
+
+# Stage -> (the table its output lands in, what the database lacks without it).
+_PREREQUISITES = {"ingest": ("customer_columns", "no customers yet"), "train": ("model_registry", "no trained model yet"),
+                  "predict": ("predictions", "no predictions yet")}
+_NEEDS = {"feedback": ("ingest",), "train": ("ingest",), "predict": ("ingest", "train"), "act": ("ingest", "predict")}
+
+
+def _check_prerequisites(settings, stages: list[str]) -> None:
+    """A stage whose inputs come from a stage not in this run needs them in the database already."""
+    missing: list[tuple[str, str]] = []
+    for stage in stages:
+        for needed in _NEEDS.get(stage, ()):
+            if needed not in stages and needed not in {m[0] for m in missing}:
+                missing.append((needed, stage))
+    if not missing:
+        return
+    found = {}
+    if settings.db_path.exists():
+        con = db.connect(settings.db_path, read_only=True, wait_s=0)  # a held file: the usual one-line refusal
+        try:
+            for needed, _ in missing:
+                table = _PREREQUISITES[needed][0]
+                found[needed] = db.table_exists(con, table) and \
+                    con.execute(f"SELECT count(*) FROM {db.ident(table)}").fetchone()[0] > 0
+        finally:
+            con.close()
+    for needed, stage in missing:
+        if not found.get(needed):
+            order = [s for s in STAGES if s in stages or s == needed]
+            raise UsageError(f"--stages {','.join(stages)}: the {stage} stage needs the {needed} stage's output and "
+                             f"{settings.db_path} has {_PREREQUISITES[needed][1]}; run it too: --stages {','.join(order)}")
+
+
 def _params(args) -> dict:
     absolute = lambda v: str(Path(v).resolve()) if v else ""
     derived = {name: getattr(args, name) for name in _derived_parameters() if getattr(args, name) is not None}
-    return {"synthetic_n": args.synthetic or 1000, "seed": args.seed, "customers_path": absolute(args.customers),
+    synthetic = 1000 if args.synthetic is None else args.synthetic
+    return {"synthetic_n": synthetic, "seed": args.seed, "customers_path": absolute(args.customers),
             "feedback_path": absolute(args.feedback), "consent_path": absolute(args.consent),
             "data_config_path": absolute(args.data_config), **derived}
 
 
 def _run(args, settings) -> int:
-    # The workspace lock first, before the database is opened anywhere: a second run on the same
-    # database is refused by it (or waits, --wait), never by DuckDB's file lock.
-    ws = Workspace(settings)
-    with ws.lock(args.wait):
-        return _run_locked(args, ws)
-
-
-def _run_locked(args, ws: Workspace) -> int:
-    settings = ws.settings
+    # What needs no database is checked first: a refused parameter writes nothing, not even the lock.
     stages = list(STAGES)
     if args.stages:
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
             raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
+    params = None
     if args.resume:
-        params, settings, started_stages = _resume_params(args, settings)
-        run_id = args.resume
+        run_id = check_run_id(args.resume, "--resume")
+    else:
+        run_id = check_run_id(args.run_id, "--run-id") if args.run_id is not None else None
+        params = _params(args)
+        _check_parameters(params, stages)
+        _check_inputs(args, params)
+    # Then the workspace lock, before the database is opened anywhere: a second run on the same
+    # database is refused by it (or waits, --wait), never by DuckDB's file lock.
+    ws = Workspace(settings)
+    with ws.lock(args.wait):
+        return _run_locked(args, ws, stages, run_id, params)
+
+
+def _run_locked(args, ws: Workspace, stages: list[str], run_id: str | None, params: dict | None) -> int:
+    settings = ws.settings
+    if args.resume:
+        params, settings, started_stages, done = _resume_params(args, settings)
         if not args.stages and started_stages:
             stages = started_stages  # finish what the run set out to do, so the printed hint needs no --stages
-    else:
-        _check_inputs(args)
-        params, run_id = _params(args), args.run_id
-        if run_id:
-            _refuse_existing_run(settings, run_id, args.db)
+        # The recorded values meet today's rules before anything resumes (a bad one would fail again).
+        _check_parameters(params, [s for s in stages if s not in done],
+                          lambda name: f"--resume {run_id}: its recorded {name}")
+    elif run_id:
+        _refuse_existing_run(settings, run_id, args.db)
+    _check_prerequisites(settings, stages)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider
     try:
@@ -278,8 +329,10 @@ def _resume_params(args, settings):
     with db.session(settings.db_path) as con:
         started = con.execute("SELECT details FROM audit_log WHERE run_id = ? AND event_type = 'run_started' "
                               "ORDER BY seq LIMIT 1", [args.resume]).fetchone()
+        done = {r[0] for r in con.execute("SELECT stage FROM stage_runs WHERE run_id = ? AND status = 'succeeded'",
+                                          [args.resume]).fetchall()}
     stages = [s for s in (json.loads(started[0]).get("stages") or []) if s in STAGES] if started else []
-    return params, settings, stages
+    return params, settings, stages, done
 
 
 def _counts(reasons: dict[str, int]) -> str:
@@ -362,7 +415,9 @@ def _subject_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     export = sub.add_parser("export", help="everything held about one customer, as JSON + a Markdown report")
     export.add_argument("--customer", required=True, metavar="ID")
-    export.add_argument("--out", metavar="FILE", help="JSON file to write (the report goes beside it, .md)")
+    export.add_argument("--out", metavar="FILE", help="JSON file to write, or a folder to write it in (the report goes "
+                        "beside it, .md; default: the private exports folder beside the database)")
+    export.add_argument("--force", action="store_true", help="replace existing export files of that name")
     forget = sub.add_parser("forget", help="erase one customer; later imports of the id are stripped")
     forget.add_argument("--customer", required=True, metavar="ID")
     lift = sub.add_parser("lift", help="lift an erased customer's tombstone: later imports take them in again")
@@ -370,9 +425,46 @@ def _subject_parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help="remove feedback text, analyses and LLM payloads past retention")
     purge.add_argument("--older-than", type=int, metavar="DAYS",
                        help="one period for all (default: the WORKBENCH_RETENTION_* settings)")
+    for irreversible in (forget, purge):
+        irreversible.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
+        irreversible.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     for action in (export, forget, lift, purge):
         action.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     return p
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _confirm(args, question: str) -> None:
+    """Irreversible subject commands: `--yes`, or a "yes" typed on a terminal; refused otherwise."""
+    if args.yes:
+        return
+    if not _interactive():
+        raise UsageError(f"subject {args.action}: not confirmed and no terminal to ask on; add --yes to go ahead "
+                         "(or --dry-run to list what would go)")
+    print(question, file=sys.stderr)
+    try:
+        answer = input("Type yes to go on: ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UsageError(f"subject {args.action}: not confirmed; nothing was changed")
+
+
+def _describe_erasure(plan: dict) -> str:
+    rows = ", ".join(f"{t} {n}" for t, n in plan["rows"].items()) or "none"
+    text = (f"rows: {rows}; LLM requests to redact: {plan['egress_requests_redacted']}; cached LLM answers: "
+            f"{plan['cached_answers']}; access exports in the workspace: {len(plan['exports'])}; then the pseudonym "
+            "secret, a tombstone, the database file rewritten and the dashboard snapshot republished")
+    if plan["consent_kept_in_doubt"]:
+        text += (f"; {plan['consent_kept_in_doubt']} consent record(s) under a look-alike id stay (they may withdraw "
+                 "another customer's consent)")
+    return text
 
 
 def _subject(argv: list[str]) -> int:
@@ -382,17 +474,31 @@ def _subject(argv: list[str]) -> int:
         args = _subject_parser().parse_args(argv)
         settings = load_settings(db_path=args.db)
         if args.action == "export":
-            json_path, md_path = subjects.export_subject(settings, args.customer, args.out)
+            json_path, md_path = subjects.export_subject(settings, args.customer, args.out, force=args.force)
             print(f"export written: {json_path} and {md_path} (hand them over, then delete them)")
         elif args.action == "forget":
+            plan = subjects.forget(settings, args.customer, dry_run=True)
+            if args.dry_run:
+                print(f"dry run: erasing customer {plan['customer_id']} would remove {_describe_erasure(plan)}")
+                return 0
+            _confirm(args, f"Erase customer {plan['customer_id']} for good? It would remove {_describe_erasure(plan)}.")
             done = subjects.forget(settings, args.customer)
             rows = ", ".join(f"{t} {n}" for t, n in done["removed_rows"].items() if n) or "none"
-            print(f"customer {args.customer} erased: rows removed: {rows}; LLM requests redacted: "
-                  f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id)")
+            kept = done["consent_kept_in_doubt"]
+            print(f"customer {done['customer_id']} erased: rows removed: {rows}; LLM requests redacted: "
+                  f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id); "
+                  "checked: nothing of them is left in the tables, caches, snapshot or exports folder"
+                  + (f"; {kept} consent record(s) under a look-alike id kept (another customer's too)" if kept else ""))
         elif args.action == "lift":
-            subjects.lift(settings, args.customer)
-            print(f"tombstone of customer {args.customer} lifted: the next import takes the id in again")
+            done = subjects.lift(settings, args.customer)
+            print(f"tombstone of customer {done['customer_id']} lifted: the next import takes the id in again")
         else:
+            plan = subjects.purge(settings, args.older_than, dry_run=True)
+            would = ", ".join(f"{k} {n} (before {plan['cutoffs'][k]})" for k, n in plan["would_purge"].items())
+            if args.dry_run:
+                print(f"dry run: purge would remove {would}")
+                return 0
+            _confirm(args, f"Purge for good: {would}?")
             done = subjects.purge(settings, args.older_than)
             print("purged: " + ", ".join(f"{k} {n} (before {done['cutoffs'][k]})" for k, n in done["purged"].items()))
         return 0

@@ -49,6 +49,14 @@ class ModelIntegrityError(WorkbenchError):
     holds types outside the allow-list."""
 
 
+class StageInputMissing(WorkbenchError):
+    """A stage found nothing to work on: an earlier stage has not run on this database."""
+
+
+class ErasureIncomplete(WorkbenchError):
+    """After an erasure, something of the customer is still held (exit 1, naming it)."""
+
+
 class SnapshotGone(WorkbenchError):
     """The dashboard snapshot being read was replaced or removed."""
 
@@ -117,9 +125,17 @@ def _subclasses(cls: type) -> list[type]:
     return found
 
 
-def exit_code_for_name(class_name: str | None) -> int:
-    """Exit code for an exception known only by its class name (from a stage kernel); 1 if unknown."""
+def workbench_class(class_name: str | None) -> type[WorkbenchError] | None:
+    """The workbench error class of that name (an exception known only by its name, from a stage
+    kernel), or None for anything else (a bug, or a library's own exception)."""
     for cls in _subclasses(WorkbenchError):
         if cls.__name__ == class_name:
-            return cls.exit_code
-    return 1
+            return cls
+    return None
+
+
+def exit_code_for_name(class_name: str | None) -> int:
+    """Exit code the error of that class name means on its own; 1 if unknown. (A failed stage
+    always ends the run with 1: the runner does not use this for stages.)"""
+    cls = workbench_class(class_name)
+    return cls.exit_code if cls else 1

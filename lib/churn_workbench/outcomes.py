@@ -28,11 +28,14 @@ import json
 from . import audit as audit_mod
 from . import db, effect, synthetic, wiring
 from .audit import AuditLog
+from .boundary import paths
+from .boundary.customer_ids import canonical_series
+from .boundary.run_ids import check_run_id
 from .errors import InputError, UsageError
 from .inputs import read_table
 from .inputs.columns import describe_rows, require_columns
 from .inputs.feedback import parse_timestamps
-from .inputs.values import FALSE_TOKENS, TRUE_TOKENS, as_text
+from .inputs.values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text
 
 COLUMNS = ("customer_id", "churned", "observed_at")
 STAGE = "outcomes"  # the audit chain's stage name for outcome events (not a pipeline stage)
@@ -45,7 +48,7 @@ def read_outcomes(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     cols = require_columns(df, source, COLUMNS, ())
     if len(df) == 0:
         raise InputError(f"{source}: no data rows; an outcomes file needs one row per customer whose outcome is known")
-    ids = as_text(df[cols["customer_id"]])
+    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
     blank = np.flatnonzero(ids.isna().to_numpy())
     if len(blank):
         raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; "
@@ -68,11 +71,11 @@ def _binary(raw: pd.Series, source: str, column: str) -> np.ndarray:
     if ptypes.is_bool_dtype(raw.dtype) and not raw.isna().any():
         return raw.to_numpy(dtype=int)
     lowered = as_text(raw).str.lower()
-    yes = lowered.isin(TRUE_TOKENS | {"1", "1.0"}).to_numpy()
-    no = lowered.isin(FALSE_TOKENS | {"0", "0.0"}).to_numpy()
+    yes = lowered.isin(YES_TOKENS).to_numpy()
+    no = lowered.isin(NO_TOKENS).to_numpy()
     bad = np.flatnonzero(~yes & ~no)
     if len(bad):
-        raise InputError(f"{source}: column '{column}' must be 0/1, true/false or yes/no at {describe_rows(bad)}; "
+        raise InputError(f"{source}: column '{column}' must be {BOOLEAN_SPELLINGS} at {describe_rows(bad)}; "
                          "leave out customers whose outcome is not known yet")
     return yes.astype(int)
 
@@ -178,12 +181,12 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
     data = synthetic.generate(n, data_seed)
     draw_seed = int(audit_mod.sha256_hex(f"{run_id}:{seed}")[:12], 16)
     simulated = synthetic.simulate_outcomes(data, actions, draw_seed)
-    out_dir = Path(settings.data_dir) / "outcomes"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{run_id}.csv"
+    out_dir = paths.private_dir(Path(settings.data_dir) / "outcomes")
+    path = paths.inside(out_dir, f"{check_run_id(run_id, '--simulate-outcomes')}.csv")
     frame = simulated.frame[["customer_id", "churned"]].assign(
         observed_at=pd.Timestamp.now(tz="UTC").tz_localize(None).isoformat(timespec="seconds"))
-    frame.to_csv(path, index=False)
+    # Outcomes are per-customer data: 0600, and a link planted at the name is replaced, not followed.
+    paths.write_private(path, frame.to_csv(index=False), force=True)
     return attach(settings.db_path, path, run_id), simulated, path
 
 

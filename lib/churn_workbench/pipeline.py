@@ -31,8 +31,10 @@ import papermill
 from jupyter_client.manager import AsyncKernelManager
 
 from . import audit, run_report, signing
+from .boundary import paths
+from .boundary.run_ids import check_run_id
 from .config import PROJECT_ROOT
-from .errors import WorkbenchError, exit_code_for_name
+from .errors import UsageError, WorkbenchError, workbench_class
 from .llm import progress as llm_progress
 from .stages.params import for_stage
 from .runs import RunStore
@@ -54,6 +56,7 @@ class StageResult:
     notebook: Path
     error: str | None = None
     exit_code: int = 0
+    error_type: str | None = None   # the exception's class name, for the audit record
 
 
 @dataclass
@@ -202,12 +205,24 @@ def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress:
             )
         return StageResult(stage, "succeeded", time.monotonic() - started, output)
     except papermill.PapermillExecutionError as exc:
-        # The kernel is another process: its exception arrives as a class name, classified by errors.py.
-        return StageResult(stage, "failed", time.monotonic() - started, output, f"{exc.ename}: {exc.evalue}",
-                           exit_code_for_name(exc.ename))
+        # The kernel is another process: its exception arrives as a class name. A failed stage
+        # ends the run with exit code 1 whatever it was (README); the message explains it.
+        return StageResult(stage, "failed", time.monotonic() - started, output, stage_error(stage, exc.ename, exc.evalue),
+                           1, exc.ename)
     except (nbclient.exceptions.CellTimeoutError, nbclient.exceptions.DeadKernelError,
             nbclient.exceptions.CellExecutionError, RuntimeError) as exc:
-        return StageResult(stage, "failed", time.monotonic() - started, output, f"{type(exc).__name__}: {exc}", 1)
+        return StageResult(stage, "failed", time.monotonic() - started, output,
+                           f"the {stage} stage's kernel failed ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})",
+                           1, type(exc).__name__)
+
+
+def stage_error(stage: str, ename: str, evalue: str) -> str:
+    """One line that explains a stage's failure: the workbench's own errors say what to do in
+    their message; anything else is named as unexpected, with where to look."""
+    text = " ".join(str(evalue).split())
+    if workbench_class(ename) is not None:
+        return text
+    return f"unexpected error in the {stage} stage ({ename}: {text[:300]}); the executed notebook shows where"
 
 
 def run(workspace: Workspace, params: dict, stages: list[str], run_id: str | None = None, resume: bool = False,
@@ -225,9 +240,12 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
     stop = stop or _StopSignals()
     store = RunStore(ws)
     settings = ws.settings
-    run_id = run_id or new_run_id()
+    run_id = check_run_id(run_id or new_run_id(), "run id")
     params = dict(params, run_id=run_id, db_path=str(ws.db_path), llm_provider=settings.llm_provider)
-    run_dir = ws.run_dir(run_id)
+    # The run id names a folder: proven inside the audit folder before anything is written there.
+    run_dir = paths.inside(ws.runs_dir, run_id)
+    if not resume and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise UsageError(f"run {run_id}: {run_dir} already holds another run's notebooks; choose another run id")
     run_dir.mkdir(parents=True, exist_ok=True)
     done: set[str] = store.succeeded_stages(run_id) if resume else set()
     if resume:
@@ -259,9 +277,10 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
             _kill_stage_kernels()
             # A stage that failed because its kernel was told to stop counts as interrupted too.
             outcome.status, outcome.error = "failed", f"interrupted by {stop.signal}"
-            outcome.exit_code = INTERRUPT_EXIT_CODES.get(stop.signal, 130)
+            outcome.exit_code, outcome.error_type = INTERRUPT_EXIT_CODES.get(stop.signal, 130), stop.signal
         result.stages.append(outcome)
-        store.stage_finished(run_id, stage, outcome.status, outcome.duration_s, outcome.notebook, outcome.error)
+        store.stage_finished(run_id, stage, outcome.status, outcome.duration_s, outcome.notebook, outcome.error,
+                             outcome.error_type if outcome.error else None)
         if outcome.status != "succeeded":
             result.status, result.exit_code = "failed", outcome.exit_code
             result.error, result.stage = outcome.error, stage

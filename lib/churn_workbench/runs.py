@@ -72,7 +72,7 @@ class RunStore:
                      params=[run_id, stage])
 
     def stage_finished(self, run_id: str, stage: str, status: str, duration_s: float, notebook: Path,
-                       error: str | None) -> str | None:
+                       error: str | None, error_type: str | None = None) -> str | None:
         """Record a stage's end; returns the executed notebook's sha256 (None if it was not written)."""
         sha = file_sha256(notebook) if notebook.exists() else None
         ok = status == "succeeded"
@@ -82,7 +82,7 @@ class RunStore:
                          "VALUES (?, ?, ?, now() - to_microseconds(CAST(? * 1e6 AS BIGINT)), now(), ?, ?, ?, ?)",
                      params=[run_id, stage, status, duration_s, duration_s, self.ws.relative(notebook), sha, error],
                      duration_s=round(duration_s, 3), notebook_sha256=sha,
-                     error_type=error.split(":", 1)[0] if error else None)
+                     error_type=error_type or (error.split(":", 1)[0] if error else None))
         return sha
 
     def succeeded_stages(self, run_id: str) -> set[str]:

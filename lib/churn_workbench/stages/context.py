@@ -66,7 +66,7 @@ class StageContext:
 
 def open_stage(params: StageParams) -> StageContext:
     """Set up a stage. Empty `run_id` (a notebook opened by hand) starts an interactive run."""
-    stage, run_id = params.stage, params.run_id
+    stage, run_id = params.check().stage, params.run_id
     settings = load_settings(db_path=params.db_path, llm_provider=getattr(params, "llm_provider", ""))
     if not run_id:
         run_id = "interactive-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")

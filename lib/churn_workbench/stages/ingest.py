@@ -8,6 +8,8 @@ import pandas as pd
 
 from .. import audit as audit_mod
 from .. import db, inputs, synthetic
+from ..config import load_settings
+from ..errors import UsageError
 from ..vocab import IDENTIFIER_ROLES, PURPOSES
 from ..subjects import retention, tombstones
 from .context import open_stage
@@ -58,7 +60,32 @@ def _empty_consent() -> pd.DataFrame:
                          "source": pd.Series(dtype="string")})
 
 
+def refuse_hand_run_over_imported_data(params: IngestParams) -> None:
+    """Opened by hand with its defaults (no run id, no customers file), the notebook would replace
+    the store's customers with synthetic ones. That is refused, in one line, when the store holds
+    customers imported from a file: notebook defaults never overwrite data they did not create."""
+    if params.run_id or params.customers_path:
+        return
+    settings = load_settings(db_path=params.db_path)
+    if not settings.db_path.exists():
+        return
+    con = db.connect(settings.db_path, read_only=True, wait_s=30)
+    try:
+        row = con.execute("SELECT details FROM audit_log WHERE event_type IN ('data_ingested', 'data_unchanged') "
+                          "ORDER BY seq DESC LIMIT 1").fetchone() if db.table_exists(con, "audit_log") else None
+    finally:
+        con.close()
+    imported = (json.loads(row[0]).get("sources") or {}).get("customers") if row else None
+    if imported:
+        raise UsageError(
+            f"01_ingest opened by hand: {settings.db_path} holds customers imported from {Path(imported['path']).name}, "
+            f"and with customers_path empty this notebook would replace them with {params.synthetic_n:,} synthetic "
+            "customers; set customers_path (and feedback_path, consent_path, data_config_path) to your files, or db_path "
+            "to a scratch database, e.g. '../data/scratch/workbench.duckdb'")
+
+
 def run(params: IngestParams) -> dict:
+    refuse_hand_run_over_imported_data(params.check())
     ctx = open_stage(params)
     p = params
     sources = fingerprint(p.synthetic_n, p.seed, p.customers_path, p.feedback_path, p.consent_path, p.data_config_path)

@@ -7,6 +7,7 @@ import duckdb
 import pandas as pd
 
 from .. import db, features
+from ..errors import StageInputMissing
 from ..vocab import IDENTIFIER_ROLES, TOPICS
 from .context import customer_roles, latest_run_with
 
@@ -21,6 +22,9 @@ def load_feature_frame(con: duckdb.DuckDBPyConnection, run_id: str,
     absent).
     """
     roles = customer_roles(con)
+    if "customer_id" not in roles or not db.table_exists(con, "customers"):
+        raise StageInputMissing("no customers in the store yet: run the ingest stage first "
+                                "(run_pipeline.py --stages ingest,..., or notebooks/01_ingest.ipynb)")
     # Identifier columns are never read here: they cannot become features by accident.
     wanted = [c for c, r in roles.items() if r in ("id", "label", "feature", "sensitive")]
     if value_column and value_column in roles and roles[value_column] not in IDENTIFIER_ROLES and value_column not in wanted:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import consent, db, explain, model, segments
+from ..errors import StageInputMissing
 from .context import latest_run_with, open_stage
 from .modeldata import load_feature_frame
 from .params import PredictParams
@@ -19,7 +20,7 @@ from .params import PredictParams
 def registered_model(con, run_id: str) -> tuple[str, Path]:
     model_run = latest_run_with(con, "model_registry", run_id)
     if model_run is None:
-        raise RuntimeError("no trained model is registered: run the train stage first")
+        raise StageInputMissing("no trained model is registered: run the train stage first")
     version, path = con.execute(
         "SELECT model_version, path FROM model_registry WHERE run_id = ? ORDER BY trained_at DESC LIMIT 1", [model_run]
     ).fetchone()

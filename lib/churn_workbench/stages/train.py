@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from .. import consent, model, model_card
+from ..boundary import paths
 from .context import open_stage
 from .modeldata import frame_sha256, load_feature_frame
 from .params import TrainParams
@@ -128,7 +129,7 @@ def run(params: TrainParams) -> dict:
             noise = (high - low) / 3.92 if np.isfinite(high - low) else 0.0
             promote, reason = model.quality_gate(new_auc, s.model_min_auc, deployed_auc,
                                                  max(s.model_gate_tolerance, noise), basis)
-        directory = models_dir(s) / ctx.run_id / ("" if promote else "not_promoted")
+        directory = paths.inside(models_dir(s), ctx.run_id) / ("" if promote else "not_promoted")
         path, version = model.save_model(trained, directory)
         data_summary = dict(analysis_run=info["analysis_run"], customers=len(X),
                             customers_excluded_by_consent=int((~keep).sum()))
