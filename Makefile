@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DB ?=
 PORT ?= 8866
+IP ?= 127.0.0.1
 # pyproject.toml's requires-python, as a test on sys.version_info.
 SUPPORTED := (3, 11) <= sys.version_info[:2] < (3, 13)
 DB_FLAG := $(if $(DB),--db $(abspath $(DB)))
@@ -56,10 +57,9 @@ verify: $(STAMP)
 
 # Voila reads voila.json from the project root and the offline template from the venv. A taken
 # port is refused (port_retries=0): a dashboard silently moving elsewhere looks like a dead one.
+# IP=0.0.0.0 shares it on the network, which needs WORKBENCH_DASHBOARD_TOKEN (docs/dashboard.md).
 dashboard: $(STAMP) $(TEMPLATES)/workbench
-	@$(PY) -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", $(PORT)))' 2>/dev/null \
-	  || { echo "make dashboard: port $(PORT) on 127.0.0.1 is taken (a dashboard already running?); stop it, or use another: make dashboard PORT=8867" >&2; exit 2; }
-	$(DB_ENV) $(VENV)/bin/voila notebooks/dashboard.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0
+	$(DB_ENV) $(PY) -m churn_workbench dashboard --ip $(IP) --port $(PORT)
 
 # No news, update checks or extension-manager calls: nothing leaves the machine.
 lab: $(STAMP)

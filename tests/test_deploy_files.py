@@ -79,7 +79,9 @@ def test_compose_services_share_data_and_audit_and_env_file(compose):
 def test_compose_commands(compose):
     services = compose["services"]
     dashboard = " ".join(services["dashboard"]["command"])
-    assert dashboard.startswith("voila notebooks/dashboard.ipynb") and "--port=8866" in dashboard
+    # The launcher: voila.json's settings, and a token because it listens beyond loopback in the container.
+    assert dashboard.startswith("python -m churn_workbench dashboard") and "--port 8866" in dashboard
+    assert "--generate-token" in dashboard
     assert "8866" in " ".join(services["dashboard"]["healthcheck"]["test"])
     lab = " ".join(services["lab"]["command"])
     assert lab.startswith("jupyter lab") and "--ServerApp.port=8888" in lab

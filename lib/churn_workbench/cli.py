@@ -98,6 +98,9 @@ def _interrupt(signum, frame):
 def main(argv: list[str]) -> int:
     if argv[:1] == ["subject"]:
         return _subject(argv[1:])
+    if argv[:1] == ["dashboard"]:
+        from .dashboard import serve
+        return serve.main(argv[1:])
     parser = _parser()
     if threading.current_thread() is threading.main_thread():
         # SIGTERM outside a run ends like Ctrl-C: one line, not a silent exit (the runner has its own).
