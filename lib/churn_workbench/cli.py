@@ -25,7 +25,7 @@ from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
 from .llm.profiles import PROFILES as LLM_PROFILES
 from .stages.params import PARAMS
-from .vocab import STAGES
+from .vocab import SEGMENTS, STAGES
 
 # Stage parameters with a flag of their own; every other declared stage parameter gets
 # a flag derived from its name (max_train_rows -> --max-train-rows).
@@ -275,6 +275,12 @@ def _resume_params(args, settings):
     return params, settings, stages
 
 
+def _by_segment(counts: dict[str, int]) -> str:
+    """High, Medium, Low first (in that order), then anything else."""
+    order = {name: i for i, name in enumerate(SEGMENTS)}
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: (order.get(kv[0], 99), str(kv[0]))))
+
+
 def _counts(reasons: dict[str, int]) -> str:
     return ", ".join(f"{n:,} {reason}" for reason, n in reasons.items())
 
@@ -304,9 +310,12 @@ def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg:
             print("  why none: there are no consent records at all, and no record means no consent: nobody may be "
                   "profiled. Pass --consent FILE (customer_id, purpose, granted) or a consent_given column.")
     if s["segments"]:
-        print("  segments: " + ", ".join(f"{k} {v:,}" for k, v in s["segments"].items()))
+        print("  segments: " + _by_segment(s["segments"]))
+    if s["targeting"]:
+        print(f"  targeting: {s['targeting']}")
     if s["actions"]:
-        print("  actions:  " + ", ".join(f"{k} {v:,}" for k, v in s["actions"].items()))
+        print("  actions:  " + ", ".join(f"{k} {v:,}" for k, v in s["actions"].items())
+              + (f" (by segment: {_by_segment(s['action_segments'])})" if s["action_segments"] else ""))
     if s["acted"] and s["not_actioned"]:
         print(f"  not actioned: {_counts(s['not_actioned'])}")
     for line in _llm_lines(s["provider"], s["llm"]):
