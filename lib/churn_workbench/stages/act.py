@@ -53,8 +53,9 @@ def run(params: ActParams) -> dict:
                               external_allowed=bool(external.get(c, False)))
                 for c, s, p, d in zip(treat["customer_id"], treat["segment"], treat["churn_probability"], treat["drivers"])]
     # Write-ahead: llm_egress rows and cached choices are written by the journal as requests go.
-    outcome = propose_actions(requests, ctx.settings, ctx.audit, ctx.run_id,
-                              journal=EgressJournal(ctx.settings.db_path, ctx.run_id, "act"))
+    with ctx.step(f"proposing retention actions for {len(requests):,} customers"):
+        outcome = propose_actions(requests, ctx.settings, ctx.audit, ctx.run_id,
+                                  journal=EgressJournal(ctx.settings.db_path, ctx.run_id, "act"))
     # astype: an empty outcome (nobody to contact) has untyped columns.
     actions = outcome.rows.astype({"customer_id": str}).merge(treat[["customer_id", "segment", "model_version"]],
                                                               on="customer_id", how="left")

@@ -18,6 +18,8 @@ from .params import StageParams
 
 # Tables that several stages of one run write to: a stage replaces only its own rows.
 STAGE_SCOPED_TABLES = ("llm_egress",)
+# Run ids of stages started by hand (a notebook opened in JupyterLab), not by the runner.
+INTERACTIVE_PREFIX = "interactive-"
 
 
 @dataclass
@@ -44,7 +46,8 @@ class StageContext:
         tables the stage wrote to before this commit (the write-ahead egress record), whose rows
         the chain must commit to as well.
         """
-        with db.session(self.settings.db_path) as con, db.transaction(con):
+        with self.step("writing results and audit events to the store"), \
+                db.session(self.settings.db_path) as con, db.transaction(con):
             before = audit.run_row_counts(con, self.run_id)
             for table in replace_tables:
                 if table in STAGE_SCOPED_TABLES:
@@ -60,12 +63,20 @@ class StageContext:
             self.audit.flush(con)
 
 
+    def step(self, task: str, total: int | None = None, unit: str = "items"):
+        """Live progress of a long step (progress.py): followed by the runner's terminal, or shown
+        in the notebook's output when the stage runs by hand. Use `with ctx.step(...) as s:`."""
+        from .. import progress
+        return progress.step(self.settings.db_path, self.run_id, self.stage, task, total, unit,
+                             interactive=self.run_id.startswith(INTERACTIVE_PREFIX))
+
+
 def open_stage(params: StageParams) -> StageContext:
     """Set up a stage. Empty `run_id` (a notebook opened by hand) starts an interactive run."""
     stage, run_id = params.stage, params.run_id
     settings = load_settings(db_path=params.db_path, llm_provider=getattr(params, "llm_provider", ""))
     if not run_id:
-        run_id = "interactive-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        run_id = INTERACTIVE_PREFIX + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         with db.session(settings.db_path) as con:
             con.execute(
                 "INSERT INTO runs (run_id, started_at, status, params, llm_provider) "
