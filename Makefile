@@ -61,11 +61,14 @@ verify: $(STAMP)
 dashboard: $(STAMP) $(TEMPLATES)/workbench
 	$(DB_ENV) $(PY) -m churn_workbench dashboard --ip $(IP) --port $(PORT)
 
-# No news, update checks or extension-manager calls: nothing leaves the machine.
+# No news, update checks or extension-manager calls: nothing leaves the machine. The settings in
+# share/jupyter/lab/settings turn the "receive Jupyter news?" question off; notebook_shim (classic
+# notebook extensions, unused here) is what printed the ServerApp.token deprecation warning.
 lab: $(STAMP)
 	$(DB_ENV) $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=8888 --ServerApp.root_dir=$(CURDIR) \
 	  --LabApp.default_url=/lab/tree/notebooks --LabApp.news_url=None \
 	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --LabApp.extension_manager=readonly \
+	  --LabApp.app_settings_dir=$(CURDIR)/share/jupyter/lab/settings --ServerApp.jpserver_extensions=notebook_shim=False \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
