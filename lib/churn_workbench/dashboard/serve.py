@@ -61,8 +61,8 @@ def check_port(ip: str, port: int) -> None:
 def prepare(ip: str, port: int, db: str | None = None, generate_token: bool = False) -> tuple[list[str], dict, str]:
     """The Voilà command line, its environment and the URL to open; raises UsageError when the
     start must be refused. The token travels in the environment, never on the command line."""
-    from ..config import PROJECT_ROOT
-    env = dict(os.environ)
+    from ..config import PROJECT_ROOT, environment
+    env = environment()
     token, generated = configured_token(), False
     if not is_loopback(ip) and not token:
         if not generate_token:
