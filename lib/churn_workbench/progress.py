@@ -143,7 +143,9 @@ def describe(record: dict) -> str:
             return f"{record.get('task')}: done"
         counts = _counts(int(record.get("done") or 0), record.get("total"), record.get("unit") or "items",
                          int(record.get("rate_done") or 0), float(record.get("rate_s") or 0))
-        return f"{record.get('task')}" + (f" {counts}" if counts else "")
+        # Before the first item is done the work is being set up (an engine built, workers started).
+        starting = " · getting ready" if record.get("total") and not record.get("done") else ""
+        return f"{record.get('task')}" + (f" {counts}" if counts else "") + starting
     # An LLM engine record (llm/progress.py): items sent to the model.
     task = f"{record.get('task')} via {record.get('provider')}:{record.get('model')}"
     if record.get("event") == "start":

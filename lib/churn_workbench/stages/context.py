@@ -61,6 +61,9 @@ class StageContext:
                                  [t for t in after if t in replace_tables or t in digest_tables
                                   or after[t] != before.get(t, 0)])
             self.audit.flush(con)
+        if not self.run_id.startswith(INTERACTIVE_PREFIX):
+            # What the runner's live line shows until the stage ends: the notebook's own cells.
+            self.step("showing the results in the notebook")
 
 
     def step(self, task: str, total: int | None = None, unit: str = "items"):
