@@ -24,7 +24,7 @@ import json
 import multiprocessing
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from churn_workbench.pii.known import known_matcher
@@ -87,18 +87,25 @@ def anonymize_many(
     known: Sequence[KnownIdentifiers | None] | None = None,
     *,
     processes: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[AnonymizedText]:
     """Anonymize many texts; known[i] (if given) belongs to texts[i].
 
     processes: worker processes; None picks one per CPU for large batches (>= 20,000 texts)
     and 1 otherwise; 1 runs in this process. Output order follows the input.
+    on_progress(n): called as texts are done, with how many since the last call (live progress).
     """
     if known is not None and len(known) != len(texts):
         raise ValueError(f"known has {len(known)} entries for {len(texts)} texts")
     pairs = list(zip(texts, known if known is not None else [None] * len(texts)))
     workers = _worker_count(len(pairs), processes)
+    report = on_progress or (lambda n: None)
     if workers <= 1:
-        return [anonymize(t, k) for t, k in pairs]
+        out = []
+        for t, k in pairs:
+            out.append(anonymize(t, k))
+            report(1)
+        return out
     anonymize("warm-up: Anna, anna@example.com")  # build the engine here, before forking
     chunk = max(1, len(pairs) // (workers * 8))
     batches = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
@@ -108,7 +115,11 @@ def anonymize_many(
     gc.freeze()
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-            return [result for batch in pool.map(_anonymize_batch, batches) for result in batch]
+            out = []
+            for batch in pool.map(_anonymize_batch, batches):  # in input order, as each batch is done
+                out.extend(batch)
+                report(len(batch))
+            return out
     finally:
         gc.unfreeze()
 

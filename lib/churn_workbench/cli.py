@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -19,14 +20,14 @@ from pathlib import Path
 
 import dataclasses
 
-from . import db, pipeline, verification, wiring
+from . import cli_help, db, pipeline, verification, wiring
 from .boundary.run_ids import check_run_id
 from .config import PROJECT_ROOT, load_settings, select_llm_profile
 from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
 from .llm import PROVIDERS
 from .profiles import PROFILES as LLM_PROFILES
 from .stages.params import PARAMS, for_stage
-from .vocab import STAGES
+from .vocab import SEGMENTS, STAGES
 from .workspace import Workspace
 
 # Stage parameters with a flag of their own; every other declared stage parameter gets
@@ -54,13 +55,15 @@ def _error(prog: str, exc: Exception) -> int:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
-        raise _ArgumentError(message)
+        invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
+        raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="run_pipeline.py", description="Run the churn workbench stages with papermill. "
-                "Data-subject rights: run_pipeline.py subject {export,forget,lift,purge} --help")
-    p.add_argument("command", nargs="?", choices=["run", "verify"], default="run")
+    p = _Parser(prog=cli_help.prog(), description=cli_help.DESCRIPTION, epilog=cli_help.epilog(),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", nargs="?", choices=["run", "verify"], default="run",
+                   help="run (default) or verify; see the commands below")
     p.add_argument("--synthetic", type=int, default=None, metavar="N", help="generate N synthetic customers (default 1000)")
     p.add_argument("--seed", type=int, default=42, help="seed for synthetic data, model training and the control group")
     p.add_argument("--customers", help="customers file (CSV or Parquet)")
@@ -86,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="verify: print the result as JSON")
     for name, (stage, default) in _derived_parameters().items():
         p.add_argument("--" + name.replace("_", "-"), type=type(default), default=None, dest=name,
-                       help=f"{stage} stage parameter (default {default})")
+                       help=cli_help.parameter_help(name, stage, default))
     return p
 
 
@@ -106,11 +109,21 @@ def _interrupt(signum, frame):
 def main(argv: list[str]) -> int:
     if argv[:1] == ["subject"]:
         return _subject(argv[1:])
+    if argv[:1] == ["dashboard"]:
+        from .dashboard import serve
+        return serve.main(argv[1:], prog=f"{cli_help.prog()} dashboard")
+    if argv[:1] == ["compare"]:
+        return _compare(argv[1:])
+    if argv[:1] == ["settings"]:
+        return _settings(argv[1:])
     parser = _parser()
     if threading.current_thread() is threading.main_thread():
         # SIGTERM outside a run ends like Ctrl-C: one line, not a silent exit (the runner has its own).
         signal.signal(signal.SIGTERM, _interrupt)
     try:
+        unknown = cli_help.unknown_option(argv, parser._option_string_actions)
+        if unknown:
+            raise _ArgumentError(unknown)
         args = parser.parse_args(argv)
         select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
@@ -125,11 +138,11 @@ def main(argv: list[str]) -> int:
         return _run(args, settings)
     except KeyboardInterrupt as exc:  # before or after a run (during one, the runner handles it)
         name = str(exc) or "SIGINT"
-        print(f"run_pipeline.py: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
+        print(f"{cli_help.prog()}: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
               "no run was left unfinished", file=sys.stderr)
         return pipeline.INTERRUPT_EXIT_CODES.get(name, 130)
     except (_ArgumentError, WorkbenchError) as exc:
-        return _error("run_pipeline.py", exc)
+        return _error(cli_help.prog(), exc)
 
 
 def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
@@ -211,7 +224,23 @@ def _params(args) -> dict:
 
 
 def _run(args, settings) -> int:
-    # What needs no database is checked first: a refused parameter writes nothing, not even the lock.
+    started = time.monotonic()
+    result = start(args, settings)
+    if result.status == "interrupted":
+        where = f" during the {result.stage} stage" if result.stage else ""
+        signame = "Ctrl-C" if result.interrupted_by == "SIGINT" else result.interrupted_by
+        print(f"{cli_help.prog()}: interrupted ({signame}){where}; run {result.run_id} is marked interrupted; "
+              f"resume it with: {resume_command(result.run_id, args.db)}", file=sys.stderr)
+        return result.exit_code
+    _print_summary(settings, result, time.monotonic() - started, args.db)
+    if result.status == "succeeded":
+        return 0
+    return result.exit_code or 1
+
+
+def start(args, settings, echo=print) -> pipeline.RunResult:
+    """Check the parsed command line and run the pipeline (api.run shares this path).
+    What needs no database is checked first: a refused parameter writes nothing, not even the lock."""
     stages = list(STAGES)
     if args.stages:
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -230,10 +259,11 @@ def _run(args, settings) -> int:
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
     ws = Workspace(settings)
     with ws.lock(args.wait):
-        return _run_locked(args, ws, stages, run_id, params)
+        return _run_locked(args, ws, stages, run_id, params, echo)
 
 
-def _run_locked(args, ws: Workspace, stages: list[str], run_id: str | None, params: dict | None) -> int:
+def _run_locked(args, ws: Workspace, stages: list[str], run_id: str | None, params: dict | None,
+                echo=print) -> pipeline.RunResult:
     settings = ws.settings
     if args.resume:
         params, settings, started_stages, done = _resume_params(args, settings)
@@ -254,19 +284,8 @@ def _run_locked(args, ws: Workspace, stages: list[str], run_id: str | None, para
     # Fail fast, before any run is recorded, if another process (not a pipeline) holds the database file.
     if settings.db_path.exists():
         db.connect(settings.db_path, wait_s=0).close()
-    started = time.monotonic()
-    result = pipeline.run(wiring.open_workspace(settings), params, stages, run_id=run_id, resume=bool(args.resume),
-                          wait=args.wait, progress=not args.quiet)
-    if result.status == "interrupted":
-        where = f" during the {result.stage} stage" if result.stage else ""
-        signame = "Ctrl-C" if result.interrupted_by == "SIGINT" else result.interrupted_by
-        print(f"run_pipeline.py: interrupted ({signame}){where}; run {result.run_id} is marked interrupted; "
-              f"resume it with: {resume_command(result.run_id, args.db)}", file=sys.stderr)
-        return result.exit_code
-    _print_summary(settings, result, time.monotonic() - started, args.db)
-    if result.status == "succeeded":
-        return 0
-    return result.exit_code or 1
+    return pipeline.run(wiring.open_workspace(settings), params, stages, run_id=run_id, resume=bool(args.resume),
+                        wait=args.wait, progress=not args.quiet, echo=echo)
 
 
 def command(*words: str, db: str | None = None) -> str:
@@ -335,6 +354,12 @@ def _resume_params(args, settings):
     return params, settings, stages, done
 
 
+def _by_segment(counts: dict[str, int]) -> str:
+    """High, Medium, Low first (in that order), then anything else."""
+    order = {name: i for i, name in enumerate(SEGMENTS)}
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: (order.get(kv[0], 99), str(kv[0]))))
+
+
 def _counts(reasons: dict[str, int]) -> str:
     return ", ".join(f"{n:,} {reason}" for reason, n in reasons.items())
 
@@ -364,9 +389,12 @@ def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg:
             print("  why none: there are no consent records at all, and no record means no consent: nobody may be "
                   "profiled. Pass --consent FILE (customer_id, purpose, granted) or a consent_given column.")
     if s["segments"]:
-        print("  segments: " + ", ".join(f"{k} {v:,}" for k, v in s["segments"].items()))
+        print("  segments: " + _by_segment(s["segments"]))
+    if s["targeting"]:
+        print(f"  targeting: {s['targeting']}")
     if s["actions"]:
-        print("  actions:  " + ", ".join(f"{k} {v:,}" for k, v in s["actions"].items()))
+        print("  actions:  " + ", ".join(f"{k} {v:,}" for k, v in s["actions"].items())
+              + (f" (by segment: {_by_segment(s['action_segments'])})" if s["action_segments"] else ""))
     if s["acted"] and s["not_actioned"]:
         print(f"  not actioned: {_counts(s['not_actioned'])}")
     for line in _llm_lines(s["provider"], s["llm"]):
@@ -410,7 +438,7 @@ def _llm_lines(provider: str, health: list) -> list[str]:
 
 
 def _subject_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="run_pipeline.py subject", description="Data-subject rights: access, erasure, retention "
+    p = _Parser(prog=f"{cli_help.prog()} subject", description="Data-subject rights: access, erasure, retention "
                 "(README: data-protection officer's guide).")
     sub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     export = sub.add_parser("export", help="everything held about one customer, as JSON + a Markdown report")
@@ -503,4 +531,48 @@ def _subject(argv: list[str]) -> int:
             print("purged: " + ", ".join(f"{k} {n} (before {done['cutoffs'][k]})" for k, n in done["purged"].items()))
         return 0
     except (_ArgumentError, WorkbenchError) as exc:
-        return _error("run_pipeline.py subject", exc)
+        return _error(f"{cli_help.prog()} subject", exc)
+
+
+def _compare(argv: list[str]) -> int:
+    """`compare [RUN_A RUN_B]`: two runs side by side (compare.py)."""
+    prog = f"{cli_help.prog()} compare"
+    p = _Parser(prog=prog, description="Two runs side by side: inputs and what changed in them, risk segments "
+                "(and how customers moved between them), the model and its metrics, retention actions, LLM usage.",
+                epilog=f"example: {prog}   (the two newest succeeded runs);  {prog} trial-1 trial-2 --json")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run A (older) and run B; default: the two newest succeeded runs")
+    p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    try:
+        args = p.parse_args(argv)
+        if len(args.runs) not in (0, 2):
+            raise _ArgumentError("name two runs (RUN_A RUN_B), or none for the two newest")
+        from . import compare
+        settings = load_settings(db_path=args.db)
+        result = compare.runs(settings.db_path, *(args.runs or [None, None]))
+        print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+        return 0
+    except (_ArgumentError, WorkbenchError) as exc:
+        return _error(prog, exc)
+
+
+def _settings(argv: list[str]) -> int:
+    """`settings`: every WORKBENCH_* setting, its current value and what it means (secrets: set or not)."""
+    prog = f"{cli_help.prog()} settings"
+    p = _Parser(prog=prog, description="Every setting: environment variable, current value (environment, then "
+                ".env, then the default) and meaning. API keys and tokens are shown as set or not set, never their value.")
+    try:
+        p.parse_args(argv)
+        from .config import knobs, secret
+        from .dashboard.access import TOKEN_VARIABLE
+        settings = load_settings()
+        rows = [(f.metadata["env"], "(set)" if not f.repr and getattr(settings, f.name) else str(getattr(settings, f.name)),
+                 f.metadata["help"]) for f in knobs()]
+        rows += [(name, "(set)" if secret(name) else "(not set)", "secret, read only from the environment or .env")
+                 for name in ("GROQ_API_KEY", "OPENAI_API_KEY", TOKEN_VARIABLE)]
+        width = max(len(r[0]) for r in rows)
+        for env, value, meaning in rows:
+            print(f"{env:<{width}}  {value}\n{'':<{width}}  {meaning}")
+        return 0
+    except (_ArgumentError, WorkbenchError) as exc:
+        return _error(prog, exc)

@@ -45,6 +45,11 @@ def env_flag(name: str) -> str:
     return os.environ.get(name, "")
 
 
+def environment() -> dict[str, str]:
+    """A copy of this process's environment, for a child process started with a few changes."""
+    return dict(os.environ)
+
+
 def pop_env(name: str) -> str | None:
     """Remove a variable from this process's environment (and so from every stage kernel it starts)."""
     return os.environ.pop(name, None)

@@ -31,11 +31,11 @@ import papermill
 from jupyter_client.manager import AsyncKernelManager
 
 from . import audit, run_report, signing
+from . import progress as run_progress
 from .boundary import paths
 from .boundary.run_ids import check_run_id
 from .config import PROJECT_ROOT
 from .errors import UsageError, WorkbenchError, workbench_class
-from .llm import progress as llm_progress
 from .stages.params import for_stage
 from .runs import RunStore
 from .vocab import STAGES
@@ -191,17 +191,19 @@ def stage_parameters(stage: str, params: dict) -> dict:
     return for_stage(stage, params).as_papermill()
 
 
-def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print) -> StageResult:
+def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print,
+                  label: str | None = None) -> StageResult:
     output = run_dir / f"{index:02d}_{stage}.ipynb"
     started = time.monotonic()
+    # The stage works in the kernel, out of the terminal's sight: its progress records (counts
+    # only, no text) are followed here and shown as a live line where there is one to show.
+    line = run_progress.live_line() if progress else None
     try:
-        # The stage's LLM work happens in the kernel, out of the terminal's sight: its progress
-        # lines (counts only, no text) are followed here.
-        with llm_progress.following(params["db_path"], params["run_id"], echo):
+        with run_progress.following(params["db_path"], params["run_id"], label or stage, echo, line):
             papermill.execute_notebook(
                 str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
-                kernel_name="python3", progress_bar=progress, cwd=str(NOTEBOOK_DIR), log_output=False,
-                kernel_manager_class=IpcKernelManager,
+                kernel_name="python3", progress_bar=progress and line is None, cwd=str(NOTEBOOK_DIR),
+                log_output=False, kernel_manager_class=IpcKernelManager,
             )
         return StageResult(stage, "succeeded", time.monotonic() - started, output)
     except papermill.PapermillExecutionError as exc:
@@ -267,7 +269,8 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
         try:
             if stop.signal:  # arrived while the stage was being recorded
                 raise StageInterrupted(stop.signal)
-            outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo)
+            outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo,
+                                    label=f"[{number}/{len(stages)}] {stage}")
         except StageInterrupted:
             outcome = StageResult(stage, "failed", time.monotonic() - started, run_dir / f"{STAGES.index(stage) + 1:02d}_{stage}.ipynb",
                                   f"interrupted by {stop.signal}", INTERRUPT_EXIT_CODES.get(stop.signal, 130))

@@ -272,7 +272,10 @@ def _snapshot_queries() -> dict[str, str]:
                        FROM v_actions GROUP BY run_id)
             SELECT r.run_id, r.started_at, r.status, coalesce(p.scored, 0) AS scored, p.avg_probability,
                    coalesce(p.high, 0) AS high, coalesce(p.medium, 0) AS medium, coalesce(p.low, 0) AS low,
-                   coalesce(a.actions, 0) AS actions, coalesce(a.control, 0) AS control
+                   coalesce(a.actions, 0) AS actions, coalesce(a.control, 0) AS control,
+                   -- the inputs the run read (NULL: it read none and used the previous run's)
+                   (SELECT arg_max(i.input_sha256, i.ingested_at) FROM v_ingest_log i WHERE i.run_id = r.run_id)
+                       AS input_sha256
             FROM v_runs r LEFT JOIN p USING (run_id) LEFT JOIN a USING (run_id)
             ORDER BY r.started_at NULLS FIRST, r.run_id""",
         "feedback_latest": f"""

@@ -18,6 +18,8 @@ from .params import StageParams
 
 # Tables that several stages of one run write to: a stage replaces only its own rows.
 STAGE_SCOPED_TABLES = ("llm_egress",)
+# Run ids of stages started by hand (a notebook opened in JupyterLab), not by the runner.
+INTERACTIVE_PREFIX = "interactive-"
 
 
 @dataclass
@@ -48,7 +50,8 @@ class StageContext:
         tables the stage wrote to before this commit (the write-ahead egress record), whose rows
         the chain must commit to as well.
         """
-        with self.workspace.session() as con, db.transaction(con):
+        with self.step("writing results and audit events to the store"), \
+                self.workspace.session() as con, db.transaction(con):
             before = audit.run_row_counts(con, self.run_id)
             for table in replace_tables:
                 if table in STAGE_SCOPED_TABLES:
@@ -62,6 +65,17 @@ class StageContext:
                                  [t for t in after if t in replace_tables or t in digest_tables
                                   or after[t] != before.get(t, 0)])
             self.audit.flush(con)
+        if not self.run_id.startswith(INTERACTIVE_PREFIX):
+            # What the runner's live line shows until the stage ends: the notebook's own cells.
+            self.step("showing the results in the notebook")
+
+
+    def step(self, task: str, total: int | None = None, unit: str = "items"):
+        """Live progress of a long step (progress.py): followed by the runner's terminal, or shown
+        in the notebook's output when the stage runs by hand. Use `with ctx.step(...) as s:`."""
+        from .. import progress
+        return progress.step(self.settings.db_path, self.run_id, self.stage, task, total, unit,
+                             interactive=self.run_id.startswith(INTERACTIVE_PREFIX))
 
 
 def open_stage(params: StageParams) -> StageContext:
@@ -69,7 +83,7 @@ def open_stage(params: StageParams) -> StageContext:
     stage, run_id = params.check().stage, params.run_id
     settings = load_settings(db_path=params.db_path, llm_provider=getattr(params, "llm_provider", ""))
     if not run_id:
-        run_id = "interactive-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        run_id = INTERACTIVE_PREFIX + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         runs.RunStore(Workspace(settings)).open_interactive(run_id, stage, settings.llm_provider)
     return StageContext(stage=stage, run_id=run_id, settings=settings, audit=AuditLog(run_id, stage),
                         refs=SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore))

@@ -10,9 +10,6 @@ import json
 from collections import Counter
 
 import pandas as pd
-# Plain text progress, not tqdm.auto: in a stage kernel that would be a widget, which an executed
-# notebook cannot show without fetching the widget manager from a CDN.
-from tqdm import tqdm
 
 from .. import audit as audit_mod
 from .. import consent, db
@@ -88,14 +85,15 @@ def run(params: FeedbackParams) -> dict:
         pii_counts[hit] = reuse.loc[feedback.loc[hit, "source_sha256"], "pii_counts"].to_numpy()
     todo = feedback.index[~hit]
     entity_totals: Counter = Counter()
-    for start in tqdm(range(0, len(todo), ANONYMIZE_CHUNK), desc="anonymizing", unit="chunk", disable=len(todo) == 0):
-        idx = todo[start:start + ANONYMIZE_CHUNK]
-        results = anonymize_many(feedback.loc[idx, "text"].astype(str).tolist(),
-                                 [known.get(c) for c in feedback.loc[idx, "customer_id"]])
-        anonymized[idx] = [r.text for r in results]
-        pii_counts[idx] = [json.dumps(r.counts, sort_keys=True) for r in results]
-        for r in results:
-            entity_totals.update(r.counts)
+    with ctx.step("anonymizing feedback", total=len(todo), unit="texts") as step:
+        for start in range(0, len(todo), ANONYMIZE_CHUNK):
+            idx = todo[start:start + ANONYMIZE_CHUNK]
+            results = anonymize_many(feedback.loc[idx, "text"].astype(str).tolist(),
+                                     [known.get(c) for c in feedback.loc[idx, "customer_id"]], on_progress=step.advance)
+            anonymized[idx] = [r.text for r in results]
+            pii_counts[idx] = [json.dumps(r.counts, sort_keys=True) for r in results]
+            for r in results:
+                entity_totals.update(r.counts)
     ctx.audit.event("anonymized", texts=int(len(todo)), reused=int(hit.sum()), entities=dict(entity_totals))
 
     may_send = external.to_dict()  # a dict lookup per item, not a pandas one
@@ -103,7 +101,8 @@ def run(params: FeedbackParams) -> dict:
              for f, c, t in zip(feedback["feedback_id"], feedback["customer_id"], anonymized)]
     # Write-ahead: llm_egress rows and cached answers are written by the journal as requests go.
     journal = EgressJournal(ctx.settings.db_path, ctx.run_id, "feedback")
-    outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache, journal=journal)
+    with ctx.step(f"analysing {len(items):,} feedback items"):
+        outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache, journal=journal)
     # Both keys as text: with no feedback at all (a customers-only run, a header-only file, or only
     # unknown customer ids) the analysis frame is empty and pandas types its key float64.
     rows = outcome.rows.astype({"feedback_id": str}).merge(

@@ -103,8 +103,9 @@ def run(params: IngestParams) -> dict:
         ctx.audit.event("data_unchanged", input_sha256=input_sha256, sources=sources)
         ctx.commit(lambda con: _log_ingest(con, ctx.run_id, input_sha256, summary), replace_tables=("ingest_log",))
         return summary
-    table, feedback, consent = load_inputs(p.synthetic_n, p.seed, p.customers_path, p.feedback_path,
-                                           p.consent_path, p.data_config_path)
+    with ctx.step("reading and checking the inputs"):
+        table, feedback, consent = load_inputs(p.synthetic_n, p.seed, p.customers_path, p.feedback_path,
+                                               p.consent_path, p.data_config_path)
     customers = table.frame
     # Erased customers stay out (documented in the README's data-protection officer's guide).
     with ctx.reading() as con:

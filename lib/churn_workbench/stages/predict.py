@@ -53,7 +53,8 @@ def run(params: PredictParams) -> dict:
     ctx.audit.event("model_loaded", model_sha256=version)
     X = X[allowed.reindex(X.index).to_numpy()]
     row_hash = pd.Series(pd.util.hash_pandas_object(X, index=True).to_numpy(), index=X.index)
-    probability, drivers, reused = _score(trained, X, row_hash, previous)
+    with ctx.step(f"scoring {len(X):,} customers and explaining their risk"):
+        probability, drivers, reused = _score(trained, X, row_hash, previous)
     value = info["value"].reindex(X.index) if info["value"] is not None else None
     segment = segments.assign_segments(probability, value, high_share=ctx.settings.segment_high_share,
                                        medium_share=ctx.settings.segment_medium_share,

@@ -115,8 +115,10 @@ def run(params: TrainParams) -> dict:
     else:
         reusable = None
     if not reusable:
-        trained = model.train(X[labelled], y[labelled].astype(int), seed=int(seed), max_train_rows=int(max_train_rows),
-                              allow_columns=allow, sensitive_columns=list(sensitive.columns))
+        with ctx.step(f"training on {int(labelled.sum()):,} labelled customers (comparing models by cross-validation)"):
+            trained = model.train(X[labelled], y[labelled].astype(int), seed=int(seed),
+                                  max_train_rows=int(max_train_rows), allow_columns=allow,
+                                  sensitive_columns=list(sensitive.columns))
         lines = trained.train_summary["leakage_warnings"]
         for line in lines:
             ctx.audit.event("leakage_warning", "warning", message=line)
