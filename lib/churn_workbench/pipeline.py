@@ -283,12 +283,14 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
     run_dir = paths.inside(settings.audit_dir / "runs", run_id)
     if not resume and run_dir.is_dir() and any(run_dir.iterdir()):
         raise UsageError(f"run {run_id}: {run_dir} already holds another run's notebooks; choose another run id")
-    run_dir.mkdir(parents=True, exist_ok=True)
     done: set[str] = set()
     with db.session(settings.db_path) as con:
         if resume:
             done = {r[0] for r in con.execute(
                 "SELECT stage FROM stage_runs WHERE run_id = ? AND status = 'succeeded'", [run_id]).fetchall()}
+        elif con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0]:
+            raise UsageError(f"run {run_id}: a run with that id exists already; resume it or choose another run id")
+    run_dir.mkdir(parents=True, exist_ok=True)
     if resume:
         _record(settings, run_id, "pipeline", "run_resumed", sql="UPDATE runs SET status = 'running', finished_at = NULL, error = NULL WHERE run_id = ?",
                 params=[run_id], skipped=sorted(done))
