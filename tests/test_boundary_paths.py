@@ -113,6 +113,22 @@ def test_write_private_creates_0600_and_refuses_links_and_existing_files(tmp_pat
     assert not (tmp_path / "nowhere").exists(), "a dangling link must not create its target"
 
 
+@pytest.mark.parametrize("command", [["--synthetic", "20", "--stages", "ingest"], ["verify"],
+                                     ["subject", "forget", "--customer", "C1", "--yes"]])
+@pytest.mark.parametrize("kind", ["folder", "not a database"])
+def test_a_db_path_that_is_not_a_database_is_one_line(workspace, tmp_path, capsys, command, kind):
+    target = tmp_path / "target"
+    if kind == "folder":
+        target.mkdir()
+    else:
+        target.write_text("# notes, not a database\n" * 10)
+    before = None if kind == "folder" else target.read_bytes()
+    assert cli.main([*command, "--db", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(target) in err and "Traceback" not in err
+    assert before is None or target.read_bytes() == before
+
+
 # --------------------------------------------------------------------------------------------
 # what the product writes never reaches git or a container image
 # --------------------------------------------------------------------------------------------

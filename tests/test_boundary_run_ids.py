@@ -54,6 +54,16 @@ def test_a_run_folder_holding_another_runs_notebooks_is_never_overwritten(worksp
     assert old.read_text() == "the executed notebook of an earlier run"
 
 
+def test_an_existing_run_id_is_refused_unless_resuming_it(workspace):
+    from churn_workbench import db
+    settings = config.load_settings()
+    with db.session(settings.db_path) as con:
+        con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('nightly-2', now(), 'succeeded')")
+    with pytest.raises(UsageError, match="exists already"):
+        pipeline.run(Workspace(settings), {}, ["ingest"], run_id="nightly-2", progress=False, echo=lambda *_: None)
+    assert not (settings.audit_dir / "runs" / "nightly-2").exists()
+
+
 def test_a_link_planted_in_the_runs_folder_cannot_lead_outside(workspace, tmp_path):
     settings = config.load_settings()
     outside = tmp_path / "elsewhere"

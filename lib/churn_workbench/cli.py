@@ -169,9 +169,9 @@ def _check_inputs(args, params: dict) -> None:
     if args.customers:
         # Validate the files before a run is recorded: bad input leaves the database untouched.
         from .stages.ingest import load_inputs
-        p = params
         try:
-            load_inputs(0, 0, p["customers_path"], p["feedback_path"], p["consent_path"], p["data_config_path"])
+            load_inputs(0, 0, params["customers_path"], params["feedback_path"], params["consent_path"],
+                        params["data_config_path"])
         except InputError as exc:
             raise UsageError(str(exc)) from None
 

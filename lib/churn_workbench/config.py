@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from .boundary.paths import database_file
 from .errors import UsageError
 from .profiles import apply_profile
 from .pseudonyms import default_store
@@ -161,7 +162,7 @@ class Settings:
         if self.data_dir is None:
             set_(self, "data_dir", Path(self.db_path).resolve().parent if self.db_path else DEFAULT_DATA_DIR)
         set_(self, "data_dir", Path(self.data_dir).resolve())
-        set_(self, "db_path", Path(self.db_path or self.data_dir / "workbench.duckdb").resolve())
+        set_(self, "db_path", database_file(Path(self.db_path or self.data_dir / "workbench.duckdb").resolve()))
         default_audit = PROJECT_ROOT / "audit" if self.data_dir == DEFAULT_DATA_DIR.resolve() else self.data_dir / "audit"
         set_(self, "audit_dir", Path(self.audit_dir or default_audit).resolve())
         set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())

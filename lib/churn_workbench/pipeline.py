@@ -248,8 +248,13 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
     run_dir = paths.inside(ws.runs_dir, run_id)
     if not resume and run_dir.is_dir() and any(run_dir.iterdir()):
         raise UsageError(f"run {run_id}: {run_dir} already holds another run's notebooks; choose another run id")
+    if resume:
+        done: set[str] = store.succeeded_stages(run_id)
+    elif store.exists(run_id):
+        raise UsageError(f"run {run_id}: a run with that id exists already; resume it or choose another run id")
+    else:
+        done = set()
     run_dir.mkdir(parents=True, exist_ok=True)
-    done: set[str] = store.succeeded_stages(run_id) if resume else set()
     if resume:
         store.resume(run_id, sorted(done))
     else:

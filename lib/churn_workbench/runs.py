@@ -85,6 +85,10 @@ class RunStore:
                      error_type=error_type or (error.split(":", 1)[0] if error else None))
         return sha
 
+    def exists(self, run_id: str) -> bool:
+        with self.ws.session() as con:
+            return con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0] > 0
+
     def succeeded_stages(self, run_id: str) -> set[str]:
         with self.ws.session() as con:
             return {r[0] for r in con.execute(

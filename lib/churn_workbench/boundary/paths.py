@@ -34,6 +34,23 @@ def inside(root: str | Path, candidate: str | Path) -> Path:
     return resolved
 
 
+def database_file(path: str | Path) -> Path:
+    """A DuckDB file to open or create (`--db`, WORKBENCH_DB): not a folder, and a file that
+    exists must be a DuckDB database (its header says DUCK), so a mistyped path is a one-line
+    error, never a traceback from the database engine or a file taken over."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; the database setting (--db, WORKBENCH_DB) names the DuckDB file, "
+                         f"e.g. {path / 'workbench.duckdb'}")
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as fh:
+            header = fh.read(12)
+        if header[8:12] != b"DUCK":
+            raise UsageError(f"{path}: not a DuckDB database file; the database setting (--db, WORKBENCH_DB) names "
+                             "the workbench's database (a new name creates one)")
+    return path
+
+
 def private_dir(path: str | Path) -> Path:
     """Create a folder (and its parents) for personal data: only its owner may list it."""
     path = Path(path)
