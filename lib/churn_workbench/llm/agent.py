@@ -317,7 +317,8 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
             key = prompts.json_compact(contexts[i])
             members.setdefault(key, []).append(i)
             if key not in work:
-                work[key] = WorkItem(payload=contexts[i], screen_text=key,
+                # Driver names are the data's own column names, not anything a customer wrote.
+                work[key] = WorkItem(payload=contexts[i], screen_text=key, trusted=tuple(contexts[i]["drivers"]),
                                      key=cache_key(key + "\x1f" + catalogue.version, version, model))
         choices: dict[str, dict] = {}
         if journal is not None:

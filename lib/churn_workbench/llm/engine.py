@@ -1,13 +1,13 @@
 """The request engine: turn work items into validated per-item results from a remote backend.
 
 One job, whatever the task: pack items into batches with opaque refs, gate each exact payload
-for residual PII, respect the rate limiter and the per-run budget, send from a few threads,
+with the allow rule (churn_workbench.egress.gate), respect the rate limiter and the per-run budget, send from a few threads,
 retry failed requests (exponential backoff with jitter, or the server's retry-after) and
 re-queue items whose results were missing or invalid, and write down exactly what left the
 machine (llm_egress rows) and what happened (audit events: counts, hashes and types only).
 
 Items end in one of four states: ok (a validated result that passed the output guard),
-blocked (residual PII: never sent), violation (a schema-valid result whose text broke the output
+blocked (a token the allow rule does not know to be safe, churn_workbench.egress: never sent), violation (a schema-valid result whose text broke the output
 guard: never stored, never retried), fallback (retries, budget or provider exhausted). The
 caller turns the last three into local results. Nothing here raises for a per-item or
 per-request failure; it raises for what an operator must fix: an endpoint that supports none of
@@ -39,7 +39,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from ..errors import WorkbenchError
-from ..anonymize import residual_pii
+from ..egress.gate import denials as egress_gate
+from ..egress.gate import trusted_strings
 from . import prompts, schemas
 from .base import CapabilityError, Provider, ProviderError, WriteAheadError, knob, on_wire
 from .ratelimit import QuotaExhausted, RateLimiter, retry_after_seconds
@@ -75,7 +76,7 @@ def empty_egress() -> pd.DataFrame:
 @dataclass
 class WorkItem:
     payload: dict             # the fields sent for this item, without its ref; never an id
-    screen_text: str          # what the per-item PII pre-screen looks at
+    screen_text: str          # what the per-item egress pre-screen looks at
     tokens: int = 0           # estimated prompt tokens of this item inside the JSON array
     tries: int = 0            # requests this item has been part of
     state: str = "queued"     # queued | held (by a worker) | done
@@ -86,6 +87,7 @@ class WorkItem:
     completion_tokens: int = 0
     screened: bool = False
     key: str | None = None    # the caller's cache key, if any
+    trusted: tuple = ()       # strings of the payload the product wrote (feature names), not the customer
 
 
 class Budget:
@@ -247,7 +249,7 @@ class Engine:
         # Initialise lazily built state (validator, PII recognizers) here, in one thread: racing
         # first calls from the workers cost seconds and, in the PII finder, a lasting slowdown.
         validate({"results": []})
-        residual_pii("Warm-up for Anna Smith, anna.smith@example.com, +44 20 7946 0958")
+        egress_gate('{"messages":[{"role":"user","content":"[{\\"text\\":\\"Warm-up: the router, 5G\\"}]"}]}')
         # Prompt tokens of a request with no items: the system prompt, schema and framing.
         self.overhead = prompts.estimate_tokens(len(prompts.json_compact(self._body([], 0))))
 
@@ -408,9 +410,9 @@ class Engine:
         for it in batch:
             if not it.screened:
                 it.screened = True
-                findings = residual_pii(it.screen_text)
+                findings = egress_gate(it.screen_text, frozenset(it.trusted))
                 if findings:
-                    it.status, it.reason = "blocked", "residual_pii"
+                    it.status, it.reason = "blocked", "not_allowed"
                     self.audit.event("egress_blocked", "blocked", scope="item", task=self.task,
                                      entity_types=entity_types(findings), n_items=1)
                     self._done([it])
@@ -441,9 +443,15 @@ class Engine:
         refs = {f"r{i + 1}": it for i, it in enumerate(batch)}
         max_tokens = min(self.max_tokens_cap, int(self._max_completion + 3 * self._completion_per_item * len(batch)))
         mode = self.mode
-        body = self._body([{"ref": r, **it.payload} for r, it in refs.items()], max_tokens)
+        sent = [{"ref": r, **it.payload} for r, it in refs.items()]
+        body = self._body(sent, max_tokens)
         payload = prompts.json_compact(body)
-        findings = residual_pii(payload)  # the gate: over the exact body, before every send
+        # The gate, over the exact body before every send: what the product wrote for this
+        # request passes as written, every other string must satisfy the allow rule.
+        schema = self.schema_for(list(refs), sent)
+        trusted = trusted_strings(self._body([], max_tokens), schema, prompts.with_schema(self.system, schema),
+                                  list(refs), [t for it in batch for t in it.trusted])
+        findings = egress_gate(payload, trusted)
         if findings and len(batch) > 1:
             # Every item passed its own screen, so what the gate saw comes from one item in its
             # request context (or from items side by side): send each alone, through this same
@@ -457,7 +465,7 @@ class Engine:
         if findings:
             reservation.release()
             for it in batch:
-                it.status, it.reason = "blocked", "residual_pii"
+                it.status, it.reason = "blocked", "not_allowed"
             self.audit.event("egress_blocked", "blocked", scope="request", task=self.task,
                              entity_types=entity_types(findings), n_items=len(batch),
                              payload_sha256=hashlib.sha256(payload.encode()).hexdigest())

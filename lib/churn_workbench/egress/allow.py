@@ -1,0 +1,345 @@
+"""The allow rule: a token leaves the machine only if it is known to be safe.
+
+Known safe is one of:
+(a) a common word of its language: Zipf frequency >= `egress_min_zipf` in wordfreq's list of
+    the text's language (detected per script) or, for Latin script, of English; a word that is
+    also a person's name must be commoner still (`egress_name_min_zipf`) when it is written
+    capitalised, or at all in English text, unless it is an English dictionary word ("Grace");
+(b) a term of the product's own vocabulary or of the data owner's allow-list (vocabulary.py);
+(c) a placeholder (<PERSON_1>, ...);
+(d) a number in a harmless form: an amount, a share, a duration, a time of day, a small count
+    (numbers.py) -- and not part of a run of numbers: three or more numbers or digit words side
+    by side, or two with five or more digits between them, are a number read out ("0791 123
+    456", "four eight two one") and do not leave.
+Special-category terms (special.py) never count as known safe unless the setting allows their
+category. Everything else is unknown: `mask` replaces it with a placeholder (the anonymizer's
+last pass), `denied` lists it (the request gate and the output check).
+
+All three read the same canonical form (canonical.py) and the same tokens (tokens.py).
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+from ..pii.lexicon import fold
+from . import lexicons, special
+from .canonical import canonical
+from .lexicons import word_sets
+from .scripts import simplified
+from .tokens import PLACEHOLDER_RE, Token, tokens
+from .vocabulary import is_vocabulary
+
+# Common Chinese surnames: a rare 2-3 character word starting with one is taken for a name.
+_HAN_SURNAMES = frozenset("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文")
+_GERMAN_NOUN_ZIPF = 3.5  # a capitalised German word this common is taken for a noun, not a name
+_NUMBER_RUN = 3          # this many numbers side by side are a number read out
+_RUN_DIGITS = 5          # ... or two numbers with this many digits together
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The settings the rule reads."""
+
+    min_zipf: float = 3.0
+    name_min_zipf: float = 4.5
+    special_allowed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Denied:
+    """A span of a canonical text that may not leave, with the placeholder label it gets."""
+
+    start: int
+    end: int
+    label: str
+
+
+_rules: Rules | None = None
+_rules_lock = threading.Lock()
+
+
+def rules() -> Rules:
+    """The rules from the settings (read once per process; `configure` replaces them)."""
+    global _rules
+    if _rules is None:
+        with _rules_lock:
+            if _rules is None:
+                from ..config import load_settings
+
+                s = load_settings()
+                _rules = Rules(float(s.egress_min_zipf), float(s.egress_name_min_zipf),
+                               parse_categories(s.egress_special_allowed))
+    return _rules
+
+
+def configure(new: Rules | None) -> None:
+    """Use `new` from now on (None: read the settings again on next use)."""
+    global _rules
+    with _rules_lock:
+        _rules = new
+
+
+def parse_categories(value: str | None) -> frozenset[str]:
+    """"health, religion" -> the categories; an unknown name is an error."""
+    names = {v.strip().lower() for v in (value or "").split(",") if v.strip()}
+    unknown = names - set(special.CATEGORIES)
+    if unknown:
+        from ..errors import UsageError
+
+        raise UsageError(f"WORKBENCH_EGRESS_SPECIAL_ALLOWED: unknown categor{'ies' if len(unknown) > 1 else 'y'} "
+                         f"{', '.join(sorted(unknown))}; known: {', '.join(special.CATEGORIES)}")
+    return frozenset(names)
+
+
+# ------------------------------------------------------------------------------ judging
+
+
+def denied(text: str, *, canonical_form: bool = False) -> list[Denied]:
+    """What of `text` may not leave, as spans of canonical(text) (pass canonical_form=True when
+    `text` already is canonical)."""
+    view = text if canonical_form else canonical(text)
+    if not view:
+        return []
+    return _judge(view, tokens(view), rules())
+
+
+def allowed(text: str) -> bool:
+    """True when every token of `text` is known to be safe."""
+    return not denied(text)
+
+
+def mask(text: str) -> tuple[str, Counter]:
+    """The anonymizer's last pass: canonical(text) with every unknown token replaced by a
+    placeholder (numbered after the placeholders already in the text, the same value keeping
+    its number). Returns (masked text, placeholders added per label). The result passes
+    `denied` (checked: masking is repeated until nothing is left, at most three times)."""
+    view = canonical(text)
+    added: Counter = Counter()
+    for _ in range(3):
+        spans = _judge(view, tokens(view), rules()) if view else []
+        if not spans:
+            break
+        view = _replace(view, spans, added)
+    return view, added
+
+
+def _replace(view: str, spans: list[Denied], added: Counter) -> str:
+    numbers: dict[str, int] = {}
+    for m in PLACEHOLDER_RE.finditer(view):
+        label, _, n = m.group()[1:-1].rpartition("_")
+        numbers[label] = max(numbers.get(label, 0), int(n))
+    seen: dict[tuple[str, str], str] = {}
+    pieces = []
+    pos = 0
+    for d in _merge(view, spans):
+        key = (d.label, fold(view[d.start:d.end]))
+        if key not in seen:
+            numbers[d.label] = numbers.get(d.label, 0) + 1
+            seen[key] = f"<{d.label}_{numbers[d.label]}>"
+            added[d.label] += 1
+        pieces += [view[pos:d.start], seen[key]]
+        pos = d.end
+    pieces.append(view[pos:])
+    return "".join(pieces)
+
+
+def _merge(view: str, spans: list[Denied]) -> list[Denied]:
+    """Neighbouring spans of one label with only blanks or joiners between them become one
+    ("Okonkwo Adebayo" -> one placeholder, not two)."""
+    out: list[Denied] = []
+    for d in sorted(spans, key=lambda d: (d.start, -d.end)):
+        if out and d.start < out[-1].end:
+            last = out[-1]
+            out[-1] = Denied(last.start, max(last.end, d.end), last.label)
+            continue
+        if out and out[-1].label == d.label and view[out[-1].end:d.start].strip(" -'’.") == "":
+            out[-1] = Denied(out[-1].start, d.end, d.label)
+            continue
+        out.append(d)
+    return out
+
+
+def _judge(view: str, toks: list[tuple[int, Token]], r: Rules) -> list[Denied]:
+    if not toks:
+        return []
+    langs = _languages(toks)
+    out: list[Denied] = []
+    keys = [_key(t) if t.kind == "word" else "" for _, t in toks]
+    lexes = _special_lexicons(langs)
+    specials = special.category_spans([fold(k) if k else "" for k in keys], lexes) if lexes else {}
+    covered_until = -1
+    numeric: list[int] = []  # indices of the current run of numbers / digit words
+    for i, (off, t) in enumerate(toks):
+        if i in specials:
+            end, category = specials[i]
+            if category not in r.special_allowed:
+                out.append(Denied(off + t.start, toks[end - 1][0] + toks[end - 1][1].end, special.LABELS[category]))
+                covered_until = end
+        if _is_numeric(t, keys[i]):
+            numeric.append(i)
+        else:
+            _close_run(toks, numeric, out)
+            numeric = []
+        if i < covered_until:
+            continue
+        label = _verdict(t, keys[i], langs, r)
+        if label:
+            out.append(Denied(off + t.start, off + t.end, label))
+    _close_run(toks, numeric, out)
+    for lang in ("zh", "ja", "th"):
+        if any(t.script in _SCRIPTS_OF[lang] for _, t in toks):
+            for s, e, category in special.substring_spans(view, special.lexicon(lang)):
+                if category not in r.special_allowed:
+                    out.append(Denied(s, e, special.LABELS[category]))
+    return out
+
+
+_SCRIPTS_OF = {"zh": ("HAN",), "ja": ("KANA", "HAN"), "th": ("THAI",)}
+
+
+def _key(t: Token) -> str:
+    return t.text.casefold()
+
+
+def _is_numeric(t: Token, key: str) -> bool:
+    """A bare number or a digit word: a candidate member of a number run."""
+    if t.kind == "number":
+        return t.text.isdigit()
+    return t.kind == "word" and (key in lexicons.DIGIT_WORDS or t.tag == "NUMBER"
+                                 or (t.script == "HAN" and all(ch in lexicons.HAN_NUMERALS for ch in t.text)))
+
+
+def _close_run(toks: list[tuple[int, Token]], run: list[int], out: list[Denied]) -> None:
+    if not run:
+        return
+    digits = sum(len(toks[i][1].text) for i in run if toks[i][1].kind == "number")
+    if len(run) >= _NUMBER_RUN or (len(run) == 2 and digits >= _RUN_DIGITS):
+        for i in run:
+            off, t = toks[i]
+            out.append(Denied(off + t.start, off + t.end, "NUMBER"))
+
+
+def _verdict(t: Token, key: str, langs: dict[str, str | None], r: Rules) -> str | None:
+    """The placeholder label of a token that may not leave, None when it may."""
+    kind = t.kind
+    if kind == "placeholder":
+        return None
+    if kind == "code":
+        return None if is_vocabulary(t.text.casefold()) else t.tag or "ID"  # "network_quality"
+    if kind == "number":
+        return None if t.harmless else "NUMBER"
+    # a word
+    if t.tag == "PERSON":
+        return "PERSON"
+    if t.script == "HAN" and len(t.text) >= 3 and all(ch in lexicons.HAN_NUMERALS for ch in t.text):
+        return "NUMBER"
+    if t.tag in ("NUMBER", "FUNCTION") or is_vocabulary(key):
+        return None
+    script = t.script
+    lang = langs.get(script)  # Han in Japanese text is tokenised as KANA (tokens.py)
+    if lang is None:
+        return "WORD"  # a script without a list: nothing in it is known to be safe
+    if len(key) == 1 and script in ("LATIN", "CYRILLIC", "GREEK"):
+        return None  # a letter: "a", "I", an initial
+    sets = word_sets(lang, r.min_zipf, r.name_min_zipf)
+    lookup = simplified(key) if lang == "zh" else key
+    english = word_sets("en", r.min_zipf, r.name_min_zipf) if script == "LATIN" else None
+    if not _common(lookup, sets, english, lang) and not _inflected(lookup, lang, script, r):
+        return "WORD"
+    return "PERSON" if _rare_name(t, lookup, lang, sets, english, langs.get("LATIN")) else None
+
+
+# Clitics written together with the word: Hebrew and Arabic-script prepositions, conjunctions
+# and articles ("והאינטרנט": and-the-internet), longest first.
+_PREFIXES = {
+    "he": ("וכש", "ומה", "וה", "וב", "ול", "ומ", "וש", "שה", "בה", "לה", "מה", "כש", "ו", "ה", "ב", "ל", "מ", "ש", "כ"),
+    "ar": ("وبال", "وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل", "ك"),
+}
+_PREFIXES["fa"] = _PREFIXES["ur"] = ("و", "ب", "می")
+
+
+def _common(key: str, sets, english, lang: str = "") -> bool:
+    if key in sets.common or (english is not None and key in english.common):
+        return True
+    for prefix in _PREFIXES.get(lang, ()):
+        if key.startswith(prefix) and len(key) - len(prefix) >= 2 and key[len(prefix):] in sets.common:
+            return True
+    if "'" in key or "’" in key:
+        # "l'homme", "dell'ordine", "can't": each part a word (or a clitic of one or two letters)
+        parts = [p for p in key.replace("’", "'").split("'") if p]
+        return bool(parts) and all(len(p) <= 2 or p in sets.common or (english is not None and p in english.common)
+                                   for p in parts)
+    return False
+
+
+def _inflected(key: str, lang: str, script: str, r: Rules) -> bool:
+    """An inflected form of a common word: its stem is the stem of a common word of the
+    language (or of English, for Latin script). Stems of four letters or fewer are too
+    ambiguous to vouch for a word."""
+    for candidate in (lang, "en") if script == "LATIN" and lang != "en" else (lang,):
+        stem = lexicons.stemmer(candidate)
+        if stem is None:
+            continue
+        s = stem.stemWord(key)
+        if len(s) > 4 and s in lexicons.common_stems(candidate, r.min_zipf, r.name_min_zipf):
+            return True
+    return False
+
+
+def _rare_name(t: Token, key: str, lang: str, sets, english, latin: str | None) -> bool:
+    """A common-enough word that is a person's name and not common enough to be taken for a word."""
+    if key in sets.very_common or (english is not None and key in english.very_common):
+        return False
+    if lang == "de" and key in word_sets("de", rules().min_zipf, min(rules().name_min_zipf, _GERMAN_NOUN_ZIPF)).very_common:
+        return False  # German capitalises every noun: a capital says less about a name there
+    if lang == "zh":
+        return 2 <= len(key) <= 3 and key[0] in _HAN_SURNAMES
+    if t.script not in ("LATIN", "CYRILLIC", "GREEK"):
+        return False
+    capitalised = t.text[0].isupper()
+    if not capitalised and latin != "en":
+        return False
+    if t.text.isupper() and len(t.text) <= 4:
+        return False  # an acronym ("NI", "SIM"), as the name finder reads it too
+    folded = fold(key)
+    return folded in lexicons.person_names() and folded not in lexicons.english_words()
+
+
+# ------------------------------------------------------------------------------ languages
+
+
+def _languages(toks: list[tuple[int, Token]]) -> dict[str, str | None]:
+    """Script -> the language of the text's words in it: the only language with a list in that
+    script, else the one whose most frequent words the text uses most (the first listed -- for
+    Latin, English -- when nothing decides); None for a script without any list."""
+    by_script = lexicons.languages_by_script()
+    words: dict[str, list[str]] = {}
+    for _, t in toks:
+        if t.kind == "word":
+            words.setdefault(t.script, []).append(t.text.casefold())
+    out: dict[str, str | None] = {}
+    for script, seen in words.items():
+        candidates = by_script.get(script)
+        if not candidates:
+            out[script] = None
+        elif len(candidates) == 1:
+            out[script] = candidates[0]
+        else:
+            index = lexicons.top_index().get(script, {})
+            scores: dict[str, float] = {}
+            for w in seen:
+                for lang, weight in index.get(w, ()):
+                    scores[lang] = scores.get(lang, 0.0) + weight
+            best = max(scores.values(), default=0.0)
+            out[script] = next(lang for lang in candidates if scores.get(lang) == best) if best else candidates[0]
+    return out
+
+
+def _special_lexicons(langs: dict[str, str | None]) -> tuple[special.Lexicon, ...]:
+    """The special-category lexicons of the text's languages, English too for Latin script."""
+    chosen = [lang for lang in langs.values() if lang and lang not in special.SUBSTRING_LANGUAGES]
+    if "LATIN" in langs and "en" not in chosen:
+        chosen.append("en")
+    return tuple(special.lexicon(lang) for lang in dict.fromkeys(chosen))
