@@ -27,7 +27,7 @@ from ..pii.lexicon import fold
 from . import lexicons, special
 from .canonical import canonical
 from .lexicons import word_sets
-from .scripts import simplified
+from .scripts import dictionary_pieces, simplified
 from .tokens import PLACEHOLDER_RE, Token, tokens
 from .vocabulary import is_vocabulary
 
@@ -246,7 +246,8 @@ def _verdict(t: Token, key: str, langs: dict[str, str | None], r: Rules) -> str 
     sets = word_sets(lang, r.min_zipf, r.name_min_zipf)
     lookup = simplified(key) if lang == "zh" else key
     english = word_sets("en", r.min_zipf, r.name_min_zipf) if script == "LATIN" else None
-    if not _common(lookup, sets, english, lang) and not _inflected(lookup, lang, script, r):
+    if not _common(lookup, sets, english, lang) and not _inflected(lookup, lang, script, r) and not _compound(
+            lookup, lang, sets):
         return "WORD"
     return "PERSON" if _rare_name(t, lookup, lang, sets, english, langs.get("LATIN")) else None
 
@@ -272,6 +273,15 @@ def _common(key: str, sets, english, lang: str = "") -> bool:
         return bool(parts) and all(len(p) <= 2 or p in sets.common or (english is not None and p in english.common)
                                    for p in parts)
     return False
+
+
+def _compound(key: str, lang: str, sets) -> bool:
+    """Chinese: a run of characters jieba's HMM joined into an unknown word is allowed when the
+    dictionary cuts it into common words -- unless it starts with a common surname (a name)."""
+    if lang != "zh" or len(key) < 2 or key[0] in _HAN_SURNAMES:
+        return False
+    pieces = dictionary_pieces(key)
+    return len(pieces) > 1 and all(p in sets.common for p in pieces)
 
 
 def _inflected(key: str, lang: str, script: str, r: Rules) -> bool:

@@ -154,7 +154,7 @@ def english_words() -> frozenset[str]:
     return load_lexicon().common
 
 
-# Digit words (0-9) in many languages, casefolded; Korean and Japanese numerals are recognised
+# Number words (digits in many languages, tens and teens in the main ones), casefolded; Korean and Japanese numerals are recognised
 # by their segmenter's part of speech instead, Chinese by its numeral characters.
 _DIGIT_WORDS = """
 zero oh nought nil one two three four five six seven eight nine double triple
@@ -178,8 +178,22 @@ nolla yksi kaksi kolme neljä viisi kuusi seitsemän kahdeksan yhdeksän
 शून्य एक दो तीन चार पांच पाँच छह छः सात आठ नौ
 ศูนย์ หนึ่ง สอง สาม สี่ ห้า หก เจ็ด แปด เก้า
 〇 零 一 二 三 四 五 六 七 八 九 两 兩 壹 贰 貳 叁 參 肆 伍 陆 陸 柒 捌 玖
+ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty
+seventy eighty ninety hundred thousand
+dix onze douze treize quatorze quinze seize vingt vingts trente quarante cinquante soixante septante octante nonante
+cent cents mille
+zehn elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn zwanzig dreißig vierzig fünfzig
+sechzig siebzig achtzig neunzig hundert tausend
+diez once doce trece catorce quince dieciséis diecisiete dieciocho diecinueve veinte treinta cuarenta cincuenta
+sesenta setenta ochenta noventa cien ciento mil
+dieci undici dodici tredici quattordici quindici sedici diciassette diciotto diciannove venti trenta quaranta
+cinquanta sessanta settanta ottanta novanta cento mille
+tien twaalf dertien veertien vijftien zestien zeventien achttien negentien twintig dertig veertig vijftig zestig
+zeventig tachtig negentig honderd duizend
+dez doze treze catorze dezesseis dezasseis dezessete dezassete dezoito dezenove dezanove vinte trinta quarenta
+sessenta oitenta noventa cem
 """
-# Articles and prepositions that are also a digit in some language ("en", "to", "un") would make
-# "one to one" a number read aloud: left out.
-DIGIT_WORDS = frozenset(_DIGIT_WORDS.split()) - frozenset("en to ni un une een um uma ett".split())
+# Words that are also a preposition or pronoun elsewhere ("to", "en") would make "one to one"
+# a number read aloud: left out. Articles stay: "un quatre deux" is a number.
+DIGIT_WORDS = frozenset(_DIGIT_WORDS.split()) - frozenset("en to ni ett".split())
 HAN_NUMERALS = frozenset("〇零一二三四五六七八九十百千万萬两兩壹贰貳叁參肆伍陆陸柒捌玖拾")

@@ -80,6 +80,13 @@ def _jieba(run: str) -> list[Segment]:
     return [(s, e, run[s:e], None) for _, s, e in pieces]
 
 
+def dictionary_pieces(word: str) -> list[str]:
+    """A Chinese word cut by the dictionary alone (no HMM): what an unknown word is made of."""
+    tokenizer = _jieba_tokenizer()
+    with _lock:
+        return tokenizer.lcut(simplified(word), HMM=False)
+
+
 @build_once
 def _taggers():
     import ipadic

@@ -29,6 +29,7 @@ class Lexicon:
     words: dict[str, str]                        # folded word -> category
     prefixes: tuple[tuple[str, str], ...]        # (folded stem, category)
     phrases: dict[tuple[str, ...], str]          # folded word tuple -> category
+    phrase_stems: dict[tuple[str, ...], tuple[tuple[str, str], ...]]  # all words but the last -> (stem, category)
     substrings: regex.Pattern | None             # zh/ja/th: any entry inside the text
     substring_category: dict[str, str]
     max_phrase: int
@@ -47,13 +48,16 @@ def lexicon(lang: str) -> Lexicon:
     prefixes: list[tuple[str, str]] = []
     phrases: dict[tuple[str, ...], str] = {}
     substrings: dict[str, str] = {}
+    stems: dict[tuple[str, ...], list[tuple[str, str]]] = {}
     for category, per_language in _raw().items():
         for entry in per_language.get(lang, ()):
             if lang in SUBSTRING_LANGUAGES:
                 substrings[entry.casefold()] = category
                 continue
-            parts = tuple(fold(p) for p in regex.findall(r"[\p{L}\p{M}\d'’\-]+", entry))
-            if len(parts) > 1:
+            parts = tuple(fold(p) for p in regex.findall(r"[\p{L}\p{M}\d'’*]+", entry))
+            if len(parts) > 1 and parts[-1].endswith("*"):
+                stems.setdefault(parts[:-1], []).append((parts[-1][:-1], category))
+            elif len(parts) > 1:
                 phrases[parts] = category
             elif parts and parts[0].endswith("*"):
                 prefixes.append((parts[0][:-1], category))
@@ -63,8 +67,9 @@ def lexicon(lang: str) -> Lexicon:
     if substrings:
         pattern = regex.compile("|".join(regex.escape(s) for s in sorted(substrings, key=len, reverse=True)),
                                 regex.IGNORECASE)
-    return Lexicon(words, tuple(sorted(prefixes, key=lambda p: -len(p[0]))), phrases, pattern, substrings,
-                   max((len(p) for p in phrases), default=1))
+    longest = max([len(p) for p in phrases] + [len(p) + 1 for p in stems], default=1)
+    return Lexicon(words, tuple(sorted(prefixes, key=lambda p: -len(p[0]))), phrases,
+                   {k: tuple(v) for k, v in stems.items()}, pattern, substrings, longest)
 
 
 def word_category(key: str, lex: Lexicon) -> str | None:
@@ -89,6 +94,10 @@ def category_spans(keys: list[str], lexicons: tuple[Lexicon, ...]) -> dict[int, 
         for lex in lexicons:
             for length in range(min(lex.max_phrase, n - i), 1, -1):
                 category = lex.phrases.get(tuple(keys[i:i + length]))
+                if category is None:
+                    last = keys[i + length - 1]
+                    category = next((c for stem, c in lex.phrase_stems.get(tuple(keys[i:i + length - 1]), ())
+                                     if last.startswith(stem)), None)
                 if category:
                     hit = (i + length, category)
                     break

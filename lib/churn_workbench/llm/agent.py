@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ..anonymize import strip_invisible
+from ..egress.output import CopyIndex
+from ..egress.output import violations as output_violations
 from . import local, prompts, schemas
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
 from .base import knob
@@ -54,17 +56,26 @@ def _reporter(journal, settings, run_id: str, stage: str):
     return Reporter(journal.db_path, run_id, stage)
 
 
-def _analysis_guard(refs: dict, results: dict) -> dict[str, list[str]]:
-    """Output guard for one request's analyses: the summary is model-written text."""
-    texts = {r: it.payload.get("text", "") for r, it in refs.items()}
-    flagged = {}
-    for ref, result in results.items():
-        others = [t for r, t in texts.items() if r != ref]
-        broken = text_violations(result.get("summary"), own_input=texts[ref], other_inputs=others,
-                                 max_chars=schemas.SUMMARY_MAX_CHARS)
-        if broken:
-            flagged[ref] = broken
-    return flagged
+def _analysis_guard(copies: CopyIndex | None = None):
+    """Output guard for one request's analyses: the summary is model-written text. It must pass
+    the output guard (guard.py) and the allow rule (egress/output.py), and copy no other item of
+    the stage (`copies`: every sent item's text, by cache key)."""
+    def guard(refs: dict, results: dict) -> dict[str, list[str]]:
+        texts = {r: it.payload.get("text", "") for r, it in refs.items()}
+        flagged = {}
+        for ref, result in results.items():
+            others = [t for r, t in texts.items() if r != ref]
+            summary = result.get("summary")
+            broken = text_violations(summary, own_input=texts[ref], other_inputs=others,
+                                     max_chars=schemas.SUMMARY_MAX_CHARS)
+            if isinstance(summary, str):
+                broken += output_violations(summary, texts[ref])
+                if copies is not None and copies.copies_other(summary, refs[ref].key):
+                    broken.append("cross_item")
+            if broken:
+                flagged[ref] = sorted(set(broken))
+        return flagged
+    return guard
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -113,6 +124,8 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
                 continue  # nothing to analyse; the offline analyzer labels it neutral
             key = keys[i] = cache_key(text, version, model)
             hit = cache.get(key) if cache else None
+            if hit is not None and _valid_cached(hit) and _cached_refused(hit, text, stats):
+                hit = None  # stored by an older rule: never reused, the text is analysed again
             if hit is not None and _valid_cached(hit):
                 results[i], status[i] = _from_cache(hit), "cached"
                 lineage[i] = (provider.name, model, version)
@@ -121,6 +134,9 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
             members.setdefault(key, []).append(i)
             if key not in work:
                 work[key] = WorkItem(payload={"text": text}, screen_text=text, key=key)
+        if stats["cache_refused"]:
+            audit.event("llm_cache_refused", "policy_fallback", task=task, n_items=int(stats["cache_refused"]),
+                        rule="not_allowed")
         if journal is not None:
             journal.reconcile(audit)
         if work:
@@ -131,7 +147,8 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
                             schema_for=lambda refs, _items: schemas.wire_schema(task, refs=refs, keywords=keywords),
                             validate=_validator(task), settings=settings, audit=audit, run_id=run_id, stage=stage,
                             completion_per_item=60,  # a first guess; learned from `usage` as replies come in
-                            guard=_analysis_guard, journal=journal, progress=_reporter(journal, settings, run_id, stage),
+                            guard=_analysis_guard(CopyIndex({k: it.payload["text"] for k, it in work.items()})),
+                            journal=journal, progress=_reporter(journal, settings, run_id, stage),
                             on_ok=persist)
             engine.run(list(work.values()))
             fresh = []
@@ -229,6 +246,14 @@ def _valid_cached(hit) -> bool:
     return (isinstance(score, (int, float)) and not isinstance(score, bool) and -1 <= score <= 1
             and r["label"] in schemas.SENTIMENT_LABELS and all(t in schemas.TOPICS for t in r["topics"])
             and isinstance(r["summary"], str) and len(r["summary"]) <= schemas.SUMMARY_MAX_CHARS)
+
+
+def _cached_refused(hit, text: str, stats: Counter) -> bool:
+    """A cached answer whose summary the allow rule refuses today (cached before it existed)."""
+    if not output_violations(_from_cache(hit)["summary"], text):
+        return False
+    stats["cache_refused"] += 1
+    return True
 
 
 def _from_cache(hit) -> dict:
