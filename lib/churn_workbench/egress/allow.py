@@ -79,6 +79,12 @@ def configure(new: Rules | None) -> None:
     global _rules
     with _rules_lock:
         _rules = new
+        _VERDICTS.clear()
+
+
+def forget_verdicts() -> None:
+    """Drop cached verdicts (the vocabulary changed)."""
+    _VERDICTS.clear()
 
 
 def parse_categories(value: str | None) -> frozenset[str]:
@@ -167,10 +173,10 @@ def _judge(view: str, toks: list[tuple[int, Token]], r: Rules) -> list[Denied]:
     langs = _languages(toks)
     out: list[Denied] = []
     keys = [_key(t) if t.kind == "word" else "" for _, t in toks]
-    lexes = _special_lexicons(langs)
-    specials = special.category_spans([fold(k) if k else "" for k in keys], lexes) if lexes else {}
+    lex = _special_lexicon(langs)
+    specials = special.category_spans([fold(k) if k else "" for k in keys], lex) if lex else {}
     covered_until = -1
-    numeric: list[int] = []  # indices of the current run of numbers / digit words
+    numeric: list[int] = []  # indices of the current run of numbers / number words
     for i, (off, t) in enumerate(toks):
         if i in specials:
             end, category = specials[i]
@@ -179,15 +185,24 @@ def _judge(view: str, toks: list[tuple[int, Token]], r: Rules) -> list[Denied]:
                 covered_until = end
         if _is_numeric(t, keys[i]):
             numeric.append(i)
-        else:
+        elif not (numeric and keys[i] in lexicons.RUN_JOINERS and i + 1 < len(toks)
+                  and _is_numeric(toks[i + 1][1], keys[i + 1])):
             _close_run(toks, numeric, out)
             numeric = []
         if i < covered_until:
             continue
-        label = _verdict(t, keys[i], langs, r)
+        cache_key = (t.text, t.kind, t.script, t.tag, t.harmless, langs.get(t.script))
+        label = _VERDICTS.get(cache_key, _MISSING)
+        if label is _MISSING:
+            label = _verdict(t, keys[i], langs, r)
+            if len(_VERDICTS) > _VERDICTS_MAX:
+                _VERDICTS.clear()
+            _VERDICTS[cache_key] = label
         if label:
             out.append(Denied(off + t.start, off + t.end, label))
     _close_run(toks, numeric, out)
+    out += _scattered_numbers(toks)
+    out += _spelled_addresses(toks, keys)
     for lang in ("zh", "ja", "th"):
         if any(t.script in _SCRIPTS_OF[lang] for _, t in toks):
             for s, e, category in special.substring_spans(view, special.lexicon(lang)):
@@ -211,14 +226,64 @@ def _is_numeric(t: Token, key: str) -> bool:
                                  or (t.script == "HAN" and all(ch in lexicons.HAN_NUMERALS for ch in t.text)))
 
 
+# Verdicts per (token, language): feedback reuses a small vocabulary. Cleared when the rules
+# change (configure) or the data owner's words do (vocabulary.set_owner_words).
+_VERDICTS: dict[tuple, str | None] = {}
+_VERDICTS_MAX = 500_000
+_MISSING = object()
+
+
 def _close_run(toks: list[tuple[int, Token]], run: list[int], out: list[Denied]) -> None:
     if not run:
         return
     digits = sum(len(toks[i][1].text) for i in run if toks[i][1].kind == "number")
     if len(run) >= _NUMBER_RUN or (len(run) == 2 and digits >= _RUN_DIGITS):
-        for i in run:
-            off, t = toks[i]
-            out.append(Denied(off + t.start, off + t.end, "NUMBER"))
+        # the whole run, joiners included: "cuarenta y cinco" is one number
+        first, last = toks[run[0]], toks[run[-1]]
+        out.append(Denied(first[0] + first[1].start, last[0] + last[1].end, "NUMBER"))
+
+
+_SCATTER_WINDOW, _SCATTER_NUMBERS, _SCATTER_DIGITS = 8, 4, 7
+
+
+def _scattered_numbers(toks: list[tuple[int, Token]]) -> list[Denied]:
+    """A number cut into pieces with words between them ("prefix 338, then 123, then 45, then
+    67"): four bare numbers within eight tokens holding seven digits or more."""
+    bare = [i for i, (_, t) in enumerate(toks) if t.kind == "number" and t.text.isdigit()]
+    out: list[Denied] = []
+    for k in range(len(bare) - _SCATTER_NUMBERS + 1):
+        group = bare[k:k + _SCATTER_NUMBERS]
+        if group[-1] - group[0] < _SCATTER_WINDOW and sum(len(toks[i][1].text) for i in group) >= _SCATTER_DIGITS:
+            out += [Denied(toks[i][0] + toks[i][1].start, toks[i][0] + toks[i][1].end, "NUMBER") for i in group]
+    return out
+
+
+# An address spelled out with words for "." and "@" ("jan dot kowalski at gmail dot com",
+# "ahmet nokta yilmaz et gmail nokta com"). A dot word is needed: "at" alone is everyday English.
+_DOT_WORDS = frozenset("dot punkt punto ponto nokta titik chấm tuldok τελεία τελεια крапка точка kropka pont".split())
+_AT_WORDS = frozenset("at arroba arobase chiocciola klammeraffe et παπάκι παπακι равлик собака sa małpa malpa kukac".split())
+
+
+def _spelled_addresses(toks: list[tuple[int, Token]], keys: list[str]) -> list[Denied]:
+    """word CONNECTOR word CONNECTOR word ... with two or more connectors, one of them a dot
+    word: the whole chain is an address (EMAIL)."""
+    out: list[Denied] = []
+    n = len(toks)
+    i = 1
+    while i < n - 1:
+        if keys[i] in _DOT_WORDS or keys[i] in _AT_WORDS:
+            j = i
+            connectors = []
+            while j < n - 1 and (keys[j] in _DOT_WORDS or keys[j] in _AT_WORDS) and toks[j + 1][1].kind != "placeholder":
+                connectors.append(keys[j])
+                j += 2
+            if len(connectors) >= 2 and any(c in _DOT_WORDS for c in connectors):
+                first, last = toks[i - 1], toks[min(j - 1, n - 1)]
+                out.append(Denied(first[0] + first[1].start, last[0] + last[1].end, "EMAIL"))
+                i = j
+                continue
+        i += 1
+    return out
 
 
 def _verdict(t: Token, key: str, langs: dict[str, str | None], r: Rules) -> str | None:
@@ -336,6 +401,8 @@ def _languages(toks: list[tuple[int, Token]]) -> dict[str, str | None]:
             out[script] = None
         elif len(candidates) == 1:
             out[script] = candidates[0]
+        elif script == "LATIN" and _all_english(seen):
+            out[script] = "en"  # most feedback: every word an English one, nothing to weigh
         else:
             index = lexicons.top_index().get(script, {})
             scores: dict[str, float] = {}
@@ -347,9 +414,27 @@ def _languages(toks: list[tuple[int, Token]]) -> dict[str, str | None]:
     return out
 
 
-def _special_lexicons(langs: dict[str, str | None]) -> tuple[special.Lexicon, ...]:
-    """The special-category lexicons of the text's languages, English too for Latin script."""
-    chosen = [lang for lang in langs.values() if lang and lang not in special.SUBSTRING_LANGUAGES]
-    if "LATIN" in langs and "en" not in chosen:
-        chosen.append("en")
-    return tuple(special.lexicon(lang) for lang in dict.fromkeys(chosen))
+def _all_english(words: list[str]) -> bool:
+    """Every word is in the English list and English function words are among them."""
+    r = rules()
+    index = lexicons.top_index().get("LATIN", {})
+    english = word_sets("en", r.min_zipf, r.name_min_zipf).common
+    return all(w in english for w in words) and any(w in index and index[w][0][0] == "en" for w in words)
+
+
+def _special_lexicon(langs: dict[str, str | None]) -> special.Lexicon | None:
+    """One lexicon of the special-category terms of every language written in the text's
+    scripts, its detected ones first (a Turkish term in a text taken for German is found)."""
+    key = tuple(sorted((k, v or "") for k, v in langs.items()))
+    lex = _LEXICON_BY_LANGS.get(key, _MISSING)
+    if lex is _MISSING:
+        by_script = lexicons.languages_by_script()
+        chosen = [lang for lang in langs.values() if lang]
+        for script in langs:
+            chosen += by_script.get(script, ())
+        chosen = tuple(lang for lang in dict.fromkeys(chosen) if lang not in special.SUBSTRING_LANGUAGES)
+        lex = _LEXICON_BY_LANGS[key] = special.combined(chosen) if chosen else None
+    return lex
+
+
+_LEXICON_BY_LANGS: dict[tuple, special.Lexicon | None] = {}

@@ -34,6 +34,9 @@ def canonical(text: str) -> str:
         out = strip_invisible(out)
         if not out.isascii():
             out = unicodedata.normalize("NFKC", fold_mixed_script(_ascii_digits(out)))
+            # NFKC splits Thai and Lao SARA AM into two signs no dictionary spells words with.
+            if "\u0e4d\u0e32" in out or "\u0ecd\u0eb2" in out:
+                out = out.replace("\u0e4d\u0e32", "\u0e33").replace("\u0ecd\u0eb2", "\u0eb3")
     return out
 
 

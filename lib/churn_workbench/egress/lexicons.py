@@ -192,7 +192,28 @@ tien twaalf dertien veertien vijftien zestien zeventien achttien negentien twint
 zeventig tachtig negentig honderd duizend
 dez doze treze catorze dezesseis dezasseis dezessete dezassete dezoito dezenove dezanove vinte trinta quarenta
 sessenta oitenta noventa cem
+doscientos trescientos cuatrocientos quinientos seiscientos setecientos ochocientos novecientos
+duecento trecento quattrocento cinquecento seicento settecento ottocento novecento
+duzentos trezentos quatrocentos quinhentos seiscentos setecentos oitocentos novecentos
+on yirmi otuz kırk elli altmış yetmiş seksen doksan yüz bin
+nol kosong satu dua tiga empat lima enam tujuh delapan sembilan sepuluh belas puluh ratus ribu
+không một hai ba bốn năm sáu bảy tám chín mười mươi trăm linh lẻ
+sero isa dalawa tatlo apat lima anim pito walo siyam sampu
+sifuri moja mbili tatu nne tano sita saba nane tisa kumi
+nulla egy kettő két három négy öt hat hét nyolc kilenc tíz húsz harminc
+dziesięć jedenaście dwanaście dwadzieścia trzydzieści czterdzieści pięćdziesiąt sto dwieście trzysta
+десять двадцать тридцать сорок пятьдесят сто двести триста
+десять двадцять тридцять сорок п'ятдесят сто двісті триста
+δέκα είκοσι τριάντα σαράντα πενήντα εκατό
+பூஜ்யம் சுழியம் ஒன்று இரண்டு மூன்று நான்கு ஐந்து ஆறு ஏழு எட்டு ஒன்பது பத்து
+শূন্য এক দুই তিন চার পাঁচ ছয় সাত আট নয়
+صفر یک دو سه چهار پنج شش هفت هشت نه
 """
+# Words that join the parts of one number read aloud ("cuarenta y cinco", "vingt et un") and
+# the units of a date ("1985年3月12日", "12 tháng 3 năm 1985"): between two numbers they keep
+# a run going (a run still needs three numbers).
+RUN_JOINERS = frozenset("""and y e et und en i ve na và at
+年 月 日 号 號 년 월 일 tháng ngày""".split())
 # Words that are also a preposition or pronoun elsewhere ("to", "en") would make "one to one"
 # a number read aloud: left out. Articles stay: "un quatre deux" is a number.
 DIGIT_WORDS = frozenset(_DIGIT_WORDS.split()) - frozenset("en to ni ett".split())

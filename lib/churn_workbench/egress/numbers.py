@@ -10,9 +10,9 @@ import regex
 
 # 0-999 without a leading zero; a year 1900-2099; a round number ("1200", "5000").
 SMALL_INT = r"(?:0|[1-9]\d{0,2}|(?:19|20)\d\d|[1-9]\d00)"
-_GROUPED = r"(?:[1-9]\d{0,2}(?:[,.'’]\d{3}){1,2})"  # 1,299 / 1.299.000 / 12'500
+_GROUPED = r"(?:[1-9]\d{0,2}[,.'’]\d{3})"  # 1,299 / 12.500 / 100'000 (a million written out is an id more often)
 _DECIMALS = r"(?:[.,]\d{1,2})"
-_UNITS = ("gb|mb|kb|tb|gbit|mbit|gbps|mbps|kbps|ghz|mhz|hz|g|k|p|x|am|pm|h|hr|hrs|min|mins|s|sec|secs|ms|"
+_UNITS = ("gb|mb|kb|tb|gbit|mbit|kbit|gbps|mbps|kbps|ghz|mhz|hz|g|k|p|x|am|pm|h|hr|hrs|min|mins|s|sec|secs|ms|"
           "km|m|cm|mm|kg|mi|ft|w|kw|kwh|v|mah|mp|gig|gigs|eur|usd|gbp|chf|day|days|yr|yrs|mo|mth|mths|wk|wks|"
           "st|nd|rd|th|er|re|e|ème|eme|o|a|º|ª|°|°c|°f|€|\\$|£|¥|%")
 _AMOUNT = rf"\p{{Sc}}?(?:{_GROUPED}|{SMALL_INT}){_DECIMALS}?(?:\p{{Sc}}|-)?"

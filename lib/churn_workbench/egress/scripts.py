@@ -137,26 +137,45 @@ def _mecab_tag(tags: list[str], korean: bool) -> str | None:
     return "FUNCTION" if tags[0] in _JA_FUNCTION else None
 
 
-@build_once
-def _thai_tokenizer():
+def _thai(run: str) -> list[Segment]:
+    """pythainlp's newmm over its own dictionary; then neighbouring pieces that together spell
+    a listed Thai name that is no dictionary word ("สม" + "ชาย") are joined back into one word.
+    (Putting the names into the segmenter's dictionary instead mis-cuts ordinary words.)"""
     from pythainlp.corpus import thai_words
-    from pythainlp.tokenize import Trie
+    from pythainlp.tokenize import word_tokenize
 
     from .lexicons import thai_names
 
-    return Trie(set(thai_words()) | thai_names())
-
-
-def _thai(run: str) -> list[Segment]:
-    from pythainlp.tokenize import word_tokenize
-
-    words = word_tokenize(run, custom_dict=_thai_tokenizer(), engine="newmm", keep_whitespace=False)
-    out: list[Segment] = []
+    words = word_tokenize(run, engine="newmm", keep_whitespace=False)
+    spans: list[tuple[int, int]] = []
     pos = 0
     for w in words:
         start = run.find(w, pos)
         if start < 0:
             continue
         pos = start + len(w)
-        out.append((start, pos, w, None))
+        spans.append((start, pos))
+    names, dictionary = thai_names(), _thai_dictionary()
+    out: list[Segment] = []
+    i = 0
+    while i < len(spans):
+        for size in (3, 2):
+            j = i + size
+            if j <= len(spans) and spans[j - 1][1] - spans[i][0] == sum(e - s for s, e in spans[i:j]):
+                joined = run[spans[i][0]:spans[j - 1][1]]
+                if joined in names and joined not in dictionary:
+                    out.append((spans[i][0], spans[j - 1][1], joined, "PERSON"))
+                    i = j
+                    break
+        else:
+            s, e = spans[i]
+            out.append((s, e, run[s:e], None))
+            i += 1
     return out
+
+
+@build_once
+def _thai_dictionary() -> frozenset[str]:
+    from pythainlp.corpus import thai_words
+
+    return frozenset(thai_words())

@@ -6,11 +6,12 @@ masked as typed placeholders (<HEALTH_1>, ...) whatever their frequency, unless 
 `egress_special_allowed` names the category. Words are matched casefolded and accent-stripped,
 "stem*" entries by prefix, entries with blanks as phrases of consecutive words; in Chinese,
 Japanese and Thai (no blanks, segmentation may differ) entries are found inside the text.
+A text is checked against one lexicon combining every language written in its scripts.
 """
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -27,12 +28,15 @@ SUBSTRING_LANGUAGES = frozenset({"zh", "ja", "th"})
 @dataclass(frozen=True)
 class Lexicon:
     words: dict[str, str]                        # folded word -> category
-    prefixes: tuple[tuple[str, str], ...]        # (folded stem, category)
+    prefixes: dict[str, str]                     # folded stem -> category
+    prefix_lengths: tuple[int, ...]              # distinct stem lengths, longest first
     phrases: dict[tuple[str, ...], str]          # folded word tuple -> category
     phrase_stems: dict[tuple[str, ...], tuple[tuple[str, str], ...]]  # all words but the last -> (stem, category)
-    substrings: regex.Pattern | None             # zh/ja/th: any entry inside the text
-    substring_category: dict[str, str]
+    phrase_starts: frozenset[str]                # first words of phrases: only they start one
     max_phrase: int
+    substrings: regex.Pattern | None = None      # zh/ja/th: any entry inside the text
+    substring_category: dict | None = None
+    seen: dict = field(default_factory=dict)     # word -> category or None, as looked up
 
 
 @lru_cache(maxsize=1)
@@ -41,14 +45,21 @@ def _raw() -> dict:
     return tomllib.loads(text)
 
 
+def _build(words, prefixes, phrases, stems, pattern=None, substrings=None) -> Lexicon:
+    longest = max([len(p) for p in phrases] + [len(p) + 1 for p in stems], default=1)
+    starts = frozenset(p[0] for p in phrases) | frozenset(p[0] for p in stems)
+    return Lexicon(words, prefixes, tuple(sorted({len(p) for p in prefixes}, reverse=True)), phrases,
+                   {k: tuple(v) for k, v in stems.items()}, starts, longest, pattern, substrings)
+
+
 @lru_cache(maxsize=64)
 def lexicon(lang: str) -> Lexicon:
     """The special-category terms of one language."""
     words: dict[str, str] = {}
-    prefixes: list[tuple[str, str]] = []
+    prefixes: dict[str, str] = {}
     phrases: dict[tuple[str, ...], str] = {}
-    substrings: dict[str, str] = {}
     stems: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    substrings: dict[str, str] = {}
     for category, per_language in _raw().items():
         for entry in per_language.get(lang, ()):
             if lang in SUBSTRING_LANGUAGES:
@@ -58,40 +69,70 @@ def lexicon(lang: str) -> Lexicon:
             if len(parts) > 1 and parts[-1].endswith("*"):
                 stems.setdefault(parts[:-1], []).append((parts[-1][:-1], category))
             elif len(parts) > 1:
-                phrases[parts] = category
+                phrases.setdefault(parts, category)
             elif parts and parts[0].endswith("*"):
-                prefixes.append((parts[0][:-1], category))
+                prefixes.setdefault(parts[0][:-1], category)
             elif parts:
-                words[parts[0]] = category
+                words.setdefault(parts[0], category)
     pattern = None
     if substrings:
         pattern = regex.compile("|".join(regex.escape(s) for s in sorted(substrings, key=len, reverse=True)),
                                 regex.IGNORECASE)
-    longest = max([len(p) for p in phrases] + [len(p) + 1 for p in stems], default=1)
-    return Lexicon(words, tuple(sorted(prefixes, key=lambda p: -len(p[0]))), phrases,
-                   {k: tuple(v) for k, v in stems.items()}, pattern, substrings, longest)
+    return _build(words, prefixes, phrases, stems, pattern, substrings)
+
+
+@lru_cache(maxsize=256)
+def combined(langs: tuple[str, ...]) -> Lexicon:
+    """One lexicon with the terms of all `langs` (the first language's category wins a clash)."""
+    words: dict[str, str] = {}
+    prefixes: dict[str, str] = {}
+    phrases: dict[tuple[str, ...], str] = {}
+    stems: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+    for lang in langs:
+        lex = lexicon(lang)
+        for k, v in lex.words.items():
+            words.setdefault(k, v)
+        for k, v in lex.prefixes.items():
+            prefixes.setdefault(k, v)
+        for k, v in lex.phrases.items():
+            phrases.setdefault(k, v)
+        for k, v in lex.phrase_stems.items():
+            stems.setdefault(k, []).extend(v)
+    return _build(words, prefixes, phrases, stems)
 
 
 def word_category(key: str, lex: Lexicon) -> str | None:
-    """The category of one folded word, or None."""
+    """The category of one folded word, or None (remembered per lexicon: words repeat)."""
+    seen = lex.seen
+    if key in seen:
+        return seen[key]
     hit = lex.words.get(key)
-    if hit:
-        return hit
-    for stem, category in lex.prefixes:
-        if key.startswith(stem):
-            return category
-    return None
+    if not hit:
+        n = len(key)
+        for length in lex.prefix_lengths:
+            if length <= n:
+                hit = lex.prefixes.get(key[:length])
+                if hit:
+                    break
+    if len(seen) > 200_000:
+        seen.clear()
+    seen[key] = hit
+    return hit
 
 
-def category_spans(keys: list[str], lexicons: tuple[Lexicon, ...]) -> dict[int, tuple[int, str]]:
-    """Special-category matches over a sequence of folded words: {first index: (end index,
-    category)}; phrases first, longest first."""
+def category_spans(keys: list[str], lex: Lexicon) -> dict[int, tuple[int, str]]:
+    """Special-category matches over a sequence of folded words ("" for a non-word):
+    {first index: (end index, category)}; phrases first, longest first."""
     out: dict[int, tuple[int, str]] = {}
     i = 0
     n = len(keys)
     while i < n:
+        key = keys[i]
+        if not key:
+            i += 1
+            continue
         hit = None
-        for lex in lexicons:
+        if key in lex.phrase_starts:
             for length in range(min(lex.max_phrase, n - i), 1, -1):
                 category = lex.phrases.get(tuple(keys[i:i + length]))
                 if category is None:
@@ -101,14 +142,10 @@ def category_spans(keys: list[str], lexicons: tuple[Lexicon, ...]) -> dict[int, 
                 if category:
                     hit = (i + length, category)
                     break
-            if hit:
-                break
         if hit is None:
-            for lex in lexicons:
-                category = word_category(keys[i], lex)
-                if category:
-                    hit = (i + 1, category)
-                    break
+            category = word_category(key, lex)
+            if category:
+                hit = (i + 1, category)
         if hit:
             out[i] = hit
             i = hit[0]
