@@ -28,7 +28,7 @@ from . import lexicons, special
 from .canonical import canonical
 from .lexicons import word_sets
 from .scripts import dictionary_pieces, simplified
-from .tokens import PLACEHOLDER_RE, Token, tokens
+from .tokens import CHUNK_FACTS, PLACEHOLDER_RE, Token, chunk_tokens, forget_chunks, tokens
 from .vocabulary import is_vocabulary
 
 # Common Chinese surnames: a rare 2-3 character word starting with one is taken for a name.
@@ -79,12 +79,12 @@ def configure(new: Rules | None) -> None:
     global _rules
     with _rules_lock:
         _rules = new
-        _VERDICTS.clear()
+        forget_chunks()
 
 
 def forget_verdicts() -> None:
     """Drop cached verdicts (the vocabulary changed)."""
-    _VERDICTS.clear()
+    forget_chunks()
 
 
 def parse_categories(value: str | None) -> frozenset[str]:
@@ -108,7 +108,10 @@ def denied(text: str, *, canonical_form: bool = False) -> list[Denied]:
     view = text if canonical_form else canonical(text)
     if not view:
         return []
-    return _judge(view, tokens(view), rules())
+    r = rules()
+    if _plain_english(view, r):
+        return []
+    return _judge(view, tokens(view), r)
 
 
 def allowed(text: str) -> bool:
@@ -122,13 +125,19 @@ def mask(text: str) -> tuple[str, Counter]:
     its number). Returns (masked text, placeholders added per label). The result passes
     `denied` (checked: masking is repeated until nothing is left, at most three times)."""
     view = canonical(text)
-    added: Counter = Counter()
+    added: Counter = _NOTHING_ADDED
+    r = rules()
     for _ in range(3):
-        spans = _judge(view, tokens(view), rules()) if view else []
+        spans = [] if not view or _plain_english(view, r) else _judge(view, tokens(view), r)
         if not spans:
             break
+        if added is _NOTHING_ADDED:
+            added = Counter()
         view = _replace(view, spans, added)
     return view, added
+
+
+_NOTHING_ADDED: Counter = Counter()  # shared, never written: most texts add nothing
 
 
 def _replace(view: str, spans: list[Denied], added: Counter) -> str:
@@ -167,14 +176,69 @@ def _merge(view: str, spans: list[Denied]) -> list[Denied]:
     return out
 
 
+def _plain_english(view: str, r: Rules) -> bool:
+    """Fast path: an ASCII text whose every chunk, read as English, holds only allowed words,
+    placeholders and harmless numbers, no special-category term, no word that starts a phrase
+    or spells a dot, at most one bare number -- and an English function word, so English is
+    the language the full rule would detect. Nothing in such a text can be denied. Facts are
+    kept per chunk: feedback repeats its words."""
+    if not view.isascii():
+        return False
+    facts = CHUNK_FACTS
+    english = numerics = phrases = 0
+    bodies = view.split()
+    for body in bodies:
+        fact = facts.get(body)
+        if fact is None:
+            if len(facts) > 300_000:
+                facts.clear()
+            fact = facts[body] = _chunk_fact(body, r)
+        if fact is None:
+            return False
+        english |= fact[0]
+        numerics += fact[1]
+        phrases |= fact[2]
+    if not english or numerics > 1:
+        return False
+    if phrases:  # a word that may start a special-category phrase: is the next one its second?
+        lex = _special_lexicon({"LATIN": "en"})
+        keys = [t.folded for body in bodies for t in chunk_tokens(body, False)]
+        return not any(special.starts_phrase(keys, i, lex) for i, k in enumerate(keys) if k in lex.phrase_starts)
+    return True
+
+
+def _chunk_fact(body: str, r: Rules) -> tuple[int, int, int] | None:
+    """(has an English function word, bare numbers, may start a phrase) of a plain chunk;
+    None if it is not plain."""
+    index = lexicons.top_index().get("LATIN", {})
+    lex = _special_lexicon({"LATIN": "en"})
+    english = numerics = phrase = 0
+    for t in chunk_tokens(body, False):
+        if t.kind == "word":
+            phrase |= t.folded in lex.phrase_starts
+            if (t.script != "LATIN" or t.key in _DOT_WORDS
+                    or special.word_category(t.folded, lex) or t.numeric
+                    or _verdict(t, t.key, {"LATIN": "en"}, r) is not None):
+                return None
+            hits = index.get(t.key)
+            english |= bool(hits) and hits[0][0] == "en"
+        elif t.kind == "number":
+            if not t.harmless:
+                return None
+            numerics += t.numeric
+        elif t.kind == "code":
+            return None
+    return english, numerics, phrase
+
+
 def _judge(view: str, toks: list[tuple[int, Token]], r: Rules) -> list[Denied]:
     if not toks:
         return []
     langs = _languages(toks)
     out: list[Denied] = []
-    keys = [_key(t) if t.kind == "word" else "" for _, t in toks]
+    keys = [t.key for _, t in toks]
     lex = _special_lexicon(langs)
-    specials = special.category_spans([fold(k) if k else "" for k in keys], lex) if lex else {}
+    specials = special.category_spans([t.folded for _, t in toks], lex) if lex else {}
     covered_until = -1
     numeric: list[int] = []  # indices of the current run of numbers / number words
     for i, (off, t) in enumerate(toks):
@@ -183,28 +247,24 @@ def _judge(view: str, toks: list[tuple[int, Token]], r: Rules) -> list[Denied]:
             if category not in r.special_allowed:
                 out.append(Denied(off + t.start, toks[end - 1][0] + toks[end - 1][1].end, special.LABELS[category]))
                 covered_until = end
-        if _is_numeric(t, keys[i]):
+        if t.numeric:
             numeric.append(i)
-        elif not (numeric and keys[i] in lexicons.RUN_JOINERS and i + 1 < len(toks)
-                  and _is_numeric(toks[i + 1][1], keys[i + 1])):
+        elif not (numeric and keys[i] in lexicons.RUN_JOINERS and i + 1 < len(toks) and toks[i + 1][1].numeric):
             _close_run(toks, numeric, out)
             numeric = []
         if i < covered_until:
             continue
-        cache_key = (t.text, t.kind, t.script, t.tag, t.harmless, langs.get(t.script))
-        label = _VERDICTS.get(cache_key, _MISSING)
+        lang = langs.get(t.script)
+        label = t.verdicts.get(lang, _MISSING)  # cached on the (cached) token
         if label is _MISSING:
-            label = _verdict(t, keys[i], langs, r)
-            if len(_VERDICTS) > _VERDICTS_MAX:
-                _VERDICTS.clear()
-            _VERDICTS[cache_key] = label
+            label = t.verdicts[lang] = _verdict(t, keys[i], langs, r)
         if label:
             out.append(Denied(off + t.start, off + t.end, label))
     _close_run(toks, numeric, out)
     out += _scattered_numbers(toks)
     out += _spelled_addresses(toks, keys)
     for lang in ("zh", "ja", "th"):
-        if any(t.script in _SCRIPTS_OF[lang] for _, t in toks):
+        if any(script in langs for script in _SCRIPTS_OF[lang]):
             for s, e, category in special.substring_spans(view, special.lexicon(lang)):
                 if category not in r.special_allowed:
                     out.append(Denied(s, e, special.LABELS[category]))
@@ -214,22 +274,8 @@ def _judge(view: str, toks: list[tuple[int, Token]], r: Rules) -> list[Denied]:
 _SCRIPTS_OF = {"zh": ("HAN",), "ja": ("KANA", "HAN"), "th": ("THAI",)}
 
 
-def _key(t: Token) -> str:
-    return t.text.casefold()
-
-
-def _is_numeric(t: Token, key: str) -> bool:
-    """A bare number or a digit word: a candidate member of a number run."""
-    if t.kind == "number":
-        return t.text.isdigit()
-    return t.kind == "word" and (key in lexicons.DIGIT_WORDS or t.tag == "NUMBER"
-                                 or (t.script == "HAN" and all(ch in lexicons.HAN_NUMERALS for ch in t.text)))
-
-
-# Verdicts per (token, language): feedback reuses a small vocabulary. Cleared when the rules
-# change (configure) or the data owner's words do (vocabulary.set_owner_words).
-_VERDICTS: dict[tuple, str | None] = {}
-_VERDICTS_MAX = 500_000
+# Verdicts are cached on the tokens, per language (tokens are cached per chunk); both are
+# dropped when the rules change (configure) or the data owner's words do (set_owner_words).
 _MISSING = object()
 
 
@@ -393,7 +439,7 @@ def _languages(toks: list[tuple[int, Token]]) -> dict[str, str | None]:
     words: dict[str, list[str]] = {}
     for _, t in toks:
         if t.kind == "word":
-            words.setdefault(t.script, []).append(t.text.casefold())
+            words.setdefault(t.script, []).append(t.key)
     out: dict[str, str | None] = {}
     for script, seen in words.items():
         candidates = by_script.get(script)

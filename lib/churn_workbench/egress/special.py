@@ -33,6 +33,8 @@ class Lexicon:
     phrases: dict[tuple[str, ...], str]          # folded word tuple -> category
     phrase_stems: dict[tuple[str, ...], tuple[tuple[str, str], ...]]  # all words but the last -> (stem, category)
     phrase_starts: frozenset[str]                # first words of phrases: only they start one
+    phrase_pairs: frozenset[tuple[str, str]]     # the first two words of every phrase
+    pair_stems: dict[str, tuple[str, ...]]       # first word -> stems a two-word phrase ends with
     max_phrase: int
     substrings: regex.Pattern | None = None      # zh/ja/th: any entry inside the text
     substring_category: dict | None = None
@@ -48,8 +50,22 @@ def _raw() -> dict:
 def _build(words, prefixes, phrases, stems, pattern=None, substrings=None) -> Lexicon:
     longest = max([len(p) for p in phrases] + [len(p) + 1 for p in stems], default=1)
     starts = frozenset(p[0] for p in phrases) | frozenset(p[0] for p in stems)
+    pairs = frozenset(p[:2] for p in phrases) | frozenset(p[:2] for p in stems if len(p) >= 2)
+    pair_stems: dict[str, list[str]] = {}
+    for first, v in stems.items():
+        if len(first) == 1:
+            pair_stems.setdefault(first[0], []).extend(stem for stem, _ in v)
     return Lexicon(words, prefixes, tuple(sorted({len(p) for p in prefixes}, reverse=True)), phrases,
-                   {k: tuple(v) for k, v in stems.items()}, starts, longest, pattern, substrings)
+                   {k: tuple(v) for k, v in stems.items()}, starts, pairs,
+                   {k: tuple(v) for k, v in pair_stems.items()}, longest, pattern, substrings)
+
+
+def starts_phrase(keys: list[str], i: int, lex: Lexicon) -> bool:
+    """True when keys[i], keys[i + 1] are the first two words of some phrase."""
+    if i + 1 >= len(keys) or keys[i] not in lex.phrase_starts:
+        return False
+    nxt = keys[i + 1]
+    return (keys[i], nxt) in lex.phrase_pairs or any(nxt.startswith(s) for s in lex.pair_stems.get(keys[i], ()))
 
 
 @lru_cache(maxsize=64)
@@ -124,6 +140,10 @@ def category_spans(keys: list[str], lex: Lexicon) -> dict[int, tuple[int, str]]:
     """Special-category matches over a sequence of folded words ("" for a non-word):
     {first index: (end index, category)}; phrases first, longest first."""
     out: dict[int, tuple[int, str]] = {}
+    seen = lex.seen
+    cats = [seen[k] if k in seen else word_category(k, lex) for k in keys]
+    if not any(cats) and lex.phrase_starts.isdisjoint(keys):
+        return out  # the common case, decided at C speed
     i = 0
     n = len(keys)
     while i < n:
@@ -132,7 +152,7 @@ def category_spans(keys: list[str], lex: Lexicon) -> dict[int, tuple[int, str]]:
             i += 1
             continue
         hit = None
-        if key in lex.phrase_starts:
+        if key in lex.phrase_starts and starts_phrase(keys, i, lex):
             for length in range(min(lex.max_phrase, n - i), 1, -1):
                 category = lex.phrases.get(tuple(keys[i:i + length]))
                 if category is None:
@@ -142,10 +162,8 @@ def category_spans(keys: list[str], lex: Lexicon) -> dict[int, tuple[int, str]]:
                 if category:
                     hit = (i + length, category)
                     break
-        if hit is None:
-            category = word_category(key, lex)
-            if category:
-                hit = (i + 1, category)
+        if hit is None and cats[i]:
+            hit = (i + 1, cats[i])
         if hit:
             out[i] = hit
             i = hit[0]

@@ -14,13 +14,15 @@ cut around placeholders, loses the punctuation at its edges, and what is left (i
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import regex
 
+from ..pii.lexicon import fold
 from ..pii.types import PLACEHOLDER_LABELS
 from . import numbers
+from .lexicons import DIGIT_WORDS, HAN_NUMERALS
 from .scripts import SEGMENTED, script_of, segment
 
 PLACEHOLDER_LABEL_SET = frozenset(PLACEHOLDER_LABELS.values())
@@ -46,6 +48,21 @@ class Token:
     tag: str | None = None
     harmless: bool = False
     glued: bool = False
+    key: str = ""         # a word casefolded ("" for other kinds)
+    folded: str = ""      # ... and accent-stripped (special categories)
+    numeric: bool = False  # a bare number or a number word: may be part of a number read out
+    verdicts: dict = field(default_factory=dict, compare=False, hash=False, repr=False)  # language -> label (allow.py)
+
+    def __post_init__(self):
+        # Computed once: tokens are cached per chunk, and chunks repeat across texts.
+        if self.kind == "word":
+            key = self.text.casefold()
+            object.__setattr__(self, "key", key)
+            object.__setattr__(self, "folded", fold(key))
+            object.__setattr__(self, "numeric", key in DIGIT_WORDS or self.tag == "NUMBER" or (
+                self.script == "HAN" and all(ch in HAN_NUMERALS for ch in self.text)))
+        elif self.kind == "number":
+            object.__setattr__(self, "numeric", self.text.isdigit())
 
 
 _CHUNK_RE = regex.compile(r"\S+")
@@ -73,10 +90,37 @@ def tokens(text: str) -> list[tuple[int, Token]]:
     offsets inside its chunk): chunks repeat across texts, so their tokens are cached."""
     japanese = not text.isascii() and any(script_of(ch) == "KANA" for ch in text)
     out: list[tuple[int, Token]] = []
+    append = out.append
+    cache = _CHUNKS
     for chunk in _CHUNK_RE.finditer(text):
         start = chunk.start()
-        out.extend((start, t) for t in chunk_tokens(chunk.group(), japanese))
+        body = chunk.group()
+        found = cache.get((body, japanese))
+        if found is None:
+            found = chunk_tokens(body, japanese)
+        for t in found:
+            append((start, t))
     return out
+
+
+# chunk -> its tokens; feedback reuses a small vocabulary, so most chunks are found here.
+_CHUNKS: dict[tuple[str, bool], tuple] = {}
+_CHUNKS_MAX = 300_000
+
+
+# chunk -> what the allow rule found out about it alone (allow.py's fast path)
+CHUNK_FACTS: dict[str, tuple] = {}
+
+
+def forget_chunks() -> None:
+    """Drop cached tokens and the verdicts cached on them (the rules or vocabulary changed)."""
+    _CHUNKS.clear()
+    CHUNK_FACTS.clear()
+
+
+def ascii_chunks(text: str) -> list[str]:
+    """The chunks of an ASCII text (blank-separated), as `tokens` cuts it."""
+    return text.split()
 
 
 def absolute(offset: int, token: Token) -> tuple[int, int]:
@@ -84,9 +128,18 @@ def absolute(offset: int, token: Token) -> tuple[int, int]:
     return offset + token.start, offset + token.end
 
 
-@lru_cache(maxsize=1 << 18)
 def chunk_tokens(body: str, japanese: bool = False) -> tuple[Token, ...]:
-    """The tokens of one blank-free chunk, offsets inside the chunk."""
+    """The tokens of one blank-free chunk, offsets inside the chunk (cached)."""
+    key = (body, japanese)
+    found = _CHUNKS.get(key)
+    if found is None:
+        if len(_CHUNKS) >= _CHUNKS_MAX:
+            _CHUNKS.clear()
+        found = _CHUNKS[key] = _chunk_tokens(body, japanese)
+    return found
+
+
+def _chunk_tokens(body: str, japanese: bool) -> tuple[Token, ...]:
     out: list[Token] = []
     pos = 0
     glued = False
