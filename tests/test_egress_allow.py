@@ -290,3 +290,16 @@ def test_copies_of_another_items_words_are_found_across_the_whole_stage():
     assert index.copies_other("Customer wrote: the router keeps dropping the connection every evening", "b")
     assert not index.copies_other("Customer wrote: the router keeps dropping the connection every evening", "a")
     assert not index.copies_other("Customer reports an unexpected price rise.", "b")
+
+
+def test_the_data_owner_extends_the_allow_list_in_the_data_config(tmp_path):
+    from churn_workbench.errors import InputError
+    from churn_workbench.inputs.dataconfig import load_data_config
+
+    good = tmp_path / "good.toml"
+    good.write_text('allow_words = ["Fritzbox", "Speedport"]\n', encoding="utf-8")
+    assert load_data_config(good).allow_words == ("Fritzbox", "Speedport")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("allow_words = 3\n", encoding="utf-8")
+    with pytest.raises(InputError, match="allow_words"):
+        load_data_config(bad)

@@ -141,7 +141,6 @@ def _thai(run: str) -> list[Segment]:
     """pythainlp's newmm over its own dictionary; then neighbouring pieces that together spell
     a listed Thai name that is no dictionary word ("สม" + "ชาย") are joined back into one word.
     (Putting the names into the segmenter's dictionary instead mis-cuts ordinary words.)"""
-    from pythainlp.corpus import thai_words
     from pythainlp.tokenize import word_tokenize
 
     from .lexicons import thai_names

@@ -29,6 +29,8 @@ class DataConfig:
     made sensitive too, with a warning, unless listed in `not_sensitive_columns`.
     `allow_columns`: columns the model's leakage guard must keep (e.g. a legitimately strong one).
     `encoding`: the file's text encoding when it is not UTF-8 (it is never guessed).
+    `allow_words`: words of the business that may leave the machine although they are rare in
+    general language (product and place names, jargon): the egress allow rule's owner list.
     """
 
     id_column: str = "customer_id"
@@ -42,6 +44,7 @@ class DataConfig:
     sensitive_columns: tuple[str, ...] = ()
     not_sensitive_columns: tuple[str, ...] = ()
     allow_columns: tuple[str, ...] = ()
+    allow_words: tuple[str, ...] = ()
     encoding: str = "utf-8"
 
     def declared_roles(self) -> dict[str, str]:
@@ -71,6 +74,12 @@ def load_data_config(path: str | Path | None) -> DataConfig:
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
                 raise InputError(f"{path}: key '{key}' must be a list of column names, e.g. {key} = [\"a\", \"b\"]")
+            values[key] = tuple(v.strip() for v in value)
+        elif key == "allow_words":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise InputError(f"{path}: key 'allow_words' must be a list of words, e.g. allow_words = [\"Fritzbox\"]")
             values[key] = tuple(v.strip() for v in value)
         elif key == "positive_label":
             if isinstance(value, bool) or not isinstance(value, (str, int)):

@@ -11,7 +11,7 @@ from ..control import control_group, intended_actions, record_assignment
 from ..errors import UsageError
 from ..llm import ActionRequest, EgressJournal, propose_actions
 from ..vocab import SEGMENTS, sentiment_label
-from .context import latest_run_with, open_stage
+from .context import install_owner_words, latest_run_with, open_stage
 from .params import ActParams
 
 
@@ -24,6 +24,7 @@ def run(params: ActParams) -> dict:
     if unknown:
         raise UsageError(f"action_segments: unknown segment(s) {', '.join(unknown)}; choose from {', '.join(SEGMENTS)}")
     with ctx.reading() as con:
+        install_owner_words(con)
         pred_run = latest_run_with(con, "predictions", ctx.run_id)
         preds = con.execute(
             "SELECT customer_id, churn_probability, segment, drivers, model_version FROM predictions WHERE run_id = ?",
