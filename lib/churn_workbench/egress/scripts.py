@@ -154,7 +154,7 @@ def _thai(run: str) -> list[Segment]:
             continue
         pos = start + len(w)
         spans.append((start, pos))
-    names, dictionary = thai_names(), _thai_dictionary()
+    names, dictionary, stop = thai_names(), _thai_dictionary(), _thai_stopwords()
     out: list[Segment] = []
     i = 0
     while i < len(spans):
@@ -162,7 +162,9 @@ def _thai(run: str) -> list[Segment]:
             j = i + size
             if j <= len(spans) and spans[j - 1][1] - spans[i][0] == sum(e - s for s, e in spans[i:j]):
                 joined = run[spans[i][0]:spans[j - 1][1]]
-                if joined in names and joined not in dictionary:
+                pieces = [run[a:b] for a, b in spans[i:j]]
+                # "ไม่" + "ดี" (not + good) spells a listed name too: no name is made of function words
+                if joined in names and joined not in dictionary and not any(p in stop for p in pieces):
                     out.append((spans[i][0], spans[j - 1][1], joined, "PERSON"))
                     i = j
                     break
@@ -171,6 +173,13 @@ def _thai(run: str) -> list[Segment]:
             out.append((s, e, run[s:e], None))
             i += 1
     return out
+
+
+@build_once
+def _thai_stopwords() -> frozenset[str]:
+    from pythainlp.corpus import thai_stopwords
+
+    return frozenset(thai_stopwords())
 
 
 @build_once

@@ -22,7 +22,8 @@ DOMAIN_TERMS = """esim e-sim sim sims wifi wi-fi lte volte 3g 4g 5g voicemail ho
 modem modems roaming apn fibre fiber ftth adsl vdsl dsl mbps gbps megabit gigabit ethernet bluetooth handset handsets
 prepaid postpaid topup top-up paygo payg sms mms isp telco telecom chatbot helpline hotline direct-debit
 overcharged overcharging overpriced overbilled unresolved unanswered disconnects disconnected reconnect reconnected
-callback callbacks upgrade upgrades downgrade downgraded autopay paperless ebill e-bill mbit kbit gbit json""".split()
+callback callbacks upgrade upgrades downgrade downgraded autopay paperless ebill e-bill mbit kbit gbit json
+роутер роутера роутере роутером маршрутизатор модем вайфай ρούτερ ρουτερ μόντεμ राउटर वाईफाई মডেম রাউটার""".split()
 
 _WORD_RE = regex.compile(r"[\p{L}\p{M}\d]+(?:['’][\p{L}\p{M}]+)*")
 _owner: frozenset[str] = frozenset()
