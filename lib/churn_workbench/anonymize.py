@@ -11,8 +11,10 @@ Find, then replace, then gate:
   numbered placeholder (``<PERSON_1>``, ``<EMAIL_1>``, ...), the same value keeping the
   same number within the text; then the allow rule's last pass replaces every token that is
   not known to be safe (churn_workbench.egress.allow: default-deny);
-- ``residual_pii(payload)``: the same finder over the final request payload (JSON text),
-  ignoring our placeholders. Non-empty means PII is left: do not send.
+- ``residual_pii(payload)``: the same finder over a text (JSON or not), ignoring our
+  placeholders: the output guard uses it on what a model writes. The request gate is not this
+  function: it judges the exact payload by the allow rule alone (churn_workbench.egress.gate),
+  so that a miss of the finder cannot pass both.
 
 Everything runs offline: a Presidio AnalyzerEngine with a no-op NLP engine (no spaCy model),
 recognizers from churn_workbench.pii.recognizers, name lists shipped in the package.
