@@ -137,7 +137,8 @@ def test_fault_storm_every_item_exactly_once(llm, provider):
     llm.configure(seed=11, rate_limit=0.3, server_error=0.1, truncated=0.05, slow=0.05, retry_after_s=0.05, slow_s=1.0)
     items = feedback(80)
     audit = AuditLog("run-1", "feedback")
-    out = analyze_feedback(items, settings(provider, llm_timeout_s=0.3), audit, "run-1", {})
+    # Timeouts here are injected faults, not a slow endpoint: the adaptation (its own tests) stays off.
+    out = analyze_feedback(items, settings(provider, llm_timeout_s=0.3, llm_adapt=False), audit, "run-1", {})
 
     assert out.rows["feedback_id"].tolist() == [it.feedback_id for it in items]
     assert out.rows["feedback_id"].is_unique
@@ -272,7 +273,7 @@ def test_residual_gate_keeps_a_leftover_phone_home(llm):
     assert out.rows.set_index("feedback_id").loc["fb-x", "provider"] == "local"
     assert all("7700" not in r.body for r in llm.chat_requests())
     (blocked,) = events(audit, "egress_blocked")
-    assert blocked["status"] == "blocked" and blocked["details"]["entity_types"] == ["PHONE"]
+    assert blocked["status"] == "blocked" and blocked["details"]["entity_types"] == ["NUMBER"]  # the allow rule: digits not in a harmless form
     assert "7700" not in json.dumps(blocked)
 
     llm.reset()
@@ -281,10 +282,10 @@ def test_residual_gate_keeps_a_leftover_phone_home(llm):
 
 
 def test_residual_gate_over_the_final_payload_blocks_the_request(llm, monkeypatch):
-    def gate(text):  # items pass their own screen; the assembled JSON body does not
+    def gate(text, trusted=frozenset()):  # items pass their own screen; the assembled JSON body does not
         return [Finding("PHONE", 0, 1, 1.0, "detected")] if text.startswith("{") and "case" in text else []
 
-    monkeypatch.setattr(engine, "residual_pii", gate)
+    monkeypatch.setattr(engine, "egress_gate", gate)
     audit = AuditLog("run-1", "feedback")
     out = analyze_feedback(feedback(8), settings("groq"), audit, "run-1", {})
     assert llm.chat_requests() == [] and out.egress.empty
@@ -301,10 +302,10 @@ def test_a_flagged_batch_keeps_only_the_bad_item_home(llm, monkeypatch):
     items = feedback(8)
     items[5] = FeedbackItem("fb-bad", "CUST-bad", "The router keeps dropping, says item five", True)
 
-    def gate(text):  # clean alone as an item; flagged inside any request body
+    def gate(text, trusted=frozenset()):  # clean alone as an item; flagged inside any request body
         return [Finding("PERSON", 0, 1, 1.0, "detected")] if text.startswith("{") and "item five" in text else []
 
-    monkeypatch.setattr(engine, "residual_pii", gate)
+    monkeypatch.setattr(engine, "egress_gate", gate)
     audit = AuditLog("run-1", "feedback")
     out = analyze_feedback(items, settings("groq"), audit, "run-1", {})
     status = out.rows.set_index("feedback_id")["status"]

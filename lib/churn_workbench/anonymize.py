@@ -9,9 +9,12 @@ Find, then replace, then gate:
   sorted, non-overlapping findings;
 - ``anonymize(text, known)``: strip invisible characters, then replace every finding with a
   numbered placeholder (``<PERSON_1>``, ``<EMAIL_1>``, ...), the same value keeping the
-  same number within the text;
-- ``residual_pii(payload)``: the same finder over the final request payload (JSON text),
-  ignoring our placeholders. Non-empty means PII is left: do not send.
+  same number within the text; then the allow rule's last pass replaces every token that is
+  not known to be safe (churn_workbench.egress.allow: default-deny);
+- ``residual_pii(payload)``: the same finder over a text (JSON or not), ignoring our
+  placeholders: the output guard uses it on what a model writes. The request gate is not this
+  function: it judges the exact payload by the allow rule alone (churn_workbench.egress.gate),
+  so that a miss of the finder cannot pass both.
 
 Everything runs offline: a Presidio AnalyzerEngine with a no-op NLP engine (no spaCy model),
 recognizers from churn_workbench.pii.recognizers, name lists shipped in the package.
@@ -27,6 +30,7 @@ import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
+from churn_workbench.egress import allow
 from churn_workbench.pii.known import known_matcher
 from churn_workbench.pii.replace import PLACEHOLDER_RE, replace_findings
 from churn_workbench.pii.text import detection_view, map_span, strip_invisible, unescape_json_same_length
@@ -73,13 +77,23 @@ def find_pii(text: str, known: KnownIdentifiers | None = None) -> list[Finding]:
 
 
 def anonymize(text: str, known: KnownIdentifiers | None = None) -> AnonymizedText:
-    """Strip invisible characters and replace all PII with numbered placeholders.
+    """Strip invisible characters, replace all PII with numbered placeholders, then every
+    token that is not known to be safe (the allow rule's last pass, churn_workbench.egress).
 
     Input: raw text (e.g. one feedback), optionally the author's identifiers.
-    Output: AnonymizedText(text with placeholders, counts per entity type).
+    Output: AnonymizedText(text with placeholders, counts per entity type; the allow rule's
+    placeholders are counted under their labels: WORD, NUMBER, ID, HEALTH, ...). The text is in
+    the allow rule's canonical form (NFKC, entities decoded, digits as ASCII digits).
     """
     clean = strip_invisible(text or "")
-    return replace_findings(clean, find_pii(clean, known))
+    found = replace_findings(clean, find_pii(clean, known))
+    masked, added = allow.mask(found.text)
+    if not added:
+        return AnonymizedText(masked, found.counts)
+    counts = dict(found.counts)
+    for label, n in added.items():
+        counts[label] = counts.get(label, 0) + n
+    return AnonymizedText(masked, counts)
 
 
 def anonymize_many(

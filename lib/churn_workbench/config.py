@@ -151,6 +151,13 @@ class Settings:
                                      "auto (json_schema, then json_object, then text), or one of those")
     llm_fallback_threshold: float = _knob("WORKBENCH_LLM_FALLBACK_THRESHOLD", 0.5,
                                           "a stage fails when a larger share of the items sent fell back")
+    egress_min_zipf: float = _knob("WORKBENCH_EGRESS_MIN_ZIPF", 3.0,
+                                   "a word leaves only if its Zipf frequency in its language (wordfreq) is at least this")
+    egress_name_min_zipf: float = _knob("WORKBENCH_EGRESS_NAME_MIN_ZIPF", 4.5,
+                                        "... and at least this when it is also a person's name")
+    egress_special_allowed: str = _knob("WORKBENCH_EGRESS_SPECIAL_ALLOWED", "",
+                                        "special categories (GDPR Art. 9/10) that may leave, comma-separated "
+                                        "(health, religion, ...; empty: none)")
     llm_profile: str = _knob("WORKBENCH_LLM_PROFILE", "", "preset of LLM settings, e.g. `local-cpu` (docs/llm.md)")
 
     def __post_init__(self):

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS schema_version (version INTEGER);
 CREATE TABLE IF NOT EXISTS workspace_identity (id VARCHAR, created_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS customer_columns (
     column_name VARCHAR, role VARCHAR, dtype VARCHAR, run_id VARCHAR, leakage_allowed BOOLEAN);
+CREATE TABLE IF NOT EXISTS egress_allow_words (word VARCHAR, run_id VARCHAR);
 CREATE TABLE IF NOT EXISTS ingest_log (
     run_id VARCHAR, input_sha256 VARCHAR, ingested_at TIMESTAMP, summary VARCHAR);
 CREATE TABLE IF NOT EXISTS feedback (

@@ -29,6 +29,8 @@ class DataConfig:
     made sensitive too, with a warning, unless listed in `not_sensitive_columns`.
     `allow_columns`: columns the model's leakage guard must keep (e.g. a legitimately strong one).
     `encoding`: the file's text encoding when it is not UTF-8 (it is never guessed).
+    `allow_words`: words of the business that may leave the machine although they are rare in
+    general language (product and place names, jargon): the egress allow rule's owner list.
     """
 
     id_column: str = "customer_id"
@@ -42,6 +44,7 @@ class DataConfig:
     sensitive_columns: tuple[str, ...] = ()
     not_sensitive_columns: tuple[str, ...] = ()
     allow_columns: tuple[str, ...] = ()
+    allow_words: tuple[str, ...] = ()
     encoding: str = "utf-8"
     source: str = field(default="", compare=False)   # the TOML file it was read from, for messages
 
@@ -74,6 +77,12 @@ def load_data_config(path: str | Path | None) -> DataConfig:
                                  + (f" (got the string {value!r})" if isinstance(value, str) else ""))
             if len(set(value)) != len(value):
                 raise InputError(f"{path}: key '{key}' lists a column twice; list each column once")
+            values[key] = tuple(v.strip() for v in value)
+        elif key == "allow_words":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise InputError(f"{path}: key 'allow_words' must be a list of words, e.g. allow_words = [\"Fritzbox\"]")
             values[key] = tuple(v.strip() for v in value)
         elif key == "positive_label":
             if isinstance(value, bool) or not isinstance(value, (str, int)):

@@ -24,6 +24,8 @@ import pandas as pd
 
 from .. import db
 from ..anonymize import strip_invisible
+from ..egress.output import CopyIndex
+from ..egress.output import violations as output_violations
 from . import local, prompts, schemas
 from .context import action_context
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
@@ -56,17 +58,26 @@ def _reporter(journal, settings, run_id: str, stage: str):
     return Reporter(journal.db_path, run_id, stage)
 
 
-def _analysis_guard(refs: dict, results: dict) -> dict[str, list[str]]:
-    """Output guard for one request's analyses: the summary is model-written text."""
-    texts = {r: it.payload.get("text", "") for r, it in refs.items()}
-    flagged = {}
-    for ref, result in results.items():
-        others = [t for r, t in texts.items() if r != ref]
-        broken = text_violations(result.get("summary"), own_input=texts[ref], other_inputs=others,
-                                 max_chars=schemas.SUMMARY_MAX_CHARS)
-        if broken:
-            flagged[ref] = broken
-    return flagged
+def _analysis_guard(copies: CopyIndex | None = None):
+    """Output guard for one request's analyses: the summary is model-written text. It must pass
+    the output guard (guard.py) and the allow rule (egress/output.py), and copy no other item of
+    the stage (`copies`: every sent item's text, by cache key)."""
+    def guard(refs: dict, results: dict) -> dict[str, list[str]]:
+        texts = {r: it.payload.get("text", "") for r, it in refs.items()}
+        flagged = {}
+        for ref, result in results.items():
+            others = [t for r, t in texts.items() if r != ref]
+            summary = result.get("summary")
+            broken = text_violations(summary, own_input=texts[ref], other_inputs=others,
+                                     max_chars=schemas.SUMMARY_MAX_CHARS)
+            if isinstance(summary, str):
+                broken += output_violations(summary, texts[ref])
+                if copies is not None and copies.copies_other(summary, refs[ref].key):
+                    broken.append("cross_item")
+            if broken:
+                flagged[ref] = sorted(set(broken))
+        return flagged
+    return guard
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -155,10 +166,13 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
     """
     task = schemas.ANALYSIS
 
+    copies: dict[str, CopyIndex] = {}  # the stage's sent texts, for the cross-item copy check
+
     def select(provider, model, version, _journal):
         work: dict[str, WorkItem] = {}
         members: dict[str, list[int]] = {}
         known: dict[str, dict] = {}
+        refused = Counter()
         for i, item in enumerate(items):
             if not item.external_allowed:
                 continue
@@ -170,16 +184,25 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
             if key in work or key in known:
                 continue
             hit = cache.get(key) if cache else None
+            if hit is not None and _valid_cached(hit) and _cached_refused(hit, text, refused):
+                hit = None  # stored by an older rule: never reused, the text is analysed again
             if hit is not None and _valid_cached(hit):
                 known[key] = _from_cache(hit)
             else:
                 work[key] = WorkItem(payload={"text": text}, screen_text=text, key=key)
+        if refused["cache_refused"]:
+            audit.event("llm_cache_refused", "policy_fallback", task=task, n_items=int(refused["cache_refused"]),
+                        rule="not_allowed")
+        copies["index"] = CopyIndex({k: it.payload["text"] for k, it in work.items()})
         return work, members, known
+
+    def guard(refs: dict, results: dict) -> dict[str, list[str]]:
+        return _analysis_guard(copies.get("index"))(refs, results)
 
     answers = _ask_model(TaskSpec(
         task=task, select=select, system=prompts.analysis_system,
         schema_for=lambda refs, _payloads, keywords: schemas.wire_schema(task, refs=refs, keywords=keywords),
-        validate=_validator(task), completion_per_item=60, guard=_analysis_guard), settings, audit, run_id, stage,
+        validate=_validator(task), completion_per_item=60, guard=guard), settings, audit, run_id, stage,
         journal)
 
     n = len(items)
@@ -288,6 +311,14 @@ def _valid_cached(hit) -> bool:
             and isinstance(r["summary"], str) and len(r["summary"]) <= schemas.SUMMARY_MAX_CHARS)
 
 
+def _cached_refused(hit, text: str, stats: Counter) -> bool:
+    """A cached answer whose summary the allow rule refuses today (cached before it existed)."""
+    if not output_violations(_from_cache(hit)["summary"], text):
+        return False
+    stats["cache_refused"] += 1
+    return True
+
+
 def _from_cache(hit) -> dict:
     """Cache values are result dicts; an analysis_cache row (with a JSON `result`) also works."""
     if isinstance(hit, dict) and "result" in hit and "label" not in hit:
@@ -355,7 +386,8 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
             key = prompts.json_compact(contexts[i])
             members.setdefault(key, []).append(i)
             if key not in work:
-                work[key] = WorkItem(payload=contexts[i], screen_text=key,
+                # Driver names are the data's own column names, not anything a customer wrote.
+                work[key] = WorkItem(payload=contexts[i], screen_text=key, trusted=tuple(contexts[i]["drivers"]),
                                      key=cache_key(key + "\x1f" + catalogue.version, version, model))
         known: dict[str, dict] = {}
         if journal is not None:

@@ -1,7 +1,8 @@
 """The request engine: turn work items into validated per-item results from a remote backend.
 
 One job, whatever the task: pack items into batches with opaque refs, gate each exact payload
-for residual PII, record it, send it, and resolve every item. The parts live in their own
+with the allow rule (churn_workbench.egress.gate, which never calls the PII finder), record it,
+send it, and resolve every item. The parts live in their own
 modules: scheduling (workqueue.py: batches, workers), one request with its retries
 (attempts.py), what became of its items (settle.py), recording of what left the machine
 (recording.py, journal.py), reading replies (replies.py), the per-run budget (budget.py), the
@@ -9,7 +10,7 @@ rate limiter (ratelimit.py) and the slow-endpoint adaptation (adapt.py). This mo
 the run, the workers, the per-item screen and the egress gate, the capability modes.
 
 Items end in one of four states: ok (a validated result that passed the output guard),
-blocked (residual PII: never sent), violation (a schema-valid result whose text broke the output
+blocked (a token the allow rule does not know to be safe, churn_workbench.egress: never sent), violation (a schema-valid result whose text broke the output
 guard: never stored, never retried), fallback (retries, budget or provider exhausted). The
 caller turns the last three into local results. Nothing here raises for a per-item or
 per-request failure; it raises for what an operator must fix: an endpoint that supports none of
@@ -36,7 +37,8 @@ from typing import Callable
 import pandas as pd
 from tqdm import tqdm
 
-from ..anonymize import residual_pii
+from ..egress.gate import denials as egress_gate
+from ..egress.gate import trusted_strings
 from ..errors import CapabilityError, LLMUnavailable, WriteAheadError
 from . import prompts, schemas
 from .adapt import Adaptation, Limits, SlowEndpointWatch, too_slow_hint
@@ -121,7 +123,7 @@ class Engine:
         # Initialise lazily built state (validator, PII recognizers) here, in one thread: racing
         # first calls from the workers cost seconds and, in the PII finder, a lasting slowdown.
         validate({"results": []})
-        residual_pii("Warm-up for Anna Smith, anna.smith@example.com, +44 20 7946 0958")
+        egress_gate('{"messages":[{"role":"user","content":"[{\\"text\\":\\"Warm-up: the router, 5G\\"}]"}]}')
         # Prompt tokens of a request with no items: the system prompt, schema and framing.
         self.overhead = prompts.estimate_tokens(len(prompts.json_compact(self._body([], 0))))
 
@@ -267,9 +269,9 @@ class Engine:
         for it in batch:
             if not it.screened:
                 it.screened = True
-                findings = residual_pii(it.screen_text)
+                findings = egress_gate(it.screen_text, frozenset(it.trusted))
                 if findings:
-                    it.status, it.reason = "blocked", "residual_pii"
+                    it.status, it.reason = "blocked", "not_allowed"
                     self.audit.event("egress_blocked", "blocked", scope="item", task=self.task,
                                      entity_types=entity_types(findings), n_items=1)
                     self.queue.done([it])
@@ -316,9 +318,15 @@ class Engine:
         refs = {f"r{i + 1}": it for i, it in enumerate(batch)}
         max_tokens = min(self.max_tokens_cap, int(self._max_completion + 3 * self.completion_per_item * len(batch)))
         mode = self.mode
-        body = self._body([{"ref": r, **it.payload} for r, it in refs.items()], max_tokens)
+        sent = [{"ref": r, **it.payload} for r, it in refs.items()]
+        body = self._body(sent, max_tokens)
         payload = prompts.json_compact(body)
-        findings = residual_pii(payload)  # the gate: over the exact body, before every send
+        # The gate, over the exact body before every send: what the product wrote for this
+        # request passes as written, every other string must satisfy the allow rule.
+        schema = self.schema_for(list(refs), sent)
+        trusted = trusted_strings(self._body([], max_tokens), schema, prompts.with_schema(self.system, schema),
+                                  list(refs), [t for it in batch for t in it.trusted])
+        findings = egress_gate(payload, trusted)
         if findings and len(batch) > 1:
             # Every item passed its own screen, so what the gate saw comes from one item in its
             # request context (or from items side by side): send each alone, through this same
@@ -332,7 +340,7 @@ class Engine:
         if findings:
             reservation.release()
             for it in batch:
-                it.status, it.reason = "blocked", "residual_pii"
+                it.status, it.reason = "blocked", "not_allowed"
             self.audit.event("egress_blocked", "blocked", scope="request", task=self.task,
                              entity_types=entity_types(findings), n_items=len(batch),
                              payload_sha256=sha256_text(payload))

@@ -19,7 +19,7 @@ from typing import Callable
 @dataclass
 class WorkItem:
     payload: dict             # the fields sent for this item, without its ref; never an id
-    screen_text: str          # what the per-item PII pre-screen looks at
+    screen_text: str          # what the per-item egress pre-screen looks at
     tokens: int = 0           # estimated prompt tokens of this item inside the JSON array
     tries: int = 0            # requests this item has been part of
     state: str = "queued"     # queued | held (by a worker) | done
@@ -30,6 +30,7 @@ class WorkItem:
     completion_tokens: int = 0
     screened: bool = False
     key: str | None = None    # the caller's cache key, if any
+    trusted: tuple = ()       # strings of the payload the product wrote (feature names), not the customer
 
 
 class WorkQueue:

@@ -10,7 +10,7 @@ from .. import consent, db, uplift
 from ..control import control_group, intended_actions, record_assignment
 from ..llm import ActionRequest, EgressJournal, propose_actions
 from ..vocab import sentiment_label
-from .context import latest_run_with, open_stage
+from .context import install_owner_words, latest_run_with, open_stage
 from .modeldata import load_feature_frame
 from .params import ActParams
 
@@ -21,6 +21,7 @@ def run(params: ActParams) -> dict:
     share = ctx.settings.control_share if params.control_share < 0 else float(params.control_share)
     wanted = [s.strip() for s in params.action_segments.split(",") if s.strip()]  # checked by params.check
     with ctx.reading() as con:
+        install_owner_words(con)
         pred_run = latest_run_with(con, "predictions", ctx.run_id)
         preds = con.execute(
             "SELECT customer_id, churn_probability, segment, drivers, model_version FROM predictions WHERE run_id = ?",

@@ -96,6 +96,16 @@ def latest_run_with(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> 
     return con.execute(f"SELECT {runs.latest_run_sql(db.ident(table))}").fetchone()[0]
 
 
+def install_owner_words(con: duckdb.DuckDBPyConnection) -> int:
+    """Give the egress allow rule the data owner's allow-list (data config `allow_words`, stored
+    by the ingest stage); returns how many words it has."""
+    from ..egress.vocabulary import set_owner_words
+
+    words = [w for (w,) in con.execute("SELECT word FROM egress_allow_words").fetchall()]
+    set_owner_words(words)
+    return len(words)
+
+
 def customer_roles(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Column of the stored customers table -> its role (vocab.ROLES), as the ingest typed it."""
     return dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall())

@@ -17,7 +17,7 @@ from ..anonymize import KnownIdentifiers, anonymize_many
 from ..llm import EgressJournal, FeedbackItem, analyze_feedback
 from ..inputs.customers import name_part
 from ..vocab import IDENTIFIER_ROLES
-from .context import customer_roles, latest_run_with, open_stage
+from .context import customer_roles, install_owner_words, latest_run_with, open_stage
 from .params import FeedbackParams
 
 # Large chunks: anonymize_many spreads a chunk over worker processes, and each chunk pays its start-up.
@@ -58,6 +58,7 @@ def _source_hash(frame: pd.DataFrame, known: dict[str, KnownIdentifiers]) -> lis
 def run(params: FeedbackParams) -> dict:
     ctx = open_stage(params)
     with ctx.reading() as con:
+        install_owner_words(con)
         feedback = con.execute("SELECT feedback_id, customer_id, text, text_sha256 FROM feedback ORDER BY feedback_id").df()
         roles = {c: r for c, r in customer_roles(con).items() if r in IDENTIFIER_ROLES}
         cols = ", ".join(db.ident(c) for c in ["customer_id", *roles])

@@ -107,6 +107,8 @@ def run(params: IngestParams) -> dict:
         table, feedback, consent = load_inputs(p.synthetic_n, p.seed, p.customers_path, p.feedback_path,
                                                p.consent_path, p.data_config_path)
     customers = table.frame
+    # The data owner's allow-list for the egress allow rule, read by the stages that send.
+    allow_words = inputs.load_data_config(p.data_config_path or None).allow_words if p.customers_path else ()
     # Erased customers stay out (documented in the README's data-protection officer's guide).
     with ctx.reading() as con:
         customers, feedback, consent, stripped = tombstones.strip(con, ctx.refs, customers, feedback, consent)
@@ -138,6 +140,9 @@ def run(params: IngestParams) -> dict:
         con.unregister("customers_frame")
         con.execute("DELETE FROM customer_columns")
         con.execute("DELETE FROM feedback")
+        con.execute("DELETE FROM egress_allow_words")
+        if allow_words:
+            db.insert_df(con, "egress_allow_words", pd.DataFrame({"word": list(allow_words), "run_id": ctx.run_id}))
         db.insert_df(con, "customer_columns", columns)
         db.insert_df(con, "feedback", feedback[["feedback_id", "customer_id", "text", "created_at", "channel",
                                                 "text_sha256", "run_id"]])
