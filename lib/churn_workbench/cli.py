@@ -19,13 +19,12 @@ from pathlib import Path
 
 import dataclasses
 
-from . import audit, db, pipeline
-from .config import PROJECT_ROOT, load_settings, select_llm_profile
-from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
-from .llm import PROVIDERS
-from .llm.profiles import PROFILES as LLM_PROFILES
+# Only light modules at import time: `--help` and every usage error answer before the heavy stack
+# (pandas, DuckDB, papermill, scikit-learn, the PII engine) is imported; each command imports what
+# it needs once its arguments are known to be good.
+from .errors import INTERRUPT_EXIT_CODES, ConfigurationError, InputError, UsageError, WorkbenchError
 from .stages.params import PARAMS
-from .vocab import STAGES
+from .vocab import LLM_BACKENDS, LLM_PROFILES, STAGES
 
 # Stage parameters with a flag of their own; every other declared stage parameter gets
 # a flag derived from its name (max_train_rows -> --max-train-rows).
@@ -59,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--feedback", help="feedback file (CSV or Parquet)")
     p.add_argument("--consent", help="consent register (CSV or Parquet)")
     p.add_argument("--data-config", help="TOML mapping of your column names")
-    p.add_argument("--llm", choices=sorted(PROVIDERS), help="LLM backend (default: local, or WORKBENCH_LLM)")
+    p.add_argument("--llm", choices=sorted(LLM_BACKENDS), help="LLM backend (default: local, or WORKBENCH_LLM)")
     p.add_argument("--llm-profile", choices=sorted(LLM_PROFILES), help="preset of LLM settings, e.g. local-cpu "
                    "for a CPU llama.cpp/Ollama server (or WORKBENCH_LLM_PROFILE)")
     p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
@@ -104,6 +103,11 @@ def main(argv: list[str]) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = parser.parse_args(argv)
+        if args.command == "verify" and args.heads and not Path(args.heads).is_file():
+            raise UsageError(f"{args.heads}: --heads file does not exist")
+        if args.command == "run":
+            _check_arguments(args)
+        from .config import load_settings, select_llm_profile
         select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
         if args.command == "verify":
@@ -116,7 +120,7 @@ def main(argv: list[str]) -> int:
         name = str(exc) or "SIGINT"
         print(f"run_pipeline.py: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
               "no run was left unfinished", file=sys.stderr)
-        return pipeline.INTERRUPT_EXIT_CODES.get(name, 130)
+        return INTERRUPT_EXIT_CODES.get(name, 130)
     except (_ArgumentError, WorkbenchError) as exc:
         return _error("run_pipeline.py", exc)
 
@@ -124,8 +128,7 @@ def main(argv: list[str]) -> int:
 def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
-    if heads and not Path(heads).is_file():
-        raise UsageError(f"{heads}: --heads file does not exist")
+    from . import audit
     result = audit.verify(settings.db_path, settings.audit_dir, heads)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -138,17 +141,26 @@ def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
     return 0 if result.ok else 1
 
 
+def _check_arguments(args) -> None:
+    """The usage errors that need nothing but the arguments (and whether the named files exist)."""
+    if not args.resume:
+        for flag, value in (("--customers", args.customers), ("--feedback", args.feedback),
+                            ("--consent", args.consent), ("--data-config", args.data_config)):
+            if value and not Path(value).is_file():
+                raise UsageError(f"{value}: {flag} file does not exist")
+        if (args.feedback or args.consent or args.data_config) and not args.customers:
+            raise UsageError("--feedback, --consent and --data-config need --customers")
+        if args.customers and args.synthetic is not None:
+            raise UsageError("use either --synthetic or --customers, not both")
+        if args.synthetic is not None and args.synthetic < 1:
+            raise UsageError("--synthetic needs a positive number of customers")
+    if args.stages:
+        unknown = [s.strip() for s in args.stages.split(",") if s.strip() and s.strip() not in STAGES]
+        if unknown:
+            raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
+
+
 def _check_inputs(args) -> None:
-    for flag, value in (("--customers", args.customers), ("--feedback", args.feedback),
-                        ("--consent", args.consent), ("--data-config", args.data_config)):
-        if value and not Path(value).is_file():
-            raise UsageError(f"{value}: {flag} file does not exist")
-    if (args.feedback or args.consent or args.data_config) and not args.customers:
-        raise UsageError("--feedback, --consent and --data-config need --customers")
-    if args.customers and args.synthetic is not None:
-        raise UsageError("use either --synthetic or --customers, not both")
-    if args.synthetic is not None and args.synthetic < 1:
-        raise UsageError("--synthetic needs a positive number of customers")
     if args.customers:
         # Validate the files before a run is recorded: bad input leaves the database untouched.
         from .stages.ingest import load_inputs
@@ -168,34 +180,35 @@ def _params(args) -> dict:
 
 
 def _run(args, settings) -> int:
-    stages = list(STAGES)
-    if args.stages:
-        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-        unknown = [s for s in stages if s not in STAGES]
-        if unknown:
-            raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
-    if args.resume:
-        params, settings, started_stages = _resume_params(args, settings)
-        run_id = args.resume
-        if not args.stages and started_stages:
-            stages = started_stages  # finish what the run set out to do, so the printed hint needs no --stages
-    else:
+    from . import db, pipeline
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else list(STAGES)
+    if not args.resume:
         _check_inputs(args)
-        params, run_id = _params(args), args.run_id
-        if run_id:
-            _refuse_existing_run(settings, run_id, args.db)
-    # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
-    from .llm import get_provider
-    try:
-        get_provider(settings.llm_provider, settings)
-    except ConfigurationError as exc:
-        raise UsageError(str(exc)) from None
-    # Fail fast, before any run is recorded, if another process holds the database file.
-    if settings.db_path.exists():
-        db.connect(settings.db_path, wait_s=0).close()
-    started = time.monotonic()
-    result = pipeline.run(settings, params, stages, run_id=run_id, resume=bool(args.resume), wait=args.wait,
-                          progress=not args.quiet)
+    # The pipeline lock first, before the database is opened anywhere: a second run is refused
+    # as a second run, never by meeting the first one's DuckDB file lock. The runner takes the
+    # same lock again (it is re-entrant within a process), so nothing can slip in between.
+    with pipeline.pipeline_lock(settings.db_path, args.wait):
+        if args.resume:
+            params, settings, started_stages = _resume_params(args, settings)
+            run_id = args.resume
+            if not args.stages and started_stages:
+                stages = started_stages  # finish what the run set out to do, so the printed hint needs no --stages
+        else:
+            params, run_id = _params(args), args.run_id
+            if run_id:
+                _refuse_existing_run(settings, run_id, args.db)
+        # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
+        from .llm import get_provider
+        try:
+            get_provider(settings.llm_provider, settings)
+        except ConfigurationError as exc:
+            raise UsageError(str(exc)) from None
+        # Fail fast, before any run is recorded, if another process holds the database file.
+        if settings.db_path.exists():
+            db.connect(settings.db_path, wait_s=0).close()
+        started = time.monotonic()
+        result = pipeline.run(settings, params, stages, run_id=run_id, resume=bool(args.resume), wait=args.wait,
+                              progress=not args.quiet)
     if result.status == "interrupted":
         where = f" during the {result.stage} stage" if result.stage else ""
         signame = "Ctrl-C" if result.interrupted_by == "SIGINT" else result.interrupted_by
@@ -220,6 +233,7 @@ def resume_command(run_id: str, db: str | None = None) -> str:
 
 def _python() -> str:
     """The interpreter running now, as the shortest name that still means it from the project root."""
+    from .config import PROJECT_ROOT
     exe = os.path.abspath(sys.executable)  # not resolved: a venv's python is a symlink to the base one
     try:
         return str(Path(exe).relative_to(PROJECT_ROOT))
@@ -232,6 +246,7 @@ def _python() -> str:
 
 
 def _shown_path(path: str | Path) -> str:
+    from .config import PROJECT_ROOT
     absolute = Path(os.path.abspath(path))
     try:
         return str(absolute.relative_to(PROJECT_ROOT))
@@ -240,6 +255,7 @@ def _shown_path(path: str | Path) -> str:
 
 
 def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> None:
+    from . import db
     if not settings.db_path.exists():
         return
     with db.session(settings.db_path) as con:
@@ -254,6 +270,8 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
 
 
 def _resume_params(args, settings):
+    from . import db
+    from .config import load_settings
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database, nothing to resume")
     with db.session(settings.db_path) as con:
@@ -276,7 +294,8 @@ def _counts(reasons: dict[str, int]) -> str:
     return ", ".join(f"{n:,} {reason}" for reason, n in reasons.items())
 
 
-def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg: str | None = None) -> None:
+def _print_summary(settings, result, elapsed: float, db_arg: str | None = None) -> None:
+    from . import pipeline
     s = pipeline.run_summary(settings, result.run_id)
     print()
     print(f"Run {result.run_id}: {result.status.upper()} in {elapsed:.1f}s")
@@ -367,9 +386,10 @@ def _subject_parser() -> argparse.ArgumentParser:
 
 def _subject(argv: list[str]) -> int:
     """`run_pipeline.py subject ...`: parse, dispatch to churn_workbench.subjects, print one summary."""
-    from . import subjects
     try:
         args = _subject_parser().parse_args(argv)
+        from . import subjects
+        from .config import load_settings
         settings = load_settings(db_path=args.db)
         if args.action == "export":
             json_path, md_path = subjects.export_subject(settings, args.customer, args.out)

@@ -51,6 +51,10 @@ class SnapshotGone(WorkbenchError):
     """The dashboard snapshot being read was replaced or removed."""
 
 
+# Shell convention for a process ended by a signal: 128 + its number.
+INTERRUPT_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
 def _subclasses(cls: type) -> list[type]:
     found = [cls]
     for sub in cls.__subclasses__():

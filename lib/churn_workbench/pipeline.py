@@ -36,7 +36,7 @@ from jupyter_client.manager import AsyncKernelManager
 from . import audit, db, run_report
 from .audit import AuditLog
 from .config import PROJECT_ROOT, Settings
-from .errors import PipelineBusy, WorkbenchError, exit_code_for_name
+from .errors import INTERRUPT_EXIT_CODES, PipelineBusy, WorkbenchError, exit_code_for_name
 from .llm import progress as llm_progress
 from .stages.params import for_stage
 from .vocab import STAGES
@@ -44,8 +44,6 @@ from .vocab import STAGES
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb", "train": "03_train_model.ipynb",
              "predict": "04_prediction_agent.ipynb", "act": "05_action_agent.ipynb"}
-# Shell convention for a process ended by a signal: 128 + its number.
-INTERRUPT_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 @dataclass
@@ -184,14 +182,29 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
+# Lock files this process holds, and how deeply: the command line takes the pipeline lock before
+# it opens the database, and the runner takes it again inside (flock would refuse a second open
+# file description of the same process).
+_HELD_LOCKS: dict[Path, int] = {}
+
+
 @contextlib.contextmanager
 def pipeline_lock(db_path: Path, wait: bool):
     """One pipeline per database at a time: a second run waits (--wait) or is refused clearly.
 
     flock is released by the kernel when the process dies, so a SIGKILLed run never leaves a stale lock.
+    Re-entrant within a process.
     """
     db_path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = db_path.with_name(db_path.name + ".lock")
+    key = lock_path.resolve()
+    if _HELD_LOCKS.get(key):
+        _HELD_LOCKS[key] += 1
+        try:
+            yield
+        finally:
+            _HELD_LOCKS[key] -= 1
+        return
     with open(lock_path, "a+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -204,9 +217,11 @@ def pipeline_lock(db_path: Path, wait: bool):
         fh.truncate()
         fh.write(f"pid {os.getpid()}")
         fh.flush()
+        _HELD_LOCKS[key] = 1
         try:
             yield
         finally:
+            del _HELD_LOCKS[key]
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 

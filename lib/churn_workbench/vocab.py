@@ -7,6 +7,12 @@ from __future__ import annotations
 
 STAGES = ("ingest", "feedback", "train", "predict", "act")
 
+# The built-in LLM backends and LLM profiles, by name: what the command line offers without
+# importing the LLM layer. llm/registry.py registers these backends and llm/profiles.py defines
+# these profiles (a test keeps the three in step).
+LLM_BACKENDS = ("local", "groq", "openai")
+LLM_PROFILES = ("cloud", "local-cpu")
+
 # Consent purposes (see consent.py for what each one allows).
 PURPOSES = ("profiling", "external_llm", "marketing")
 
