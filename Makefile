@@ -67,7 +67,7 @@ test: setup
 
 # Unit tests and stages called in-process on tiny data: no kernels, no servers, a couple of minutes.
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n auto --durations=10
+	$(PY) -m pytest -q -m "not slow" -n auto --dist loadgroup --durations=10
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks

@@ -91,23 +91,37 @@ def pipeline_env(ws: Workspace, **extra) -> dict:
     return env
 
 
-# --------------------------------------------------------------------------- ordering for xdist
-# A test that uses a built workspace (tests/workspaces.py) is slow and joins that mode's xdist
-# group, so `--dist loadgroup` builds each mode once, on one worker, and restores it there for
-# each test. Groups and the files that run pipelines of their own go first: a long one started
-# last keeps every other worker idle until it ends. The sort is stable: the order inside a file stays.
+# --------------------------------------------------------------------------- grouping and ordering for xdist
+# `make test` and `make test-fast` run with --dist loadgroup: tests that share an expensive fixture
+# are kept on one worker, so it is made once. A test that uses a built workspace (tests/workspaces.py)
+# is slow and joins that mode's group; one that uses the session's edge-case run joins its group;
+# tests of a file with a module-scoped fixture stay together. Groups and the files that run
+# pipelines of their own go first: a long one started last keeps every other worker idle until it
+# ends. The sort is stable: the order inside a file stays.
+_SHARED = {"built_local": "ws-local", "built_openai": "ws-openai", "edge_run": "edge-run"}
 _LONG_FIRST = ("ws-openai", "ws-local", "test_robustness.py", "test_egress.py", "test_uplift.py", "test_pipeline.py",
-               "test_dashboard_browser.py", "test_llm_real_server.py", "test_notebooks.py")
+               "test_dashboard_browser.py", "test_llm_real_server.py", "test_notebooks.py", "module:test_model.py")
+
+
+def _group(item) -> str | None:
+    names = getattr(item, "fixturenames", ())
+    shared = [group for name, group in _SHARED.items() if name in names]
+    if shared:
+        return shared[0]
+    defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    if any(d and d[-1].scope == "module" for d in defs.values()):
+        return f"module:{item.path.name}"
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    from workspaces import MODES
     for item in items:
-        modes = [m for m in MODES if f"built_{m}" in getattr(item, "fixturenames", ())]
-        if modes:
+        group = _group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+        if group in ("ws-local", "ws-openai"):
             item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group(f"ws-{modes[0]}"))
     rank = {name: i for i, name in enumerate(_LONG_FIRST)}
 
     def order(item):

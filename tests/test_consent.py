@@ -219,7 +219,7 @@ def test_misspelled_purpose_never_becomes_a_grant(odd_consent_runs):
 # --------------------------------------------------------------------------- a withdrawal, the next run
 def test_withdrawn_consent_takes_effect_on_the_next_run(tmp_path):
     ws = Workspace.at(tmp_path / "ws")
-    data = synthetic.generate(120, 8)
+    data = synthetic.generate(60, 8)
     files = {name: tmp_path / f"{name}.csv" for name in ("customers", "feedback", "consent")}
     data.customers.to_csv(files["customers"], index=False)
     data.feedback.to_csv(files["feedback"], index=False)

@@ -190,7 +190,7 @@ def test_make_targets_take_another_database():
 def test_make_has_a_fast_tier_and_installs_chromium_only_where_it_can():
     dry = _make(ROOT, "-n", "test-fast", "test")
     fast, full = [line for line in dry.stdout.splitlines() if "-m pytest" in line]
-    assert '-m "not slow"' in fast and "-n auto" in fast
+    assert '-m "not slow"' in fast and "-n auto" in fast and "--dist loadgroup" in fast
     assert "-m " not in full.split("pytest", 1)[1] and "--dist loadgroup" in full
     recipe = _make(ROOT, "-n", "-B", "chromium").stdout
     assert "command -v chromium" in recipe and "apt-get install -y" in recipe and 'id -u' in recipe

@@ -520,7 +520,7 @@ def test_a_gzipped_subscription_export_is_ingested(tmp_path):
 def no_consent_unknown_feedback(tmp_path_factory):
     """A customers-only file with no consent anywhere, plus feedback whose ids are all unknown."""
     root = tmp_path_factory.mktemp("noconsent")
-    customers = rt.customers_only_csv(root / "customers.csv")
+    customers = rt.customers_only_csv(root / "customers.csv", n=120)
     feedback = rt.feedback_unknown_ids_csv(root / "feedback.csv", n=40)
     ws = Workspace.at(root / "ws")
     # Without act: nobody is scored, so there is nothing to action (and the run is quicker).
