@@ -84,6 +84,10 @@ def server(tmp_path_factory):
         proc.kill()
         pytest.fail(f"voila did not start: {(root / 'voila.log').read_text()[-2000:]}")
     yield fixture, url, root
+    _stop(proc, log)
+
+
+def _stop(proc: subprocess.Popen, log) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -242,9 +246,4 @@ def test_plain_voila_finds_the_offline_template(tmp_path):
         assert "Content-Security-Policy" in body  # the workbench template, not the stock one
         assert not re.search(r"cdn\.|unpkg|jsdelivr|cdnjs", body)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        _stop(proc, log)

@@ -184,6 +184,8 @@ def _run(args, settings) -> int:
     stages = [s.strip() for s in args.stages.split(",") if s.strip()] if args.stages else list(STAGES)
     if not args.resume:
         _check_inputs(args)
+    elif not settings.db_path.exists():
+        raise UsageError(f"{settings.db_path}: no database, nothing to resume")
     # The pipeline lock first, before the database is opened anywhere: a second run is refused
     # as a second run, never by meeting the first one's DuckDB file lock. The runner takes the
     # same lock again (it is re-entrant within a process), so nothing can slip in between.
@@ -272,8 +274,6 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
 def _resume_params(args, settings):
     from . import db
     from .config import load_settings
-    if not settings.db_path.exists():
-        raise UsageError(f"{settings.db_path}: no database, nothing to resume")
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params, status, llm_provider FROM runs WHERE run_id = ?", [args.resume]).fetchone()
     if row is None:
