@@ -1,4 +1,5 @@
 # Quick start: `make run`, then `make test`. Both create .venv on first use.
+# `make test-fast`: the unit tests and the stages called in-process on tiny data (no kernels, no servers).
 # Another database (and its workspace: audit runs, models, snapshot, keys beside it):
 #   make run DB=/tmp/wb/workbench.duckdb; make verify DB=...; make dashboard DB=... [PORT=8867]
 PYTHON ?= python3
@@ -22,9 +23,24 @@ $(info make: $(VENV) was built by $(or $(shell $(PY) --version 2>/dev/null | hea
 $(shell rm -rf $(VENV))
 endif
 
-.PHONY: setup run test lint dashboard lab bench bench-llm bench-model bench-pii verify lock clean
+.PHONY: setup chromium run test test-fast lint dashboard lab bench bench-llm bench-model bench-pii verify lock clean
 
-setup: $(STAMP) $(TEMPLATES)/workbench
+setup: $(STAMP) $(TEMPLATES)/workbench chromium
+
+# The browser tests drive Debian's chromium (never `playwright install`). Installed here when it is
+# missing and apt-get can install it (root, or passwordless sudo); otherwise a note, and those
+# tests are skipped with that reason.
+chromium:
+	@command -v chromium >/dev/null 2>&1 && exit 0; \
+	if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  echo "make: installing Debian's chromium for the browser tests (apt-get install -y chromium)"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	  || echo "make: note: apt-get install chromium failed; the browser tests will be skipped"; \
+	else \
+	  echo "make: note: no chromium, and apt-get cannot install it here (not root); the browser tests will be skipped"; \
+	fi
 
 # The exact versions in requirements.lock first, then the project: pip keeps the locked versions
 # (they satisfy pyproject's ranges) and resolves only what the lock lacks (a dependency added
@@ -49,9 +65,14 @@ $(TEMPLATES)/workbench: | $(STAMP)
 run: $(STAMP)
 	$(PY) run_pipeline.py $(DB_FLAG)
 
-test: $(STAMP)
+# Everything CI runs. Tests that share a built workspace run on one worker (--dist loadgroup).
+test: setup
 	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks
-	$(PY) -m pytest -q -n auto --dist loadfile --durations=15
+	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15
+
+# Unit tests and stages called in-process on tiny data: no kernels, no servers, a couple of minutes.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" -n auto --dist loadgroup --durations=10
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks

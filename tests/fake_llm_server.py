@@ -137,7 +137,7 @@ class FakeLLMServer:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "FakeLLMServer":
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _CountingServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -192,6 +192,11 @@ class FakeLLMServer:
             self.served.clear()
             self.accepted.clear()
             self.token_log.clear()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until no connection is waiting to be accepted or being served: after a client was
+        killed, everything it had already sent has then been recorded."""
+        return self._httpd.wait_idle(timeout)
 
     # ------------------------------------------------------------------ what clients sent
     def chat_requests(self) -> list[Recorded]:
@@ -343,6 +348,41 @@ class FakeLLMServer:
                      catalogue.fallback_for(segment))
         action = offer.catalogue_action()
         return {"ref": item.get("ref"), **action}
+
+
+class _CountingServer(ThreadingHTTPServer):
+    """Knows how many connections it is serving, and whether one is waiting to be accepted."""
+
+    def __init__(self, *args, **kwargs):
+        self._active = 0
+        self._idle = threading.Condition()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self._idle:
+            self._active += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        import select
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while True:
+                pending = bool(select.select([self.socket], [], [], 0)[0])
+                if not self._active and not pending:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.05))   # a pending connection is accepted by the serving thread
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -21,6 +21,7 @@ import pytest
 
 from browser_support import (ROOT, assert_only_local, dashboard_env, free_port, launch, launcher_command, stop,
                              voila_command, wait_listening)
+from churn_workbench.workspace import Workspace
 from churn_workbench import db
 from churn_workbench.audit import AuditLog
 from churn_workbench.dashboard import publish
@@ -73,7 +74,7 @@ def server(tmp_path_factory):
         con.execute("INSERT INTO outcomes (run_id, customer_id, churned, observed_at, source) "
                     "SELECT run_id, customer_id, (hash(customer_id) % 3 = 0)::INTEGER, now(), 'test' FROM actions "
                     "WHERE run_id = ?", [RUNS[0]])
-    publish.publish(fixture.db_path, fixture.snapshot_dir, fixture.audit_dir)
+    publish.publish(Workspace.open(fixture.db_path, audit_dir=str(fixture.audit_dir)), fixture.snapshot_dir)
     port = free_port()
     env = dashboard_env(fixture.data_dir, fixture.db_path, fixture.audit_dir, root / "runtime",
                         WORKBENCH_MIN_CONTROL=2)  # a 40-customer fixture: groups of a few customers show figures
@@ -132,6 +133,7 @@ def _check_layout(page, where: str) -> None:
     assert "Warning" not in text and "Traceback" not in text and "Could not show this" not in text, where
 
 
+@pytest.mark.browser
 def test_dashboard_in_browser(server, browser):
     fixture, url, _ = server
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -234,6 +236,7 @@ def test_dashboard_in_browser(server, browser):
     assert_only_local(requests)
 
 
+@pytest.mark.browser
 def test_dashboard_loads_while_the_database_is_held_read_write(server, browser):
     fixture, url, root = server
     holder = subprocess.Popen([sys.executable, "-c", (
@@ -253,6 +256,7 @@ def test_dashboard_loads_while_the_database_is_held_read_write(server, browser):
         holder.wait()
 
 
+@pytest.mark.browser
 def test_empty_page_when_nothing_was_published(tmp_path, browser):
     port = free_port()
     env = dashboard_env(tmp_path / "data", tmp_path / "data" / "w.duckdb", tmp_path / "audit", tmp_path / "runtime")

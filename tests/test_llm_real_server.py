@@ -205,5 +205,4 @@ def test_feedback_and_actions_against_a_real_llama_cpp_server(llama, tmp_path, m
     print("REAL-SERVER FIGURES", json.dumps(figures, sort_keys=True))
     (Path(__file__).resolve().parents[1] / "test-output").mkdir(exist_ok=True)
     (Path(__file__).resolve().parents[1] / "test-output" / "llm_real_server.json").write_text(json.dumps(figures, indent=2))
-    assert validated >= 0.9, figures
-    assert elapsed < 180, figures
+    assert validated >= 0.9, figures   # elapsed_s is a figure, not a check: speed belongs to make bench-llm

@@ -18,7 +18,7 @@ def _events(con, event_type):
 
 @pytest.fixture
 def store(workspace):
-    ingest.run(IngestParams(synthetic_n=1500, seed=5, run_id=""))
+    ingest.run(IngestParams(synthetic_n=600, seed=5, run_id=""))
     return workspace
 
 

@@ -17,18 +17,22 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dataclasses
 
-from . import cli_help, db, pipeline, verification, wiring
+# Only light modules at import time: `--help` and every usage error answer before the heavy stack
+# (pandas, DuckDB, papermill, scikit-learn, the PII engine) is imported; each command imports what
+# it needs once its arguments are known to be good.
+from . import cli_help
 from .boundary.run_ids import check_run_id
-from .config import PROJECT_ROOT, load_settings, select_llm_profile
-from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
-from .llm import PROVIDERS
-from .profiles import PROFILES as LLM_PROFILES
+from .errors import INTERRUPT_EXIT_CODES, ConfigurationError, InputError, UsageError, WorkbenchError
 from .stages.params import PARAMS, for_stage
-from .vocab import SEGMENTS, STAGES
-from .workspace import Workspace
+from .vocab import LLM_BACKENDS, LLM_PROFILES, SEGMENTS, STAGES
+
+if TYPE_CHECKING:
+    from .pipeline import RunResult
+    from .workspace import Workspace
 
 # Stage parameters with a flag of their own; every other declared stage parameter gets
 # a flag derived from its name (max_train_rows -> --max-train-rows).
@@ -70,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--feedback", help="feedback file (CSV or Parquet)")
     p.add_argument("--consent", help="consent register (CSV or Parquet)")
     p.add_argument("--data-config", help="TOML mapping of your column names")
-    p.add_argument("--llm", choices=sorted(PROVIDERS), help="LLM backend (default: local, or WORKBENCH_LLM)")
+    p.add_argument("--llm", choices=sorted(LLM_BACKENDS), help="LLM backend (default: local, or WORKBENCH_LLM)")
     p.add_argument("--llm-profile", choices=sorted(LLM_PROFILES), help="preset of LLM settings, e.g. local-cpu "
                    "for a CPU llama.cpp/Ollama server (or WORKBENCH_LLM_PROFILE)")
     p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
@@ -125,6 +129,9 @@ def main(argv: list[str]) -> int:
         if unknown:
             raise _ArgumentError(unknown)
         args = parser.parse_args(argv)
+        if args.command == "verify" and args.heads and not Path(args.heads).is_file():
+            raise UsageError(f"{args.heads}: --heads file does not exist")
+        from .config import load_settings, select_llm_profile
         select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
         if args.command == "verify":
@@ -140,7 +147,7 @@ def main(argv: list[str]) -> int:
         name = str(exc) or "SIGINT"
         print(f"{cli_help.prog()}: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
               "no run was left unfinished", file=sys.stderr)
-        return pipeline.INTERRUPT_EXIT_CODES.get(name, 130)
+        return INTERRUPT_EXIT_CODES.get(name, 130)
     except (_ArgumentError, WorkbenchError) as exc:
         return _error(cli_help.prog(), exc)
 
@@ -150,6 +157,8 @@ def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
     if heads and not Path(heads).is_file():
         raise UsageError(f"{heads}: --heads file does not exist")
+    from . import verification
+    from .workspace import Workspace
     result = verification.verify(Workspace(settings), heads)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -197,6 +206,7 @@ def _check_prerequisites(settings, stages: list[str]) -> None:
                 missing.append((needed, stage))
     if not missing:
         return
+    from . import db
     found = {}
     if settings.db_path.exists():
         con = db.connect(settings.db_path, read_only=True, wait_s=0)  # a held file: the usual one-line refusal
@@ -238,7 +248,7 @@ def _run(args, settings) -> int:
     return result.exit_code or 1
 
 
-def start(args, settings, echo=print) -> pipeline.RunResult:
+def start(args, settings, echo=print) -> "RunResult":
     """Check the parsed command line and run the pipeline (api.run shares this path).
     What needs no database is checked first: a refused parameter writes nothing, not even the lock."""
     stages = list(STAGES)
@@ -257,13 +267,15 @@ def start(args, settings, echo=print) -> pipeline.RunResult:
         _check_inputs(args, params)
     # Then the workspace lock, before the database is opened anywhere: a second run on the same
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
+    from .workspace import Workspace
     ws = Workspace(settings)
     with ws.lock(args.wait):
         return _run_locked(args, ws, stages, run_id, params, echo)
 
 
-def _run_locked(args, ws: Workspace, stages: list[str], run_id: str | None, params: dict | None,
-                echo=print) -> pipeline.RunResult:
+def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, params: dict | None,
+                echo=print) -> "RunResult":
+    from . import db, pipeline, wiring
     settings = ws.settings
     if args.resume:
         params, settings, started_stages, done = _resume_params(args, settings)
@@ -300,6 +312,7 @@ def resume_command(run_id: str, db: str | None = None) -> str:
 
 def _python() -> str:
     """The interpreter running now, as the shortest name that still means it from the project root."""
+    from .config import PROJECT_ROOT
     exe = os.path.abspath(sys.executable)  # not resolved: a venv's python is a symlink to the base one
     try:
         return str(Path(exe).relative_to(PROJECT_ROOT))
@@ -312,6 +325,7 @@ def _python() -> str:
 
 
 def _shown_path(path: str | Path) -> str:
+    from .config import PROJECT_ROOT
     absolute = Path(os.path.abspath(path))
     try:
         return str(absolute.relative_to(PROJECT_ROOT))
@@ -320,6 +334,7 @@ def _shown_path(path: str | Path) -> str:
 
 
 def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> None:
+    from . import db
     if not settings.db_path.exists():
         return
     with db.session(settings.db_path) as con:
@@ -334,8 +349,8 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
 
 
 def _resume_params(args, settings):
-    if not settings.db_path.exists():
-        raise UsageError(f"{settings.db_path}: no database, nothing to resume")
+    from . import db
+    from .config import load_settings
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params, status, llm_provider FROM runs WHERE run_id = ?", [args.resume]).fetchone()
     if row is None:
@@ -364,7 +379,9 @@ def _counts(reasons: dict[str, int]) -> str:
     return ", ".join(f"{n:,} {reason}" for reason, n in reasons.items())
 
 
-def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg: str | None = None) -> None:
+def _print_summary(settings, result, elapsed: float, db_arg: str | None = None) -> None:
+    from . import pipeline
+    from .workspace import Workspace
     s = pipeline.run_summary(Workspace(settings), result.run_id)
     print()
     print(f"Run {result.run_id}: {result.status.upper()} in {elapsed:.1f}s")
@@ -497,9 +514,10 @@ def _describe_erasure(plan: dict) -> str:
 
 def _subject(argv: list[str]) -> int:
     """`run_pipeline.py subject ...`: parse, dispatch to churn_workbench.subjects, print one summary."""
-    from . import subjects
     try:
         args = _subject_parser().parse_args(argv)
+        from . import subjects
+        from .config import load_settings
         settings = load_settings(db_path=args.db)
         if args.action == "export":
             json_path, md_path = subjects.export_subject(settings, args.customer, args.out, force=args.force)
@@ -548,6 +566,7 @@ def _compare(argv: list[str]) -> int:
         if len(args.runs) not in (0, 2):
             raise _ArgumentError("name two runs (RUN_A RUN_B), or none for the two newest")
         from . import compare
+        from .config import load_settings
         settings = load_settings(db_path=args.db)
         result = compare.runs(settings.db_path, *(args.runs or [None, None]))
         print(json.dumps(result.to_dict(), indent=2) if args.json else result)
@@ -563,7 +582,7 @@ def _settings(argv: list[str]) -> int:
                 ".env, then the default) and meaning. API keys and tokens are shown as set or not set, never their value.")
     try:
         p.parse_args(argv)
-        from .config import knobs, secret
+        from .config import knobs, load_settings, secret
         from .dashboard.access import TOKEN_VARIABLE
         settings = load_settings()
         rows = [(f.metadata["env"], "(set)" if not f.repr and getattr(settings, f.name) else str(getattr(settings, f.name)),

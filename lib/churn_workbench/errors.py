@@ -116,6 +116,8 @@ class UnreadableReply(WorkbenchError):
 class QuotaExhausted(WorkbenchError):
     """The LLM server says no request is left for longer than we are willing to wait (e.g. a daily
     quota); the request engine stops egress for the run."""
+# Shell convention for a process ended by a signal: 128 + its number.
+INTERRUPT_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def _subclasses(cls: type) -> list[type]:

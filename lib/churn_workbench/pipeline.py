@@ -35,7 +35,7 @@ from . import progress as run_progress
 from .boundary import paths
 from .boundary.run_ids import check_run_id
 from .config import PROJECT_ROOT
-from .errors import UsageError, WorkbenchError, workbench_class
+from .errors import INTERRUPT_EXIT_CODES, UsageError, WorkbenchError, workbench_class
 from .stages.params import for_stage
 from .runs import RunStore
 from .vocab import STAGES
@@ -44,8 +44,6 @@ from .workspace import Workspace
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb", "train": "03_train_model.ipynb",
              "predict": "04_prediction_agent.ipynb", "act": "05_action_agent.ipynb"}
-# Shell convention for a process ended by a signal: 128 + its number.
-INTERRUPT_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 @dataclass
