@@ -40,9 +40,10 @@ def pipeline_env(ws: Workspace, **extra) -> dict:
                WORKBENCH_AUDIT_DIR=str(ws.audit_dir), PYTHONUNBUFFERED="1",
                WORKBENCH_SIGNING_KEY_FILE=str(ws.root / "keys" / "signing_key.pem"),
                WORKBENCH_HEADS_FILE=str(ws.root / "heads" / "heads.jsonl"),
-               # A few hundred customers cannot always lift a model over the quality floor; these
-               # runs test the pipeline, and the floor has tests of its own (test_train_stage.py).
-               WORKBENCH_MODEL_MIN_AUC="0")
+               # A few hundred customers cannot always lift a model over the quality floor, and some
+               # runs use tables below the size a model is trained from; these runs test the pipeline,
+               # and the floor and the minimum have tests of their own (test_model_gate.py).
+               WORKBENCH_MODEL_MIN_AUC="0", WORKBENCH_MODEL_MIN_LABELLED="20", WORKBENCH_MODEL_MIN_PER_CLASS="5")
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

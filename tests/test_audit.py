@@ -349,7 +349,7 @@ def test_a_run_whose_model_was_refused_still_verifies(workspace):
     run = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "--quiet", "--synthetic", "80",
                           "--stages", "ingest,feedback,train"], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=600, stdin=subprocess.DEVNULL)
-    assert run.returncode == 2 and "not promoted" in run.stdout + run.stderr
+    assert run.returncode == 0 and "not promoted" in run.stdout + run.stderr
     verify = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "verify"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -24,7 +24,11 @@ def run(params: ActParams) -> dict:
     if unknown:
         raise UsageError(f"action_segments: unknown segment(s) {', '.join(unknown)}; choose from {', '.join(SEGMENTS)}")
     with ctx.reading() as con:
-        pred_run = latest_run_with(con, "predictions", ctx.run_id)
+        # This run's predictions when its predict stage ran (even if it scored nobody: an older
+        # run's scores may be of other customers or another model line), else the newest.
+        predicted = con.execute("SELECT count(*) FROM audit_log WHERE run_id = ? AND stage = 'predict' "
+                                "AND event_type = 'predictions_written'", [ctx.run_id]).fetchone()[0]
+        pred_run = ctx.run_id if predicted else latest_run_with(con, "predictions", ctx.run_id)
         preds = con.execute(
             "SELECT customer_id, churn_probability, segment, drivers, model_version FROM predictions WHERE run_id = ?",
             [pred_run]).df()
