@@ -416,10 +416,8 @@ def _print_summary(settings, result, elapsed: float, db_arg: str | None = None) 
         print(f"  not actioned: {_counts(s['not_actioned'])}")
     for line in _llm_lines(s["provider"], s["llm"]):
         print(line)
-    if s["model"]:
-        metrics = json.loads(s["model"][2]) if s["model"][2] else {}
-        auc = metrics.get("roc_auc")
-        print(f"  model:    {s['model'][1]} sha256 {s['model'][0][:12]}…" + (f"  held-out ROC-AUC {auc:.3f}" if isinstance(auc, (int, float)) else ""))
+    for line in _model_lines(s):
+        print(line)
     if s["durations"]:
         print("  stages:   " + ", ".join(f"{stage} {d:.1f}s" for stage, d in s["durations"]))
     print(f"  audit:    {s['audit_events']:,} events; executed notebooks and manifest in {result.run_dir}")
@@ -429,6 +427,23 @@ def _print_summary(settings, result, elapsed: float, db_arg: str | None = None) 
         print(f"  next:     {dashboard}  (or: {command('verify', db=db_arg)})")
     else:
         print(f"  resume:   {resume_command(result.run_id, db_arg)}")
+
+
+def _model_lines(s: dict) -> list[str]:
+    """Which model is deployed, why and with what interval -- or why none is -- in one line (the
+    train stage's decision), and why nobody was scored when predict found no model."""
+    decision = s["model_decision"]
+    lines = []
+    if decision:
+        deployed = decision.get("outcome") in ("promoted", "reused")
+        lines.append(f"  model:    {'' if deployed else 'warning: '}{decision.get('line')}")
+    elif s["model"]:
+        metrics = json.loads(s["model"][2]) if s["model"][2] else {}
+        auc = metrics.get("gate_roc_auc", metrics.get("roc_auc"))
+        lines.append(f"  model:    {s['model'][1]} sha256 {s['model'][0][:12]}…" + (f"  ROC-AUC {auc:.3f}" if isinstance(auc, (int, float)) else ""))
+    if s["no_model_reason"] and not (decision and decision.get("outcome") in ("none", "skipped")):
+        lines.append(f"  why none: {s['no_model_reason']}")
+    return lines
 
 
 def _llm_lines(provider: str, health: list) -> list[str]:

@@ -99,9 +99,16 @@ class Settings:
     segment_medium_share: float = _knob("WORKBENCH_SEGMENT_MEDIUM_SHARE", 0.20, "\"Medium\" = the next share")
     segment_high_budget: int = _knob("WORKBENCH_SEGMENT_HIGH_BUDGET", 0, "at most this many \"High\" customers (0 = no cap)")
     model_min_auc: float = _knob("WORKBENCH_MODEL_MIN_AUC", 0.60,
-                                 "quality floor: a model below this held-out ROC-AUC is never promoted")
+                                 "quality floor: a model whose ROC-AUC interval lies wholly below this is never "
+                                 "promoted (nor is one whose interval reaches chance, 0.5)")
     model_gate_tolerance: float = _knob("WORKBENCH_MODEL_GATE_TOLERANCE", 0.005,
-                                        "a new model may trail the deployed one by at most this ROC-AUC")
+                                        "a new model is refused when the interval of its ROC-AUC difference to the "
+                                        "deployed model of the same data contract lies wholly below minus this")
+    model_min_labelled: int = _knob("WORKBENCH_MODEL_MIN_LABELLED", 40,
+                                    "fewest labelled customers (who may be profiled) to train on; below it the run "
+                                    "trains nothing and says so")
+    model_min_per_class: int = _knob("WORKBENCH_MODEL_MIN_PER_CLASS", 10,
+                                     "fewest churned, and fewest not churned, among them")
     leakage_allow: str = _knob("WORKBENCH_LEAKAGE_ALLOW", "", "comma-separated columns the leakage guard must keep")
     control_share: float = _knob("WORKBENCH_CONTROL_SHARE", 0.10, "share of contactable customers held out as control")
     min_control: int = _knob("WORKBENCH_MIN_CONTROL", 30,

@@ -134,6 +134,9 @@ def connect(path: str | Path, read_only: bool = False, wait_s: float = 0.0) -> d
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table that does not exist yet. Safe to call on every connection."""
     con.execute(SCHEMA)
+    # Columns added to model_registry later: a database created before them gains them here.
+    for column in ("contract_id VARCHAR", "contract VARCHAR", "data_run_id VARCHAR", "decision VARCHAR"):
+        con.execute(f"ALTER TABLE model_registry ADD COLUMN IF NOT EXISTS {column}")
     if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
         con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
     # The workspace's identity is created with its database (signed heads name it, not a path).

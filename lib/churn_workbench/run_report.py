@@ -18,7 +18,7 @@ from . import db
 # Stage -> the audit event in which it reports its work (details carry the LLM engine's stats).
 LLM_EVENTS = {"feedback": "feedback_analysed", "act": "actions_written"}
 _EVENTS = ("stage_started", "consent_checked", "predictions_written", "actions_written", "feedback_analysed", "llm_fallback",
-           "targeting")
+           "targeting", "model_decision")
 
 
 @dataclass
@@ -106,6 +106,7 @@ def not_scored(events: dict[tuple, dict]) -> dict[str, int]:
     written = events.get(("predict", "predictions_written", None)) or {}
     reasons = {"already churned (labelled as left: training data only)": int(written.get("excluded_churned") or 0)}
     reasons.update(_consent_reasons(events, "predict", "profiling"))
+    reasons["no model deployed for this data contract"] = int(written.get("no_model") or 0)
     return {k: v for k, v in reasons.items() if v}
 
 
@@ -175,6 +176,8 @@ def summary(db_path, run_id: str) -> dict:
             "predicted": "predict" in stages_run, "acted": "act" in stages_run,
             "not_scored": not_scored(events), "not_actioned": not_actioned(events), "targeting": targeting(events),
             "action_segments": action_segments,
+            "model_decision": events.get(("train", "model_decision", None)),
+            "no_model_reason": (events.get(("predict", "predictions_written", None)) or {}).get("no_model_reason"),
             "llm": [h for h in (llm_health(events, s, provider) for s in LLM_EVENTS) if h is not None]}
 
 

@@ -22,7 +22,11 @@ def run(params: ActParams) -> dict:
     wanted = [s.strip() for s in params.action_segments.split(",") if s.strip()]  # checked by params.check
     with ctx.reading() as con:
         install_owner_words(con)
-        pred_run = latest_run_with(con, "predictions", ctx.run_id)
+        # This run's predictions when its predict stage ran (even if it scored nobody: an older
+        # run's scores may be of other customers or another model line), else the newest.
+        predicted = con.execute("SELECT count(*) FROM audit_log WHERE run_id = ? AND stage = 'predict' "
+                                "AND event_type = 'predictions_written'", [ctx.run_id]).fetchone()[0]
+        pred_run = ctx.run_id if predicted else latest_run_with(con, "predictions", ctx.run_id)
         preds = con.execute(
             "SELECT customer_id, churn_probability, segment, drivers, model_version FROM predictions WHERE run_id = ?",
             [pred_run]).df()
