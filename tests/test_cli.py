@@ -14,7 +14,7 @@ import pytest
 
 from churn_workbench import synthetic
 from churn_workbench.vocab import LLM_BACKENDS, LLM_PROFILES
-from conftest import ROOT, Workspace, pipeline_env, workspace_env
+from conftest import SMALL_TABLE_MODEL, ROOT, Workspace, pipeline_env, workspace_env
 from inprocess import cli
 
 # What `--help` and a usage error must not import: the stack a run needs, seconds of CPU on a busy machine.
@@ -74,7 +74,7 @@ def store(tmp_path_factory):
     for name in ("customers", "feedback", "consent"):
         getattr(data, name).to_csv(root / f"{name}.csv", index=False)
     first = cli("--quiet", "--customers", root / "customers.csv", "--feedback", root / "feedback.csv",
-                "--consent", root / "consent.csv", env=dict(workspace_env(ws), WORKBENCH_MODEL_MIN_AUC="0"))
+                "--consent", root / "consent.csv", env=dict(workspace_env(ws), **SMALL_TABLE_MODEL))
     assert first.returncode == 0, first.stdout + first.stderr
     return ws
 

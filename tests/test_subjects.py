@@ -26,7 +26,7 @@ from churn_workbench.llm import cache_key
 from churn_workbench.llm.prompts import json_compact
 from churn_workbench.subjects import forget, purge, tombstones
 from churn_workbench.subjects.holdings import DIGESTED_TABLES, row_hashes
-from conftest import workspace_env
+from conftest import SMALL_TABLE_MODEL, workspace_env
 from fake_llm_server import FakeLLMServer
 from inprocess import cli
 from pii_probes import VICTIM, VICTIM_NEEDLES, fold
@@ -299,7 +299,7 @@ def story(built_openai):
     """The built workspace through the whole rights story, once; each test checks one part of it.
     Two people are erased: a customer with every kind of data, and the probes' victim."""
     ws = built_openai.restore()
-    env = dict(workspace_env(ws), WORKBENCH_MODEL_MIN_AUC="0")
+    env = dict(workspace_env(ws), **SMALL_TABLE_MODEL)
     probes = built_openai.probes()
     inputs = [a for name in ("customers", "feedback", "consent") for a in (f"--{name}", ws.root / "inputs" / f"{name}.csv")]
     victim_id = probes[VICTIM["probe"]]
