@@ -255,7 +255,7 @@ def scenario(tmp_path_factory):
         s["export"] = _run(["subject", "export", "--customer", VICTIM["customer_id"], "--db", str(db_a),
                             "--out", str(out)], env_a)
         s["export_text"] = out.read_text(encoding="utf-8") if out.exists() else ""
-        s["forget"] = _run(["subject", "forget", "--customer", VICTIM["customer_id"], "--db", str(db_a)], env_a)
+        s["forget"] = _run(["subject", "forget", "--customer", VICTIM["customer_id"], "--db", str(db_a), "--yes"], env_a)
         s["files_after_forget"] = {p: p.read_bytes() for p in db_a.parent.rglob("*") if p.is_file()}
         s["snap_after_forget"] = _snapshot_text(db_a.parent)
         s["tables_after_forget"] = "\n".join(
