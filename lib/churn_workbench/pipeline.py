@@ -218,10 +218,11 @@ def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress:
 
 def stage_error(stage: str, ename: str, evalue: str) -> str:
     """One line that explains a stage's failure: the workbench's own errors say what to do in
-    their message; anything else is named as unexpected, with where to look."""
+    their message (the kind follows it, for searching logs); anything else is named as
+    unexpected, with where to look."""
     text = " ".join(str(evalue).split())
     if workbench_class(ename) is not None:
-        return text
+        return f"{text} ({ename})"
     return f"unexpected error in the {stage} stage ({ename}: {text[:300]}); the executed notebook shows where"
 
 
