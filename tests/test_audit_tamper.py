@@ -134,7 +134,7 @@ def replace_notebook_and_manifest(s: Site):
 
 def edit_model_card_and_manifest(s: Site):
     manifest = s.manifest("run-1")
-    card = Path(manifest["artefacts"]["model_card"]["path"])
+    card = s.ws.root / manifest["artefacts"]["model_card"]["path"]  # recorded relative to the workspace
     card.write_text(card.read_text().replace("ROC-AUC", "ROC-AUC (audited: 0.99)", 1))
     manifest["artefacts"]["model_card"]["sha256"] = audit.file_sha256(card)
     s.write_manifest("run-1", manifest)
@@ -174,10 +174,10 @@ def wipe_everything(s: Site):
 
 def _guessed_row_hash(row: dict) -> str:
     """The hash rule as an outsider reconstructs it from the chain alone: prev_hash followed by
-    the compact, key-sorted, ASCII JSON of the row's other fields."""
+    the compact, key-sorted, UTF-8 JSON of the row's other fields."""
     payload = {k: row[k] for k in FIELDS[:8]}
     return hashlib.sha256((row["prev_hash"] + json.dumps(payload, sort_keys=True, separators=(",", ":"),
-                                                         ensure_ascii=True, default=str)).encode()).hexdigest()
+                                                         ensure_ascii=False, default=str)).encode()).hexdigest()
 
 
 def rewrite_blackbox(s: Site):

@@ -41,13 +41,13 @@ def test_help_imports_nothing_heavy(args):
 
 @pytest.mark.parametrize("args,message", [
     (("--stages", "ingest,nope"), "--stages: unknown stage(s) nope"),
-    (("--synthetic", "0"), "--synthetic needs a positive number"),
-    (("--customers", "/no/such/customers.csv"), "/no/such/customers.csv: --customers file does not exist"),
-    (("--feedback", "f.csv"), "--feedback file does not exist"),
+    (("--synthetic", "0"), "--synthetic 0: needs a positive number"),
+    (("--customers", "/no/such/customers.csv"), "--customers /no/such/customers.csv: file does not exist"),
+    (("--feedback", "f.csv"), "f.csv: file does not exist"),
     (("--llm", "gpt"), "invalid choice: 'gpt'"),
     (("verify", "--heads", "/no/heads.jsonl"), "--heads file does not exist"),
     (("subject", "forget"), "--customer"),
-    (("--no-such-flag",), "unrecognized arguments"),
+    (("--no-such-flag",), "unknown option --no-such-flag"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(v))
 def test_usage_errors_are_one_line_exit_2_and_import_nothing_heavy(args, message):
     result, modules = _imported(*args)

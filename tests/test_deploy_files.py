@@ -157,6 +157,7 @@ def _make(target_dir, *args, timeout=60):
 def test_make_rebuilds_a_venv_made_by_an_unsupported_python(tmp_path):
     (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
     (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "requirements.lock").write_text("")
     fake = tmp_path / ".venv" / "bin" / "python"
     fake.parent.mkdir(parents=True)
     fake.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Python 3.9.2'; exit 0; fi\nexit 1\n")
@@ -183,12 +184,12 @@ def test_make_dashboard_refuses_a_taken_port_clearly(tmp_path):
         port = taken.getsockname()[1]
         result = _make(ROOT, "dashboard", f"PORT={port}", f"DB={tmp_path / 'wb.duckdb'}")
     assert result.returncode != 0
-    assert f"port {port} on 127.0.0.1 is taken" in result.stderr and "make dashboard PORT=" in result.stderr
+    assert f"port {port} on 127.0.0.1 is not available" in result.stderr and f"--port {port + 1}" in result.stderr
 
 
 def test_make_targets_take_another_database():
     dry = _make(ROOT, "-n", "dashboard", "verify", "run", "DB=/tmp/other/wb.duckdb")
-    assert "WORKBENCH_DB=/tmp/other/wb.duckdb .venv/bin/voila notebooks/dashboard.ipynb" in dry.stdout
+    assert "WORKBENCH_DB=/tmp/other/wb.duckdb .venv/bin/python -m churn_workbench dashboard" in dry.stdout
     assert "run_pipeline.py verify --db /tmp/other/wb.duckdb" in dry.stdout
     assert "run_pipeline.py --db /tmp/other/wb.duckdb" in dry.stdout
 
