@@ -16,7 +16,7 @@ from conftest import ROOT, Workspace, pipeline_env
 
 TELCO = ["--customers", str(ROOT / "docs/examples/telco_customers.csv"),
          "--data-config", str(ROOT / "docs/examples/telco.toml")]
-SYNTHETIC = ["--synthetic", "400", "--seed", "3"]
+SYNTHETIC = ["--synthetic", "400"]  # the synthetic default (its seed), at a test's size
 
 
 def _frame(n: int = 50, seed: int = 0) -> pd.DataFrame:
@@ -73,7 +73,11 @@ def switching(tmp_path_factory):
     return ws, results
 
 
+SWITCHING = pytest.mark.timeout(1800)  # the fixture runs four pipelines (two of them train) once
+
+
 @pytest.mark.slow
+@SWITCHING
 def test_switching_datasets_runs_green_both_ways(switching):
     _, results = switching
     for result in results:
@@ -83,6 +87,7 @@ def test_switching_datasets_runs_green_both_ways(switching):
 
 
 @pytest.mark.slow
+@SWITCHING
 def test_each_dataset_keeps_its_own_model_line(switching):
     ws, results = switching
     lines = [_model_line(r.stdout) for r in results]
@@ -99,6 +104,7 @@ def test_each_dataset_keeps_its_own_model_line(switching):
 
 
 @pytest.mark.slow
+@SWITCHING
 def test_lineage_is_the_run_that_produced_the_data(switching):
     ws, _ = switching
     for run_id, data_run, card, contract_id in _rows(
@@ -109,6 +115,7 @@ def test_lineage_is_the_run_that_produced_the_data(switching):
 
 
 @pytest.mark.slow
+@SWITCHING
 def test_predict_uses_the_model_line_of_the_data_and_never_another(switching, tmp_path):
     ws, _ = switching
     # The newest model is synthetic; Telco customers are scored by the Telco line, without training.
