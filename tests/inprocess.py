@@ -31,7 +31,8 @@ from churn_workbench.stages.params import for_stage
 _STAGE_MODULES = {"ingest": "ingest", "feedback": "feedback", "train": "train", "predict": "predict", "act": "act"}
 
 
-def execute_stage_here(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print):
+def execute_stage_here(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print,
+                       label: str | None = None):
     """pipeline.execute_stage, without the kernel: the stage's own `run(params)` in this process."""
     import importlib
     module = importlib.import_module(f"churn_workbench.stages.{_STAGE_MODULES[stage]}")

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churn_workbench import audit, db
+from churn_workbench import audit, db, verification
+from churn_workbench.workspace import Workspace as WorkbenchWorkspace
 from conftest import Workspace, workspace_env
 from inprocess import cli
 
@@ -48,7 +49,7 @@ class Site:
                 con.execute(statement)
 
     def verify(self, heads: bool):
-        return audit.verify(self.ws.db_path, self.ws.audit_dir, self.heads if heads else None)
+        return verification.verify(WorkbenchWorkspace.open(self.ws.db_path, audit_dir=str(self.ws.audit_dir)), self.heads if heads else None)
 
     def cli(self, *args):
         return cli(*args, env=workspace_env(self.ws))

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from churn_workbench import effect, synthetic
+from churn_workbench.workspace import Workspace
 
 
 def test_newcombe_interval_matches_the_published_example():
@@ -92,7 +93,7 @@ def test_dashboard_effect_view_agrees_with_the_library(workspace, tmp_path):
         con.execute("""INSERT INTO outcomes (run_id, customer_id, churned, observed_at)
                        SELECT 'r1', customer_id, churned, now() FROM s WHERE customer_id <> 'C0000001'""")
         rep = effect.report(con, "r1", min_control=30)
-    gen = publish.publish(workspace.db_path, tmp_path / "snap", workspace.audit_dir)
+    gen = publish.publish(Workspace.open(workspace.db_path), tmp_path / "snap")
     view = snapshot_data.load(gen.parent)
     try:
         assert view.effect_runs() == ["r1"]

@@ -17,13 +17,11 @@ from churn_workbench.llm.ratelimit import QuotaExhausted, RateLimiter, parse_dur
 
 
 def settings(provider="local", **kw):
-    extra = {"llm_progress": False, "llm_progress_file": False, "llm_backoff_s": 0.01}
-    extra.update(kw.pop("extra", {}))
     base = dict(llm_provider=provider, llm_batch_size=4, llm_concurrency=2, llm_requests_per_minute=0,
                 llm_tokens_per_minute=0, llm_max_requests=1000, llm_max_tokens=10_000_000, llm_timeout_s=5.0,
-                llm_fallback_threshold=1.0)
+                llm_fallback_threshold=1.0, llm_progress=False, llm_progress_file=False, llm_backoff_s=0.01)
     base.update(kw)
-    return load_settings(**base, extra=extra)
+    return load_settings(**base)
 
 
 # ------------------------------------------------------------------ offline analyzer

@@ -14,7 +14,7 @@ import socket
 import pytest
 
 import hostile_inputs as hi
-from conftest import Workspace, workspace_env
+from conftest import SMALL_TABLE_MODEL, Workspace, workspace_env
 from fake_llm_server import FakeLLMServer
 from inprocess import cli
 from pii_probes import HOSTILE_SUMMARIES, HOSTILE_TOKENS, fold
@@ -132,7 +132,7 @@ def _dead_llm_env() -> dict:
         port = s.getsockname()[1]  # closed again on exit: connections are refused at once
     return dict(OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1", OPENAI_API_KEY="sk-test", WORKBENCH_OPENAI_MODEL="fake-model",
                 WORKBENCH_LLM_MAX_ATTEMPTS="1", WORKBENCH_LLM_BACKOFF_S="0.01", WORKBENCH_LLM_BACKOFF_MAX_S="0.05",
-                WORKBENCH_LLM_ITEM_TRIES="1", WORKBENCH_MODEL_MIN_AUC="0")
+                WORKBENCH_LLM_ITEM_TRIES="1", **SMALL_TABLE_MODEL)
 
 
 def test_an_unreachable_llm_fails_the_run_with_one_line_reason(tmp_path):

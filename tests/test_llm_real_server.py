@@ -147,7 +147,7 @@ def test_feedback_and_actions_against_a_real_llama_cpp_server(llama, tmp_path, m
         monkeypatch.delenv(var, raising=False)
     path = tmp_path / "wb.duckdb"
     settings = load_settings(db_path=str(path), llm_provider="openai", llm_profile="local-cpu",
-                             extra={"llm_progress": False})
+                             llm_progress=False)
     assert settings.llm_concurrency == 1 and settings.llm_timeout_s >= 300 and settings.llm_seed is not None
     started = time.monotonic()
     before = _metrics(port)

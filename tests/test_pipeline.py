@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from churn_workbench import config, db
-from conftest import ROOT, workspace_env
+from conftest import SMALL_TABLE_MODEL, ROOT, workspace_env
 from inprocess import cli
 from workspaces import run_pipeline
 
@@ -163,7 +163,7 @@ def clean_env(db_path=None, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
     # A small table cannot always lift a model over the quality floor; the floor is tested in
     # test_train_stage.py, these runs test everything around it.
-    env.update(PYTHONUNBUFFERED="1", WORKBENCH_MODEL_MIN_AUC="0", **{k: str(v) for k, v in extra.items()})
+    env.update(PYTHONUNBUFFERED="1", **SMALL_TABLE_MODEL, **{k: str(v) for k, v in extra.items()})
     if db_path:
         env["WORKBENCH_DB"] = str(db_path)
     return env

@@ -18,7 +18,7 @@ import time
 import duckdb
 import pytest
 
-from conftest import ROOT, Workspace, pipeline_env
+from conftest import SMALL_TABLE_MODEL, ROOT, Workspace, pipeline_env
 from fake_llm_server import FakeLLMServer
 from workspaces import LOCAL_RUN, llm_env
 
@@ -145,7 +145,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_the_printed_resume_works(tmp_path)
     with HeldServer() as server:
         # No WORKBENCH_* paths: everything is derived from --db (keys and heads from the test's home).
         env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-        env.update(held_env(server), WORKBENCH_MODEL_MIN_AUC="0")
+        env.update(held_env(server), **SMALL_TABLE_MODEL)
         proc = subprocess.Popen([*CLI, "--synthetic", "40", "--llm", "openai", "--stages", "ingest,feedback",
                                  "--db", str(db_path), "--run-id", "R-int"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)

@@ -26,7 +26,7 @@ from churn_workbench.llm import cache_key
 from churn_workbench.llm.prompts import json_compact
 from churn_workbench.subjects import forget, purge, tombstones
 from churn_workbench.subjects.holdings import DIGESTED_TABLES, row_hashes
-from conftest import workspace_env
+from conftest import SMALL_TABLE_MODEL, workspace_env
 from fake_llm_server import FakeLLMServer
 from inprocess import cli
 from pii_probes import VICTIM, VICTIM_NEEDLES, fold
@@ -299,7 +299,7 @@ def story(built_openai):
     """The built workspace through the whole rights story, once; each test checks one part of it.
     Two people are erased: a customer with every kind of data, and the probes' victim."""
     ws = built_openai.restore()
-    env = dict(workspace_env(ws), WORKBENCH_MODEL_MIN_AUC="0")
+    env = dict(workspace_env(ws), **SMALL_TABLE_MODEL)
     probes = built_openai.probes()
     inputs = [a for name in ("customers", "feedback", "consent") for a in (f"--{name}", ws.root / "inputs" / f"{name}.csv")]
     victim_id = probes[VICTIM["probe"]]
@@ -316,8 +316,8 @@ def story(built_openai):
     out["markdown"] = (exports / "access.md").read_text()
     out["victim_export"] = cli("subject", "export", "--customer", victim_id, "--out", exports / "victim.json", env=env)
     out["victim_export_text"] = (exports / "victim.json").read_text(encoding="utf-8")
-    out["forget"] = cli("subject", "forget", "--customer", subject["id"], env=env)
-    out["victim_forget"] = cli("subject", "forget", "--customer", victim_id, env=env)
+    out["forget"] = cli("subject", "forget", "--customer", subject["id"], "--yes", env=env)
+    out["victim_forget"] = cli("subject", "forget", "--customer", victim_id, "--yes", env=env)
     out["after"] = _found(subject, [("db", _texts_of_store(ws.db_path))] + _texts_of_files(ws.data_dir / "snapshot")
                           + _texts_of_files(ws.data_dir / "models") + _texts_of_files(ws.audit_dir)
                           + [(str(ws.db_path), ws.db_path.read_bytes().decode("latin-1"))])
@@ -348,7 +348,7 @@ def story(built_openai):
     with db.session(ws.db_path) as con:
         out["present_after_lift"] = con.execute(
             "SELECT count(*) FROM customers WHERE customer_id = ?", [subject["id"]]).fetchone()[0]
-    out["purge"] = cli("subject", "purge", "--older-than", "0", env=env)
+    out["purge"] = cli("subject", "purge", "--older-than", "0", "--yes", env=env)
     with db.session(ws.db_path) as con:
         out["payloads_left"] = con.execute("SELECT count(*) FROM llm_egress WHERE payload IS NOT NULL").fetchone()[0]
         out["feedback_left"] = con.execute("SELECT count(*) FROM feedback").fetchone()[0]

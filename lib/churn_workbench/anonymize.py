@@ -9,9 +9,12 @@ Find, then replace, then gate:
   sorted, non-overlapping findings;
 - ``anonymize(text, known)``: strip invisible characters, then replace every finding with a
   numbered placeholder (``<PERSON_1>``, ``<EMAIL_1>``, ...), the same value keeping the
-  same number within the text;
-- ``residual_pii(payload)``: the same finder over the final request payload (JSON text),
-  ignoring our placeholders. Non-empty means PII is left: do not send.
+  same number within the text; then the allow rule's last pass replaces every token that is
+  not known to be safe (churn_workbench.egress.allow: default-deny);
+- ``residual_pii(payload)``: the same finder over a text (JSON or not), ignoring our
+  placeholders: the output guard uses it on what a model writes. The request gate is not this
+  function: it judges the exact payload by the allow rule alone (churn_workbench.egress.gate),
+  so that a miss of the finder cannot pass both.
 
 Everything runs offline: a Presidio AnalyzerEngine with a no-op NLP engine (no spaCy model),
 recognizers from churn_workbench.pii.recognizers, name lists shipped in the package.
@@ -24,9 +27,10 @@ import json
 import multiprocessing
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
+from churn_workbench.egress import allow
 from churn_workbench.pii.known import known_matcher
 from churn_workbench.pii.replace import PLACEHOLDER_RE, replace_findings
 from churn_workbench.pii.text import detection_view, map_span, strip_invisible, unescape_json_same_length
@@ -73,13 +77,23 @@ def find_pii(text: str, known: KnownIdentifiers | None = None) -> list[Finding]:
 
 
 def anonymize(text: str, known: KnownIdentifiers | None = None) -> AnonymizedText:
-    """Strip invisible characters and replace all PII with numbered placeholders.
+    """Strip invisible characters, replace all PII with numbered placeholders, then every
+    token that is not known to be safe (the allow rule's last pass, churn_workbench.egress).
 
     Input: raw text (e.g. one feedback), optionally the author's identifiers.
-    Output: AnonymizedText(text with placeholders, counts per entity type).
+    Output: AnonymizedText(text with placeholders, counts per entity type; the allow rule's
+    placeholders are counted under their labels: WORD, NUMBER, ID, HEALTH, ...). The text is in
+    the allow rule's canonical form (NFKC, entities decoded, digits as ASCII digits).
     """
     clean = strip_invisible(text or "")
-    return replace_findings(clean, find_pii(clean, known))
+    found = replace_findings(clean, find_pii(clean, known))
+    masked, added = allow.mask(found.text)
+    if not added:
+        return AnonymizedText(masked, found.counts)
+    counts = dict(found.counts)
+    for label, n in added.items():
+        counts[label] = counts.get(label, 0) + n
+    return AnonymizedText(masked, counts)
 
 
 def anonymize_many(
@@ -87,18 +101,25 @@ def anonymize_many(
     known: Sequence[KnownIdentifiers | None] | None = None,
     *,
     processes: int | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[AnonymizedText]:
     """Anonymize many texts; known[i] (if given) belongs to texts[i].
 
     processes: worker processes; None picks one per CPU for large batches (>= 20,000 texts)
     and 1 otherwise; 1 runs in this process. Output order follows the input.
+    on_progress(n): called as texts are done, with how many since the last call (live progress).
     """
     if known is not None and len(known) != len(texts):
         raise ValueError(f"known has {len(known)} entries for {len(texts)} texts")
     pairs = list(zip(texts, known if known is not None else [None] * len(texts)))
     workers = _worker_count(len(pairs), processes)
+    report = on_progress or (lambda n: None)
     if workers <= 1:
-        return [anonymize(t, k) for t, k in pairs]
+        out = []
+        for t, k in pairs:
+            out.append(anonymize(t, k))
+            report(1)
+        return out
     anonymize("warm-up: Anna, anna@example.com")  # build the engine here, before forking
     chunk = max(1, len(pairs) // (workers * 8))
     batches = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
@@ -108,7 +129,11 @@ def anonymize_many(
     gc.freeze()
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-            return [result for batch in pool.map(_anonymize_batch, batches) for result in batch]
+            out = []
+            for batch in pool.map(_anonymize_batch, batches):  # in input order, as each batch is done
+                out.extend(batch)
+                report(len(batch))
+            return out
     finally:
         gc.unfreeze()
 

@@ -10,9 +10,6 @@ import json
 from collections import Counter
 
 import pandas as pd
-# Plain text progress, not tqdm.auto: in a stage kernel that would be a widget, which an executed
-# notebook cannot show without fetching the widget manager from a CDN.
-from tqdm import tqdm
 
 from .. import audit as audit_mod
 from .. import consent, db
@@ -20,7 +17,7 @@ from ..anonymize import KnownIdentifiers, anonymize_many
 from ..llm import EgressJournal, FeedbackItem, analyze_feedback
 from ..inputs.customers import name_part
 from ..vocab import IDENTIFIER_ROLES
-from .context import customer_roles, latest_run_with, open_stage
+from .context import customer_roles, install_owner_words, latest_run_with, open_stage
 from .params import FeedbackParams
 
 # Large chunks: anonymize_many spreads a chunk over worker processes, and each chunk pays its start-up.
@@ -61,6 +58,7 @@ def _source_hash(frame: pd.DataFrame, known: dict[str, KnownIdentifiers]) -> lis
 def run(params: FeedbackParams) -> dict:
     ctx = open_stage(params)
     with ctx.reading() as con:
+        install_owner_words(con)
         feedback = con.execute("SELECT feedback_id, customer_id, text, text_sha256 FROM feedback ORDER BY feedback_id").df()
         roles = {c: r for c, r in customer_roles(con).items() if r in IDENTIFIER_ROLES}
         cols = ", ".join(db.ident(c) for c in ["customer_id", *roles])
@@ -88,14 +86,15 @@ def run(params: FeedbackParams) -> dict:
         pii_counts[hit] = reuse.loc[feedback.loc[hit, "source_sha256"], "pii_counts"].to_numpy()
     todo = feedback.index[~hit]
     entity_totals: Counter = Counter()
-    for start in tqdm(range(0, len(todo), ANONYMIZE_CHUNK), desc="anonymizing", unit="chunk", disable=len(todo) == 0):
-        idx = todo[start:start + ANONYMIZE_CHUNK]
-        results = anonymize_many(feedback.loc[idx, "text"].astype(str).tolist(),
-                                 [known.get(c) for c in feedback.loc[idx, "customer_id"]])
-        anonymized[idx] = [r.text for r in results]
-        pii_counts[idx] = [json.dumps(r.counts, sort_keys=True) for r in results]
-        for r in results:
-            entity_totals.update(r.counts)
+    with ctx.step("anonymizing feedback", total=len(todo), unit="texts") as step:
+        for start in range(0, len(todo), ANONYMIZE_CHUNK):
+            idx = todo[start:start + ANONYMIZE_CHUNK]
+            results = anonymize_many(feedback.loc[idx, "text"].astype(str).tolist(),
+                                     [known.get(c) for c in feedback.loc[idx, "customer_id"]], on_progress=step.advance)
+            anonymized[idx] = [r.text for r in results]
+            pii_counts[idx] = [json.dumps(r.counts, sort_keys=True) for r in results]
+            for r in results:
+                entity_totals.update(r.counts)
     ctx.audit.event("anonymized", texts=int(len(todo)), reused=int(hit.sum()), entities=dict(entity_totals))
 
     may_send = external.to_dict()  # a dict lookup per item, not a pandas one
@@ -103,7 +102,8 @@ def run(params: FeedbackParams) -> dict:
              for f, c, t in zip(feedback["feedback_id"], feedback["customer_id"], anonymized)]
     # Write-ahead: llm_egress rows and cached answers are written by the journal as requests go.
     journal = EgressJournal(ctx.settings.db_path, ctx.run_id, "feedback")
-    outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache, journal=journal)
+    with ctx.step(f"analysing {len(items):,} feedback items"):
+        outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache, journal=journal)
     # Both keys as text: with no feedback at all (a customers-only run, a header-only file, or only
     # unknown customer ids) the analysis frame is empty and pandas types its key float64.
     rows = outcome.rows.astype({"feedback_id": str}).merge(
@@ -117,7 +117,7 @@ def run(params: FeedbackParams) -> dict:
         db.insert_df(con, "feedback_analysis", rows)
         if len(outcome.new_cache):
             con.register("cache_frame", outcome.new_cache)
-            con.execute("INSERT INTO analysis_cache SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
+            con.execute("INSERT INTO analysis_cache BY NAME SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
             con.unregister("cache_frame")
 
     ctx.commit(write, replace_tables=("feedback_analysis",), digest_tables=("llm_egress",))
