@@ -7,6 +7,7 @@ tests share one built workspace per mode (tests/workspaces.py) instead of each r
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,19 +121,72 @@ def _group(item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    groups = {}
     for item in items:
-        group = _group(item)
+        group = groups[item.nodeid] = _group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
         if group in ("ws-local", "ws-openai"):
             item.add_marker(pytest.mark.slow)
     rank = {name: i for i, name in enumerate(_LONG_FIRST)}
+    items.sort(key=lambda item: min(rank.get(groups[item.nodeid], len(rank)), rank.get(item.path.name, len(rank))))
+    _GroupScheduling.publish(config, {nodeid: group for nodeid, group in groups.items() if group})
 
-    def order(item):
-        group = next((m.args[0] for m in item.iter_markers("xdist_group")), None)
-        return min(rank.get(group, len(rank)), rank.get(item.path.name, len(rank)))
 
-    items.sort(key=order)
+class _GroupScheduling:
+    """--dist loadgroup, by the groups above.
+
+    xdist marks a test's group by appending "@group" to its node id, which pytest 9 no longer
+    lets a plugin change, so the groups would silently be ignored and each worker would build
+    every workspace again. Instead, each worker writes the groups it collected to a folder the
+    controller names (in the environment the workers inherit), and the controller schedules
+    whole groups from it (xdist's load-scope scheduling, with the group as the scope).
+    """
+
+    ENV = "CHURN_WORKBENCH_TEST_GROUPS"
+
+    @classmethod
+    def publish(cls, config, groups: dict[str, str]) -> None:
+        folder = os.environ.get(cls.ENV)
+        worker = getattr(config, "workerinput", {}).get("workerid")
+        if folder and worker:
+            path = Path(folder) / f"{worker}.json"
+            path.with_suffix(".tmp").write_text(json.dumps(groups))
+            path.with_suffix(".tmp").replace(path)
+
+    @classmethod
+    def scheduler(cls, config, log):
+        from xdist.scheduler import LoadScopeScheduling
+        folder = Path(os.environ[cls.ENV])
+
+        class Grouped(LoadScopeScheduling):
+            groups: dict[str, str] | None = None
+
+            def _split_scope(self, nodeid: str) -> str:
+                if self.groups is None:   # every worker has reported its collection by now
+                    self.groups = {k: v for p in folder.glob("*.json") for k, v in json.loads(p.read_text()).items()}
+                return self.groups.get(nodeid, nodeid)
+
+        return Grouped(config, log)
+
+
+def pytest_configure(config):
+    if config.getvalue("dist") == "loadgroup" and not hasattr(config, "workerinput"):
+        import tempfile
+        os.environ[_GroupScheduling.ENV] = tempfile.mkdtemp(prefix="test-groups-")
+
+
+def pytest_unconfigure(config):
+    if config.getvalue("dist") == "loadgroup" and not hasattr(config, "workerinput"):
+        import shutil
+        shutil.rmtree(os.environ.pop(_GroupScheduling.ENV, ""), ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadgroup" and _GroupScheduling.ENV in os.environ:
+        return _GroupScheduling.scheduler(config, log)
+    return None
 
 
 from workspaces import built_local, built_openai  # noqa: E402,F401  (the built-workspace fixtures)

@@ -245,7 +245,7 @@ def test_withdrawn_consent_takes_effect_on_the_next_run(tmp_path):
         {"customer_id": victim_marketing, "purpose": "marketing", "granted": False, "recorded_at": later, "source": "unsubscribe"},
     ])
     pd.concat([data.consent, withdrawals]).to_csv(files["consent"], index=False)
-    second = hi.run(ws, *args)
+    second = hi.run(ws, *args, "--stages", "ingest,predict,act")   # scored again by the same model
     assert second.returncode == 0, second.stdout + second.stderr
     scored2, acted2 = scored_and_contacted(1)
     assert victim_profiling not in scored2 and victim_profiling not in acted2

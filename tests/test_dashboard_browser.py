@@ -13,9 +13,11 @@ Screenshots go to test-output/dashboard/ (git-ignored); docs/screenshots/ holds 
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
@@ -273,3 +275,23 @@ def test_empty_page_when_nothing_was_published(tmp_path, browser):
         page.close()
     finally:
         stop(proc)
+
+
+def test_plain_voila_finds_the_offline_template(tmp_path):
+    """`voila notebooks/dashboard.ipynb` as Voila users type it (no JUPYTER_PATH, no Makefile)."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_PATH",) and not k.startswith("WORKBENCH_")}
+    env.update(WORKBENCH_DB=str(tmp_path / "ws" / "wb.duckdb"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    with open(tmp_path / "voila.log", "w") as log:
+        proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "voila"), "notebooks/dashboard.ipynb", "--no-browser",
+                                 f"--port={port}"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            assert wait_listening(port, proc, timeout=300), (tmp_path / "voila.log").read_text()[-2000:]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=300) as response:
+                status, body = response.status, response.read().decode()
+            assert status == 200
+            assert "Content-Security-Policy" in body  # the workbench template, not the stock one
+            assert not re.search(r"cdn\.|unpkg|jsdelivr|cdnjs", body)
+        finally:
+            stop(proc)
+

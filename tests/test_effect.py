@@ -28,6 +28,7 @@ def _experiment(n=2000, seed=1, share=0.5, action="discount"):
     return data, pd.DataFrame({"customer_id": ids, "treated": rng.random(len(ids)) >= share, "action_type": action})
 
 
+@pytest.mark.slow   # 300 redraws of an experiment: a coverage rate, not a unit on tiny data
 @pytest.mark.parametrize("method", ["newcombe", "bootstrap"])
 def test_interval_covers_the_generators_true_effect_at_about_the_nominal_rate(method):
     """Redraw the outcomes of one experiment 300 times: the 95% interval must cover the true mean

@@ -21,7 +21,7 @@ import pytest
 from churn_workbench.egress import allow
 from conftest import Workspace
 from fake_llm_server import FakeLLMServer
-from test_governance_egress import _run
+from workspaces import run_pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ def lying_run(tmp_path_factory):
             "--feedback", str(_write(root / "feedback.csv", feedback)),
             "--consent", str(_write(root / "consent.csv", consent))]
     with LyingServer(seed=11) as server:
-        result = _run(ws, *args, "--llm", "openai",
+        result = run_pipeline(ws, *args, "--llm", "openai",
                       env=dict(server.env(), WORKBENCH_LLM_RPM=100000, WORKBENCH_LLM_TPM=10000000,
                                WORKBENCH_LLM_FALLBACK_THRESHOLD=1.0))
         requests = list(server.chat_requests())

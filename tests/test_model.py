@@ -38,6 +38,8 @@ def _frame(data):
     return X, table.frame.set_index("customer_id")["churned"]
 
 
+# The tests on this 20,000-customer model are slow (make test, not make test-fast): model
+# quality on realistic sizes, not a unit on tiny data.
 @pytest.fixture(scope="module")
 def synthetic():
     data = generate(20_000, seed=11)
@@ -47,6 +49,7 @@ def synthetic():
     return data, X, y, trained, time.perf_counter() - started
 
 
+@pytest.mark.slow
 def test_auc_close_to_the_ceiling(synthetic):
     data, X, y, trained, seconds = synthetic
     holdout = trained.oof
@@ -59,6 +62,7 @@ def test_auc_close_to_the_ceiling(synthetic):
     assert trained.candidates[trained.algorithm]["chosen"]
 
 
+@pytest.mark.slow
 def test_metrics_and_curves_are_consistent(synthetic):
     _, _, y, trained, _ = synthetic
     m, h = trained.metrics, trained.oof
@@ -113,6 +117,7 @@ def test_too_little_labelled_data_is_a_clear_error():
         M.train(X, pd.Series([0] * 30, index=X.index))
 
 
+@pytest.mark.slow
 def test_scoring_messy_frames(synthetic):
     _, X, _, trained, _ = synthetic
     base = M.predict_proba(trained, X.iloc[:2000])
@@ -151,6 +156,7 @@ def test_train_and_score_from_messy_files(tmp_path):
     assert len(M.predict_proba(trained, X)) == n
 
 
+@pytest.mark.slow
 def test_save_load_roundtrip_and_tampering(synthetic, tmp_path, monkeypatch):
     _, X, _, trained, _ = synthetic
     path, digest = M.save_model(trained, tmp_path)
@@ -189,6 +195,7 @@ def test_untrusted_types_are_refused_before_loading(tmp_path):
         M.load_model(path, hashlib.sha256(payload).hexdigest())
 
 
+@pytest.mark.slow
 def test_drivers_are_feature_names(synthetic):
     _, X, _, trained, _ = synthetic
     drivers = explain.top_drivers(trained, X.iloc[:3000], k=3)
@@ -203,6 +210,7 @@ def test_drivers_are_feature_names(synthetic):
     assert np.mean([t == "complaints_90d" for t in tops]) > 0.9
 
 
+@pytest.mark.slow
 def test_contributions_are_additive(synthetic):
     """Row sums of the contributions = the row's log-odds minus the population's mean log-odds."""
     _, X, _, trained, _ = synthetic
@@ -243,6 +251,7 @@ def test_calibration_choice_follows_the_evidence():
     assert np.all(np.diff(p) >= -1e-12) and len(np.unique(p)) > 1000  # monotone, not collapsed into steps
 
 
+@pytest.mark.slow
 def test_model_card(synthetic, tmp_path):
     _, _, _, trained, _ = synthetic
     path = model_card.write_model_card(trained, tmp_path, "ab" * 32, {"source": "synthetic", "run id": "r1"})

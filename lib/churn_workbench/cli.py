@@ -131,8 +131,8 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
         if args.command == "verify" and args.heads and not Path(args.heads).is_file():
             raise UsageError(f"{args.heads}: --heads file does not exist")
-        plain_run = args.command != "verify" and not (args.outcomes or args.outcomes_for or args.simulate_outcomes)
-        request = checked_request(args) if plain_run else None
+        if args.command == "run" and not (args.outcomes or args.outcomes_for or args.simulate_outcomes):
+            checked = _checked(args)   # usage errors answer before the heavy stack is imported
         from .config import load_settings, select_llm_profile
         select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
@@ -144,7 +144,7 @@ def main(argv: list[str]) -> int:
                 if value is not None:
                     check_run_id(value, flag)
             return outcomes.command(settings, args.outcomes, args.outcomes_for, args.simulate_outcomes, args.seed)
-        return _run(args, settings, request)
+        return _run(args, settings, checked)
     except KeyboardInterrupt as exc:  # before or after a run (during one, the runner handles it)
         name = str(exc) or "SIGINT"
         print(f"{cli_help.prog()}: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
@@ -175,6 +175,8 @@ def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
 
 def _check_inputs(args, params: dict) -> None:
     """The input files' contents (their names and every parameter were checked before)."""
+    if args.customers and args.synthetic is not None:
+        raise UsageError("use either --synthetic or --customers, not both")
     if args.customers:
         # Validate the files before a run is recorded: bad input leaves the database untouched.
         from .stages.ingest import load_inputs
@@ -233,9 +235,9 @@ def _params(args) -> dict:
             "data_config_path": absolute(args.data_config), **derived}
 
 
-def _run(args, settings, request=None) -> int:
+def _run(args, settings, checked=None) -> int:
     started = time.monotonic()
-    result = start(args, settings, request=request)
+    result = start(args, settings, checked=checked)
     if result.status == "interrupted":
         where = f" during the {result.stage} stage" if result.stage else ""
         signame = "Ctrl-C" if result.interrupted_by == "SIGINT" else result.interrupted_by
@@ -248,9 +250,9 @@ def _run(args, settings, request=None) -> int:
     return result.exit_code or 1
 
 
-def checked_request(args) -> tuple[list[str], str | None, dict | None]:
-    """What needs neither the settings nor the database, checked first: the stages, the run id and
-    every parameter (a refused one writes nothing, not even the lock, and imports nothing heavy)."""
+def _checked(args) -> tuple[list[str], str | None, dict | None]:
+    """What needs neither settings nor the database (nor the heavy stack): the stages, the run id
+    and every stage parameter, input file names included. Returns (stages, run id, parameters)."""
     stages = list(STAGES)
     if args.stages:
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -262,15 +264,15 @@ def checked_request(args) -> tuple[list[str], str | None, dict | None]:
     run_id = check_run_id(args.run_id, "--run-id") if args.run_id is not None else None
     params = _params(args)
     _check_parameters(params, stages)
-    if args.customers and args.synthetic is not None:
-        raise UsageError("use either --synthetic or --customers, not both")
     return stages, run_id, params
 
 
-def start(args, settings, echo=print, request=None) -> "RunResult":
-    """Check the parsed command line and run the pipeline (api.run shares this path)."""
-    stages, run_id, params = request or checked_request(args)
-    if params is not None:
+def start(args, settings, echo=print, checked=None) -> "RunResult":
+    """Check the parsed command line and run the pipeline (api.run shares this path).
+    What needs no database is checked first: a refused parameter writes nothing, not even the lock.
+    `checked`: what `_checked(args)` returned, when the caller has checked already."""
+    stages, run_id, params = checked or _checked(args)
+    if not args.resume:
         _check_inputs(args, params)
     # Then the workspace lock, before the database is opened anywhere: a second run on the same
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
