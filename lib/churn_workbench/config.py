@@ -130,6 +130,13 @@ class Settings:
     llm_fallback_threshold: float = _knob("WORKBENCH_LLM_FALLBACK_THRESHOLD", 0.5,
                                           "a stage fails when a larger share of the items sent fell back")
     llm_profile: str = _knob("WORKBENCH_LLM_PROFILE", "", "preset of LLM settings, e.g. `local-cpu` (docs/llm.md)")
+    dask_scheduler: str = _knob("WORKBENCH_DASK_SCHEDULER", "",
+                                "address of a running Dask scheduler (`tcp://host:8786`) for the per-customer work; "
+                                "empty: a local cluster per run, sized to the machine")
+    dask_workers: int = _knob("WORKBENCH_DASK_WORKERS", 0, "worker processes of the local cluster (0 = one per CPU)")
+    dask_min_items: int = _knob("WORKBENCH_DASK_MIN_ITEMS", 20_000,
+                                "a step with fewer items (texts, customers) runs in the stage's own process, "
+                                "without the cluster")
     # Overrides set in code (tests, benchmarks): name -> value, for the tuning values above.
     extra: dict = field(default_factory=dict, metadata={"env": None, "help": "tuning overrides"})
 
@@ -214,3 +221,18 @@ def select_llm_profile(name: str | None) -> None:
     inherit the environment), unless empty."""
     if name:
         os.environ["WORKBENCH_LLM_PROFILE"] = name
+
+
+def export_scheduler(address: str) -> str | None:
+    """Make `address` the Dask scheduler of every stage kernel this process starts (they inherit
+    the environment); returns the previous value, for `restore_scheduler`."""
+    previous = os.environ.get("WORKBENCH_DASK_SCHEDULER")
+    os.environ["WORKBENCH_DASK_SCHEDULER"] = address
+    return previous
+
+
+def restore_scheduler(previous: str | None) -> None:
+    if previous is None:
+        os.environ.pop("WORKBENCH_DASK_SCHEDULER", None)
+    else:
+        os.environ["WORKBENCH_DASK_SCHEDULER"] = previous

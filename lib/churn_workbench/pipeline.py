@@ -33,7 +33,7 @@ import nbclient.exceptions
 import papermill
 from jupyter_client.manager import AsyncKernelManager
 
-from . import audit, db, run_report
+from . import audit, cluster, db, run_report
 from .audit import AuditLog
 from .config import PROJECT_ROOT, Settings
 from .errors import PipelineBusy, WorkbenchError, exit_code_for_name
@@ -256,8 +256,23 @@ def run(settings: Settings, params: dict, stages: list[str], run_id: str | None 
     Ctrl-C / SIGTERM end the run with status "interrupted" (result.interrupted_by names the
     signal, result.exit_code is 130 / 143); it can be finished with `resume`.
     """
-    with pipeline_lock(settings.db_path, wait), _StopSignals() as stop:
+    with pipeline_lock(settings.db_path, wait), _StopSignals() as stop, \
+            cluster.for_run(settings, _expected_items(params, stages)):
         return _run_locked(settings, params, stages, run_id, resume, progress, echo, stop)
+
+
+# Stages whose per-customer work runs on the run's Dask cluster (cluster.py).
+_CLUSTER_STAGES = ("feedback", "predict", "act")
+
+
+def _expected_items(params: dict, stages: list[str]) -> int | None:
+    """Customers the run will work on, when known before it starts (synthetic data): a run known
+    to be small starts no cluster. None: unknown (input files), the cluster is started."""
+    if not set(stages) & set(_CLUSTER_STAGES):
+        return 0
+    if params.get("customers_path") or "ingest" not in stages:
+        return None  # input files, or the customers already in the store: size unknown here
+    return int(params.get("synthetic_n") or 0) or None
 
 
 def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=None) -> RunResult:

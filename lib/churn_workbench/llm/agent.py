@@ -153,7 +153,7 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
 
     # Every other item: the offline analyzer, in one vectorised call (this is the bulk path).
     todo = [i for i in range(n) if results[i] is None]
-    offline = local.analyze_texts([items[i].text for i in todo]) if todo else None
+    offline = local.analyze_texts([items[i].text for i in todo], settings) if todo else None
     sentiment = np.zeros(n)
     label = np.empty(n, dtype=object)
     topics = np.empty(n, dtype=object)

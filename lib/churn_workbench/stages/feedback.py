@@ -10,22 +10,15 @@ import json
 from collections import Counter
 
 import pandas as pd
-# Plain text progress, not tqdm.auto: in a stage kernel that would be a widget, which an executed
-# notebook cannot show without fetching the widget manager from a CDN.
-from tqdm import tqdm
 
 from .. import audit as audit_mod
-from .. import consent, db
-from ..anonymize import KnownIdentifiers, anonymize_many
+from .. import cluster, consent, db
+from ..anonymize import KnownIdentifiers, anonymize_pairs
 from ..llm import EgressJournal, FeedbackItem, analyze_feedback
 from ..inputs.customers import name_part
 from ..vocab import IDENTIFIER_ROLES
 from .context import customer_roles, latest_run_with, open_stage
 from .params import FeedbackParams
-
-# Large chunks: anonymize_many spreads a chunk over worker processes, and each chunk pays its start-up.
-ANONYMIZE_CHUNK = 100_000
-
 
 def _known_identifiers(customers: pd.DataFrame, roles: dict[str, str]) -> dict[str, KnownIdentifiers]:
     """customer id -> the customer's own identifiers, by column role (whatever the columns are called).
@@ -88,14 +81,15 @@ def run(params: FeedbackParams) -> dict:
         pii_counts[hit] = reuse.loc[feedback.loc[hit, "source_sha256"], "pii_counts"].to_numpy()
     todo = feedback.index[~hit]
     entity_totals: Counter = Counter()
-    for start in tqdm(range(0, len(todo), ANONYMIZE_CHUNK), desc="anonymizing", unit="chunk", disable=len(todo) == 0):
-        idx = todo[start:start + ANONYMIZE_CHUNK]
-        results = anonymize_many(feedback.loc[idx, "text"].astype(str).tolist(),
-                                 [known.get(c) for c in feedback.loc[idx, "customer_id"]])
-        anonymized[idx] = [r.text for r in results]
-        pii_counts[idx] = [json.dumps(r.counts, sort_keys=True) for r in results]
-        for r in results:
-            entity_totals.update(r.counts)
+    # Per customer partitions on the run's Dask cluster (in this process for a small batch).
+    todo_customers = feedback.loc[todo, "customer_id"].tolist()
+    results = cluster.map_partitions(
+        anonymize_pairs, list(zip(feedback.loc[todo, "text"].astype(str).tolist(),
+                                  [known.get(c) for c in todo_customers])), todo_customers, ctx.settings)
+    anonymized[todo] = [r.text for r in results]
+    pii_counts[todo] = [json.dumps(r.counts, sort_keys=True) for r in results]
+    for r in results:
+        entity_totals.update(r.counts)
     ctx.audit.event("anonymized", texts=int(len(todo)), reused=int(hit.sum()), entities=dict(entity_totals))
 
     may_send = external.to_dict()  # a dict lookup per item, not a pandas one

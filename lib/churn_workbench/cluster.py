@@ -1,0 +1,238 @@
+"""The per-customer work on Dask: one cluster per run, partitions by customer.
+
+One code path from a laptop to many machines (the `dask.distributed` model). The runner starts a
+`LocalCluster` sized to the machine once per run, or uses the scheduler named by
+`WORKBENCH_DASK_SCHEDULER`, and hands the address to the stage kernels through the environment
+(never as a notebook parameter). A kernel connects with `Client(address)` and maps a function
+over partitions of its items, partitioned by a hash of the canonical customer id, so one
+customer's items always travel together. Results come back to the kernel, which stays the single
+DuckDB writer: workers never open the database.
+
+Small steps (fewer than `WORKBENCH_DASK_MIN_ITEMS` items) never touch the cluster: they run in
+the kernel, with no start-up or transfer cost.
+
+Faults: a partition's data travels inside its task (never scattered to one worker), so when a
+worker dies the scheduler runs the partition again elsewhere: a retry, not a lost row. A mapped
+function must therefore be safe to run twice -- pure functions are; LLM requests ask the
+journal first (llm/partitioned.py).
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import socket
+import threading
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import config
+from .config import Settings
+
+# A partition is the unit of retry and of load balance: a few per worker thread, so a slow or
+# lost one is a small part of the stage, and none so small that task overhead dominates.
+PARTITIONS_PER_THREAD = 4
+MIN_PARTITION_ITEMS = 2_000
+CONNECT_TIMEOUT_S = 60  # a kernel may start while the run's local cluster is still coming up
+
+_clients: dict[str, object] = {}
+_own_cluster = None
+_lock = threading.Lock()
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def partition_numbers(customer_ids: Sequence, n_partitions: int) -> np.ndarray:
+    """Partition of each customer id: a stable hash of its text mod n_partitions (the same id
+    lands in the same partition in every process and every run)."""
+    ids = pd.Series(customer_ids, dtype=object).astype(str).to_numpy(dtype=object)
+    if n_partitions <= 1 or not len(ids):
+        return np.zeros(len(ids), dtype=np.int64)
+    return (pd.util.hash_array(ids, categorize=True) % np.uint64(n_partitions)).astype(np.int64)
+
+
+def partition_count(n_items: int, n_threads: int) -> int:
+    return max(1, min(max(1, n_threads) * PARTITIONS_PER_THREAD, -(-n_items // MIN_PARTITION_ITEMS)))
+
+
+def split(customer_ids: Sequence, n_partitions: int) -> list[np.ndarray]:
+    """Positions of the items of each non-empty partition, in input order within a partition."""
+    parts = partition_numbers(customer_ids, n_partitions)
+    order = np.argsort(parts, kind="stable")
+    bounds = np.flatnonzero(np.diff(parts[order])) + 1
+    return [g for g in np.split(order, bounds) if len(g)]
+
+
+# ---------------------------------------------------------------------------- the kernel's side
+
+def client_for(settings: Settings, n_items: int):
+    """A client of the run's cluster when `n_items` is worth distributing, else None (run here)."""
+    if n_items < max(1, settings.dask_min_items):
+        return None
+    return connect(settings)
+
+
+def connect(settings: Settings):
+    """Client of the scheduler in WORKBENCH_DASK_SCHEDULER (one per process and address). Without
+    one -- a notebook opened by hand, no runner -- a local cluster of this process is started."""
+    from distributed import Client
+
+    address = settings.dask_scheduler or _process_cluster(settings)
+    with _lock:
+        client = _clients.get(address)
+        if client is None or client.status not in ("running", "connecting"):
+            client = _clients[address] = Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    return client
+
+
+def threads(client) -> int:
+    """Worker threads the cluster has now (each runs one partition at a time)."""
+    return max(1, sum(client.nthreads().values()))
+
+
+def _process_cluster(settings: Settings) -> str:
+    global _own_cluster
+    with _lock:
+        if _own_cluster is None:
+            _own_cluster = start_local_cluster(settings)
+    return _own_cluster.scheduler_address
+
+
+def map_partitions(fn: Callable[..., list], items: Sequence, customer_ids: Sequence, settings: Settings,
+                   *args, client=None) -> list:
+    """[fn(partition, *args) ...] flattened back into input order: fn takes a list of items and
+    returns one result per item. Runs here when there are few items or no client is given and
+    none is worth connecting to; else one task per partition of customers on the cluster."""
+    items = list(items)
+    if client is None:
+        client = client_for(settings, len(items))
+    if client is None or not items:
+        return list(fn(items, *args)) if items else []
+    groups = split(customer_ids, partition_count(len(items), threads(client)))
+    results: list = [None] * len(items)
+    for number, out in run_tasks(client, fn, [[items[i] for i in g] for g in groups], *args):
+        positions = groups[number]
+        if len(out) != len(positions):
+            raise RuntimeError(f"{getattr(fn, '__name__', fn)} returned {len(out)} results for {len(positions)} items")
+        for i, r in zip(positions, out):
+            results[i] = r
+    return results
+
+
+def run_tasks(client, fn: Callable, chunks: list, *args) -> Iterator[tuple[int, object]]:
+    """(chunk number, fn(chunk, *args)) as tasks finish, at most two tasks per worker thread in
+    flight, so the chunks' data waits here rather than all at once in the scheduler's memory.
+    A task whose worker died is run again by the scheduler on another worker."""
+    from distributed import as_completed
+
+    window = 2 * threads(client)
+    pending = iter(enumerate(chunks))
+    numbers = {}
+
+    def submit_next(queue) -> None:
+        for number, chunk in pending:
+            future = client.submit(fn, chunk, *args, pure=False)
+            numbers[future.key] = number
+            queue.add(future)
+            return
+
+    first = []
+    for number, chunk in itertools.islice(pending, window):
+        first.append(client.submit(fn, chunk, *args, pure=False))
+        numbers[first[-1].key] = number
+    queue = as_completed(first, loop=client.loop)
+    with _quiet_large_graph_warning():
+        for future in queue:
+            result = future.result()
+            number = numbers.pop(future.key)
+            future.release()
+            submit_next(queue)
+            yield number, result
+
+
+@contextlib.contextmanager
+def _quiet_large_graph_warning():
+    # A partition's data inside its task is deliberate (see the module docstring).
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*large graph.*")
+        yield
+
+
+# ---------------------------------------------------------------------------- the runner's side
+
+def start_local_cluster(settings: Settings, port: int = 0):
+    """A LocalCluster on 127.0.0.1 with one single-threaded worker process per CPU (the work is
+    pure Python: threads would share one interpreter lock), warmed with the stages' imports."""
+    from distributed import LocalCluster
+
+    workers = settings.dask_workers or cpu_count()
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           scheduler_port=port, dashboard_address=None, silence_logs=logging.ERROR,
+                           # No dashboard; the scheduler's small HTTP endpoint on a free loopback port.
+                           scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+    with contextlib.suppress(Exception):  # warming is an optimisation, never a failure
+        from distributed import Client
+        with Client(cluster, set_as_default=False) as client:
+            client.run(warm_up)
+    return cluster
+
+
+def warm_up() -> None:
+    """Import and build what the per-customer work needs, once per worker, before the first task."""
+    from .anonymize import anonymize
+    from .llm import local
+
+    anonymize("warm-up: Anna Smith, anna@example.com, +44 20 7946 0958")
+    local.analyze_one("warm-up: the signal drops")
+    import lightgbm  # noqa: F401  scoring
+    import sklearn  # noqa: F401
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def for_run(settings: Settings, expected_items: int | None, echo=print) -> Iterator[str | None]:
+    """The run's cluster, shared by its stage kernels: the scheduler named by the settings, or a
+    LocalCluster started here -- in the background, so it comes up while the first stage runs --
+    and closed when the run ends. None when the run is known to be small (`expected_items` below
+    WORKBENCH_DASK_MIN_ITEMS): then every step runs in its kernel."""
+    if settings.dask_scheduler:
+        yield settings.dask_scheduler
+        return
+    if expected_items is not None and expected_items < max(1, settings.dask_min_items):
+        yield None
+        return
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    previous = config.export_scheduler(address)
+    started: dict = {}
+
+    def start() -> None:
+        try:
+            started["cluster"] = start_local_cluster(settings, port)
+        except Exception as exc:  # noqa: BLE001 - reported; kernels then fail to connect, loudly
+            started["error"] = exc
+
+    thread = threading.Thread(target=start, name="local-dask-cluster", daemon=True)
+    thread.start()
+    try:
+        yield address
+    finally:
+        config.restore_scheduler(previous)
+        thread.join()
+        cluster = started.get("cluster")
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close(timeout=10)
+        if "error" in started:
+            echo(f"warning: the local Dask cluster did not start: {type(started['error']).__name__}: {started['error']}")
