@@ -23,7 +23,8 @@ from ..anonymize import strip_invisible
 from . import local, prompts, schemas
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
 from .base import knob
-from .engine import Engine, WorkItem, empty_egress
+from .engine import WorkItem, empty_egress
+from .partitioned import run_engine
 from .guard import text_violations
 from .policy import SEGMENTS, load_catalogue, violations
 from .progress import Reporter
@@ -126,14 +127,15 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
         if work:
             persist = _persister(journal, provider.name, model, version, run_id)
             keywords = provider.schema_keywords
-            engine = Engine(provider=provider, task=task, model=model, prompt_version=version,
-                            system=prompts.analysis_system(version),
-                            schema_for=lambda refs, _items: schemas.wire_schema(task, refs=refs, keywords=keywords),
-                            validate=_validator(task), settings=settings, audit=audit, run_id=run_id, stage=stage,
-                            completion_per_item=60,  # a first guess; learned from `usage` as replies come in
-                            guard=_analysis_guard, journal=journal, progress=_reporter(journal, settings, run_id, stage),
-                            on_ok=persist)
-            engine.run(list(work.values()))
+            # On the run's Dask cluster for many items, partitioned by customer (partitioned.py).
+            engine = run_engine([items[members[k][0]].customer_id for k in work], list(work.values()),
+                                provider=provider, task=task, model=model, prompt_version=version,
+                                system=prompts.analysis_system(version),
+                                schema_for=lambda refs, _items: schemas.wire_schema(task, refs=refs, keywords=keywords),
+                                validate=_validator(task), settings=settings, audit=audit, run_id=run_id, stage=stage,
+                                completion_per_item=60,  # a first guess; learned from `usage` as replies come in
+                                guard=_analysis_guard, journal=journal, progress=_reporter(journal, settings, run_id, stage),
+                                on_ok=persist)
             fresh = []
             for key, it in work.items():
                 for rank, i in enumerate(members[key]):
@@ -342,13 +344,13 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
                 offers = [o for o in catalogue.offers.values() if segments & set(o.segments)]
                 return schemas.wire_schema(task, offers, refs=refs, keywords=keywords)
 
-            engine = Engine(provider=provider, task=task, model=model, prompt_version=version,
-                            system=prompts.action_system(catalogue, version),
-                            schema_for=schema_for,
-                            validate=_validator(task, offer_ids, channels),
-                            settings=settings, audit=audit, run_id=run_id, stage=stage, completion_per_item=30,
-                            journal=journal, progress=_reporter(journal, settings, run_id, stage), on_ok=persist)
-            engine.run(list(todo.values()))
+            engine = run_engine([requests[members[k][0]].customer_id for k in todo], list(todo.values()),
+                                provider=provider, task=task, model=model, prompt_version=version,
+                                system=prompts.action_system(catalogue, version),
+                                schema_for=schema_for,
+                                validate=_validator(task, offer_ids, channels),
+                                settings=settings, audit=audit, run_id=run_id, stage=stage, completion_per_item=30,
+                                journal=journal, progress=_reporter(journal, settings, run_id, stage), on_ok=persist)
             for key, it in todo.items():
                 if it.status == "ok":
                     choices[key] = it.result
