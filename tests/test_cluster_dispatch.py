@@ -52,3 +52,31 @@ def test_local_cluster_gives_the_serial_answers_in_input_order():
         assert local.analyze_texts(texts, settings).equals(local.analyze_texts(texts))
     finally:
         local_cluster.close()
+
+
+def test_the_journal_server_tells_a_retried_partition_what_may_have_left():
+    """What a partition asks before it sends: answered items come back, items of a request that
+    was recorded but never answered are in doubt (never resent), the rest are free to send."""
+    from churn_workbench.audit import AuditLog
+    from churn_workbench.llm.partitioned import _Distributed
+
+    kept = []
+    server = _Distributed(client=None, engine_kwargs={"audit": AuditLog("r", "feedback"), "journal": None,
+                                                      "on_ok": kept.extend, "progress": None})
+    assert server._handle({"op": "begin", "keys": ["a", "b", "c"]}) == {"answered": {}, "in_doubt": []}
+    server._handle({"op": "before_send", "keys": ["a", "b"], "row": {}, "mode": "json_schema", "events": []})
+    server._handle({"op": "answered", "results": [("a", {"sentiment": 0.5})]})
+    assert [it.key for it in kept] == ["a"]
+    assert server._handle({"op": "begin", "keys": ["a", "b", "c"]}) == {"answered": {"a": {"sentiment": 0.5}},
+                                                                       "in_doubt": ["b"]}
+
+
+def test_a_partition_gets_its_share_of_the_limits():
+    from churn_workbench.llm.partitioned import _share
+
+    settings = config.load_settings(llm_requests_per_minute=30, llm_tokens_per_minute=6000, llm_concurrency=4,
+                                    llm_max_requests=2000, llm_max_tokens=500_000)
+    part = _share(settings, n_threads=2, n_partitions=8)
+    assert (part.llm_requests_per_minute, part.llm_tokens_per_minute, part.llm_concurrency) == (15, 3000, 2)
+    assert (part.llm_max_requests, part.llm_max_tokens) == (250, 62_500)
+    assert part.llm_fallback_threshold == 1.0  # the kernel judges the stage as a whole

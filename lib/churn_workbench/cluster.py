@@ -124,6 +124,20 @@ def map_partitions(fn: Callable[..., list], items: Sequence, customer_ids: Seque
     return results
 
 
+def map_frames(fn: Callable[..., pd.DataFrame], frame: pd.DataFrame, settings: Settings, *args) -> pd.DataFrame:
+    """fn(part, *args) over row partitions of `frame` (indexed by customer id), concatenated back
+    in the frame's row order; fn returns a frame with the part's index. In this process for a
+    small frame."""
+    client = client_for(settings, len(frame))
+    if client is None or frame.empty:
+        return fn(frame, *args)
+    groups = split(frame.index, partition_count(len(frame), threads(client)))
+    parts: list[pd.DataFrame | None] = [None] * len(groups)
+    for number, out in run_tasks(client, fn, [frame.iloc[g] for g in groups], *args):
+        parts[number] = out.set_axis(groups[number])
+    return pd.concat(parts).sort_index().set_axis(frame.index)
+
+
 def run_tasks(client, fn: Callable, chunks: list, *args) -> Iterator[tuple[int, object]]:
     """(chunk number, fn(chunk, *args)) as tasks finish, at most two tasks per worker thread in
     flight, so the chunks' data waits here rather than all at once in the scheduler's memory.
@@ -190,8 +204,8 @@ def warm_up() -> None:
 
     anonymize("warm-up: Anna Smith, anna@example.com, +44 20 7946 0958")
     local.analyze_one("warm-up: the signal drops")
-    import lightgbm  # noqa: F401  scoring
-    import sklearn  # noqa: F401
+    from .llm import partitioned  # noqa: F401  LLM requests
+    from .stages import predict  # noqa: F401  scoring and drivers (imports the model code)
 
 
 def free_port() -> int:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..anonymize import strip_invisible
+from ..cluster import map_partitions
 from . import local, prompts, schemas
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
 from .base import knob
@@ -365,10 +366,13 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
                 status[i], lineage[i] = row_status, row_lineage
         stats["sent_items"] = len(todo)
 
-    for i, request in enumerate(requests):
-        if actions[i] is None:
-            actions[i] = local.catalogue_choice(contexts[i]["segment"], contexts[i]["topics"],
-                                                contexts[i]["drivers"], catalogue)
+    # The catalogue's choice for the rest, partitioned by customer on the run's cluster when many.
+    rest = [i for i in range(n) if actions[i] is None]
+    chosen = map_partitions(local.catalogue_choices,
+                            [(contexts[i]["segment"], contexts[i]["topics"], contexts[i]["drivers"]) for i in rest],
+                            [requests[i].customer_id for i in rest], settings, catalogue)
+    for i, action in zip(rest, chosen):
+        actions[i] = action
     stats["local"] = sum(1 for (p, _, _), s in zip(lineage, status) if p == "local" and s == "ok")
     stats["fallbacks"] = status.count("fallback")
     stats["policy_fallbacks"] = status.count("policy_fallback")

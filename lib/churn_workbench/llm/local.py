@@ -154,6 +154,12 @@ def catalogue_choice(segment: str, topics: Iterable[str], drivers: Iterable[str]
     return (best or catalogue.fallback_for(segment)).catalogue_action()
 
 
+def catalogue_choices(contexts: list[tuple[str, list, list]], catalogue: Catalogue | None = None) -> list[dict]:
+    """catalogue_choice over (segment, topics, drivers) contexts: one partition on a cluster worker."""
+    catalogue = catalogue or load_catalogue()
+    return [catalogue_choice(segment, topics, drivers, catalogue) for segment, topics, drivers in contexts]
+
+
 class LocalProvider(Provider):
     """Offline backend. `send` answers the same chat request shape as the remote backends, so
     the local analyzer can stand in anywhere; the agents call the vectorised functions directly."""

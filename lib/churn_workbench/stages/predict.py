@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import consent, db, explain, model, segments
+from .. import cluster, consent, db, explain, model, segments
 from .context import latest_run_with, open_stage
 from .modeldata import load_feature_frame
 from .params import PredictParams
@@ -52,7 +52,7 @@ def run(params: PredictParams) -> dict:
     ctx.audit.event("model_loaded", model_sha256=version)
     X = X[allowed.reindex(X.index).to_numpy()]
     row_hash = pd.Series(pd.util.hash_pandas_object(X, index=True).to_numpy(), index=X.index)
-    probability, drivers, reused = _score(trained, X, row_hash, previous)
+    probability, drivers, reused = _score(trained, X, row_hash, previous, ctx.settings)
     value = info["value"].reindex(X.index) if info["value"] is not None else None
     segment = segments.assign_segments(probability, value, high_share=ctx.settings.segment_high_share,
                                        medium_share=ctx.settings.segment_medium_share,
@@ -80,7 +80,7 @@ def _previous_scores(con, version: str) -> pd.DataFrame:
                        "WHERE run_id = ? AND model_version = ? AND features_hash IS NOT NULL", [row[0], version]).df()
 
 
-def _score(trained, X: pd.DataFrame, row_hash: pd.Series, previous: pd.DataFrame) -> tuple[pd.Series, pd.Series, int]:
+def _score(trained, X: pd.DataFrame, row_hash: pd.Series, previous: pd.DataFrame, settings) -> tuple[pd.Series, pd.Series, int]:
     """Probabilities and drivers; a customer whose features and model are unchanged keeps the
     earlier score (the model is deterministic, so recomputing would give the same numbers)."""
     keys = pd.DataFrame({"customer_id": X.index.astype(str), "features_hash": row_hash.to_numpy()})
@@ -94,6 +94,14 @@ def _score(trained, X: pd.DataFrame, row_hash: pd.Series, previous: pd.DataFrame
     drivers = pd.Series(keys["drivers"].to_numpy(dtype=object), index=X.index)
     todo = X[~same]
     if len(todo):
-        probability[~same] = model.predict_proba(trained, todo)
-        drivers[~same] = [json.dumps(d) for d in explain.top_drivers(trained, todo, k=3)]
+        # Partitions of customers on the run's Dask cluster (in this process for a few).
+        scored = cluster.map_frames(score_partition, todo, settings, trained)
+        probability[~same] = scored["churn_probability"].to_numpy()
+        drivers[~same] = scored["drivers"].to_numpy()
     return probability, drivers, int(same.sum())
+
+
+def score_partition(X: pd.DataFrame, trained) -> pd.DataFrame:
+    """P(churn) and the top-3 drivers (JSON) of each row of X; one partition on a cluster worker."""
+    return pd.DataFrame({"churn_probability": model.predict_proba(trained, X),
+                         "drivers": [json.dumps(d) for d in explain.top_drivers(trained, X, k=3)]}, index=X.index)
