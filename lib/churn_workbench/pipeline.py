@@ -37,6 +37,7 @@ from . import audit, cluster, db, run_report
 from .audit import AuditLog
 from .config import PROJECT_ROOT, Settings
 from .errors import PipelineBusy, WorkbenchError, exit_code_for_name
+from .kernels import Prestarter
 from .llm import progress as llm_progress
 from .stages.params import for_stage
 from .vocab import STAGES
@@ -44,6 +45,9 @@ from .vocab import STAGES
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb", "train": "03_train_model.ipynb",
              "predict": "04_prediction_agent.ipynb", "act": "05_action_agent.ipynb"}
+# Stage kernels started ahead of their stage (kernels.py): two, because a short stage (predict)
+# ends before the kernel after it has finished importing.
+KERNELS_AHEAD = 2
 # Shell convention for a process ended by a signal: 128 + its number.
 INTERRUPT_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -227,9 +231,12 @@ def stage_parameters(stage: str, params: dict) -> dict:
     return for_stage(stage, params).as_papermill()
 
 
-def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print) -> StageResult:
+def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print,
+                  km=None) -> StageResult:
+    """Execute the stage's notebook; on `km`'s kernel if given (started ahead, see kernels.py)."""
     output = run_dir / f"{index:02d}_{stage}.ipynb"
     started = time.monotonic()
+    engine_kwargs = {"km": km} if km is not None else {}
     try:
         # The stage's LLM work happens in the kernel, out of the terminal's sight: its progress
         # lines (counts only, no text) are followed here.
@@ -237,7 +244,7 @@ def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress:
             papermill.execute_notebook(
                 str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
                 kernel_name="python3", progress_bar=progress, cwd=str(NOTEBOOK_DIR), log_output=False,
-                kernel_manager_class=IpcKernelManager,
+                kernel_manager_class=IpcKernelManager, **engine_kwargs,
             )
         return StageResult(stage, "succeeded", time.monotonic() - started, output)
     except papermill.PapermillExecutionError as exc:
@@ -296,6 +303,23 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
                 stages=stages, llm_provider=settings.llm_provider)
     result = RunResult(run_id, "running", run_dir=run_dir)
     todo = [s for s in stages if s not in done]
+    kernels = Prestarter(IpcKernelManager, "python3", NOTEBOOK_DIR)
+    try:
+        _run_stages(settings, params, stages, run_id, todo, run_dir, result, kernels, progress, echo, stop)
+    finally:
+        kernels.close()
+    if stop.signal:
+        result.status, result.interrupted_by = "interrupted", stop.signal
+        result.exit_code = INTERRUPT_EXIT_CODES.get(stop.signal, 130)
+        result.error = result.error or f"interrupted by {stop.signal}"
+        result.stage = result.stage or next((s for s in stages if s not in done and s not in
+                                             {o.stage for o in result.stages}), None)
+    _finish(settings, result, echo, publish=not stop.signal)
+    return result
+
+
+def _run_stages(settings, params, stages, run_id, todo, run_dir, result, kernels, progress, echo, stop) -> None:
+    """The stages in order; each one's kernel was started while the one before it ran."""
     for number, stage in enumerate(stages, start=1):
         if stop.signal:
             break
@@ -307,15 +331,21 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
                 params=[run_id, stage])
         started = time.monotonic()
         stop.in_stage = True
+        km = None
         try:
             if stop.signal:  # arrived while the stage was being recorded
                 raise StageInterrupted(stop.signal)
-            outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo)
+            km = kernels.take(stage)
+            for ahead in todo[todo.index(stage) + 1:][:KERNELS_AHEAD]:
+                kernels.start(ahead)  # boots and imports while this stage runs
+            outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo, km=km)
         except StageInterrupted:
             outcome = StageResult(stage, "failed", time.monotonic() - started, run_dir / f"{STAGES.index(stage) + 1:02d}_{stage}.ipynb",
                                   f"interrupted by {stop.signal}", INTERRUPT_EXIT_CODES.get(stop.signal, 130))
         finally:
             stop.in_stage = False
+            if km is not None:
+                kernels.stop(km)
         if stop.signal:
             _kill_stage_kernels()
             # A stage that failed because its kernel was told to stop counts as interrupted too.
@@ -342,14 +372,6 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
     else:
         if not stop.signal:
             result.status = "succeeded"
-    if stop.signal:
-        result.status, result.interrupted_by = "interrupted", stop.signal
-        result.exit_code = INTERRUPT_EXIT_CODES.get(stop.signal, 130)
-        result.error = result.error or f"interrupted by {stop.signal}"
-        result.stage = result.stage or next((s for s in stages if s not in done and s not in
-                                             {o.stage for o in result.stages}), None)
-    _finish(settings, result, echo, publish=not stop.signal)
-    return result
 
 
 def _finish(settings: Settings, result: RunResult, echo=print, publish: bool = True) -> None:
