@@ -312,6 +312,8 @@ def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg:
         metrics = json.loads(s["model"][2]) if s["model"][2] else {}
         auc = metrics.get("roc_auc")
         print(f"  model:    {s['model'][1]} sha256 {s['model'][0][:12]}…" + (f"  held-out ROC-AUC {auc:.3f}" if isinstance(auc, (int, float)) else ""))
+    if s.get("incremental"):
+        print(f"  incremental: {s['incremental']}")
     if s["durations"]:
         print("  stages:   " + ", ".join(f"{stage} {d:.1f}s" for stage, d in s["durations"]))
     print(f"  audit:    {s['audit_events']:,} events; executed notebooks and manifest in {result.run_dir}")

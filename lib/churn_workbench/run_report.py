@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from . import db
+from . import db, incremental
 
 # Stage -> the audit event in which it reports its work (details carry the LLM engine's stats).
 LLM_EVENTS = {"feedback": "feedback_analysed", "act": "actions_written"}
-_EVENTS = ("stage_started", "consent_checked", "predictions_written", "actions_written", "feedback_analysed", "llm_fallback")
+_EVENTS = tuple(dict.fromkeys(("stage_started", "consent_checked", "predictions_written", "actions_written",
+                                "feedback_analysed", "llm_fallback", *incremental.EVENTS)))
 
 
 @dataclass
@@ -142,6 +143,7 @@ def summary(db_path, run_id: str) -> dict:
             "ingest": json.loads(ingest[0]) if ingest and ingest[0] else None, "provider": provider,
             "predicted": "predict" in stages_run, "acted": "act" in stages_run,
             "not_scored": not_scored(events), "not_actioned": not_actioned(events),
+            "incremental": incremental.describe(events),
             "llm": [h for h in (llm_health(events, s, provider) for s in LLM_EVENTS) if h is not None]}
 
 
