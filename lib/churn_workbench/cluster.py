@@ -90,6 +90,15 @@ def connect(settings: Settings):
     return client
 
 
+def disconnect() -> None:
+    """Close this process's clients (before their cluster goes away, so none waits to reconnect)."""
+    with _lock:
+        for client in _clients.values():
+            with contextlib.suppress(Exception):
+                client.close()
+        _clients.clear()
+
+
 def threads(client) -> int:
     """Worker threads the cluster has now (each runs one partition at a time)."""
     return max(1, sum(client.nthreads().values()))

@@ -54,10 +54,12 @@ class Prestarter:
         return self._ready.pop(stage)
 
     @staticmethod
-    def stop(km) -> None:
+    def stop(km, now: bool = False) -> None:
+        """Stop a kernel. `now`: kill it without the shutdown handshake (a kernel whose notebook has
+        finished holds nothing that needs closing: every database session of a stage is closed)."""
         with contextlib.suppress(Exception):
             if run_sync(km.is_alive)():
-                run_sync(km.shutdown_kernel)(now=False)
+                run_sync(km.shutdown_kernel)(now=now)
         with contextlib.suppress(Exception):
             run_sync(km.cleanup_resources)()
 

@@ -277,9 +277,26 @@ def _expected_items(params: dict, stages: list[str]) -> int | None:
     to be small starts no cluster. None: unknown (input files), the cluster is started."""
     if not set(stages) & set(_CLUSTER_STAGES):
         return 0
-    if params.get("customers_path") or "ingest" not in stages:
-        return None  # input files, or the customers already in the store: size unknown here
+    if "ingest" not in stages:
+        return None  # the customers already in the store: size unknown here
+    if params.get("customers_path"):
+        return _rows_in(Path(params["customers_path"]))
     return int(params.get("synthetic_n") or 0) or None
+
+
+def _rows_in(path: Path) -> int | None:
+    """Rows of a customers file, cheaply: Parquet metadata, or line breaks in a plain CSV
+    (None for anything else, e.g. a compressed file: then the cluster is started)."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+            return pq.ParquetFile(path).metadata.num_rows
+        if path.suffix.lower() == ".csv":
+            with open(path, "rb") as fh:
+                return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=None) -> RunResult:
@@ -345,7 +362,7 @@ def _run_stages(settings, params, stages, run_id, todo, run_dir, result, kernels
         finally:
             stop.in_stage = False
             if km is not None:
-                kernels.stop(km)
+                kernels.stop(km, now=True)
         if stop.signal:
             _kill_stage_kernels()
             # A stage that failed because its kernel was told to stop counts as interrupted too.
