@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import logging
 import os
+import signal
 import socket
 import threading
 from typing import Callable, Iterator, Sequence
@@ -241,6 +242,10 @@ def for_run(settings: Settings, expected_items: int | None, echo=print) -> Itera
     started: dict = {}
 
     def start() -> None:
+        # Ctrl-C at the terminal reaches every process of its group: the worker processes (which
+        # inherit this thread's signal mask) leave it to the runner, which closes the cluster.
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             started["cluster"] = start_local_cluster(settings, port)
         except Exception as exc:  # noqa: BLE001 - reported; kernels then fail to connect, loudly
