@@ -40,6 +40,7 @@ MIN_PARTITION_ITEMS = 2_000
 CONNECT_TIMEOUT_S = 60  # a kernel may start while the run's local cluster is still coming up
 
 _clients: dict[str, object] = {}
+_steps: list[dict] = []  # what ran where in this process since the last steps_run() (for the audit trail)
 _own_cluster = None
 _lock = threading.Lock()
 
@@ -113,6 +114,28 @@ def _process_cluster(settings: Settings) -> str:
     return _own_cluster.scheduler_address
 
 
+def steps_run() -> list[dict]:
+    """The distributed steps since the last call: function, items, partitions, workers (the stage
+    records them in its audit trail, so a run shows where its per-customer work ran)."""
+    with _lock:
+        steps = list(_steps)
+        _steps.clear()
+    return steps
+
+
+def record_steps(audit) -> None:
+    """Add an audit event `cluster_work` listing the distributed steps since the last record, if any."""
+    steps = steps_run()
+    if steps:
+        audit.event("cluster_work", steps=steps)
+
+
+def note(fn, n_items: int, n_partitions: int, client) -> None:
+    with _lock:
+        _steps.append({"step": getattr(fn, "__name__", str(fn)), "items": int(n_items), "partitions": int(n_partitions),
+                       "workers": len(client.nthreads()), "scheduler": client.scheduler.address})
+
+
 def map_partitions(fn: Callable[..., list], items: Sequence, customer_ids: Sequence, settings: Settings,
                    *args, client=None) -> list:
     """[fn(partition, *args) ...] flattened back into input order: fn takes a list of items and
@@ -124,6 +147,7 @@ def map_partitions(fn: Callable[..., list], items: Sequence, customer_ids: Seque
     if client is None or not items:
         return list(fn(items, *args)) if items else []
     groups = split(customer_ids, partition_count(len(items), threads(client)))
+    note(fn, len(items), len(groups), client)
     results: list = [None] * len(items)
     for number, out in run_tasks(client, fn, [[items[i] for i in g] for g in groups], *args):
         positions = groups[number]
@@ -142,6 +166,7 @@ def map_frames(fn: Callable[..., pd.DataFrame], frame: pd.DataFrame, settings: S
     if client is None or frame.empty:
         return fn(frame, *args)
     groups = split(frame.index, partition_count(len(frame), threads(client)))
+    note(fn, len(frame), len(groups), client)
     parts: list[pd.DataFrame | None] = [None] * len(groups)
     for number, out in run_tasks(client, fn, [frame.iloc[g] for g in groups], *args):
         parts[number] = out.set_axis(groups[number])

@@ -92,6 +92,7 @@ class _Distributed:
         for i, it in enumerate(items):
             it.key = it.key or f"item-{i}"  # the journal's handle on an item across retries
         groups = cluster.split(owners, cluster.partition_count(len(items), n_threads))
+        cluster.note(run_partition, len(items), len(groups), self.client)
         share = _share(settings, n_threads, len(groups))
         spec = {k: v for k, v in self.kw.items() if k not in _KERNEL_ONLY}
         spec["settings"] = share

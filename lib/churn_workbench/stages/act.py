@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from .. import consent, db, uplift
+from .. import cluster, consent, db, uplift
 from ..control import control_group, intended_actions, record_assignment
 from ..errors import UsageError
 from ..llm import ActionRequest, EgressJournal, propose_actions
@@ -77,6 +77,7 @@ def run(params: ActParams) -> dict:
                     not_in_segments=int((~targeted).sum()), action_segments=",".join(wanted),
                     llm_items=len(requests), llm=outcome.stats)
 
+    cluster.record_steps(ctx.audit)  # where the per-customer work ran
     def write(con):
         db.insert_df(con, "actions", rows)
 

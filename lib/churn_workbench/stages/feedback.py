@@ -113,6 +113,7 @@ def run(params: FeedbackParams) -> dict:
                       "pii_counts": pii_counts.to_numpy(), "source_sha256": feedback["source_sha256"]}),
         on="feedback_id", how="left")
     rows["run_id"] = ctx.run_id
+    cluster.record_steps(ctx.audit)  # where the per-customer work ran
     ctx.audit.event("feedback_analysed", items=len(rows), **{k: v for k, v in outcome.stats.items()})
 
     def write(con):

@@ -64,6 +64,7 @@ def run(params: PredictParams) -> dict:
     counts = predictions["segment"].value_counts().to_dict()
     ctx.audit.event("predictions_written", rows=len(predictions), segments=counts, model_sha256=version,
                     excluded_by_consent=int((~allowed).sum()), excluded_churned=int(churned.sum()), reused_unchanged=reused)
+    cluster.record_steps(ctx.audit)  # where the per-customer work ran
     ctx.commit(lambda con: db.insert_df(con, "predictions", predictions), replace_tables=("predictions",))
     return {"run_id": ctx.run_id, "scored": len(predictions), "excluded_by_consent": int((~allowed).sum()),
             "excluded_churned": int(churned.sum()),
