@@ -31,7 +31,7 @@ def test_the_default_run_uses_a_local_cluster_and_closes_it(workspace):
         con.close()
     steps = {stage: json.loads(details)["steps"] for stage, details in events}
     assert {"feedback", "predict"} <= set(steps)
-    assert {s["step"] for s in steps["feedback"]} >= {"anonymize_pairs", "analyze_chunk"}
+    assert "anonymize_pairs" in {s["step"] for s in steps["feedback"]}
     assert [s["step"] for s in steps["predict"]] == ["score_partition"]
     for step in (s for stage in steps.values() for s in stage):
         assert step["scheduler"].startswith("tcp://127.0.0.1:")
