@@ -264,7 +264,7 @@ def run(settings: Settings, params: dict, stages: list[str], run_id: str | None 
     signal, result.exit_code is 130 / 143); it can be finished with `resume`.
     """
     with pipeline_lock(settings.db_path, wait), _StopSignals() as stop, \
-            cluster.for_run(settings, _expected_items(params, stages)):
+            cluster.for_run(settings, _expected_items(params, stages, settings.db_path)):
         return _run_locked(settings, params, stages, run_id, resume, progress, echo, stop)
 
 
@@ -272,16 +272,24 @@ def run(settings: Settings, params: dict, stages: list[str], run_id: str | None 
 _CLUSTER_STAGES = ("feedback", "predict", "act")
 
 
-def _expected_items(params: dict, stages: list[str]) -> int | None:
-    """Customers the run will work on, when known before it starts (synthetic data): a run known
-    to be small starts no cluster. None: unknown (input files), the cluster is started."""
+def _expected_items(params: dict, stages: list[str], db_path: Path) -> int | None:
+    """Customers the run will work on, when known before it starts: a run known to be small
+    starts no cluster. None: unknown, the cluster is started."""
     if not set(stages) & set(_CLUSTER_STAGES):
         return 0
     if "ingest" not in stages:
-        return None  # the customers already in the store: size unknown here
+        return _customers_in_store(db_path)
     if params.get("customers_path"):
         return _rows_in(Path(params["customers_path"]))
     return int(params.get("synthetic_n") or 0) or None
+
+
+def _customers_in_store(db_path: Path) -> int | None:
+    try:
+        with db.session(db_path) as con:
+            return con.execute("SELECT count(*) FROM customers").fetchone()[0] if db.table_exists(con, "customers") else 0
+    except Exception:  # noqa: BLE001 - an estimate only: unknown starts the cluster
+        return None
 
 
 def _rows_in(path: Path) -> int | None:
