@@ -218,7 +218,10 @@ def _quiet_large_graph_warning():
 def start_local_cluster(settings: Settings, port: int = 0):
     """A LocalCluster on 127.0.0.1 with one single-threaded worker process per CPU (the work is
     pure Python: threads would share one interpreter lock), warmed with the stages' imports."""
+    import dask
     from distributed import LocalCluster
+
+    dask.config.refresh()  # the DASK_* variables the run set (config.DASK_ENV)
 
     workers = settings.dask_workers or cpu_count()
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -281,7 +284,7 @@ def for_run(settings: Settings, expected_items: int | None, echo=print) -> Itera
     try:
         yield address
     finally:
-        config.restore_scheduler(previous)
+        config.restore_env(previous)
         thread.join()
         cluster = started.get("cluster")
         if cluster is not None:

@@ -223,16 +223,25 @@ def select_llm_profile(name: str | None) -> None:
         os.environ["WORKBENCH_LLM_PROFILE"] = name
 
 
-def export_scheduler(address: str) -> str | None:
+# Dask's own settings for the run's processes (runner, kernels, workers inherit them): on a busy
+# machine a process can hold its interpreter lock for long stretches, and the default 30 s
+# before a connection counts as lost cancelled whole partitions.
+DASK_ENV = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__TCP": "300s", "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "120s"}
+
+
+def export_scheduler(address: str) -> dict[str, str | None]:
     """Make `address` the Dask scheduler of every stage kernel this process starts (they inherit
-    the environment); returns the previous value, for `restore_scheduler`."""
-    previous = os.environ.get("WORKBENCH_DASK_SCHEDULER")
-    os.environ["WORKBENCH_DASK_SCHEDULER"] = address
+    the environment), with DASK_ENV unless set; returns the previous values, for `restore_env`."""
+    wanted = {"WORKBENCH_DASK_SCHEDULER": address,
+              **{k: v for k, v in DASK_ENV.items() if not os.environ.get(k)}}
+    previous = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
     return previous
 
 
-def restore_scheduler(previous: str | None) -> None:
-    if previous is None:
-        os.environ.pop("WORKBENCH_DASK_SCHEDULER", None)
-    else:
-        os.environ["WORKBENCH_DASK_SCHEDULER"] = previous
+def restore_env(previous: dict[str, str | None]) -> None:
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
