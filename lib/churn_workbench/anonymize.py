@@ -84,7 +84,7 @@ def anonymize_many(
     churn_workbench.cluster.map_partitions.)"""
     if known is not None and len(known) != len(texts):
         raise ValueError(f"known has {len(known)} entries for {len(texts)} texts")
-    return [anonymize(t, k) for t, k in zip(texts, known if known is not None else [None] * len(texts))]
+    return anonymize_pairs(list(zip(texts, known if known is not None else [None] * len(texts))))
 
 
 def anonymize_pairs(pairs: Sequence[tuple[str, KnownIdentifiers | None]]) -> list[AnonymizedText]:

@@ -20,6 +20,7 @@ from ..vocab import IDENTIFIER_ROLES
 from .context import customer_roles, latest_run_with, open_stage
 from .params import FeedbackParams
 
+
 def _known_identifiers(customers: pd.DataFrame, roles: dict[str, str]) -> dict[str, KnownIdentifiers]:
     """customer id -> the customer's own identifiers, by column role (whatever the columns are called).
 
