@@ -199,7 +199,7 @@ def table(results: list[dict]) -> str:
                      f" | {100 * night['wall_s'] / f['wall_s']:.0f}% |")
     for r in results:
         n, night = r["customers"], r.get("nightly") or {}
-        if n in TARGETS:
+        if n in TARGETS and night:
             lines.append(f"{n:,}: stage time {r['first'].get('stage_s')}s (target <= {TARGETS[n]:.0f}s), "
                          f"peak memory {r['first'].get('peak_rss_tree_mb')} MB (target <= {MEMORY_TARGET_MB} MB at 1M), "
                          f"nightly re-run {100 * night.get('wall_s', 0) / r['first']['wall_s']:.0f}% of the first run "

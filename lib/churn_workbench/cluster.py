@@ -19,7 +19,6 @@ journal first (llm/partitioned.py).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import signal
@@ -174,34 +173,19 @@ def map_frames(fn: Callable[..., pd.DataFrame], frame: pd.DataFrame, settings: S
 
 
 def run_tasks(client, fn: Callable, chunks: list, *args) -> Iterator[tuple[int, object]]:
-    """(chunk number, fn(chunk, *args)) as tasks finish, at most two tasks per worker thread in
-    flight, so the chunks' data waits here rather than all at once in the scheduler's memory.
-    A task whose worker died is run again by the scheduler on another worker."""
+    """(chunk number, fn(chunk, *args)) as tasks finish. Every chunk is submitted at once (there
+    are a few per worker thread): the scheduler hands the next one to whichever worker is free
+    (a bounded window of submissions left a worker idle while the other had a queue). A task
+    whose worker died is run again by the scheduler on another worker."""
     from distributed import as_completed
 
-    window = 2 * threads(client)
-    pending = iter(enumerate(chunks))
-    numbers = {}
-
-    def submit_next(queue) -> None:
-        for number, chunk in pending:
-            future = client.submit(fn, chunk, *args, pure=False)
-            numbers[future.key] = number
-            queue.add(future)
-            return
-
-    first = []
-    for number, chunk in itertools.islice(pending, window):
-        first.append(client.submit(fn, chunk, *args, pure=False))
-        numbers[first[-1].key] = number
-    queue = as_completed(first, loop=client.loop)
     with _quiet_large_graph_warning():
-        for future in queue:
+        futures = [client.submit(fn, chunk, *args, pure=False) for chunk in chunks]
+        numbers = {future.key: number for number, future in enumerate(futures)}
+        for future in as_completed(futures, loop=client.loop):
             result = future.result()
-            number = numbers.pop(future.key)
             future.release()
-            submit_next(queue)
-            yield number, result
+            yield numbers[future.key], result
 
 
 @contextlib.contextmanager
