@@ -101,7 +101,10 @@ def disconnect() -> None:
 
 
 def threads(client) -> int:
-    """Worker threads the cluster has now (each runs one partition at a time)."""
+    """Worker threads the cluster has now (each runs one partition at a time); waits for a first
+    worker, since a kernel may connect while the run's cluster is still starting its workers."""
+    if not client.nthreads():
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
     return max(1, sum(client.nthreads().values()))
 
 
