@@ -51,6 +51,7 @@ def test_local_cluster_gives_the_serial_answers_in_input_order():
         texts = [f"Case {i}: no signal and the bill is wrong" if i % 2 else f"Thanks, great app {i}" for i in range(3000)]
         assert local.analyze_texts(texts, settings).equals(local.analyze_texts(texts))
     finally:
+        cluster.disconnect()
         local_cluster.close()
 
 
