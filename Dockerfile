@@ -9,22 +9,28 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     # the checkout root (config.PROJECT_ROOT) and Voilà's offline "workbench" template
     WORKBENCH_HOME=/app \
     JUPYTER_PATH=/app/share/jupyter \
-    MPLBACKEND=Agg
+    MPLBACKEND=Agg \
+    # The signing key and the exported heads live on volumes of their own, outside data/ and audit/
+    # (the workbench refuses a key inside them), so a `run --rm` container keeps them.
+    WORKBENCH_SIGNING_KEY_FILE=/app/keys/signing_key.pem \
+    WORKBENCH_HEADS_FILE=/app/heads/heads.jsonl
 
 WORKDIR /app
 
-# Dependencies first, so editing a notebook or a module does not reinstall them.
-COPY pyproject.toml README.md ./
+# Dependencies first, so editing a notebook or a module does not reinstall them. The lock pins
+# every version (-c: what pyproject.toml asks for is installed, at the locked version).
+COPY pyproject.toml README.md requirements.lock ./
 COPY lib ./lib
-RUN pip install -e . \
+RUN pip install -c requirements.lock -e . \
  && python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (churn workbench)"
 
 COPY . .
 
-# Not root: the services write only to the mounted ./data and ./audit.
+# Not root: the services write only to the mounted ./data, ./audit, ./keys and ./heads.
 RUN useradd --create-home --uid 1000 workbench \
- && mkdir -p /app/data /app/audit \
- && chown -R workbench:workbench /app/data /app/audit
+ && mkdir -p /app/data /app/audit /app/keys /app/heads \
+ && chown -R workbench:workbench /app/data /app/audit /app/keys /app/heads \
+ && chmod 700 /app/keys
 USER workbench
 
 EXPOSE 8866 8888

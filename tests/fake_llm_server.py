@@ -13,7 +13,10 @@ misbehave on purpose, with a seeded RNG:
     result), drop_ref, wrong_ref, extra_ref, malicious (action results out of policy).
 
 With `rpm`/`tpm` set it also enforces its own sliding-window limits (429 when exceeded), so a
-client-side limiter can be measured against it.
+client-side limiter can be measured against it. Latency: `latency_s` per request plus
+`latency_per_item_s` per item; with `slots=1` requests are served one at a time, like a
+one-thread llama.cpp server on a CPU (a request the client gave up on still holds the slot
+until it is done, as there).
 
     with FakeLLMServer(faults=Faults(rate_limit=0.3), seed=1) as server:
         os.environ.update(server.env())
@@ -115,9 +118,12 @@ def tokens_of(text: str) -> int:
 
 class FakeLLMServer:
     def __init__(self, faults: Faults | None = None, seed: int = 0, rpm: int = 0, tpm: int = 0,
-                 window_s: float = 60.0, latency_s: float = 0.0):
+                 window_s: float = 60.0, latency_s: float = 0.0, latency_per_item_s: float = 0.0, slots: int = 0):
         self.faults = faults or Faults()
         self.rpm, self.tpm, self.window_s, self.latency_s = rpm, tpm, window_s, latency_s
+        self.latency_per_item_s = latency_per_item_s
+        self.slots = slots  # requests served at once (0: no limit)
+        self._slot = threading.Semaphore(slots) if slots else None
         self.requests: list[Recorded] = []
         self.served: Counter = Counter()
         self.accepted: deque = deque()        # (time, tokens) of requests counted by the limits
@@ -131,7 +137,7 @@ class FakeLLMServer:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "FakeLLMServer":
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd = _CountingServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -164,14 +170,17 @@ class FakeLLMServer:
         return env
 
     def configure(self, seed: int | None = None, **changes) -> None:
-        """Change faults (by field name) or limits (rpm, tpm, window_s, latency_s) on the fly."""
+        """Change faults (by field name), limits (rpm, tpm, window_s) or the latency (latency_s,
+        latency_per_item_s, slots) on the fly."""
         names = {f.name for f in fields(Faults)}
         with self._lock:
             for key, value in changes.items():
                 if key in names:
                     setattr(self.faults, key, value)
-                elif key in ("rpm", "tpm", "window_s", "latency_s"):
+                elif key in ("rpm", "tpm", "window_s", "latency_s", "latency_per_item_s"):
                     setattr(self, key, value)
+                elif key == "slots":
+                    self.slots, self._slot = value, threading.Semaphore(value) if value else None
                 else:
                     raise TypeError(f"unknown setting {key!r}")
             if seed is not None:
@@ -183,6 +192,11 @@ class FakeLLMServer:
             self.served.clear()
             self.accepted.clear()
             self.token_log.clear()
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until no connection is waiting to be accepted or being served: after a client was
+        killed, everything it had already sent has then been recorded."""
+        return self._httpd.wait_idle(timeout)
 
     # ------------------------------------------------------------------ what clients sent
     def chat_requests(self) -> list[Recorded]:
@@ -214,6 +228,22 @@ class FakeLLMServer:
             content = {n for n in CONTENT_FAULTS if n not in ("malicious", "malicious_text")
                        and self._rng.random() < getattr(self.faults, n)}
         return chosen, content
+
+    def _serve_time(self, request: dict) -> None:
+        """Take as long as the configured latency, in a slot if there are few."""
+        try:
+            n_items = len(json.loads(request["messages"][-1]["content"]))
+        except (KeyError, IndexError, TypeError, ValueError):
+            n_items = 1
+        delay = self.latency_s + self.latency_per_item_s * n_items
+        if not delay:
+            return
+        slot = self._slot
+        if slot is None:
+            self._closing.wait(delay)
+            return
+        with slot:
+            self._closing.wait(delay)
 
     def _rand(self) -> float:
         with self._lock:
@@ -320,6 +350,41 @@ class FakeLLMServer:
         return {"ref": item.get("ref"), **action}
 
 
+class _CountingServer(ThreadingHTTPServer):
+    """Knows how many connections it is serving, and whether one is waiting to be accepted."""
+
+    def __init__(self, *args, **kwargs):
+        self._active = 0
+        self._idle = threading.Condition()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self._idle:
+            self._active += 1
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        import select
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while True:
+                pending = bool(select.select([self.socket], [], [], 0)[0])
+                if not self._active and not pending:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.05))   # a pending connection is accepted by the serving thread
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeLLMServer
     protocol_version = "HTTP/1.1"
@@ -357,8 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             record.status, record.kind = 400, "bad_request"
             return self._send(400, json.dumps({"error": {"message": "invalid JSON"}}))
-        if fake.latency_s:
-            time.sleep(fake.latency_s)
+        fake._serve_time(request)
         fault, content_faults = fake._draw()
         f = fake.faults
         mode = (request.get("response_format") or {}).get("type", "text")

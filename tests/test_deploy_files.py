@@ -1,10 +1,13 @@
 """Deployment files: docker-compose.yml against the Compose specification (offline), the
-Dockerfile, environment.yml (no second dependency list), Voilà's settings and the dashboard
-notebook as committed."""
+Dockerfile, environment.yml (no second dependency list), Voilà's settings, the dashboard
+notebook as committed, and the Makefile's targets (dry runs, and a taken dashboard port)."""
 from __future__ import annotations
 
 import json
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -65,7 +68,8 @@ def test_compose_services_share_data_and_audit_and_env_file(compose):
     assert set(SERVICES) <= set(services)
     for name in SERVICES:
         service = services[name]
-        assert {"./data:/app/data", "./audit:/app/audit"} <= _mounts(service), name
+        assert {"./data:/app/data", "./audit:/app/audit", "./keys:/app/keys", "./heads:/app/heads"} \
+            <= _mounts(service), name
         env_file = service.get("env_file")
         assert env_file == ".env" or (isinstance(env_file, list) and ".env" in env_file), name
         check = service.get("healthcheck", {})
@@ -79,7 +83,9 @@ def test_compose_services_share_data_and_audit_and_env_file(compose):
 def test_compose_commands(compose):
     services = compose["services"]
     dashboard = " ".join(services["dashboard"]["command"])
-    assert dashboard.startswith("voila notebooks/dashboard.ipynb") and "--port=8866" in dashboard
+    # The launcher: voila.json's settings, and a token because it listens beyond loopback in the container.
+    assert dashboard.startswith("python -m churn_workbench dashboard") and "--port 8866" in dashboard
+    assert "--generate-token" in dashboard
     assert "8866" in " ".join(services["dashboard"]["healthcheck"]["test"])
     lab = " ".join(services["lab"]["command"])
     assert lab.startswith("jupyter lab") and "--ServerApp.port=8888" in lab
@@ -96,8 +102,10 @@ def test_dockerfile_installs_the_project_with_pip():
     text = (ROOT / "Dockerfile").read_text()
     instructions = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
     assert instructions[0].startswith("FROM python:3.11")
-    assert re.search(r"pip install (-e )?\.(\s|$|\[)", text), "the project itself must be pip-installed"
-    assert "requirements" not in text.lower(), "pyproject.toml is the only dependency list"
+    assert re.search(r"pip install (-c requirements.lock )?(-e )?\.(\s|$|\[)", text), "the project itself must be pip-installed"
+    # pyproject.toml is the only dependency list; requirements.lock only pins its versions (-c).
+    assert [line for line in text.lower().splitlines() if "requirements" in line and not line.strip().startswith("#")] \
+        == ["copy pyproject.toml readme.md requirements.lock ./", "run pip install -c requirements.lock -e . \\"]
     assert any(i.startswith("USER ") and "root" not in i for i in instructions), "the services must not run as root"
     assert "JUPYTER_PATH=/app/share/jupyter" in text, "Voilà needs the offline template"
     assert not re.search(r"(API_KEY|TOKEN|SECRET)\s*=\s*\S", text)
@@ -111,7 +119,8 @@ def test_environment_yml_has_no_second_dependency_list():
     conda = [d for d in deps if isinstance(d, str)]
     pip = [d for d in deps if isinstance(d, dict)]
     assert sorted(conda) == ["pip", "python=3.11"], "conda installs only Python and pip"
-    assert pip == [{"pip": ["-e .[dev]"]}], "pip installs only this project (pyproject.toml is the one list)"
+    assert pip == [{"pip": ["-c requirements.lock", "-e .[dev]"]}], \
+        "pip installs only this project (pyproject.toml is the one list), at the locked versions"
     assert "requires-python" in (ROOT / "pyproject.toml").read_text()
 
 
@@ -137,3 +146,64 @@ def test_dashboard_notebook_is_committed_clean_with_parameters():
     params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1 and 'snapshot_dir = ""' in "".join(params[0]["source"])
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+# --------------------------------------------------------------------------- the Makefile
+def _make(target_dir, *args, timeout=60):
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=target_dir, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_make_rebuilds_a_venv_made_by_an_unsupported_python(tmp_path):
+    (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "requirements.lock").write_text("")
+    fake = tmp_path / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo 'Python 3.9.2'; exit 0; fi\nexit 1\n")
+    fake.chmod(0o755)
+    (tmp_path / ".venv" / ".installed").write_text("")
+    result = _make(tmp_path, "-n", "setup", f"PYTHON={sys.executable}")
+    assert ".venv was built by Python 3.9.2, not Python 3.11 or 3.12: removing it" in result.stdout, result.stdout
+    assert not (tmp_path / ".venv").exists()
+    assert "-m venv .venv" in result.stdout  # and the dry run shows it being rebuilt
+    # A venv whose interpreter disappeared (the base Python was removed) is rebuilt the same way.
+    fake.parent.mkdir(parents=True)
+    fake.symlink_to(tmp_path / "gone" / "python3.11")
+    result = _make(tmp_path, "-n", "setup", f"PYTHON={sys.executable}")
+    assert "a Python that no longer runs" in result.stdout and not (tmp_path / ".venv").exists()
+    # A healthy venv is left alone.
+    healthy = _make(ROOT, "-n", "setup")
+    assert "removing it" not in healthy.stdout
+
+
+def test_make_dashboard_refuses_a_taken_port_clearly(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # -o: never remake the venv stamp here (a test must not run pip, whatever the files' times).
+        result = _make(ROOT, "-o", ".venv/.installed", "dashboard", f"PORT={port}", f"DB={tmp_path / 'wb.duckdb'}")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("make: ***")]
+    assert len(lines) == 1 and f"port {port} on 127.0.0.1 is not available" in lines[0] and "another" in lines[0], \
+        result.stderr
+
+
+def test_make_targets_take_another_database():
+    dry = _make(ROOT, "-n", "dashboard", "verify", "run", "DB=/tmp/other/wb.duckdb")
+    assert "WORKBENCH_DB=/tmp/other/wb.duckdb .venv/bin/python -m churn_workbench dashboard" in dry.stdout
+    assert "run_pipeline.py verify --db /tmp/other/wb.duckdb" in dry.stdout
+    assert "run_pipeline.py --db /tmp/other/wb.duckdb" in dry.stdout
+
+
+def test_make_has_a_fast_tier_and_installs_chromium_only_where_it_can():
+    dry = _make(ROOT, "-n", "test-fast", "test")
+    fast, full = [line for line in dry.stdout.splitlines() if "-m pytest" in line]
+    assert '-m "not slow"' in fast and "-n auto" in fast and "--dist loadgroup" in fast
+    assert "-m " not in full.split("pytest", 1)[1] and "--dist loadgroup" in full
+    recipe = _make(ROOT, "-n", "-B", "chromium").stdout
+    assert "command -v chromium" in recipe and "apt-get install -y" in recipe and 'id -u' in recipe
+    assert "will be skipped" in recipe   # no root, no apt-get: a note, and make goes on
+    assert "playwright install" not in _make(ROOT, "-n", "-B", "setup").stdout
+

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from churn_workbench import effect, synthetic
+from churn_workbench.workspace import Workspace
 
 
 def test_newcombe_interval_matches_the_published_example():
@@ -27,6 +28,7 @@ def _experiment(n=2000, seed=1, share=0.5, action="discount"):
     return data, pd.DataFrame({"customer_id": ids, "treated": rng.random(len(ids)) >= share, "action_type": action})
 
 
+@pytest.mark.slow   # 300 redraws of an experiment: a coverage rate, not a unit on tiny data
 @pytest.mark.parametrize("method", ["newcombe", "bootstrap"])
 def test_interval_covers_the_generators_true_effect_at_about_the_nominal_rate(method):
     """Redraw the outcomes of one experiment 300 times: the 95% interval must cover the true mean
@@ -91,7 +93,7 @@ def test_dashboard_effect_view_agrees_with_the_library(workspace, tmp_path):
         con.execute("""INSERT INTO outcomes (run_id, customer_id, churned, observed_at)
                        SELECT 'r1', customer_id, churned, now() FROM s WHERE customer_id <> 'C0000001'""")
         rep = effect.report(con, "r1", min_control=30)
-    gen = publish.publish(workspace.db_path, tmp_path / "snap", workspace.audit_dir)
+    gen = publish.publish(Workspace.open(workspace.db_path), tmp_path / "snap")
     view = snapshot_data.load(gen.parent)
     try:
         assert view.effect_runs() == ["r1"]

@@ -33,6 +33,7 @@ def known():
     return X, pd.Series(y, index=index), true
 
 
+@pytest.mark.slow   # three models on 6,000 rows: explanation quality, not a unit on tiny data
 @pytest.mark.parametrize("algorithms", [("lightgbm",), ("logistic_regression",), ("logistic_regression", "lightgbm", "blend")])
 def test_drivers_match_the_generating_process(known, algorithms):
     X, y, true = known

@@ -41,13 +41,11 @@ def llm(fake_llm_server, monkeypatch):
 
 
 def settings(provider="openai", **kw):
-    extra = {"llm_progress": False, "llm_progress_file": False, "llm_backoff_s": 0.01, "llm_max_wait_s": 2.0}
-    extra.update(kw.pop("extra", {}))
     base = dict(llm_provider=provider, llm_batch_size=4, llm_concurrency=2, llm_requests_per_minute=0,
                 llm_tokens_per_minute=0, llm_max_requests=1000, llm_max_tokens=10_000_000, llm_timeout_s=5.0,
-                llm_fallback_threshold=1.0)
+                llm_fallback_threshold=1.0, llm_progress=False, llm_progress_file=False, llm_backoff_s=0.01, llm_max_wait_s=2.0)
     base.update(kw)
-    return load_settings(**base, extra=extra)
+    return load_settings(**base)
 
 
 def feedback(n):
@@ -180,7 +178,7 @@ def test_mass_fallback_fails_the_stage(llm):
 
     llm.configure(server_error=1.0)
     with pytest.raises(LLMUnavailable, match="fell back"):
-        analyze_feedback(feedback(4), settings(llm_fallback_threshold=0.5, extra={"llm_max_attempts": 2}),
+        analyze_feedback(feedback(4), settings(llm_fallback_threshold=0.5, llm_max_attempts=2),
                          AuditLog("r", "feedback"), "r", {})
 
 

@@ -38,13 +38,11 @@ def llm(fake_llm_server, monkeypatch):
 
 
 def settings(provider, **kw):
-    extra = {"llm_progress": False, "llm_progress_file": False, "llm_backoff_s": 0.01, "llm_max_wait_s": 2.0}
-    extra.update(kw.pop("extra", {}))
     base = dict(llm_provider=provider, llm_batch_size=4, llm_concurrency=4, llm_requests_per_minute=0,
                 llm_tokens_per_minute=0, llm_max_requests=1000, llm_max_tokens=10_000_000, llm_timeout_s=5.0,
-                llm_fallback_threshold=1.0)
+                llm_fallback_threshold=1.0, llm_progress=False, llm_progress_file=False, llm_backoff_s=0.01, llm_max_wait_s=2.0)
     base.update(kw)
-    return load_settings(**base, extra=extra)
+    return load_settings(**base)
 
 
 def feedback(n, allowed=lambda i: True, texts=TEXTS):
@@ -139,7 +137,8 @@ def test_fault_storm_every_item_exactly_once(llm, provider):
     llm.configure(seed=11, rate_limit=0.3, server_error=0.1, truncated=0.05, slow=0.05, retry_after_s=0.05, slow_s=1.0)
     items = feedback(80)
     audit = AuditLog("run-1", "feedback")
-    out = analyze_feedback(items, settings(provider, llm_timeout_s=0.3), audit, "run-1", {})
+    # Timeouts here are injected faults, not a slow endpoint: the adaptation (its own tests) stays off.
+    out = analyze_feedback(items, settings(provider, llm_timeout_s=0.3, llm_adapt=False), audit, "run-1", {})
 
     assert out.rows["feedback_id"].tolist() == [it.feedback_id for it in items]
     assert out.rows["feedback_id"].is_unique
@@ -164,7 +163,7 @@ def test_malformed_replies_and_refs_are_retried_then_fall_back(llm):
                   schema_violation=0.4, drop_ref=0.3, wrong_ref=0.3, extra_ref=0.3)
     items = feedback(60)
     audit = AuditLog("run-1", "feedback")
-    out = analyze_feedback(items, settings("groq", extra={"llm_item_tries": 2}), audit, "run-1", {})
+    out = analyze_feedback(items, settings("groq", llm_item_tries=2), audit, "run-1", {})
     assert out.rows["feedback_id"].is_unique and len(out.rows) == 60
     assert set(out.rows["status"]) <= {"ok", "fallback"}
     assert out.stats["unknown_refs"] > 0 and out.stats["requeued"] > 0
@@ -178,7 +177,7 @@ def test_schema_violations_everywhere_fall_back_after_bounded_retries(llm):
     llm.configure(schema_violation=1.0)
     items = feedback(3)
     audit = AuditLog("run-1", "feedback")
-    out = analyze_feedback(items, settings("groq", llm_batch_size=1, extra={"llm_item_tries": 2}), audit, "run-1", {})
+    out = analyze_feedback(items, settings("groq", llm_batch_size=1, llm_item_tries=2), audit, "run-1", {})
     assert list(out.rows["status"]) == ["fallback"] * 3
     assert len(llm.chat_requests()) == 6  # each item: its first request and one retry
     assert set(out.rows["provider"]) == {"local"}
@@ -187,7 +186,7 @@ def test_schema_violations_everywhere_fall_back_after_bounded_retries(llm):
 
 def test_retry_after_is_honoured_and_sdk_retries_are_off(llm):
     llm.configure(rate_limit=1.0, retry_after_s=0.3)
-    out = analyze_feedback(feedback(1), settings("groq", extra={"llm_max_rate_limited": 3}),
+    out = analyze_feedback(feedback(1), settings("groq", llm_max_rate_limited=3),
                            AuditLog("r", "feedback"), "r", {})
     requests = llm.chat_requests()
     assert len(requests) == 3 and list(out.rows["status"]) == ["fallback"]
@@ -197,7 +196,7 @@ def test_retry_after_is_honoured_and_sdk_retries_are_off(llm):
 
 def test_server_errors_are_retried_a_bounded_number_of_times(llm):
     llm.configure(server_error=1.0)
-    out = analyze_feedback(feedback(2), settings("openai", extra={"llm_max_attempts": 3}),
+    out = analyze_feedback(feedback(2), settings("openai", llm_max_attempts=3),
                            AuditLog("r", "feedback"), "r", {})
     assert len(llm.chat_requests()) == 3
     assert list(out.egress["outcome"]) == ["server_error"] and list(out.rows["status"]) == ["fallback"] * 2
@@ -206,7 +205,7 @@ def test_server_errors_are_retried_a_bounded_number_of_times(llm):
 def test_client_limiter_keeps_under_server_limits(llm):
     llm.configure(tpm=3000, rpm=30, window_s=1.0)
     out = analyze_feedback(feedback(48), settings("groq", llm_tokens_per_minute=3000, llm_requests_per_minute=30,
-                                                  extra={"llm_rate_window_s": 1.0}),
+                                                  llm_rate_window_s=1.0),
                            AuditLog("r", "feedback"), "r", {})
     assert set(out.rows["status"]) == {"ok"}
     assert llm.served["limit"] == 0  # the server never had to refuse
@@ -274,7 +273,7 @@ def test_residual_gate_keeps_a_leftover_phone_home(llm):
     assert out.rows.set_index("feedback_id").loc["fb-x", "provider"] == "local"
     assert all("7700" not in r.body for r in llm.chat_requests())
     (blocked,) = events(audit, "egress_blocked")
-    assert blocked["status"] == "blocked" and blocked["details"]["entity_types"] == ["PHONE"]
+    assert blocked["status"] == "blocked" and blocked["details"]["entity_types"] == ["NUMBER"]  # the allow rule: digits not in a harmless form
     assert "7700" not in json.dumps(blocked)
 
     llm.reset()
@@ -283,10 +282,10 @@ def test_residual_gate_keeps_a_leftover_phone_home(llm):
 
 
 def test_residual_gate_over_the_final_payload_blocks_the_request(llm, monkeypatch):
-    def gate(text):  # items pass their own screen; the assembled JSON body does not
+    def gate(text, trusted=frozenset()):  # items pass their own screen; the assembled JSON body does not
         return [Finding("PHONE", 0, 1, 1.0, "detected")] if text.startswith("{") and "case" in text else []
 
-    monkeypatch.setattr(engine, "residual_pii", gate)
+    monkeypatch.setattr(engine, "egress_gate", gate)
     audit = AuditLog("run-1", "feedback")
     out = analyze_feedback(feedback(8), settings("groq"), audit, "run-1", {})
     assert llm.chat_requests() == [] and out.egress.empty
@@ -303,10 +302,10 @@ def test_a_flagged_batch_keeps_only_the_bad_item_home(llm, monkeypatch):
     items = feedback(8)
     items[5] = FeedbackItem("fb-bad", "CUST-bad", "The router keeps dropping, says item five", True)
 
-    def gate(text):  # clean alone as an item; flagged inside any request body
+    def gate(text, trusted=frozenset()):  # clean alone as an item; flagged inside any request body
         return [Finding("PERSON", 0, 1, 1.0, "detected")] if text.startswith("{") and "item five" in text else []
 
-    monkeypatch.setattr(engine, "residual_pii", gate)
+    monkeypatch.setattr(engine, "egress_gate", gate)
     audit = AuditLog("run-1", "feedback")
     out = analyze_feedback(items, settings("groq"), audit, "run-1", {})
     status = out.rows.set_index("feedback_id")["status"]

@@ -38,6 +38,8 @@ def _frame(data):
     return X, table.frame.set_index("customer_id")["churned"]
 
 
+# The tests on this 20,000-customer model are slow (make test, not make test-fast): model
+# quality on realistic sizes, not a unit on tiny data.
 @pytest.fixture(scope="module")
 def synthetic():
     data = generate(20_000, seed=11)
@@ -47,22 +49,23 @@ def synthetic():
     return data, X, y, trained, time.perf_counter() - started
 
 
+@pytest.mark.slow
 def test_auc_close_to_the_ceiling(synthetic):
     data, X, y, trained, seconds = synthetic
-    holdout = trained.holdout
+    holdout = trained.oof
     ceiling = roc_auc_score(holdout["label"], data.true_probability.reindex(holdout.index))
-    print(f"held-out AUC {trained.metrics['roc_auc']:.4f}, ceiling {ceiling:.4f}, {trained.algorithm}, {seconds:.1f}s")
-    assert trained.metrics["roc_auc"] >= ceiling - 0.01
-    assert seconds < 60
+    print(f"out-of-fold AUC {trained.metrics['roc_auc']:.4f}, ceiling {ceiling:.4f}, {trained.algorithm}, {seconds:.1f}s")
+    assert trained.metrics["roc_auc"] >= ceiling - 0.01   # the training time is a bench figure (make bench-model)
     assert {"logistic_regression", "lightgbm"} <= set(trained.candidates)
-    assert any(name.startswith("blend_") for name in trained.candidates)
+    assert any(name.startswith("blend ") for name in trained.candidates)
     assert sum(c["chosen"] for c in trained.candidates.values()) == 1
     assert trained.candidates[trained.algorithm]["chosen"]
 
 
+@pytest.mark.slow
 def test_metrics_and_curves_are_consistent(synthetic):
     _, _, y, trained, _ = synthetic
-    m, h = trained.metrics, trained.holdout
+    m, h = trained.metrics, trained.oof
     assert m["roc_auc"] == pytest.approx(roc_auc_score(h["label"], h["probability"]))
     assert m["pr_auc"] == pytest.approx(average_precision_score(h["label"], h["probability"]))
     assert m["brier"] == pytest.approx(brier_score_loss(h["label"], h["probability"]))
@@ -72,14 +75,14 @@ def test_metrics_and_curves_are_consistent(synthetic):
     lift = trained.curves["lift"]
     assert len(lift) == 10 and lift[0]["lift"] > 1.5 and lift[-1]["cumulative_capture"] == pytest.approx(1.0)
     bins = trained.curves["calibration"]
-    assert sum(b["rows"] for b in bins) == m["holdout_rows"]
+    assert sum(b["rows"] for b in bins) == m["evaluation_rows"]
     # Calibrated: predicted and observed rates agree within a few points in every bin.
     assert max(abs(b["mean_predicted"] - b["observed_rate"]) for b in bins) < 0.08
     s = trained.train_summary
-    assert s["rows_labelled"] == int(y.notna().sum()) and s["rows_train"] + s["rows_holdout"] == s["rows_labelled"]
+    assert s["rows_labelled"] == int(y.notna().sum()) and s["rows_evaluated"] == len(h)
     assert s["calibration"] in ("none", "sigmoid", "isotonic")
     assert set(s["calibration_evidence"]["cv_log_loss"]) == {"none", "sigmoid", "isotonic"}
-    assert s["rows_final_fit"] == s["rows_labelled"]  # the deployed model is refitted on every labelled row
+    assert s["rows_train"] == s["rows_labelled"]  # the deployed model is fitted on every labelled row
     assert m["ece"] < 0.03
 
 
@@ -114,6 +117,7 @@ def test_too_little_labelled_data_is_a_clear_error():
         M.train(X, pd.Series([0] * 30, index=X.index))
 
 
+@pytest.mark.slow
 def test_scoring_messy_frames(synthetic):
     _, X, _, trained, _ = synthetic
     base = M.predict_proba(trained, X.iloc[:2000])
@@ -152,6 +156,7 @@ def test_train_and_score_from_messy_files(tmp_path):
     assert len(M.predict_proba(trained, X)) == n
 
 
+@pytest.mark.slow
 def test_save_load_roundtrip_and_tampering(synthetic, tmp_path, monkeypatch):
     _, X, _, trained, _ = synthetic
     path, digest = M.save_model(trained, tmp_path)
@@ -167,7 +172,7 @@ def test_save_load_roundtrip_and_tampering(synthetic, tmp_path, monkeypatch):
     loaded = M.load_model(path, digest)
     assert seen["trusted"] is not True and list(seen["trusted"]) == list(M.TRUSTED_TYPES)
     assert loaded.feature_columns == trained.feature_columns and loaded.metrics["roc_auc"] == trained.metrics["roc_auc"]
-    assert loaded.holdout is None
+    assert loaded.oof is None
     assert np.allclose(M.predict_proba(loaded, X.iloc[:500]), M.predict_proba(trained, X.iloc[:500]))
 
     data = bytearray(path.read_bytes())
@@ -190,6 +195,7 @@ def test_untrusted_types_are_refused_before_loading(tmp_path):
         M.load_model(path, hashlib.sha256(payload).hexdigest())
 
 
+@pytest.mark.slow
 def test_drivers_are_feature_names(synthetic):
     _, X, _, trained, _ = synthetic
     drivers = explain.top_drivers(trained, X.iloc[:3000], k=3)
@@ -204,6 +210,7 @@ def test_drivers_are_feature_names(synthetic):
     assert np.mean([t == "complaints_90d" for t in tops]) > 0.9
 
 
+@pytest.mark.slow
 def test_contributions_are_additive(synthetic):
     """Row sums of the contributions = the row's log-odds minus the population's mean log-odds."""
     _, X, _, trained, _ = synthetic
@@ -214,7 +221,8 @@ def test_contributions_are_additive(synthetic):
     assert np.allclose(gap, gap[0], atol=1e-6)  # a constant: the population's expected log-odds
 
 
-@pytest.mark.parametrize("algorithms", [("lightgbm",), ("logistic_regression",), ("logistic_regression", "lightgbm", "blend")])
+@pytest.mark.parametrize("algorithms", [("lightgbm",), ("logistic_regression",), ("catboost",),
+                                        ("logistic_regression", "lightgbm", "blend")])
 def test_every_model_kind_saves_and_loads_with_the_allow_list(algorithms, tmp_path):
     X, y = _frame(generate(3_000, seed=8))
     trained = M.train(X, y, algorithms=algorithms)
@@ -243,16 +251,7 @@ def test_calibration_choice_follows_the_evidence():
     assert np.all(np.diff(p) >= -1e-12) and len(np.unique(p)) > 1000  # monotone, not collapsed into steps
 
 
-def test_quality_gate():
-    assert M.quality_gate(0.80, floor=0.6)[0]
-    ok, reason = M.quality_gate(0.335, floor=0.6)
-    assert not ok and "below the floor" in reason and "\n" not in reason
-    ok, reason = M.quality_gate(0.70, floor=0.6, deployed_auc=0.75, tolerance=0.005)
-    assert not ok and "worse than the deployed" in reason
-    assert M.quality_gate(0.748, floor=0.6, deployed_auc=0.75, tolerance=0.005)[0]
-    assert not M.quality_gate(float("nan"), floor=0.6)[0]
-
-
+@pytest.mark.slow
 def test_model_card(synthetic, tmp_path):
     _, _, _, trained, _ = synthetic
     path = model_card.write_model_card(trained, tmp_path, "ab" * 32, {"source": "synthetic", "run id": "r1"})
@@ -266,6 +265,6 @@ def test_model_card(synthetic, tmp_path):
         assert fragment in text, fragment
     for column in ("name", "email", "phone"):
         assert f"`{column}`" not in text
-    # A loaded model has no held-out rows: the card says so instead of failing.
-    loaded = M.TrainedModel(**{**trained.__dict__, "holdout": None})
+    # A loaded model has no out-of-fold rows: the card says so instead of failing.
+    loaded = M.TrainedModel(**{**trained.__dict__, "oof": None})
     assert "Not available" in model_card.write_model_card(loaded, tmp_path / "b", "cd" * 32, {}).read_text()

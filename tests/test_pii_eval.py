@@ -100,10 +100,11 @@ def test_utility_sentiment_and_topics_survive_anonymization(records):
     assert pii_eval.utility(records)["agree"] >= 0.95
 
 
-def test_residual_gate_reuses_the_finder_and_passes_anonymized_text(holdout):
+def test_request_gate_passes_anonymized_text_and_refuses_most_raw_pii_alone(holdout):
     gate = pii_eval.gate_report(holdout)
     assert gate["anonymized_records_blocked"] == 0
-    assert gate["gate_recall_raw"] >= 0.99  # detected PII: the gate never sees the known identifiers
+    # the allow rule alone, without the finder: common names and small numbers are its gap
+    assert gate["gate_recall_raw"] >= 0.8
 
 
 @pytest.mark.slow

@@ -9,9 +9,12 @@ Find, then replace, then gate:
   sorted, non-overlapping findings;
 - ``anonymize(text, known)``: strip invisible characters, then replace every finding with a
   numbered placeholder (``<PERSON_1>``, ``<EMAIL_1>``, ...), the same value keeping the
-  same number within the text;
-- ``residual_pii(payload)``: the same finder over the final request payload (JSON text),
-  ignoring our placeholders. Non-empty means PII is left: do not send.
+  same number within the text; then the allow rule's last pass replaces every token that is
+  not known to be safe (churn_workbench.egress.allow: default-deny);
+- ``residual_pii(payload)``: the same finder over a text (JSON or not), ignoring our
+  placeholders: the output guard uses it on what a model writes. The request gate is not this
+  function: it judges the exact payload by the allow rule alone (churn_workbench.egress.gate),
+  so that a miss of the finder cannot pass both.
 
 Everything runs offline: a Presidio AnalyzerEngine with a no-op NLP engine (no spaCy model),
 recognizers from churn_workbench.pii.recognizers, name lists shipped in the package.
@@ -21,8 +24,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from churn_workbench.egress import allow
 from churn_workbench.pii.known import known_matcher
 from churn_workbench.pii.replace import PLACEHOLDER_RE, replace_findings
 from churn_workbench.pii.text import detection_view, map_span, strip_invisible, unescape_json_same_length
@@ -66,30 +70,50 @@ def find_pii(text: str, known: KnownIdentifiers | None = None) -> list[Finding]:
 
 
 def anonymize(text: str, known: KnownIdentifiers | None = None) -> AnonymizedText:
-    """Strip invisible characters and replace all PII with numbered placeholders.
+    """Strip invisible characters, replace all PII with numbered placeholders, then every
+    token that is not known to be safe (the allow rule's last pass, churn_workbench.egress).
 
     Input: raw text (e.g. one feedback), optionally the author's identifiers.
-    Output: AnonymizedText(text with placeholders, counts per entity type).
+    Output: AnonymizedText(text with placeholders, counts per entity type; the allow rule's
+    placeholders are counted under their labels: WORD, NUMBER, ID, HEALTH, ...). The text is in
+    the allow rule's canonical form (NFKC, entities decoded, digits as ASCII digits).
     """
     clean = strip_invisible(text or "")
-    return replace_findings(clean, find_pii(clean, known))
+    found = replace_findings(clean, find_pii(clean, known))
+    masked, added = allow.mask(found.text)
+    if not added:
+        return AnonymizedText(masked, found.counts)
+    counts = dict(found.counts)
+    for label, n in added.items():
+        counts[label] = counts.get(label, 0) + n
+    return AnonymizedText(masked, counts)
 
 
 def anonymize_many(
     texts: Sequence[str],
     known: Sequence[KnownIdentifiers | None] | None = None,
+    *,
+    on_progress: Callable[[int], None] | None = None,
 ) -> list[AnonymizedText]:
     """Anonymize many texts in this process; known[i] (if given) belongs to texts[i]. Output
-    order follows the input. (A stage spreads large batches over the run's Dask cluster:
+    order follows the input. on_progress(n): called as texts are done, with how many since the
+    last call (live progress). (A stage spreads large batches over the run's Dask cluster:
     churn_workbench.cluster.map_partitions.)"""
     if known is not None and len(known) != len(texts):
         raise ValueError(f"known has {len(known)} entries for {len(texts)} texts")
-    return anonymize_pairs(list(zip(texts, known if known is not None else [None] * len(texts))))
+    return anonymize_pairs(list(zip(texts, known if known is not None else [None] * len(texts))), on_progress)
 
 
-def anonymize_pairs(pairs: Sequence[tuple[str, KnownIdentifiers | None]]) -> list[AnonymizedText]:
-    """anonymize() over (text, known) pairs: one partition of a batch on a cluster worker."""
-    return [anonymize(t, k) for t, k in pairs]
+def anonymize_pairs(pairs: Sequence[tuple[str, KnownIdentifiers | None]],
+                    on_progress: Callable[[int], None] | None = None) -> list[AnonymizedText]:
+    """anonymize() over (text, known) pairs: one partition of a batch on a cluster worker.
+    on_progress(1) after each text, when given."""
+    out = []
+    for t, k in pairs:
+        out.append(anonymize(t, k))
+        if on_progress is not None:
+            on_progress(1)
+    return out
 
 
 def residual_pii(payload: str) -> list[Finding]:

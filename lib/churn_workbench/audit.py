@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import duckdb
 import pandas as pd
@@ -229,21 +229,22 @@ def record_digests(con: duckdb.DuckDBPyConnection, log: "AuditLog", run_id: str,
     return digests
 
 
-def artefact_hashes(artefacts: dict[str, str | Path]) -> dict[str, dict]:
-    """{name: {"path", "sha256"}} for each artefact file: what a run seals and its manifest lists."""
-    return {name: {"path": str(path), "sha256": file_sha256(path)} for name, path in sorted(artefacts.items())}
+def artefact_hashes(artefacts: dict[str, Path], recorded_as: Callable[[Path], str] = str) -> dict[str, dict]:
+    """{name: {"path", "sha256"}} for each artefact file: what a run seals and its manifest lists.
+    `recorded_as` turns a file into the path that is written down (the workspace's relative path,
+    so a copied workspace is checked against its own files)."""
+    return {name: {"path": recorded_as(path), "sha256": file_sha256(path)} for name, path in sorted(artefacts.items())}
 
 
-def write_manifest(run_dir: str | Path, run_id: str, head: dict, artefacts: dict[str, str | Path],
-                   hashed: dict[str, dict] | None = None) -> Path:
-    """Record the chain head and the sha256 of each artefact (`hashed`: already computed by
-    `artefact_hashes`, so the manifest lists exactly what the chain sealed)."""
+def write_manifest(run_dir: str | Path, run_id: str, head: dict, hashed: dict[str, dict]) -> Path:
+    """Record the chain head and the sha256 of each artefact (`hashed`, from `artefact_hashes`, so
+    the manifest lists exactly what the chain sealed)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
         "run_id": run_id,
         "chain_head": head,
-        "artefacts": hashed if hashed is not None else artefact_hashes(artefacts),
+        "artefacts": hashed,
         "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     path = run_dir / "manifest.json"
@@ -251,10 +252,3 @@ def write_manifest(run_dir: str | Path, run_id: str, head: dict, artefacts: dict
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True))
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written manifest
     return path
-
-
-def verify(db_path: str | Path, audit_dir: str | Path, heads_file: str | Path | None = None):
-    """Recompute the chain, row digests, manifests and artefacts (and exported heads, if given).
-    Returns a `verification.VerifyResult`; see verification.py."""
-    from . import verification
-    return verification.verify(db_path, audit_dir, heads_file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -16,21 +17,33 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dataclasses
 
-from . import audit, db, pipeline
-from .config import PROJECT_ROOT, load_settings, select_llm_profile
-from .errors import ConfigurationError, InputError, UsageError, WorkbenchError
-from .llm import PROVIDERS
-from .llm.profiles import PROFILES as LLM_PROFILES
-from .stages.params import PARAMS
-from .vocab import STAGES
+# Only light modules at import time: `--help` and every usage error answer before the heavy stack
+# (pandas, DuckDB, papermill, scikit-learn, the PII engine) is imported; each command imports what
+# it needs once its arguments are known to be good.
+from . import cli_help
+from .boundary.run_ids import check_run_id
+from .errors import INTERRUPT_EXIT_CODES, ConfigurationError, InputError, UsageError, WorkbenchError
+from .stages.params import PARAMS, for_stage
+from .vocab import LLM_BACKENDS, LLM_PROFILES, SEGMENTS, STAGES
+
+if TYPE_CHECKING:
+    from .pipeline import RunResult
+    from .workspace import Workspace
 
 # Stage parameters with a flag of their own; every other declared stage parameter gets
 # a flag derived from its name (max_train_rows -> --max-train-rows).
-_OWN_FLAGS = {"db_path", "run_id", "llm_provider", "synthetic_n", "seed", "customers_path", "feedback_path",
-              "consent_path", "data_config_path"}
+_OWN_FLAGS = {"db_path": "--db", "run_id": "--run-id", "llm_provider": "--llm", "synthetic_n": "--synthetic",
+              "seed": "--seed", "customers_path": "--customers", "feedback_path": "--feedback",
+              "consent_path": "--consent", "data_config_path": "--data-config"}
+
+
+def _flag(name: str) -> str:
+    """The command-line flag of a stage parameter."""
+    return _OWN_FLAGS.get(name) or "--" + name.replace("_", "-")
 
 
 class _ArgumentError(Exception):
@@ -46,20 +59,22 @@ def _error(prog: str, exc: Exception) -> int:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
-        raise _ArgumentError(message)
+        invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
+        raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="run_pipeline.py", description="Run the churn workbench stages with papermill. "
-                "Data-subject rights: run_pipeline.py subject {export,forget,lift,purge} --help")
-    p.add_argument("command", nargs="?", choices=["run", "verify"], default="run")
+    p = _Parser(prog=cli_help.prog(), description=cli_help.DESCRIPTION, epilog=cli_help.epilog(),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", nargs="?", choices=["run", "verify"], default="run",
+                   help="run (default) or verify; see the commands below")
     p.add_argument("--synthetic", type=int, default=None, metavar="N", help="generate N synthetic customers (default 1000)")
     p.add_argument("--seed", type=int, default=42, help="seed for synthetic data, model training and the control group")
     p.add_argument("--customers", help="customers file (CSV or Parquet)")
     p.add_argument("--feedback", help="feedback file (CSV or Parquet)")
     p.add_argument("--consent", help="consent register (CSV or Parquet)")
     p.add_argument("--data-config", help="TOML mapping of your column names")
-    p.add_argument("--llm", choices=sorted(PROVIDERS), help="LLM backend (default: local, or WORKBENCH_LLM)")
+    p.add_argument("--llm", choices=sorted(LLM_BACKENDS), help="LLM backend (default: local, or WORKBENCH_LLM)")
     p.add_argument("--llm-profile", choices=sorted(LLM_PROFILES), help="preset of LLM settings, e.g. local-cpu "
                    "for a CPU llama.cpp/Ollama server (or WORKBENCH_LLM_PROFILE)")
     p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
@@ -78,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="verify: print the result as JSON")
     for name, (stage, default) in _derived_parameters().items():
         p.add_argument("--" + name.replace("_", "-"), type=type(default), default=None, dest=name,
-                       help=f"{stage} stage parameter (default {default})")
+                       help=cli_help.parameter_help(name, stage, default))
     return p
 
 
@@ -98,27 +113,45 @@ def _interrupt(signum, frame):
 def main(argv: list[str]) -> int:
     if argv[:1] == ["subject"]:
         return _subject(argv[1:])
+    if argv[:1] == ["dashboard"]:
+        from .dashboard import serve
+        return serve.main(argv[1:], prog=f"{cli_help.prog()} dashboard")
+    if argv[:1] == ["compare"]:
+        return _compare(argv[1:])
+    if argv[:1] == ["settings"]:
+        return _settings(argv[1:])
     parser = _parser()
     if threading.current_thread() is threading.main_thread():
         # SIGTERM outside a run ends like Ctrl-C: one line, not a silent exit (the runner has its own).
         signal.signal(signal.SIGTERM, _interrupt)
     try:
+        unknown = cli_help.unknown_option(argv, parser._option_string_actions)
+        if unknown:
+            raise _ArgumentError(unknown)
         args = parser.parse_args(argv)
+        if args.command == "verify" and args.heads and not Path(args.heads).is_file():
+            raise UsageError(f"{args.heads}: --heads file does not exist")
+        if args.command == "run" and not (args.outcomes or args.outcomes_for or args.simulate_outcomes):
+            checked = _checked(args)   # usage errors answer before the heavy stack is imported
+        from .config import load_settings, select_llm_profile
         select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
         if args.command == "verify":
             return _verify(settings, args.heads, args.json)
         if args.outcomes or args.outcomes_for or args.simulate_outcomes:
             from . import outcomes
+            for flag, value in (("--outcomes-for", args.outcomes_for), ("--simulate-outcomes", args.simulate_outcomes)):
+                if value is not None:
+                    check_run_id(value, flag)
             return outcomes.command(settings, args.outcomes, args.outcomes_for, args.simulate_outcomes, args.seed)
-        return _run(args, settings)
+        return _run(args, settings, checked)
     except KeyboardInterrupt as exc:  # before or after a run (during one, the runner handles it)
         name = str(exc) or "SIGINT"
-        print(f"run_pipeline.py: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
+        print(f"{cli_help.prog()}: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}) outside a pipeline stage; "
               "no run was left unfinished", file=sys.stderr)
-        return pipeline.INTERRUPT_EXIT_CODES.get(name, 130)
+        return INTERRUPT_EXIT_CODES.get(name, 130)
     except (_ArgumentError, WorkbenchError) as exc:
-        return _error("run_pipeline.py", exc)
+        return _error(cli_help.prog(), exc)
 
 
 def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
@@ -126,7 +159,9 @@ def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
     if heads and not Path(heads).is_file():
         raise UsageError(f"{heads}: --heads file does not exist")
-    result = audit.verify(settings.db_path, settings.audit_dir, heads)
+    from . import verification
+    from .workspace import Workspace
+    result = verification.verify(Workspace(settings), heads)
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -138,36 +173,86 @@ def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
     return 0 if result.ok else 1
 
 
-def _check_inputs(args) -> None:
-    for flag, value in (("--customers", args.customers), ("--feedback", args.feedback),
-                        ("--consent", args.consent), ("--data-config", args.data_config)):
-        if value and not Path(value).is_file():
-            raise UsageError(f"{value}: {flag} file does not exist")
-    if (args.feedback or args.consent or args.data_config) and not args.customers:
-        raise UsageError("--feedback, --consent and --data-config need --customers")
+def _check_inputs(args, params: dict) -> None:
+    """The input files' contents (their names and every parameter were checked before)."""
     if args.customers and args.synthetic is not None:
         raise UsageError("use either --synthetic or --customers, not both")
-    if args.synthetic is not None and args.synthetic < 1:
-        raise UsageError("--synthetic needs a positive number of customers")
     if args.customers:
         # Validate the files before a run is recorded: bad input leaves the database untouched.
         from .stages.ingest import load_inputs
-        p = _params(args)
         try:
-            load_inputs(0, 0, p["customers_path"], p["feedback_path"], p["consent_path"], p["data_config_path"])
+            load_inputs(0, 0, params["customers_path"], params["feedback_path"], params["consent_path"],
+                        params["data_config_path"])
         except InputError as exc:
             raise UsageError(str(exc)) from None
+
+
+def _check_parameters(params: dict, stages: list[str], named=_flag) -> None:
+    """Every stage's parameters, before the first stage starts (exit 2, one line naming the flag)."""
+    for stage in stages:
+        for_stage(stage, params).check(named)
+
+
+# Stage -> (the table its output lands in, what the database lacks without it).
+_PREREQUISITES = {"ingest": ("customer_columns", "no customers yet"), "train": ("model_registry", "no trained model yet"),
+                  "predict": ("predictions", "no predictions yet")}
+_NEEDS = {"feedback": ("ingest",), "train": ("ingest",), "predict": ("ingest", "train"), "act": ("ingest", "predict")}
+
+
+def _check_prerequisites(settings, stages: list[str]) -> None:
+    """A stage whose inputs come from a stage not in this run needs them in the database already."""
+    missing: list[tuple[str, str]] = []
+    for stage in stages:
+        for needed in _NEEDS.get(stage, ()):
+            if needed not in stages and needed not in {m[0] for m in missing}:
+                missing.append((needed, stage))
+    if not missing:
+        return
+    from . import db
+    found = {}
+    if settings.db_path.exists():
+        con = db.connect(settings.db_path, read_only=True, wait_s=0)  # a held file: the usual one-line refusal
+        try:
+            for needed, _ in missing:
+                table = _PREREQUISITES[needed][0]
+                found[needed] = db.table_exists(con, table) and \
+                    con.execute(f"SELECT count(*) FROM {db.ident(table)}").fetchone()[0] > 0
+        finally:
+            con.close()
+    for needed, stage in missing:
+        if not found.get(needed):
+            order = [s for s in STAGES if s in stages or s == needed]
+            raise UsageError(f"--stages {','.join(stages)}: the {stage} stage needs the {needed} stage's output and "
+                             f"{settings.db_path} has {_PREREQUISITES[needed][1]}; run it too: --stages {','.join(order)}")
 
 
 def _params(args) -> dict:
     absolute = lambda v: str(Path(v).resolve()) if v else ""
     derived = {name: getattr(args, name) for name in _derived_parameters() if getattr(args, name) is not None}
-    return {"synthetic_n": args.synthetic or 1000, "seed": args.seed, "customers_path": absolute(args.customers),
+    synthetic = 1000 if args.synthetic is None else args.synthetic
+    return {"synthetic_n": synthetic, "seed": args.seed, "customers_path": absolute(args.customers),
             "feedback_path": absolute(args.feedback), "consent_path": absolute(args.consent),
             "data_config_path": absolute(args.data_config), **derived}
 
 
-def _run(args, settings) -> int:
+def _run(args, settings, checked=None) -> int:
+    started = time.monotonic()
+    result = start(args, settings, checked=checked)
+    if result.status == "interrupted":
+        where = f" during the {result.stage} stage" if result.stage else ""
+        signame = "Ctrl-C" if result.interrupted_by == "SIGINT" else result.interrupted_by
+        print(f"{cli_help.prog()}: interrupted ({signame}){where}; run {result.run_id} is marked interrupted; "
+              f"resume it with: {resume_command(result.run_id, args.db)}", file=sys.stderr)
+        return result.exit_code
+    _print_summary(settings, result, time.monotonic() - started, args.db)
+    if result.status == "succeeded":
+        return 0
+    return result.exit_code or 1
+
+
+def _checked(args) -> tuple[list[str], str | None, dict | None]:
+    """What needs neither settings nor the database (nor the heavy stack): the stages, the run id
+    and every stage parameter, input file names included. Returns (stages, run id, parameters)."""
     stages = list(STAGES)
     if args.stages:
         stages = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -175,37 +260,53 @@ def _run(args, settings) -> int:
         if unknown:
             raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
     if args.resume:
-        params, settings, started_stages = _resume_params(args, settings)
-        run_id = args.resume
+        return stages, check_run_id(args.resume, "--resume"), None
+    run_id = check_run_id(args.run_id, "--run-id") if args.run_id is not None else None
+    params = _params(args)
+    _check_parameters(params, stages)
+    return stages, run_id, params
+
+
+def start(args, settings, echo=print, checked=None) -> "RunResult":
+    """Check the parsed command line and run the pipeline (api.run shares this path).
+    What needs no database is checked first: a refused parameter writes nothing, not even the lock.
+    `checked`: what `_checked(args)` returned, when the caller has checked already."""
+    stages, run_id, params = checked or _checked(args)
+    if not args.resume:
+        _check_inputs(args, params)
+    # Then the workspace lock, before the database is opened anywhere: a second run on the same
+    # database is refused by it (or waits, --wait), never by DuckDB's file lock.
+    from .workspace import Workspace
+    ws = Workspace(settings)
+    with ws.lock(args.wait):
+        return _run_locked(args, ws, stages, run_id, params, echo)
+
+
+def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, params: dict | None,
+                echo=print) -> "RunResult":
+    from . import db, pipeline, wiring
+    settings = ws.settings
+    if args.resume:
+        params, settings, started_stages, done = _resume_params(args, settings)
         if not args.stages and started_stages:
             stages = started_stages  # finish what the run set out to do, so the printed hint needs no --stages
-    else:
-        _check_inputs(args)
-        params, run_id = _params(args), args.run_id
-        if run_id:
-            _refuse_existing_run(settings, run_id, args.db)
+        # The recorded values meet today's rules before anything resumes (a bad one would fail again).
+        _check_parameters(params, [s for s in stages if s not in done],
+                          lambda name: f"--resume {run_id}: its recorded {name}")
+    elif run_id:
+        _refuse_existing_run(settings, run_id, args.db)
+    _check_prerequisites(settings, stages)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider
     try:
         get_provider(settings.llm_provider, settings)
     except ConfigurationError as exc:
         raise UsageError(str(exc)) from None
-    # Fail fast, before any run is recorded, if another process holds the database file.
+    # Fail fast, before any run is recorded, if another process (not a pipeline) holds the database file.
     if settings.db_path.exists():
         db.connect(settings.db_path, wait_s=0).close()
-    started = time.monotonic()
-    result = pipeline.run(settings, params, stages, run_id=run_id, resume=bool(args.resume), wait=args.wait,
-                          progress=not args.quiet)
-    if result.status == "interrupted":
-        where = f" during the {result.stage} stage" if result.stage else ""
-        signame = "Ctrl-C" if result.interrupted_by == "SIGINT" else result.interrupted_by
-        print(f"run_pipeline.py: interrupted ({signame}){where}; run {result.run_id} is marked interrupted; "
-              f"resume it with: {resume_command(result.run_id, args.db)}", file=sys.stderr)
-        return result.exit_code
-    _print_summary(settings, result, time.monotonic() - started, args.db)
-    if result.status == "succeeded":
-        return 0
-    return result.exit_code or 1
+    return pipeline.run(wiring.open_workspace(settings), params, stages, run_id=run_id, resume=bool(args.resume),
+                        wait=args.wait, progress=not args.quiet, echo=echo)
 
 
 def command(*words: str, db: str | None = None) -> str:
@@ -220,6 +321,7 @@ def resume_command(run_id: str, db: str | None = None) -> str:
 
 def _python() -> str:
     """The interpreter running now, as the shortest name that still means it from the project root."""
+    from .config import PROJECT_ROOT
     exe = os.path.abspath(sys.executable)  # not resolved: a venv's python is a symlink to the base one
     try:
         return str(Path(exe).relative_to(PROJECT_ROOT))
@@ -232,6 +334,7 @@ def _python() -> str:
 
 
 def _shown_path(path: str | Path) -> str:
+    from .config import PROJECT_ROOT
     absolute = Path(os.path.abspath(path))
     try:
         return str(absolute.relative_to(PROJECT_ROOT))
@@ -240,6 +343,7 @@ def _shown_path(path: str | Path) -> str:
 
 
 def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> None:
+    from . import db
     if not settings.db_path.exists():
         return
     with db.session(settings.db_path) as con:
@@ -254,8 +358,8 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
 
 
 def _resume_params(args, settings):
-    if not settings.db_path.exists():
-        raise UsageError(f"{settings.db_path}: no database, nothing to resume")
+    from . import db
+    from .config import load_settings
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params, status, llm_provider FROM runs WHERE run_id = ?", [args.resume]).fetchone()
     if row is None:
@@ -268,16 +372,26 @@ def _resume_params(args, settings):
     with db.session(settings.db_path) as con:
         started = con.execute("SELECT details FROM audit_log WHERE run_id = ? AND event_type = 'run_started' "
                               "ORDER BY seq LIMIT 1", [args.resume]).fetchone()
+        done = {r[0] for r in con.execute("SELECT stage FROM stage_runs WHERE run_id = ? AND status = 'succeeded'",
+                                          [args.resume]).fetchall()}
     stages = [s for s in (json.loads(started[0]).get("stages") or []) if s in STAGES] if started else []
-    return params, settings, stages
+    return params, settings, stages, done
+
+
+def _by_segment(counts: dict[str, int]) -> str:
+    """High, Medium, Low first (in that order), then anything else."""
+    order = {name: i for i, name in enumerate(SEGMENTS)}
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: (order.get(kv[0], 99), str(kv[0]))))
 
 
 def _counts(reasons: dict[str, int]) -> str:
     return ", ".join(f"{n:,} {reason}" for reason, n in reasons.items())
 
 
-def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg: str | None = None) -> None:
-    s = pipeline.run_summary(settings, result.run_id)
+def _print_summary(settings, result, elapsed: float, db_arg: str | None = None) -> None:
+    from . import pipeline
+    from .workspace import Workspace
+    s = pipeline.run_summary(Workspace(settings), result.run_id)
     print()
     print(f"Run {result.run_id}: {result.status.upper()} in {elapsed:.1f}s")
     if result.error:
@@ -301,17 +415,18 @@ def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg:
             print("  why none: there are no consent records at all, and no record means no consent: nobody may be "
                   "profiled. Pass --consent FILE (customer_id, purpose, granted) or a consent_given column.")
     if s["segments"]:
-        print("  segments: " + ", ".join(f"{k} {v:,}" for k, v in s["segments"].items()))
+        print("  segments: " + _by_segment(s["segments"]))
+    if s["targeting"]:
+        print(f"  targeting: {s['targeting']}")
     if s["actions"]:
-        print("  actions:  " + ", ".join(f"{k} {v:,}" for k, v in s["actions"].items()))
+        print("  actions:  " + ", ".join(f"{k} {v:,}" for k, v in s["actions"].items())
+              + (f" (by segment: {_by_segment(s['action_segments'])})" if s["action_segments"] else ""))
     if s["acted"] and s["not_actioned"]:
         print(f"  not actioned: {_counts(s['not_actioned'])}")
     for line in _llm_lines(s["provider"], s["llm"]):
         print(line)
-    if s["model"]:
-        metrics = json.loads(s["model"][2]) if s["model"][2] else {}
-        auc = metrics.get("roc_auc")
-        print(f"  model:    {s['model'][1]} sha256 {s['model'][0][:12]}…" + (f"  held-out ROC-AUC {auc:.3f}" if isinstance(auc, (int, float)) else ""))
+    for line in _model_lines(s):
+        print(line)
     if s.get("incremental"):
         print(f"  incremental: {s['incremental']}")
     if s["durations"]:
@@ -323,6 +438,23 @@ def _print_summary(settings, result: pipeline.RunResult, elapsed: float, db_arg:
         print(f"  next:     {dashboard}  (or: {command('verify', db=db_arg)})")
     else:
         print(f"  resume:   {resume_command(result.run_id, db_arg)}")
+
+
+def _model_lines(s: dict) -> list[str]:
+    """Which model is deployed, why and with what interval -- or why none is -- in one line (the
+    train stage's decision), and why nobody was scored when predict found no model."""
+    decision = s["model_decision"]
+    lines = []
+    if decision:
+        deployed = decision.get("outcome") in ("promoted", "reused")
+        lines.append(f"  model:    {'' if deployed else 'warning: '}{decision.get('line')}")
+    elif s["model"]:
+        metrics = json.loads(s["model"][2]) if s["model"][2] else {}
+        auc = metrics.get("gate_roc_auc", metrics.get("roc_auc"))
+        lines.append(f"  model:    {s['model'][1]} sha256 {s['model'][0][:12]}…" + (f"  ROC-AUC {auc:.3f}" if isinstance(auc, (int, float)) else ""))
+    if s["no_model_reason"] and not (decision and decision.get("outcome") in ("none", "skipped")):
+        lines.append(f"  why none: {s['no_model_reason']}")
+    return lines
 
 
 def _llm_lines(provider: str, health: list) -> list[str]:
@@ -349,12 +481,14 @@ def _llm_lines(provider: str, health: list) -> list[str]:
 
 
 def _subject_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="run_pipeline.py subject", description="Data-subject rights: access, erasure, retention "
+    p = _Parser(prog=f"{cli_help.prog()} subject", description="Data-subject rights: access, erasure, retention "
                 "(README: data-protection officer's guide).")
     sub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     export = sub.add_parser("export", help="everything held about one customer, as JSON + a Markdown report")
     export.add_argument("--customer", required=True, metavar="ID")
-    export.add_argument("--out", metavar="FILE", help="JSON file to write (the report goes beside it, .md)")
+    export.add_argument("--out", metavar="FILE", help="JSON file to write, or a folder to write it in (the report goes "
+                        "beside it, .md; default: the private exports folder beside the database)")
+    export.add_argument("--force", action="store_true", help="replace existing export files of that name")
     forget = sub.add_parser("forget", help="erase one customer; later imports of the id are stripped")
     forget.add_argument("--customer", required=True, metavar="ID")
     lift = sub.add_parser("lift", help="lift an erased customer's tombstone: later imports take them in again")
@@ -362,31 +496,128 @@ def _subject_parser() -> argparse.ArgumentParser:
     purge = sub.add_parser("purge", help="remove feedback text, analyses and LLM payloads past retention")
     purge.add_argument("--older-than", type=int, metavar="DAYS",
                        help="one period for all (default: the WORKBENCH_RETENTION_* settings)")
+    for irreversible in (forget, purge):
+        irreversible.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
+        irreversible.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     for action in (export, forget, lift, purge):
         action.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     return p
 
 
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _confirm(args, question: str) -> None:
+    """Irreversible subject commands: `--yes`, or a "yes" typed on a terminal; refused otherwise."""
+    if args.yes:
+        return
+    if not _interactive():
+        raise UsageError(f"subject {args.action}: not confirmed and no terminal to ask on; add --yes to go ahead "
+                         "(or --dry-run to list what would go)")
+    print(question, file=sys.stderr)
+    try:
+        answer = input("Type yes to go on: ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise UsageError(f"subject {args.action}: not confirmed; nothing was changed")
+
+
+def _describe_erasure(plan: dict) -> str:
+    rows = ", ".join(f"{t} {n}" for t, n in plan["rows"].items()) or "none"
+    text = (f"rows: {rows}; LLM requests to redact: {plan['egress_requests_redacted']}; cached LLM answers: "
+            f"{plan['cached_answers']}; access exports in the workspace: {len(plan['exports'])}; then the pseudonym "
+            "secret, a tombstone, the database file rewritten and the dashboard snapshot republished")
+    if plan["consent_kept_in_doubt"]:
+        text += (f"; {plan['consent_kept_in_doubt']} consent record(s) under a look-alike id stay (they may withdraw "
+                 "another customer's consent)")
+    return text
+
+
 def _subject(argv: list[str]) -> int:
     """`run_pipeline.py subject ...`: parse, dispatch to churn_workbench.subjects, print one summary."""
-    from . import subjects
     try:
         args = _subject_parser().parse_args(argv)
+        from . import subjects
+        from .config import load_settings
         settings = load_settings(db_path=args.db)
         if args.action == "export":
-            json_path, md_path = subjects.export_subject(settings, args.customer, args.out)
+            json_path, md_path = subjects.export_subject(settings, args.customer, args.out, force=args.force)
             print(f"export written: {json_path} and {md_path} (hand them over, then delete them)")
         elif args.action == "forget":
+            plan = subjects.forget(settings, args.customer, dry_run=True)
+            if args.dry_run:
+                print(f"dry run: erasing customer {plan['customer_id']} would remove {_describe_erasure(plan)}")
+                return 0
+            _confirm(args, f"Erase customer {plan['customer_id']} for good? It would remove {_describe_erasure(plan)}.")
             done = subjects.forget(settings, args.customer)
             rows = ", ".join(f"{t} {n}" for t, n in done["removed_rows"].items() if n) or "none"
-            print(f"customer {args.customer} erased: rows removed: {rows}; LLM requests redacted: "
-                  f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id)")
+            kept = done["consent_kept_in_doubt"]
+            print(f"customer {done['customer_id']} erased: rows removed: {rows}; LLM requests redacted: "
+                  f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id); "
+                  "checked: nothing of them is left in the tables, caches, snapshot or exports folder"
+                  + (f"; {kept} consent record(s) under a look-alike id kept (another customer's too)" if kept else ""))
         elif args.action == "lift":
-            subjects.lift(settings, args.customer)
-            print(f"tombstone of customer {args.customer} lifted: the next import takes the id in again")
+            done = subjects.lift(settings, args.customer)
+            print(f"tombstone of customer {done['customer_id']} lifted: the next import takes the id in again")
         else:
+            plan = subjects.purge(settings, args.older_than, dry_run=True)
+            would = ", ".join(f"{k} {n} (before {plan['cutoffs'][k]})" for k, n in plan["would_purge"].items())
+            if args.dry_run:
+                print(f"dry run: purge would remove {would}")
+                return 0
+            _confirm(args, f"Purge for good: {would}?")
             done = subjects.purge(settings, args.older_than)
             print("purged: " + ", ".join(f"{k} {n} (before {done['cutoffs'][k]})" for k, n in done["purged"].items()))
         return 0
     except (_ArgumentError, WorkbenchError) as exc:
-        return _error("run_pipeline.py subject", exc)
+        return _error(f"{cli_help.prog()} subject", exc)
+
+
+def _compare(argv: list[str]) -> int:
+    """`compare [RUN_A RUN_B]`: two runs side by side (compare.py)."""
+    prog = f"{cli_help.prog()} compare"
+    p = _Parser(prog=prog, description="Two runs side by side: inputs and what changed in them, risk segments "
+                "(and how customers moved between them), the model and its metrics, retention actions, LLM usage.",
+                epilog=f"example: {prog}   (the two newest succeeded runs);  {prog} trial-1 trial-2 --json")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run A (older) and run B; default: the two newest succeeded runs")
+    p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    try:
+        args = p.parse_args(argv)
+        if len(args.runs) not in (0, 2):
+            raise _ArgumentError("name two runs (RUN_A RUN_B), or none for the two newest")
+        from . import compare
+        from .config import load_settings
+        settings = load_settings(db_path=args.db)
+        result = compare.runs(settings.db_path, *(args.runs or [None, None]))
+        print(json.dumps(result.to_dict(), indent=2) if args.json else result)
+        return 0
+    except (_ArgumentError, WorkbenchError) as exc:
+        return _error(prog, exc)
+
+
+def _settings(argv: list[str]) -> int:
+    """`settings`: every WORKBENCH_* setting, its current value and what it means (secrets: set or not)."""
+    prog = f"{cli_help.prog()} settings"
+    p = _Parser(prog=prog, description="Every setting: environment variable, current value (environment, then "
+                ".env, then the default) and meaning. API keys and tokens are shown as set or not set, never their value.")
+    try:
+        p.parse_args(argv)
+        from .config import knobs, load_settings, secret
+        from .dashboard.access import TOKEN_VARIABLE
+        settings = load_settings()
+        rows = [(f.metadata["env"], "(set)" if not f.repr and getattr(settings, f.name) else str(getattr(settings, f.name)),
+                 f.metadata["help"]) for f in knobs()]
+        rows += [(name, "(set)" if secret(name) else "(not set)", "secret, read only from the environment or .env")
+                 for name in ("GROQ_API_KEY", "OPENAI_API_KEY", TOKEN_VARIABLE)]
+        width = max(len(r[0]) for r in rows)
+        for env, value, meaning in rows:
+            print(f"{env:<{width}}  {value}\n{'':<{width}}  {meaning}")
+        return 0
+    except (_ArgumentError, WorkbenchError) as exc:
+        return _error(prog, exc)

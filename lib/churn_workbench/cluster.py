@@ -36,6 +36,7 @@ from .config import Settings
 # lost one is a small part of the stage, and none so small that task overhead dominates.
 PARTITIONS_PER_THREAD = 4
 MIN_PARTITION_ITEMS = 2_000
+LOCAL_PROGRESS_SLICE = 500  # items per call when a step that reports progress runs in the kernel
 CONNECT_TIMEOUT_S = 60  # a kernel may start while the run's local cluster is still coming up
 
 _clients: dict[str, object] = {}
@@ -139,24 +140,34 @@ def note(fn, n_items: int, n_partitions: int, client) -> None:
 
 
 def map_partitions(fn: Callable[..., list], items: Sequence, customer_ids: Sequence, settings: Settings,
-                   *args, client=None) -> list:
+                   *args, client=None, on_progress: Callable[[int], None] | None = None) -> list:
     """[fn(partition, *args) ...] flattened back into input order: fn takes a list of items and
     returns one result per item. Runs here when there are few items or no client is given and
-    none is worth connecting to; else one task per partition of customers on the cluster."""
+    none is worth connecting to; else one task per partition of customers on the cluster.
+    on_progress(n): called with the number of items done, as slices (here) or partitions finish."""
     items = list(items)
     if client is None:
         client = client_for(settings, len(items))
     if client is None or not items:
-        return list(fn(items, *args)) if items else []
+        if on_progress is None:
+            return list(fn(items, *args)) if items else []
+        results = []
+        for start in range(0, len(items), LOCAL_PROGRESS_SLICE):  # slices, so progress is live here too
+            part = list(fn(items[start:start + LOCAL_PROGRESS_SLICE], *args))
+            results.extend(part)
+            on_progress(len(part))
+        return results
     groups = split(customer_ids, partition_count(len(items), threads(client)))
     note(fn, len(items), len(groups), client)
-    results: list = [None] * len(items)
+    results = [None] * len(items)
     for number, out in run_tasks(client, fn, [[items[i] for i in g] for g in groups], *args):
         positions = groups[number]
         if len(out) != len(positions):
             raise RuntimeError(f"{getattr(fn, '__name__', fn)} returned {len(out)} results for {len(positions)} items")
         for i, r in zip(positions, out):
             results[i] = r
+        if on_progress is not None:
+            on_progress(len(positions))
     return results
 
 
@@ -182,13 +193,33 @@ def run_tasks(client, fn: Callable, chunks: list, *args) -> Iterator[tuple[int, 
     whose worker died is run again by the scheduler on another worker."""
     from distributed import as_completed
 
+    state = stage_state()
     with _quiet_large_graph_warning():
-        futures = [client.submit(fn, chunk, *args, pure=False) for chunk in chunks]
+        futures = [client.submit(in_stage_state, state, fn, chunk, *args, pure=False) for chunk in chunks]
         numbers = {future.key: number for number, future in enumerate(futures)}
         for future in as_completed(futures, loop=client.loop):
             result = future.result()
             future.release()
             yield numbers[future.key], result
+
+
+def stage_state() -> dict:
+    """What a worker must share with the stage's kernel for a task to give the kernel's answer:
+    the egress allow rule's settings and the data owner's allow-list, which the kernel installed
+    from the store (a worker started before it, or on another machine, has neither)."""
+    from .egress import allow, vocabulary
+
+    return {"egress_rules": allow.rules(), "owner_words": vocabulary.owner_words()}
+
+
+def in_stage_state(state: dict, fn: Callable, chunk, *args):
+    """A task on a worker: fn(chunk, *args) under the stage's `state` (installed when it differs)."""
+    from .egress import allow, vocabulary
+
+    if allow.rules() != state["egress_rules"]:
+        allow.configure(state["egress_rules"])
+    vocabulary.use_owner_words(state["owner_words"])
+    return fn(chunk, *args)
 
 
 @contextlib.contextmanager

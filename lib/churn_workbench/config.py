@@ -16,7 +16,9 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from .boundary.paths import database_file
 from .errors import UsageError
+from .profiles import apply_profile
 from .pseudonyms import default_store
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -42,6 +44,11 @@ def secret(name: str) -> str | None:
 def env_flag(name: str) -> str:
     """The raw value of a non-workbench variable the workbench must react to (e.g. an SDK's log level)."""
     return os.environ.get(name, "")
+
+
+def environment() -> dict[str, str]:
+    """A copy of this process's environment, for a child process started with a few changes."""
+    return dict(os.environ)
 
 
 def pop_env(name: str) -> str | None:
@@ -92,9 +99,16 @@ class Settings:
     segment_medium_share: float = _knob("WORKBENCH_SEGMENT_MEDIUM_SHARE", 0.20, "\"Medium\" = the next share")
     segment_high_budget: int = _knob("WORKBENCH_SEGMENT_HIGH_BUDGET", 0, "at most this many \"High\" customers (0 = no cap)")
     model_min_auc: float = _knob("WORKBENCH_MODEL_MIN_AUC", 0.60,
-                                 "quality floor: a model below this held-out ROC-AUC is never promoted")
+                                 "quality floor: a model whose ROC-AUC interval lies wholly below this is never "
+                                 "promoted (nor is one whose interval reaches chance, 0.5)")
     model_gate_tolerance: float = _knob("WORKBENCH_MODEL_GATE_TOLERANCE", 0.005,
-                                        "a new model may trail the deployed one by at most this ROC-AUC")
+                                        "a new model is refused when the interval of its ROC-AUC difference to the "
+                                        "deployed model of the same data contract lies wholly below minus this")
+    model_min_labelled: int = _knob("WORKBENCH_MODEL_MIN_LABELLED", 40,
+                                    "fewest labelled customers (who may be profiled) to train on; below it the run "
+                                    "trains nothing and says so")
+    model_min_per_class: int = _knob("WORKBENCH_MODEL_MIN_PER_CLASS", 10,
+                                     "fewest churned, and fewest not churned, among them")
     leakage_allow: str = _knob("WORKBENCH_LEAKAGE_ALLOW", "", "comma-separated columns the leakage guard must keep")
     control_share: float = _knob("WORKBENCH_CONTROL_SHARE", 0.10, "share of contactable customers held out as control")
     min_control: int = _knob("WORKBENCH_MIN_CONTROL", 30,
@@ -109,18 +123,33 @@ class Settings:
     llm_max_requests: int = _knob("WORKBENCH_LLM_MAX_REQUESTS", 2000, "LLM request budget per stage")
     llm_max_tokens: int = _knob("WORKBENCH_LLM_MAX_TOKENS", 500_000, "LLM token budget per stage")
     llm_timeout_s: float = _knob("WORKBENCH_LLM_TIMEOUT", 30.0, "seconds per LLM request")
-    # Tuning values of the LLM request engine (docs/llm.md). None: the engine's own default.
-    llm_max_attempts: int | None = _knob("WORKBENCH_LLM_MAX_ATTEMPTS", None, "attempts of one request on errors (4)")
-    llm_max_rate_limited: int | None = _knob("WORKBENCH_LLM_MAX_RATE_LIMITED", None, "429s tolerated per request (8)")
-    llm_item_tries: int | None = _knob("WORKBENCH_LLM_ITEM_TRIES", None, "requests one item may be part of (3)")
-    llm_backoff_s: float | None = _knob("WORKBENCH_LLM_BACKOFF_S", None, "backoff base in seconds (1.0)")
-    llm_backoff_max_s: float | None = _knob("WORKBENCH_LLM_BACKOFF_MAX_S", None, "backoff ceiling in seconds (30)")
-    llm_max_wait_s: float | None = _knob("WORKBENCH_LLM_MAX_WAIT_S", None, "longest retry-after honoured (60)")
-    llm_rate_window_s: float | None = _knob("WORKBENCH_LLM_RATE_WINDOW_S", None, "rate limiter window in seconds (60)")
-    llm_min_batch: int | None = _knob("WORKBENCH_LLM_MIN_BATCH", None, "smallest batch sent (batch size / 4)")
-    llm_max_text_chars: int | None = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", None, "feedback cut before sending (1000)")
-    llm_progress: bool | None = _knob("WORKBENCH_LLM_PROGRESS", None, "progress bar for LLM work (true)")
-    llm_reasoning_effort: str | None = _knob("WORKBENCH_LLM_REASONING_EFFORT", None, "reasoning_effort sent to gpt-oss")
+    # Tuning values of the LLM request engine (docs/llm.md).
+    llm_max_attempts: int = _knob("WORKBENCH_LLM_MAX_ATTEMPTS", 4,
+                                  "attempts of one request on errors (5xx, timeout, connection, bad reply)")
+    llm_max_rate_limited: int = _knob("WORKBENCH_LLM_MAX_RATE_LIMITED", 8,
+                                      "429s tolerated for one request (a 429 means \"later\", not \"broken\")")
+    llm_item_tries: int = _knob("WORKBENCH_LLM_ITEM_TRIES", 3,
+                                "requests one item may be part of when its result is missing or invalid")
+    llm_backoff_s: float = _knob("WORKBENCH_LLM_BACKOFF_S", 1.0, "backoff base in seconds (exponential, equal jitter)")
+    llm_backoff_max_s: float = _knob("WORKBENCH_LLM_BACKOFF_MAX_S", 30.0, "backoff ceiling in seconds")
+    llm_max_wait_s: float = _knob("WORKBENCH_LLM_MAX_WAIT_S", 60.0,
+                                  "longest retry-after honoured; a 429 asking for more than twice this stops egress")
+    llm_rate_window_s: float = _knob("WORKBENCH_LLM_RATE_WINDOW_S", 60.0, "rate limiter window in seconds")
+    llm_min_batch: int | None = _knob("WORKBENCH_LLM_MIN_BATCH", None,
+                                      "smallest batch sent to use leftover capacity in the window (none: batch size / 4)")
+    llm_max_text_chars: int = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", 1000, "feedback cut (at a word) before sending")
+    llm_progress: bool = _knob("WORKBENCH_LLM_PROGRESS", True, "progress bar for LLM work")
+    llm_progress_file: bool = _knob("WORKBENCH_LLM_PROGRESS_FILE", True,
+                                    "progress lines of LLM work for the runner's terminal")
+    llm_adapt: bool = _knob("WORKBENCH_LLM_ADAPT", True,
+                            "when the first answers are slow or time out: one request at a time, one item per "
+                            "request, a longer timeout (docs/llm.md)")
+    llm_adapt_max_timeout_s: float = _knob("WORKBENCH_LLM_ADAPT_MAX_TIMEOUT", 300.0,
+                                           "seconds per LLM request once the endpoint was found slow (the timeout "
+                                           "is raised to this, never lowered)")
+    llm_reasoning_effort: str | None = _knob("WORKBENCH_LLM_REASONING_EFFORT", None,
+                                             "reasoning_effort sent to gpt-oss (none: `low` on gpt-oss via groq, "
+                                             "else not sent)")
     llm_max_completion_tokens: int = _knob("WORKBENCH_LLM_MAX_COMPLETION_TOKENS", 2048,
                                            "cap on max_tokens of one LLM request")
     llm_temperature: float | None = _knob("WORKBENCH_LLM_TEMPERATURE", 0.0, "sent with every request (`none`: not sent)")
@@ -129,6 +158,13 @@ class Settings:
                                      "auto (json_schema, then json_object, then text), or one of those")
     llm_fallback_threshold: float = _knob("WORKBENCH_LLM_FALLBACK_THRESHOLD", 0.5,
                                           "a stage fails when a larger share of the items sent fell back")
+    egress_min_zipf: float = _knob("WORKBENCH_EGRESS_MIN_ZIPF", 3.0,
+                                   "a word leaves only if its Zipf frequency in its language (wordfreq) is at least this")
+    egress_name_min_zipf: float = _knob("WORKBENCH_EGRESS_NAME_MIN_ZIPF", 4.5,
+                                        "... and at least this when it is also a person's name")
+    egress_special_allowed: str = _knob("WORKBENCH_EGRESS_SPECIAL_ALLOWED", "",
+                                        "special categories (GDPR Art. 9/10) that may leave, comma-separated "
+                                        "(health, religion, ...; empty: none)")
     llm_profile: str = _knob("WORKBENCH_LLM_PROFILE", "", "preset of LLM settings, e.g. `local-cpu` (docs/llm.md)")
     dask_scheduler: str = _knob("WORKBENCH_DASK_SCHEDULER", "",
                                 "address of a running Dask scheduler (`tcp://host:8786`) for the per-customer work; "
@@ -137,8 +173,6 @@ class Settings:
     dask_min_items: int = _knob("WORKBENCH_DASK_MIN_ITEMS", 20_000,
                                 "a step with fewer items (texts, customers) runs in the stage's own process, "
                                 "without the cluster")
-    # Overrides set in code (tests, benchmarks): name -> value, for the tuning values above.
-    extra: dict = field(default_factory=dict, metadata={"env": None, "help": "tuning overrides"})
 
     def __post_init__(self):
         # Derived defaults: everything the workbench writes for one database lives together (one
@@ -149,7 +183,7 @@ class Settings:
         if self.data_dir is None:
             set_(self, "data_dir", Path(self.db_path).resolve().parent if self.db_path else DEFAULT_DATA_DIR)
         set_(self, "data_dir", Path(self.data_dir).resolve())
-        set_(self, "db_path", Path(self.db_path or self.data_dir / "workbench.duckdb").resolve())
+        set_(self, "db_path", database_file(Path(self.db_path or self.data_dir / "workbench.duckdb").resolve()))
         default_audit = PROJECT_ROOT / "audit" if self.data_dir == DEFAULT_DATA_DIR.resolve() else self.data_dir / "audit"
         set_(self, "audit_dir", Path(self.audit_dir or default_audit).resolve())
         set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
@@ -208,7 +242,6 @@ def load_settings(**overrides) -> Settings:
         raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
     # A profile presets what was not set explicitly (by a variable or an override).
-    from .llm.profiles import apply_profile
     try:
         values = apply_profile(values, explicit=set(values))
     except ValueError as exc:

@@ -6,9 +6,10 @@ retention action).
 
 The rule fails closed in every ambiguity:
 - no grant recorded for the customer and purpose: no;
-- a grant counts only for the exact customer id; a withdrawal (granted = false) counts for every
-  id equal to its own after trimming white space and case-folding, so "C001 " or "c001" withdraw
-  C001's consent too;
+- a grant counts only for its customer id (in canonical form: boundary/customer_ids.py); a
+  withdrawal (granted = false) counts for every id with the same match key: trimmed,
+  case-folded, look-alike and full-width characters folded, so "C001 ", "c001", "Ｃ００１" or a
+  Cyrillic "С001" withdraw C001's consent too;
 - the newest grant must be strictly newer than every withdrawal: a tie, or a withdrawal or grant
   without a `recorded_at` that would have to be compared, resolves to no;
 - records dated after "now" are ignored (a future grant cannot override a real withdrawal) and
@@ -24,19 +25,9 @@ import pandas as pd
 
 from . import db
 from .audit import AuditLog
+from .boundary.customer_ids import match_key_sql
 from .pseudonyms import SubjectRefs
 from .vocab import PURPOSES
-
-# Trim every kind of white space and invisible filler (not only ASCII spaces), then lower-case.
-_NORMALISED_ID = ("lower(regexp_replace({col}, "
-                  "'^[\\s\\x{{00A0}}\\x{{2000}}-\\x{{200D}}\\x{{2060}}\\x{{3000}}\\x{{FEFF}}]+|"
-                  "[\\s\\x{{00A0}}\\x{{2000}}-\\x{{200D}}\\x{{2060}}\\x{{3000}}\\x{{FEFF}}]+$', '', 'g'))")
-
-
-def normalised_id_sql(column: str) -> str:
-    """SQL expression: the id in `column` (an SQL expression) as withdrawals match it."""
-    return _NORMALISED_ID.format(col=column)
-
 
 def now_utc() -> datetime:
     # recorded_at is stored as a naive UTC timestamp.
@@ -47,7 +38,7 @@ def decision_sql(table: str = "consent", now: datetime | None = None) -> str:
     """A query over the register `table` (an SQL relation name) with one row per (customer_id,
     purpose) that has a grant, and `allowed` per the module's rule. Ids without a row: no consent."""
     cutoff = db.literal((now or now_utc()).isoformat(sep=" "))
-    norm = normalised_id_sql("customer_id")
+    norm = match_key_sql("customer_id")
     return f"""
         WITH rec AS (SELECT customer_id, {norm} AS norm_id, purpose, granted, recorded_at FROM {table}
                      WHERE recorded_at IS NULL OR recorded_at <= TIMESTAMP {cutoff}),
@@ -104,7 +95,7 @@ def withdrawn_count(con: duckdb.DuckDBPyConnection, customer_ids: Iterable, purp
     ids = pd.DataFrame({"customer_id": pd.Series(list(customer_ids), dtype="string")})
     if ids.empty:
         return 0
-    norm = normalised_id_sql("customer_id")
+    norm = match_key_sql("customer_id")
     con.register("_excluded_ids", ids)
     try:
         return int(con.execute(

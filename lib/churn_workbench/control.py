@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .audit import AuditLog, canonical_json, sha256_hex
+from .llm.local import catalogue_choice  # offline and deterministic: nothing leaves the machine
 from .pseudonyms import SubjectRefs
 
 
@@ -83,7 +84,6 @@ def verify_assignment(customer_ids: Sequence, refs: SubjectRefs, share: float, s
 def intended_actions(rows: pd.DataFrame, context: dict) -> list[str]:
     """The action type the catalogue picks for each row (segment, drivers; topics from `context`,
     customer_id -> (topics, sentiment label)): what a control customer would have received."""
-    from .llm.local import catalogue_choice  # offline and deterministic: nothing leaves the machine
     out = []
     for cid, segment, drivers in zip(rows["customer_id"], rows["segment"], rows["drivers"]):
         topics = context.get(cid, ([], None))[0]

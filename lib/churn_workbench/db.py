@@ -6,6 +6,7 @@ read-only ones. So connections here are short-lived: open, do one unit of work, 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from pathlib import Path
 from typing import Iterator
@@ -20,8 +21,10 @@ SCHEMA_VERSION = 1
 # Tables whose shape depends on the input file (customers) are created by the ingest stage.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER);
+CREATE TABLE IF NOT EXISTS workspace_identity (id VARCHAR, created_at TIMESTAMP);
 CREATE TABLE IF NOT EXISTS customer_columns (
     column_name VARCHAR, role VARCHAR, dtype VARCHAR, run_id VARCHAR, leakage_allowed BOOLEAN);
+CREATE TABLE IF NOT EXISTS egress_allow_words (word VARCHAR, run_id VARCHAR);
 CREATE TABLE IF NOT EXISTS ingest_log (
     run_id VARCHAR, input_sha256 VARCHAR, ingested_at TIMESTAMP, summary VARCHAR);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -74,6 +77,24 @@ CREATE TABLE IF NOT EXISTS outcomes (
 """
 
 
+def _declared_columns(schema: str) -> dict[str, tuple[str, ...]]:
+    tables = {}
+    for name, body in re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\);", schema, flags=re.S):
+        tables[name] = tuple(part.split()[0] for part in body.replace("\n", " ").split(",") if part.strip()
+                             and part.split()[0].isidentifier())
+    return tables
+
+
+# Column lists live here, next to the schema they come from: a frame built for a table asks for
+# its columns instead of repeating them by hand elsewhere.
+_COLUMNS = _declared_columns(SCHEMA)
+
+
+def columns(table: str) -> list[str]:
+    """The columns the schema declares for `table`, in table order."""
+    return list(_COLUMNS[table])
+
+
 def ident(name: str) -> str:
     """The one way a name from data (a column header, a table name) enters SQL: as a quoted
     identifier. Values always travel as bound parameters instead."""
@@ -113,8 +134,14 @@ def connect(path: str | Path, read_only: bool = False, wait_s: float = 0.0) -> d
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Create every table that does not exist yet. Safe to call on every connection."""
     con.execute(SCHEMA)
+    # Columns added to model_registry later: a database created before them gains them here.
+    for column in ("contract_id VARCHAR", "contract VARCHAR", "data_run_id VARCHAR", "decision VARCHAR"):
+        con.execute(f"ALTER TABLE model_registry ADD COLUMN IF NOT EXISTS {column}")
     if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
         con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+    # The workspace's identity is created with its database (signed heads name it, not a path).
+    if con.execute("SELECT count(*) FROM workspace_identity").fetchone()[0] == 0:
+        con.execute("INSERT INTO workspace_identity VALUES ('ws-' || replace(CAST(uuid() AS VARCHAR), '-', ''), now())")
 
 
 @contextlib.contextmanager

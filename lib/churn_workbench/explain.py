@@ -7,7 +7,8 @@ training rows), one per original column:
   column is one feature and nothing needs regrouping.
 - Logistic regression: exact Shapley values of a linear model, coef * (z - mean z) over the
   training rows, summed over each column's encoded parts (value, missing indicator, one-hot block).
-- Blend: the same weighted sum of the two (Shapley values are linear in the model).
+- CatBoost: its own exact TreeSHAP (`ShapValues`) on the symmetric trees, one value per column.
+- Blend: the same weighted sum of the components (Shapley values are linear in the model).
 
 So the contributions of a customer sum to their log-odds minus the population's expected
 log-odds: a driver means "this value makes the customer riskier than customers are on average",
@@ -27,7 +28,7 @@ import pandas as pd
 from scipy import sparse
 
 from .model import TrainedModel, prepare
-from .model import estimators
+from .model import catboost_part, estimators
 from .model.prep import to_matrix
 from .model.stumps import lgb_contributions as _lgb_contributions
 
@@ -59,6 +60,9 @@ def _contributions(model: TrainedModel, X: pd.DataFrame) -> np.ndarray:
         out += model.weights["lightgbm"] * _lgb_contributions(model, M)
     if model.weights.get("logistic_regression"):
         out += model.weights["logistic_regression"] * _lr_contributions(model, Xp)
+    if model.weights.get("catboost"):
+        out += model.weights["catboost"] * catboost_part.contributions(model.catboost, Xp, model.numeric_columns,
+                                                                        model.categorical_columns)
     return out
 
 

@@ -23,14 +23,19 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+import json
+
 from . import audit as audit_mod
-from . import db
+from . import db, effect, synthetic, wiring
 from .audit import AuditLog
+from .boundary import paths
+from .boundary.customer_ids import canonical_series
+from .boundary.run_ids import check_run_id
 from .errors import InputError, UsageError
 from .inputs import read_table
 from .inputs.columns import describe_rows, require_columns
 from .inputs.feedback import parse_timestamps
-from .inputs.values import FALSE_TOKENS, TRUE_TOKENS, as_text
+from .inputs.values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text
 
 COLUMNS = ("customer_id", "churned", "observed_at")
 STAGE = "outcomes"  # the audit chain's stage name for outcome events (not a pipeline stage)
@@ -43,7 +48,7 @@ def read_outcomes(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     cols = require_columns(df, source, COLUMNS, ())
     if len(df) == 0:
         raise InputError(f"{source}: no data rows; an outcomes file needs one row per customer whose outcome is known")
-    ids = as_text(df[cols["customer_id"]])
+    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
     blank = np.flatnonzero(ids.isna().to_numpy())
     if len(blank):
         raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; "
@@ -66,11 +71,11 @@ def _binary(raw: pd.Series, source: str, column: str) -> np.ndarray:
     if ptypes.is_bool_dtype(raw.dtype) and not raw.isna().any():
         return raw.to_numpy(dtype=int)
     lowered = as_text(raw).str.lower()
-    yes = lowered.isin(TRUE_TOKENS | {"1", "1.0"}).to_numpy()
-    no = lowered.isin(FALSE_TOKENS | {"0", "0.0"}).to_numpy()
+    yes = lowered.isin(YES_TOKENS).to_numpy()
+    no = lowered.isin(NO_TOKENS).to_numpy()
     bad = np.flatnonzero(~yes & ~no)
     if len(bad):
-        raise InputError(f"{source}: column '{column}' must be 0/1, true/false or yes/no at {describe_rows(bad)}; "
+        raise InputError(f"{source}: column '{column}' must be {BOOLEAN_SPELLINGS} at {describe_rows(bad)}; "
                          "leave out customers whose outcome is not known yet")
     return yes.astype(int)
 
@@ -156,10 +161,6 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
     `<data dir>/outcomes/<run_id>.csv` and attached to the run. Only for a run on synthetic data
     (the generator is re-run from the run's recorded parameters to know each customer's truth).
     Returns (Attached, synthetic.SimulatedOutcomes, path)."""
-    import json
-
-    from . import synthetic
-    from .stages.ingest import fingerprint
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()
         if row is None:
@@ -169,7 +170,7 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
             raise UsageError(f"--simulate-outcomes {run_id}: that run used your own customers file; outcomes can "
                              "only be simulated for synthetic data (attach real ones with --outcomes FILE)")
         n, data_seed = int(params.get("synthetic_n", 1000)), int(params.get("seed", 42))
-        sources = fingerprint(n, data_seed, "", "", "", "")
+        sources = synthetic.source_fingerprint(n, data_seed)
         wanted = audit_mod.sha256_hex(audit_mod.canonical_json({k: v["sha256"] for k, v in sources.items()}))
         if not con.execute("SELECT count(*) FROM ingest_log WHERE input_sha256 = ?", [wanted]).fetchone()[0]:
             raise UsageError(f"--simulate-outcomes {run_id}: the store holds no data from --synthetic {n} --seed {data_seed}")
@@ -180,12 +181,12 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
     data = synthetic.generate(n, data_seed)
     draw_seed = int(audit_mod.sha256_hex(f"{run_id}:{seed}")[:12], 16)
     simulated = synthetic.simulate_outcomes(data, actions, draw_seed)
-    out_dir = Path(settings.data_dir) / "outcomes"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{run_id}.csv"
+    out_dir = paths.private_dir(Path(settings.data_dir) / "outcomes")
+    path = paths.inside(out_dir, f"{check_run_id(run_id, '--simulate-outcomes')}.csv")
     frame = simulated.frame[["customer_id", "churned"]].assign(
         observed_at=pd.Timestamp.now(tz="UTC").tz_localize(None).isoformat(timespec="seconds"))
-    frame.to_csv(path, index=False)
+    # Outcomes are per-customer data: 0600, and a link planted at the name is replaced, not followed.
+    paths.write_private(path, frame.to_csv(index=False), force=True)
     return attach(settings.db_path, path, run_id), simulated, path
 
 
@@ -193,14 +194,14 @@ def command(settings, outcomes_path: str | None, outcomes_for: str | None, simul
             seed: int = 0, echo=print) -> int:
     """`--outcomes FILE [--outcomes-for RUN_ID]` or `--simulate-outcomes RUN_ID`: attach outcomes,
     print the effect report, republish the dashboard snapshot. Runs no stage notebook."""
-    from . import effect, pipeline
     if outcomes_for and not outcomes_path:
         raise UsageError("--outcomes-for needs --outcomes FILE")
     if outcomes_path and simulate_run:
         raise UsageError("use either --outcomes FILE or --simulate-outcomes RUN_ID, not both")
     if not Path(settings.db_path).exists():
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
-    with pipeline.pipeline_lock(Path(settings.db_path), wait=False):
+    ws = wiring.open_workspace(settings)
+    with ws.lock(wait=False):
         if simulate_run:
             attached, simulated, path = simulate_for_run(settings, simulate_run, seed)
             echo(f"Simulated outcomes for run {simulate_run}: {path}")
@@ -216,5 +217,5 @@ def command(settings, outcomes_path: str | None, outcomes_for: str | None, simul
             rep = effect.report(con, attached.run_id, settings.min_control)
         for line in rep.lines():
             echo(line)
-        pipeline._publish_snapshot(settings)
+        ws.changed(echo)
     return 0

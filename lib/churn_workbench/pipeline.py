@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
-import json
-import os
 import resource
 import secrets
 import shutil
@@ -33,14 +30,17 @@ import nbclient.exceptions
 import papermill
 from jupyter_client.manager import AsyncKernelManager
 
-from . import audit, cluster, db, run_report
-from .audit import AuditLog
-from .config import PROJECT_ROOT, Settings
-from .errors import PipelineBusy, WorkbenchError, exit_code_for_name
+from . import audit, cluster, db, run_report, signing
+from . import progress as run_progress
+from .boundary import paths
+from .boundary.run_ids import check_run_id
+from .config import PROJECT_ROOT
+from .errors import INTERRUPT_EXIT_CODES, UsageError, WorkbenchError, workbench_class
 from .kernels import Prestarter
-from .llm import progress as llm_progress
 from .stages.params import for_stage
+from .runs import RunStore
 from .vocab import STAGES
+from .workspace import Workspace
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb", "train": "03_train_model.ipynb",
@@ -48,8 +48,6 @@ NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb",
 # Stage kernels started ahead of their stage (kernels.py): two, because a short stage (predict)
 # ends before the kernel after it has finished importing.
 KERNELS_AHEAD = 2
-# Shell convention for a process ended by a signal: 128 + its number.
-INTERRUPT_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 @dataclass
@@ -60,6 +58,7 @@ class StageResult:
     notebook: Path
     error: str | None = None
     exit_code: int = 0
+    error_type: str | None = None   # the exception's class name, for the audit record
 
 
 @dataclass
@@ -188,43 +187,6 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-@contextlib.contextmanager
-def pipeline_lock(db_path: Path, wait: bool):
-    """One pipeline per database at a time: a second run waits (--wait) or is refused clearly.
-
-    flock is released by the kernel when the process dies, so a SIGKILLed run never leaves a stale lock.
-    """
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = db_path.with_name(db_path.name + ".lock")
-    with open(lock_path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            raise PipelineBusy(f"{db_path}: another pipeline run is using this database ({holder}); "
-                               "wait for it to finish or start this one with --wait") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _record(settings: Settings, run_id: str, stage: str, event: str, status: str = "ok", sql: str | None = None,
-            params: list | None = None, **details) -> None:
-    """One short connection: an audit event plus an optional bookkeeping statement, atomically."""
-    log = AuditLog(run_id, stage)
-    log.event(event, status, **details)
-    with db.session(settings.db_path) as con, db.transaction(con):
-        if sql:
-            con.execute(sql, params or [])
-        log.flush(con)
-
-
 def stage_parameters(stage: str, params: dict) -> dict:
     """The stage's declared parameters (stages/params.py): never a secret, because papermill
     writes parameters into the executed notebook."""
@@ -232,61 +194,79 @@ def stage_parameters(stage: str, params: dict) -> dict:
 
 
 def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print,
-                  km=None) -> StageResult:
+                  label: str | None = None, km=None) -> StageResult:
     """Execute the stage's notebook; on `km`'s kernel if given (started ahead, see kernels.py)."""
     output = run_dir / f"{index:02d}_{stage}.ipynb"
     started = time.monotonic()
     engine_kwargs = {"km": km} if km is not None else {}
+    # The stage works in the kernel, out of the terminal's sight: its progress records (counts
+    # only, no text) are followed here and shown as a live line where there is one to show.
+    line = run_progress.live_line() if progress else None
     try:
-        # The stage's LLM work happens in the kernel, out of the terminal's sight: its progress
-        # lines (counts only, no text) are followed here.
-        with llm_progress.following(params["db_path"], params["run_id"], echo):
+        with run_progress.following(params["db_path"], params["run_id"], label or stage, echo, line):
             papermill.execute_notebook(
                 str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
-                kernel_name="python3", progress_bar=progress, cwd=str(NOTEBOOK_DIR), log_output=False,
-                kernel_manager_class=IpcKernelManager, **engine_kwargs,
+                kernel_name="python3", progress_bar=progress and line is None, cwd=str(NOTEBOOK_DIR),
+                log_output=False, kernel_manager_class=IpcKernelManager, **engine_kwargs,
             )
         return StageResult(stage, "succeeded", time.monotonic() - started, output)
     except papermill.PapermillExecutionError as exc:
-        # The kernel is another process: its exception arrives as a class name, classified by errors.py.
-        return StageResult(stage, "failed", time.monotonic() - started, output, f"{exc.ename}: {exc.evalue}",
-                           exit_code_for_name(exc.ename))
+        # The kernel is another process: its exception arrives as a class name. A failed stage
+        # ends the run with exit code 1 whatever it was (README); the message explains it.
+        return StageResult(stage, "failed", time.monotonic() - started, output, stage_error(stage, exc.ename, exc.evalue),
+                           1, exc.ename)
     except (nbclient.exceptions.CellTimeoutError, nbclient.exceptions.DeadKernelError,
             nbclient.exceptions.CellExecutionError, RuntimeError) as exc:
-        return StageResult(stage, "failed", time.monotonic() - started, output, f"{type(exc).__name__}: {exc}", 1)
+        return StageResult(stage, "failed", time.monotonic() - started, output,
+                           f"the {stage} stage's kernel failed ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})",
+                           1, type(exc).__name__)
 
 
-def run(settings: Settings, params: dict, stages: list[str], run_id: str | None = None, resume: bool = False,
+def stage_error(stage: str, ename: str, evalue: str) -> str:
+    """One line that explains a stage's failure: the workbench's own errors say what to do in
+    their message (the kind follows it, for searching logs); anything else is named as
+    unexpected, with where to look."""
+    text = " ".join(str(evalue).split())
+    if workbench_class(ename) is not None:
+        return f"{text} ({ename})"
+    return f"unexpected error in the {stage} stage ({ename}: {text[:300]}); the executed notebook shows where"
+
+
+def run(workspace: Workspace, params: dict, stages: list[str], run_id: str | None = None, resume: bool = False,
         wait: bool = False, progress: bool = True, echo=print) -> RunResult:
     """Run `stages` for one run. With `resume`, stages that already succeeded for `run_id` are skipped.
 
     Ctrl-C / SIGTERM end the run with status "interrupted" (result.interrupted_by names the
     signal, result.exit_code is 130 / 143); it can be finished with `resume`.
     """
-    with pipeline_lock(settings.db_path, wait), _StopSignals() as stop, \
-            cluster.for_run(settings, _expected_items(params, stages, settings.db_path)):
-        return _run_locked(settings, params, stages, run_id, resume, progress, echo, stop)
+    # The run's Dask cluster (cluster.py) is entered before any stage kernel starts: kernels
+    # inherit its address from this process's environment.
+    with workspace.lock(wait), _StopSignals() as stop, \
+            cluster.for_run(workspace.settings, _expected_items(params, stages, workspace), echo):
+        return _run_locked(workspace, params, stages, run_id, resume, progress, echo, stop)
 
 
 # Stages whose per-customer work runs on the run's Dask cluster (cluster.py).
 _CLUSTER_STAGES = ("feedback", "predict", "act")
 
 
-def _expected_items(params: dict, stages: list[str], db_path: Path) -> int | None:
+def _expected_items(params: dict, stages: list[str], ws: Workspace) -> int | None:
     """Customers the run will work on, when known before it starts: a run known to be small
     starts no cluster. None: unknown, the cluster is started."""
     if not set(stages) & set(_CLUSTER_STAGES):
         return 0
     if "ingest" not in stages:
-        return _customers_in_store(db_path)
+        return _customers_in_store(ws)
     if params.get("customers_path"):
         return _rows_in(Path(params["customers_path"]))
     return int(params.get("synthetic_n") or 0) or None
 
 
-def _customers_in_store(db_path: Path) -> int | None:
+def _customers_in_store(ws: Workspace) -> int | None:
+    if not ws.db_path.exists():
+        return 0
     try:
-        with db.session(db_path) as con:
+        with ws.reading() as con:
             return con.execute("SELECT count(*) FROM customers").fetchone()[0] if db.table_exists(con, "customers") else 0
     except Exception:  # noqa: BLE001 - an estimate only: unknown starts the cluster
         return None
@@ -307,30 +287,32 @@ def _rows_in(path: Path) -> int | None:
     return None
 
 
-def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=None) -> RunResult:
+def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, stop=None) -> RunResult:
     stop = stop or _StopSignals()
-    run_id = run_id or new_run_id()
-    params = dict(params, run_id=run_id, db_path=str(settings.db_path), llm_provider=settings.llm_provider)
-    run_dir = settings.audit_dir / "runs" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    done: set[str] = set()
-    with db.session(settings.db_path) as con:
-        if resume:
-            done = {r[0] for r in con.execute(
-                "SELECT stage FROM stage_runs WHERE run_id = ? AND status = 'succeeded'", [run_id]).fetchall()}
+    store = RunStore(ws)
+    settings = ws.settings
+    run_id = check_run_id(run_id or new_run_id(), "run id")
+    params = dict(params, run_id=run_id, db_path=str(ws.db_path), llm_provider=settings.llm_provider)
+    # The run id names a folder: proven inside the audit folder before anything is written there.
+    run_dir = paths.inside(ws.runs_dir, run_id)
+    if not resume and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise UsageError(f"run {run_id}: {run_dir} already holds another run's notebooks; choose another run id")
     if resume:
-        _record(settings, run_id, "pipeline", "run_resumed", sql="UPDATE runs SET status = 'running', finished_at = NULL, error = NULL WHERE run_id = ?",
-                params=[run_id], skipped=sorted(done))
+        done: set[str] = store.succeeded_stages(run_id)
+    elif store.exists(run_id):
+        raise UsageError(f"run {run_id}: a run with that id exists already; resume it or choose another run id")
     else:
-        _record(settings, run_id, "pipeline", "run_started",
-                sql="INSERT INTO runs (run_id, started_at, status, params, llm_provider) VALUES (?, now(), 'running', ?, ?)",
-                params=[run_id, json.dumps(params, sort_keys=True), settings.llm_provider],
-                stages=stages, llm_provider=settings.llm_provider)
+        done = set()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        store.resume(run_id, sorted(done))
+    else:
+        store.start(run_id, params, settings.llm_provider, stages)
     result = RunResult(run_id, "running", run_dir=run_dir)
     todo = [s for s in stages if s not in done]
     kernels = Prestarter(IpcKernelManager, "python3", NOTEBOOK_DIR)
     try:
-        _run_stages(settings, params, stages, run_id, todo, run_dir, result, kernels, progress, echo, stop)
+        _run_stages(store, params, stages, run_id, todo, run_dir, result, kernels, progress, echo, stop)
     finally:
         kernels.close()
     if stop.signal:
@@ -339,11 +321,11 @@ def _run_locked(settings, params, stages, run_id, resume, progress, echo, stop=N
         result.error = result.error or f"interrupted by {stop.signal}"
         result.stage = result.stage or next((s for s in stages if s not in done and s not in
                                              {o.stage for o in result.stages}), None)
-    _finish(settings, result, echo, publish=not stop.signal)
+    _finish(ws, result, echo, publish=not stop.signal)
     return result
 
 
-def _run_stages(settings, params, stages, run_id, todo, run_dir, result, kernels, progress, echo, stop) -> None:
+def _run_stages(store: RunStore, params, stages, run_id, todo, run_dir, result, kernels, progress, echo, stop) -> None:
     """The stages in order; each one's kernel was started while the one before it ran."""
     for number, stage in enumerate(stages, start=1):
         if stop.signal:
@@ -352,8 +334,7 @@ def _run_stages(settings, params, stages, run_id, todo, run_dir, result, kernels
             echo(f"[{number}/{len(stages)}] {stage}: already done in this run, skipped")
             continue
         echo(f"[{number}/{len(stages)}] {stage}: running {NOTEBOOKS[stage]} ...")
-        _record(settings, run_id, stage, "stage_started", sql="DELETE FROM stage_runs WHERE run_id = ? AND stage = ?",
-                params=[run_id, stage])
+        store.stage_started(run_id, stage)
         started = time.monotonic()
         stop.in_stage = True
         km = None
@@ -363,7 +344,8 @@ def _run_stages(settings, params, stages, run_id, todo, run_dir, result, kernels
             km = kernels.take(stage)
             for ahead in todo[todo.index(stage) + 1:][:KERNELS_AHEAD]:
                 kernels.start(ahead)  # boots and imports while this stage runs
-            outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo, km=km)
+            outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo,
+                                    label=f"[{number}/{len(stages)}] {stage}", km=km)
         except StageInterrupted:
             outcome = StageResult(stage, "failed", time.monotonic() - started, run_dir / f"{STAGES.index(stage) + 1:02d}_{stage}.ipynb",
                                   f"interrupted by {stop.signal}", INTERRUPT_EXIT_CODES.get(stop.signal, 130))
@@ -375,16 +357,10 @@ def _run_stages(settings, params, stages, run_id, todo, run_dir, result, kernels
             _kill_stage_kernels()
             # A stage that failed because its kernel was told to stop counts as interrupted too.
             outcome.status, outcome.error = "failed", f"interrupted by {stop.signal}"
-            outcome.exit_code = INTERRUPT_EXIT_CODES.get(stop.signal, 130)
+            outcome.exit_code, outcome.error_type = INTERRUPT_EXIT_CODES.get(stop.signal, 130), stop.signal
         result.stages.append(outcome)
-        nb_hash = audit.file_sha256(outcome.notebook) if outcome.notebook.exists() else None
-        _record(settings, run_id, stage, "stage_finished" if outcome.status == "succeeded" else "stage_failed",
-                "ok" if outcome.status == "succeeded" else "failed",
-                sql="INSERT INTO stage_runs VALUES (?, ?, ?, now() - to_microseconds(CAST(? * 1e6 AS BIGINT)), now(), ?, ?, ?, NULL, ?)",
-                params=[run_id, stage, outcome.status, outcome.duration_s, outcome.duration_s, str(outcome.notebook),
-                        nb_hash, outcome.error],
-                duration_s=round(outcome.duration_s, 3), notebook_sha256=nb_hash,
-                error_type=outcome.error.split(":", 1)[0] if outcome.error else None)
+        store.stage_finished(run_id, stage, outcome.status, outcome.duration_s, outcome.notebook, outcome.error,
+                             outcome.error_type if outcome.error else None)
         if outcome.status != "succeeded":
             result.status, result.exit_code = "failed", outcome.exit_code
             result.error, result.stage = outcome.error, stage
@@ -399,59 +375,37 @@ def _run_stages(settings, params, stages, run_id, todo, run_dir, result, kernels
             result.status = "succeeded"
 
 
-def _finish(settings: Settings, result: RunResult, echo=print, publish: bool = True) -> None:
+def _finish(ws: Workspace, result: RunResult, echo=print, publish: bool = True) -> None:
     """Close the run: seal its artefacts in the chain, status, manifest with chain head and
     artefact hashes, then sign the chain head and export it to the heads file. An interrupted
     run skips the dashboard snapshot: whoever stopped it wants it to end now."""
+    store = RunStore(ws)
     peak_child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    with db.session(settings.db_path) as con:
-        notebooks = con.execute("SELECT stage, notebook_path FROM stage_runs WHERE run_id = ? AND notebook_sha256 IS NOT NULL",
-                                [result.run_id]).fetchall()
-        models = con.execute("SELECT path, card_path FROM model_registry WHERE run_id = ?", [result.run_id]).fetchall()
-    artefacts: dict[str, Path] = {f"notebook:{stage}": Path(path) for stage, path in notebooks}
-    for path, card in models:
-        artefacts["model"] = Path(path)
-        if card and Path(card).exists():
-            artefacts["model_card"] = Path(card)
-    hashed = audit.artefact_hashes({k: v for k, v in artefacts.items() if v.exists()})
+    hashed = audit.artefact_hashes(store.artefacts(result.run_id), ws.relative)
     # The chain holds every artefact's sha256 too, so replacing a file together with its
     # manifest entry still disagrees with the chain.
-    _record(settings, result.run_id, "pipeline", audit.ARTEFACTS_SEALED,
-            artefacts={name: a["sha256"] for name, a in hashed.items()})
-    status = {"succeeded": "ok", "interrupted": "interrupted"}.get(result.status, "failed")
-    _record(settings, result.run_id, "pipeline", "run_finished", status,
-            sql="UPDATE runs SET status = ?, finished_at = now(), error = ? WHERE run_id = ?",
-            params=[result.status, result.error, result.run_id], status_detail=result.status,
-            peak_stage_kernel_rss_mb=round(peak_child_mb, 1))
-    with db.session(settings.db_path) as con:
+    store.event(result.run_id, "pipeline", audit.ARTEFACTS_SEALED,
+                artefacts={name: a["sha256"] for name, a in hashed.items()})
+    store.finish(result.run_id, result.status, result.error, peak_stage_kernel_rss_mb=round(peak_child_mb, 1))
+    with ws.session() as con:
         head = audit.chain_head(con)
-    audit.write_manifest(result.run_dir, result.run_id, head, {}, hashed)
-    _export_head(settings, head, echo)
+    audit.write_manifest(result.run_dir, result.run_id, head, hashed)
+    _export_head(ws, head, echo)
     if publish:
-        _publish_snapshot(settings)
+        ws.changed(echo)
 
 
-def _export_head(settings: Settings, head: dict, echo) -> None:
+def _export_head(ws: Workspace, head: dict, echo) -> None:
     """Sign the chain head and append it to the heads file. A failure is reported, not raised:
     the run's own outcome stands, and the next run's head covers this one's events."""
-    from . import signing
     try:
-        record = signing.export_head(settings, head)
+        record = signing.export_head(ws, head)
     except (OSError, WorkbenchError) as exc:
         echo(f"warning: the chain head was NOT signed and exported: {exc}")
         return
-    echo(signing.describe(record, settings.heads_file))
+    echo(signing.describe(record, ws.settings.heads_file))
 
 
-def _publish_snapshot(settings: Settings) -> None:
-    """The dashboard's read-only copy. A failure here must not turn a finished run into a crash."""
-    from .dashboard import publish
-    try:
-        publish.publish(settings.db_path, publish.default_dir(settings.db_path), settings.audit_dir)
-    except Exception as exc:  # noqa: BLE001 - reported, the run's own outcome stands
-        print(f"warning: the dashboard snapshot was not published: {type(exc).__name__}: {exc}")
-
-
-def run_summary(settings: Settings, run_id: str) -> dict:
+def run_summary(ws: Workspace, run_id: str) -> dict:
     """What the run did and why (see run_report.summary)."""
-    return run_report.summary(settings.db_path, run_id)
+    return run_report.summary(ws.db_path, run_id)

@@ -18,7 +18,8 @@ from . import db, incremental
 # Stage -> the audit event in which it reports its work (details carry the LLM engine's stats).
 LLM_EVENTS = {"feedback": "feedback_analysed", "act": "actions_written"}
 _EVENTS = tuple(dict.fromkeys(("stage_started", "consent_checked", "predictions_written", "actions_written",
-                                "feedback_analysed", "llm_fallback", *incremental.EVENTS)))
+                                "feedback_analysed", "llm_fallback", "targeting", "model_decision",
+                                *incremental.EVENTS)))
 
 
 @dataclass
@@ -106,18 +107,49 @@ def not_scored(events: dict[tuple, dict]) -> dict[str, int]:
     written = events.get(("predict", "predictions_written", None)) or {}
     reasons = {"already churned (labelled as left: training data only)": int(written.get("excluded_churned") or 0)}
     reasons.update(_consent_reasons(events, "predict", "profiling"))
+    reasons["no model deployed for this data contract"] = int(written.get("no_model") or 0)
     return {k: v for k, v in reasons.items() if v}
 
 
+def _targeting_method(events: dict[tuple, dict]) -> str:
+    written = events.get(("act", "actions_written", None)) or {}
+    chosen = events.get(("act", "targeting", None)) or {}
+    return written.get("targeting") or chosen.get("method") or "risk"
+
+
+def targeting(events: dict[tuple, dict]) -> str | None:
+    """How the act stage chose whom to contact, in one line; None if it did not run."""
+    written = events.get(("act", "actions_written", None))
+    if written is None:
+        return None
+    chosen = events.get(("act", "targeting", None)) or {}
+    if _targeting_method(events) == "uplift":
+        value = f" x {chosen['value_column']}" if chosen.get("value_column") else ""
+        return (f"by uplift: the {int(chosen.get('selected') or 0):,} customers an action is expected to help most "
+                f"(expected effect{value}, learnt from the outcomes of run {chosen.get('outcomes_run')}: "
+                f"{int(chosen.get('trained_treated') or 0):,} treated, {int(chosen.get('trained_control') or 0):,} control); "
+                f"as many as the risk rule (segments {written.get('action_segments')}) would pick, whatever their segment")
+    why = chosen.get("reason")
+    return (f"by risk: every scored customer in segments {written.get('action_segments')}"
+            + (f" (uplift targeting needs outcomes: {why})" if why else ""))
+
+
 def not_actioned(events: dict[tuple, dict]) -> dict[str, int]:
-    """Reason -> scored customers the act stage gave no retention action (zero counts dropped)."""
+    """Reason -> scored customers the act stage gave no retention action (zero counts dropped),
+    in the terms of the rule that chose (risk segments, or expected effect under uplift)."""
     written = events.get(("act", "actions_written", None)) or {}
     by_status = written.get("by_status") or {}
     segments = written.get("action_segments")
-    reasons = {
-        f"risk segment not in {segments}" if segments else "risk segment not targeted": int(written.get("not_in_segments") or 0),
-        "already churned": int(written.get("excluded_churned") or 0),
-    }
+    if _targeting_method(events) == "uplift":
+        no_benefit = int(written.get("no_expected_benefit") or 0)
+        reasons = {
+            "an action is not expected to help them (uplift: expected effect not above zero)": no_benefit,
+            "ranked below the customers an action should help most (uplift)": int(written.get("not_chosen") or 0) - no_benefit,
+        }
+    else:
+        reasons = {f"risk segment not in {segments}" if segments else "risk segment not targeted":
+                   int(written.get("not_in_segments") or 0)}
+    reasons["already churned"] = int(written.get("excluded_churned") or 0)
     reasons.update(_consent_reasons(events, "act", "marketing"))
     reasons["held out as control group"] = int(by_status.get("control") or 0)
     return {k: v for k, v in reasons.items() if v}
@@ -127,6 +159,7 @@ def summary(db_path, run_id: str) -> dict:
     """Everything the terminal summary shows about `run_id`."""
     with db.session(db_path) as con:
         segments = dict(con.execute("SELECT segment, count(*) FROM predictions WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall())
+        action_segments = dict(con.execute("SELECT segment, count(*) FROM actions WHERE run_id = ? GROUP BY 1", [run_id]).fetchall())
         actions = dict(con.execute("SELECT status, count(*) FROM actions WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]).fetchall())
         durations = con.execute("SELECT stage, duration_s FROM stage_runs WHERE run_id = ? ORDER BY started_at", [run_id]).fetchall()
         customers = con.execute("SELECT count(*) FROM customers").fetchone()[0] if db.table_exists(con, "customers") else 0
@@ -142,7 +175,10 @@ def summary(db_path, run_id: str) -> dict:
             "durations": durations, "model": model, "audit_events": n_events, "consent_records": consent_records,
             "ingest": json.loads(ingest[0]) if ingest and ingest[0] else None, "provider": provider,
             "predicted": "predict" in stages_run, "acted": "act" in stages_run,
-            "not_scored": not_scored(events), "not_actioned": not_actioned(events),
+            "not_scored": not_scored(events), "not_actioned": not_actioned(events), "targeting": targeting(events),
+            "action_segments": action_segments,
+            "model_decision": events.get(("train", "model_decision", None)),
+            "no_model_reason": (events.get(("predict", "predictions_written", None)) or {}).get("no_model_reason"),
             "incremental": incremental.describe(events),
             "llm": [h for h in (llm_health(events, s, provider) for s in LLM_EVENTS) if h is not None]}
 

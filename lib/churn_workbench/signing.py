@@ -27,10 +27,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from .config import Settings
 from .errors import UsageError
 
+from .workspace import Workspace
+
 # Signed bytes start with this tag, so a signature over a head can never be replayed as
 # a signature over something else made with the same key.
 _DOMAIN = b"churn-workbench chain head v1\n"
 _SIGNED_FIELDS = ("db", "seq", "hash", "run_id", "ts")
+# A head names its workspace by id (the database's own identity, kept when the workspace is moved
+# or copied); `db` is where the database was when the head was signed. Heads signed before
+# workspaces had ids lack the field, and their signature covers the fields above only.
+_WORKSPACE_FIELD = "workspace"
+
+
+def _signed_fields(head: dict) -> tuple[str, ...]:
+    return _SIGNED_FIELDS + ((_WORKSPACE_FIELD,) if _WORKSPACE_FIELD in head else ())
 
 
 def _canonical(value) -> str:
@@ -39,7 +49,7 @@ def _canonical(value) -> str:
 
 def head_message(head: dict) -> bytes:
     """The exact bytes that are signed for a head."""
-    return _DOMAIN + _canonical({k: head.get(k) for k in _SIGNED_FIELDS}).encode("utf-8")
+    return _DOMAIN + _canonical({k: head.get(k) for k in _signed_fields(head)}).encode("utf-8")
 
 
 def fingerprint(public_key: Ed25519PublicKey) -> str:
@@ -115,8 +125,8 @@ def load_public_keys(path: str | Path) -> dict[str, Ed25519PublicKey]:
 
 
 def sign_head(key: Ed25519PrivateKey, head: dict) -> dict:
-    """The heads-file record of `head` (db, seq, hash, run_id, ts) with key fingerprint and signature."""
-    record = {k: head.get(k) for k in _SIGNED_FIELDS}
+    """The heads-file record of `head` (workspace, db, seq, hash, run_id, ts) with key fingerprint and signature."""
+    record = {k: head.get(k) for k in _signed_fields(head)}
     record["key"] = fingerprint(key.public_key())
     record["sig"] = base64.b64encode(key.sign(head_message(record))).decode("ascii")
     return record
@@ -134,13 +144,14 @@ def signature_problem(record: dict, keys: dict[str, Ed25519PublicKey]) -> str | 
     return None
 
 
-def export_head(settings: Settings, head: dict) -> dict:
-    """Sign `head` ({seq, hash, run_id}) for this database and append it to the heads file."""
+def export_head(ws: Workspace, head: dict) -> dict:
+    """Sign `head` ({seq, hash, run_id}) for this workspace and append it to the heads file."""
+    settings = ws.settings
     check_key_location(settings.signing_key_file, settings)
     key = load_or_create_key(settings.signing_key_file)
     heads_file = Path(settings.heads_file)
     heads_file.parent.mkdir(parents=True, exist_ok=True)
-    record = sign_head(key, dict(head, db=str(settings.db_path),
+    record = sign_head(key, dict(head, workspace=ws.identity(), db=str(settings.db_path),
                                  ts=datetime.now(timezone.utc).isoformat(timespec="seconds")))
     _export_public_key(heads_file, key.public_key())
     with open(heads_file, "a", encoding="utf-8") as fh:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .audit import sha256_hex
+
 FIRST_NAMES = [
     "Anna", "Ben", "Carlos", "Daria", "Emma", "Farid", "Grace", "Hiroshi", "Ines", "Jamal",
     "Katarzyna", "Liam", "Maria", "Noah", "Olga", "Pedro", "Priya", "Quentin", "Rosa", "Samir",
@@ -325,3 +327,10 @@ def true_effect_of(data: SyntheticData, customer_ids, action_type: str = "discou
     p0 = data.true_probability.reindex(ids).to_numpy(dtype=float)
     p1 = treated_probability(p0, response_type(rows), [action_type] * len(ids))
     return pd.Series(p0 - p1, index=ids, name="true_effect")
+
+
+def source_fingerprint(n_customers: int, seed: int) -> dict:
+    """What a synthetic run's inputs are, by content: the generator's parameters (the ingest's
+    input fingerprint of a synthetic run; outcomes re-derive it to find the run's data)."""
+    return {"synthetic": {"customers": int(n_customers), "seed": int(seed),
+                          "sha256": sha256_hex(f"synthetic:{n_customers}:{seed}:v1")}}

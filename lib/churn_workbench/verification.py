@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 
 from . import audit, db, signing
+from .workspace import Workspace, read_identity
 from .audit import ADDED_ROW_HASHES, ARTEFACTS_SEALED, GENESIS, GOVERNED_TABLES, REMOVED_ROW_HASHES, ROWS_COMMITTED, SUBJECT_ERASED
 
 # Events whose details verify reads (everything else is only hashed), and the keys by which any
@@ -143,19 +144,21 @@ def verify_chain(con: duckdb.DuckDBPyConnection) -> tuple[list[str], dict[int, s
     return ([chain.finding.message] if chain.finding else []), chain.hashes
 
 
-def verify(db_path: str | Path, audit_dir: str | Path, heads_file: str | Path | None = None) -> VerifyResult:
-    """Every check in the module docstring. `heads_file`: also prove each exported head."""
-    db_path, audit_dir = Path(db_path).resolve(), Path(audit_dir)
+def verify(ws: Workspace, heads_file: str | Path | None = None) -> VerifyResult:
+    """Every check in the module docstring, on the workspace's own files (a copy is checked against
+    the copy). `heads_file`: also prove each exported head of this workspace."""
+    db_path = ws.db_path.resolve()
     con = db.connect(db_path, read_only=True, wait_s=30)
     try:
         chain = read_chain(con)
+        identity = read_identity(con)
         runs_table = {r[0]: r[1] for r in con.execute("SELECT run_id, status FROM runs ORDER BY started_at").fetchall()}
         findings = [chain.finding] if chain.finding else []
         notes: list[str] = []
         heads_checked = None
         if heads_file is not None:
-            heads_checked = _check_heads(chain, Path(heads_file), db_path, findings, notes)
-        runs_checked = _check_runs(chain, runs_table, audit_dir, findings, notes)
+            heads_checked = _check_heads(chain, Path(heads_file), identity, db_path, findings, notes)
+        runs_checked = _check_runs(chain, runs_table, ws, findings, notes)
         digests_checked = _check_rows(con, chain, findings, notes)
     finally:
         con.close()
@@ -164,7 +167,8 @@ def verify(db_path: str | Path, audit_dir: str | Path, heads_file: str | Path | 
 
 # --- 2. exported heads ----------------------------------------------------------------------------
 
-def _check_heads(chain: Chain, heads_file: Path, db_path: Path, findings: list, notes: list) -> int:
+def _check_heads(chain: Chain, heads_file: Path, identity: str | None, db_path: Path, findings: list,
+                 notes: list) -> int:
     if not heads_file.exists():
         findings.append(Finding("heads", str(heads_file), f"{heads_file}: heads file not found"))
         return 0
@@ -175,12 +179,16 @@ def _check_heads(chain: Chain, heads_file: Path, db_path: Path, findings: list, 
     if not keys:
         findings.append(Finding("heads", str(keys_path), f"{keys_path}: no public key next to the heads file, "
                                 "so no signature can be checked"))
-    mine = [(n, h) for n, h in heads if h.get("db") == str(db_path)]
+    # A head names its workspace by id (portable: a moved or copied workspace keeps it); heads
+    # written before workspaces had ids name the database by path.
+    mine = [(n, h) for n, h in heads if (h.get("workspace") == identity if h.get("workspace")
+                                         else h.get("db") == str(db_path))]
     if len(mine) < len(heads):
-        notes.append(f"{len(heads) - len(mine)} head(s) in {heads_file} belong to other databases and were not checked")
+        notes.append(f"{len(heads) - len(mine)} head(s) in {heads_file} belong to other workspaces and were not checked")
     if not mine:
         findings.append(Finding("heads", str(heads_file),
-                                f"{heads_file}: holds no signed head for {db_path} (wrong file, or the database was replaced)"))
+                                f"{heads_file}: holds no signed head for workspace {identity} ({db_path}) "
+                                "(wrong file, or the database was replaced)"))
         return 0
     checked = 0
     for number, head in mine:
@@ -242,7 +250,8 @@ def _chain_artefacts(chain: Chain) -> dict[str, dict[str, tuple[str, int]]]:
     return out
 
 
-def _check_runs(chain: Chain, runs_table: dict, audit_dir: Path, findings: list, notes: list) -> int:
+def _check_runs(chain: Chain, runs_table: dict, ws: Workspace, findings: list, notes: list) -> int:
+    audit_dir = ws.audit_dir
     in_chain = {r for r in chain.span if r is not None}
     dirs = {p.parent.name for p in (audit_dir / "runs").glob("*/manifest.json")}
     sealed = _chain_artefacts(chain)
@@ -262,12 +271,12 @@ def _check_runs(chain: Chain, runs_table: dict, audit_dir: Path, findings: list,
                 findings.append(Finding("manifest", str(manifest_path),
                                         f"{manifest_path}: manifest missing for finished run {run}"))
             continue
-        _check_manifest(chain, run, manifest_path, audit_dir, sealed.get(run, {}) if trusted else None, findings)
+        _check_manifest(chain, run, manifest_path, ws, sealed.get(run, {}) if trusted else None, findings)
         checked += 1
     return checked
 
 
-def _check_manifest(chain: Chain, run: str, path: Path, audit_dir: Path, sealed: dict | None, findings: list) -> None:
+def _check_manifest(chain: Chain, run: str, path: Path, ws: Workspace, sealed: dict | None, findings: list) -> None:
     """Manifest vs chain head, and each artefact: chain (`sealed`; None = not trusted) vs manifest vs file."""
     try:
         manifest = json.loads(path.read_text())
@@ -291,9 +300,7 @@ def _check_manifest(chain: Chain, run: str, path: Path, audit_dir: Path, sealed:
             findings.append(Finding("manifest", str(path), f"{path}: artefact '{name}' of run {run} is sealed in "
                                     f"audit_log seq {chained[1]} but missing from the manifest"))
             continue
-        file = Path(art["path"])
-        if not file.is_absolute():
-            file = audit_dir.parent / file
+        file = ws.resolve(art["path"])
         actual = audit.file_sha256(file) if file.exists() else None
         if chained is not None and chained[0] != art.get("sha256"):
             if actual == art.get("sha256"):

@@ -5,7 +5,15 @@ or a column role imports it from here, so two modules can never disagree about i
 """
 from __future__ import annotations
 
+from .profiles import PROFILES
+
 STAGES = ("ingest", "feedback", "train", "predict", "act")
+
+# The built-in LLM backends and LLM profiles, by name: what the command line offers without
+# importing the LLM layer. llm/registry.py registers these backends and profiles.py defines
+# these profiles (a test keeps the three in step).
+LLM_BACKENDS = ("local", "groq", "openai")
+LLM_PROFILES = tuple(PROFILES)  # the profiles themselves: profiles.py (no imports, light)
 
 # Consent purposes (see consent.py for what each one allows).
 PURPOSES = ("profiling", "external_llm", "marketing")

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .. import audit, db
+from .. import audit, db, effect
 from ..errors import SnapshotGone
 from ..vocab import NOT_SCORED, PURPOSES, SEGMENTS
 from .publish import LLM_PRICES_USD_PER_MTOK, META, TABLES, current_generation
@@ -100,6 +100,15 @@ class DashboardData:
         run["volumes"] = self.volumes(run["run_id"])
         return run
 
+    def run_volumes(self, run_id: str) -> dict:
+        """What one run produced: customers scored, actions, feedback analysed, LLM requests, audit events."""
+        row = self.query("SELECT * EXCLUDE (run_id) FROM run_volumes WHERE run_id = ?", [run_id])
+        return {k: int(v or 0) for k, v in (_record(row.iloc[0]) if not row.empty else {}).items()}
+
+    def store_counts(self) -> dict:
+        """What the store holds now, whichever run wrote it: customers, feedback, consent records."""
+        return {k: int(v) for k, v in self.meta.get("counts", {}).items()}
+
     def volumes(self, run_id: str) -> dict:
         """Data volumes: current table sizes plus what the given run produced."""
         counts = dict(self.meta.get("counts", {}))
@@ -126,8 +135,13 @@ class DashboardData:
         }
 
     def trend(self) -> pd.DataFrame:
-        """One row per run, oldest first: scored customers, segment sizes, mean probability, actions."""
-        return self.query("SELECT * FROM trend ORDER BY started_at NULLS FIRST, run_id")
+        """One row per run, oldest first: scored customers, segment sizes, mean probability, actions,
+        and `data_set`: A for the first input data seen, B for the next different one, ... (a run
+        that read no inputs keeps the previous run's), so runs on different data are told apart."""
+        frame = self.query("SELECT * FROM trend ORDER BY started_at NULLS FIRST, run_id")
+        inputs = frame["input_sha256"] if "input_sha256" in frame.columns else pd.Series([None] * len(frame))
+        frame["data_set"] = _letters(inputs.ffill())
+        return frame
 
     # -- customers -----------------------------------------------------------------------
     def filter_options(self) -> dict:
@@ -233,8 +247,11 @@ class DashboardData:
     # -- model ---------------------------------------------------------------------------
     def model_versions(self) -> pd.DataFrame:
         """The registry, newest first, with the headline metrics as columns."""
-        frame = self.query("""SELECT model_version, run_id, algorithm, n_train, trained_at, metrics
+        frame = self.query("""SELECT model_version, run_id, algorithm, n_train, trained_at, metrics, data_sha256
                               FROM model_registry ORDER BY trained_at DESC NULLS LAST""")
+        # Training data A, B, ... in the order first seen (oldest first): models trained on
+        # different data are not comparable figure for figure.
+        frame["training_data"] = list(reversed(_letters(frame["data_sha256"][::-1])))
         metrics = frame.pop("metrics").map(_json_obj)
         for key in ("roc_auc", "auc", "pr_auc", "average_precision", "brier", "log_loss"):
             values = metrics.map(lambda m, key=key: m.get(key) if isinstance(m.get(key), (int, float)) else None)
@@ -322,15 +339,15 @@ class DashboardData:
                              WHERE event_type = 'egress_blocked' AND (?::VARCHAR IS NULL OR run_id = ?)
                              ORDER BY seq DESC""", [run_id, run_id])
 
-    def egress_search(self, text: str = "", run_id: str | None = None, limit: int = 50) -> Page:
+    def egress_search(self, text: str = "", run_id: str | None = None, limit: int = 50, offset: int = 0) -> Page:
         """What left the machine: llm_egress payloads containing `text` (case-insensitive)."""
         params = [run_id, run_id, f"%{(text or '').strip()}%"]
         clause = "(?::VARCHAR IS NULL OR run_id = ?) AND payload ILIKE ?"
         total = int(self.scalar(f"SELECT count(*) FROM llm_egress WHERE {clause}", params))
         rows = self.query(f"""SELECT sent_at, run_id, stage, provider, model, prompt_version, n_items, outcome,
                                      prompt_tokens, completion_tokens, payload_sha256, payload
-                              FROM llm_egress WHERE {clause} ORDER BY sent_at DESC NULLS LAST, request_id LIMIT ?""",
-                          [*params, int(limit)])
+                              FROM llm_egress WHERE {clause} ORDER BY sent_at DESC NULLS LAST, request_id
+                              LIMIT ? OFFSET ?""", [*params, int(limit), int(offset)])
         return Page(rows, total)
 
     def llm_usage(self, prices: dict[tuple[str, str], tuple[float, float]] | None = None) -> pd.DataFrame:
@@ -368,18 +385,38 @@ class DashboardData:
         return {c: values(c) for c in ("run_id", "stage", "event_type", "status")}
 
     def audit_events(self, run_id: str | None = None, stage: str | None = None, event_type: str | None = None,
-                     status: str | None = None, subject_ref: str | None = None, limit: int = 200) -> pd.DataFrame:
+                     status: str | None = None, subject_ref: str | None = None, limit: int = 200,
+                     offset: int = 0) -> pd.DataFrame:
         """The audit log, newest first, filtered by any of run, stage, event type, status, subject."""
-        where, params = [], []
-        for column, value in (("run_id", run_id), ("stage", stage), ("event_type", event_type),
-                              ("status", status), ("subject_ref", subject_ref)):
-            if value:
-                where.append(f"{column} = ?")
-                params.append(value)
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        clause, params = _audit_where(run_id, stage, event_type, status, subject_ref)
         return self.query(f"""SELECT seq, ts, run_id, stage, event_type, status, subject_ref, details,
                                      left(hash, 16) AS hash_prefix
-                              FROM audit_log {clause} ORDER BY seq DESC LIMIT ?""", [*params, int(limit)])
+                              FROM audit_log {clause} ORDER BY seq DESC LIMIT ? OFFSET ?""",
+                          [*params, int(limit), int(offset)])
+
+    def audit_page(self, run_id: str | None = None, stage: str | None = None, event_type: str | None = None,
+                   status: str | None = None, limit: int = 20, offset: int = 0) -> Page:
+        """One page of the filtered audit log (newest first) and how many events match."""
+        clause, params = _audit_where(run_id, stage, event_type, status, None)
+        total = int(self.scalar(f"SELECT count(*) FROM audit_log {clause}", params))
+        return Page(self.audit_events(run_id, stage, event_type, status, limit=limit, offset=offset), total)
+
+    def audit_summary(self, run_id: str | None = None, stage: str | None = None, event_type: str | None = None,
+                      status: str | None = None) -> pd.DataFrame:
+        """The filtered audit log in a few rows: events per type, most frequent first, and the latest."""
+        clause, params = _audit_where(run_id, stage, event_type, status, None)
+        return self.query(f"""SELECT event_type, count(*) AS events, max(ts) AS latest FROM audit_log {clause}
+                              GROUP BY event_type ORDER BY events DESC, event_type""", params)
+
+    def audit_event(self, seq: int) -> dict | None:
+        """One audit event in full (its details as parsed JSON)."""
+        frame = self.query("SELECT seq, ts, run_id, stage, event_type, status, subject_ref, details, prev_hash, hash "
+                           "FROM audit_log WHERE seq = ?", [int(seq)])
+        if frame.empty:
+            return None
+        event = _record(frame.iloc[0])
+        event["details"] = _json_obj(event["details"]) or event["details"]
+        return event
 
     # -- runs ----------------------------------------------------------------------------
     def runs(self) -> pd.DataFrame:
@@ -415,7 +452,6 @@ class DashboardData:
     def effect_summary(self, run_id: str, dimension: str = "overall", min_control: int = 30) -> pd.DataFrame:
         """Treated vs control churn for one run, per `dimension` (overall, action_type, segment),
         with the effect (control rate - treated rate) and its 95% interval (effect.from_counts)."""
-        from .. import effect
         counts = self.query("SELECT group_name AS group, treated, control, churned_treated, churned_control "
                             "FROM effect_counts WHERE run_id = ? AND dimension = ? ORDER BY 1", [run_id, dimension])
         return effect.from_counts(counts, min_control)
@@ -471,6 +507,31 @@ def _record(row: pd.Series) -> dict:
             out[key] = None
         else:
             out[key] = value.item() if hasattr(value, "item") and not isinstance(value, pd.Timestamp) else value
+    return out
+
+
+def _audit_where(run_id, stage, event_type, status, subject_ref) -> tuple[str, list]:
+    where, params = [], []
+    for column, value in (("run_id", run_id), ("stage", stage), ("event_type", event_type),
+                          ("status", status), ("subject_ref", subject_ref)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    return ("WHERE " + " AND ".join(where)) if where else "", params
+
+
+def _letters(values) -> list[str | None]:
+    """A, B, C, ... per distinct value in order of first appearance (None stays None)."""
+    names: dict = {}
+    out = []
+    for value in values:
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            out.append(None)
+            continue
+        if value not in names:
+            n = len(names)
+            names[value] = chr(ord("A") + n) if n < 26 else f"#{n + 1}"
+        out.append(names[value])
     return out
 
 

@@ -14,7 +14,7 @@ a grace period.
 The snapshot is minimised, not a copy: no customer name, email, phone or other identifier
 column, no raw feedback text (the dashboard shows the anonymized text from `feedback_analysis`),
 no consent history beyond the record that decides. Model cards and plots are embedded as blobs,
-run manifests as JSON, and the result of `audit.verify` at publish time is in meta.json.
+run manifests as JSON, and the result of the workspace's `verify` at publish time is in meta.json.
 Parquet because it is written several times faster than DuckDB's compressed tables: 1M
 customers publish in a few seconds.
 
@@ -33,8 +33,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .. import audit, consent, db, runs
+from .. import consent, db, runs, verification
 from ..vocab import NOT_SCORED, PURPOSES, sentiment_label_sql
+from ..workspace import Workspace
 
 POINTER = "CURRENT"
 META = "meta.json"
@@ -60,9 +61,21 @@ LLM_PRICES_USD_PER_MTOK: dict[tuple[str, str], tuple[float, float]] = {
 }
 
 
-def default_dir(db_path: str | Path) -> Path:
-    """Where the pipeline publishes the snapshot for a given database: `<db dir>/snapshot`."""
-    return Path(db_path).resolve().parent / "snapshot"
+def republish(ws: Workspace, drop_old: bool = False) -> Path:
+    """The workspace's change hook: a fresh snapshot; with `drop_old`, every older generation is
+    removed at once (after an erasure they still show the person)."""
+    generation = publish(ws)
+    if drop_old:
+        drop_generations_except(ws.snapshot_dir, generation)
+    return generation
+
+
+def drop_generations_except(snapshot_dir: str | Path, keep: Path) -> None:
+    """Remove every generation but `keep` at once, instead of after the usual grace period (after
+    an erasure, older generations still show the person)."""
+    for path in Path(snapshot_dir).iterdir():
+        if path.is_dir() and path != keep and (path.name.startswith("gen-") or path.name.startswith(".building-")):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def current_generation(snapshot_dir: str | Path) -> Path | None:
@@ -81,25 +94,27 @@ def current_generation(snapshot_dir: str | Path) -> Path | None:
 # publish
 # --------------------------------------------------------------------------------------------
 
-def publish(db_path: str | Path, snapshot_dir: str | Path, audit_dir: str | Path) -> Path:
-    """Export a consistent, minimised snapshot of `db_path` and make it current atomically.
+def publish(ws: Workspace, snapshot_dir: str | Path | None = None) -> Path:
+    """Export a consistent, minimised snapshot of the workspace's database and make it current
+    atomically (in `snapshot_dir`, default the workspace's snapshot folder).
 
-    Call it when no other connection to `db_path` is open (the end of a run). Records the
-    result of `audit.verify(db_path, audit_dir)`. Returns the new generation directory.
+    Call it when no other connection to the database is open (the end of a run). Records the
+    result of the workspace's `verify`. Returns the new generation directory.
     A missing database yields an empty snapshot (the dashboard then says "run `make run`").
     """
     started = time.monotonic()
-    db_path, snapshot_dir, audit_dir = Path(db_path), Path(snapshot_dir), Path(audit_dir)
+    db_path = ws.db_path
+    snapshot_dir = Path(snapshot_dir) if snapshot_dir else ws.snapshot_dir
     snapshot_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     generation = snapshot_dir / f"gen-{stamp}-{os.getpid()}"
     building = snapshot_dir / f".building-{generation.name}"
-    verify = _verify(db_path, audit_dir) if db_path.exists() else None
+    verify = _verify(ws) if db_path.exists() else None
     try:
         building.mkdir()
         con = duckdb.connect(":memory:")
         try:
-            counts = _export(con, db_path, building, audit_dir)
+            counts = _export(con, ws, building)
         finally:
             con.close()
         meta = _meta(db_path, verify, counts, time.monotonic() - started)
@@ -114,9 +129,9 @@ def publish(db_path: str | Path, snapshot_dir: str | Path, audit_dir: str | Path
     return generation
 
 
-def _verify(db_path: Path, audit_dir: Path) -> dict:
+def _verify(ws: Workspace) -> dict:
     try:
-        result = audit.verify(db_path, audit_dir)
+        result = verification.verify(ws)
         return {"ok": result.ok, "problems": result.problems, "events": result.events,
                 "runs_checked": result.runs_checked, "summary": str(result)}
     except Exception as exc:  # a verify that cannot run is a failed verify, shown as red
@@ -158,15 +173,15 @@ def _columns(con, catalog: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _export(con, db_path: Path, out: Path, audit_dir: Path) -> dict:
+def _export(con, ws: Workspace, out: Path) -> dict:
     """Build every snapshot table from the source (or empty stand-ins) and write it to Parquet."""
     con.execute("ATTACH ':memory:' AS schema_ref")
     con.execute("USE schema_ref")
     db.migrate(con)  # the current schema, empty: stands in for tables/columns the source lacks
     expected = _columns(con, "schema_ref")
     source: dict[str, dict[str, str]] = {}
-    if db_path.exists():
-        con.execute(f"ATTACH {db.literal(db_path)} AS src (READ_ONLY)")
+    if ws.db_path.exists():
+        con.execute(f"ATTACH {db.literal(ws.db_path)} AS src (READ_ONLY)")
         source = _columns(con, "src")
     try:
         for table, cols in expected.items():  # v_<table>: the source table with every expected column
@@ -190,9 +205,9 @@ def _export(con, db_path: Path, out: Path, audit_dir: Path) -> dict:
         }
         for name, sql in _snapshot_queries().items():
             con.execute(f"COPY ({sql}) TO {db.literal(out / (name + '.parquet'))} (FORMAT parquet, COMPRESSION zstd)")
-        _write_frame(con, out / "run_manifests.parquet", _manifests(con, audit_dir),
+        _write_frame(con, out / "run_manifests.parquet", _manifests(con, ws.audit_dir),
                      {"run_id": "VARCHAR", "path": "VARCHAR", "manifest": "VARCHAR"})
-        _write_frame(con, out / "model_assets.parquet", _model_assets(con),
+        _write_frame(con, out / "model_assets.parquet", _model_assets(con, ws),
                      {"model_version": "VARCHAR", "file_name": "VARCHAR", "kind": "VARCHAR", "content": "BLOB"})
     finally:
         if source:
@@ -257,7 +272,10 @@ def _snapshot_queries() -> dict[str, str]:
                        FROM v_actions GROUP BY run_id)
             SELECT r.run_id, r.started_at, r.status, coalesce(p.scored, 0) AS scored, p.avg_probability,
                    coalesce(p.high, 0) AS high, coalesce(p.medium, 0) AS medium, coalesce(p.low, 0) AS low,
-                   coalesce(a.actions, 0) AS actions, coalesce(a.control, 0) AS control
+                   coalesce(a.actions, 0) AS actions, coalesce(a.control, 0) AS control,
+                   -- the inputs the run read (NULL: it read none and used the previous run's)
+                   (SELECT arg_max(i.input_sha256, i.ingested_at) FROM v_ingest_log i WHERE i.run_id = r.run_id)
+                       AS input_sha256
             FROM v_runs r LEFT JOIN p USING (run_id) LEFT JOIN a USING (run_id)
             ORDER BY r.started_at NULLS FIRST, r.run_id""",
         "feedback_latest": f"""
@@ -353,13 +371,13 @@ def _manifests(con, audit_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _model_assets(con) -> pd.DataFrame:
+def _model_assets(con, ws) -> pd.DataFrame:
     """The model card and its sibling plots/tables (never the model artefact itself)."""
     rows = []
     for version, card_path in con.execute(
             "SELECT model_version, any_value(card_path) FROM v_model_registry "
             "WHERE card_path IS NOT NULL GROUP BY model_version").fetchall():
-        card = Path(card_path)
+        card = ws.resolve(card_path)
         if not card.parent.is_dir():
             continue
         for path in sorted(card.parent.iterdir()):

@@ -7,13 +7,14 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from ..boundary.customer_ids import canonical_series
 from ..errors import InputError
 from ..vocab import PURPOSES
 from .columns import describe_rows, require_columns
 from .customers import CustomerTable
 from .feedback import parse_timestamps
 from .files import read_table
-from .values import FALSE_TOKENS, TRUE_TOKENS, as_text
+from .values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text
 
 
 def read_consent(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
@@ -26,7 +27,7 @@ def read_consent(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     source = str(path)
     df = read_table(path, encoding=encoding)
     cols = require_columns(df, source, ("customer_id", "purpose", "granted"), ("recorded_at", "source"))
-    ids = as_text(df[cols["customer_id"]])
+    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
     blank = np.flatnonzero(ids.isna().to_numpy())
     if len(blank):
         raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; every consent record needs a customer id")
@@ -41,11 +42,11 @@ def read_consent(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         granted = raw.astype(bool)
     else:
         lowered = as_text(raw).str.lower()
-        yes = lowered.isin(TRUE_TOKENS | {"1", "1.0"})
-        no = lowered.isin(FALSE_TOKENS | {"0", "0.0"})
+        yes = lowered.isin(YES_TOKENS)
+        no = lowered.isin(NO_TOKENS)
         bad = np.flatnonzero((~yes & ~no).to_numpy())
         if len(bad):
-            raise InputError(f"{source}: column '{cols['granted']}' must be true/false, yes/no or 1/0 at {describe_rows(bad)}; "
+            raise InputError(f"{source}: column '{cols['granted']}' must be {BOOLEAN_SPELLINGS} at {describe_rows(bad)}; "
                              "a blank is not accepted (record the decision explicitly)")
         granted = yes
     recorded = (parse_timestamps(df[cols["recorded_at"]], source, cols["recorded_at"]) if cols["recorded_at"]

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from ..boundary.customer_ids import canonical_series
+from ..boundary.data_config import check_against_header
 from ..errors import InputError
 from ..features import suggest_sensitive
 from ..vocab import IDENTIFIER_ROLES
@@ -21,7 +23,7 @@ from .columns import (
 )
 from .dataconfig import DataConfig
 from .files import check_header, read_table
-from .values import FALSE_TOKENS, TRUE_TOKENS, as_text, type_feature
+from .values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, type_feature
 
 # Normalised column names that always hold a direct identifier of a person.
 IDENTIFIER_NAMES = frozenset({
@@ -91,7 +93,7 @@ class CustomerTable:
 
 
 def _ids(series: pd.Series, source: str, column: str) -> pd.Series:
-    ids = as_text(series)
+    ids = canonical_series(as_text(series))  # the one canonical form (boundary/customer_ids.py)
     blank = np.flatnonzero(ids.isna().to_numpy())
     if len(blank):
         raise InputError(f"{source}: column '{column}' (id) is blank at {describe_rows(blank)}; every row needs an id")
@@ -114,7 +116,7 @@ def _label(series: pd.Series, source: str, column: str, positive_label: str | No
     text = as_text(series)
     lowered = text.str.lower()
     out = pd.Series(pd.array([pd.NA] * len(text), dtype="Int8"), index=series.index)
-    yes, no = TRUE_TOKENS | {"1", "1.0"}, FALSE_TOKENS | {"0", "0.0"}
+    yes, no = YES_TOKENS, NO_TOKENS
     if positive_label:
         positive = positive_label.strip().lower()
         if positive in yes:
@@ -139,7 +141,7 @@ def _label(series: pd.Series, source: str, column: str, positive_label: str | No
         values = ", ".join(repr(str(v)[:20]) for v in pd.unique(text.iloc[bad])[:3])
         raise InputError(
             f"{source}: column '{column}' (label) has unexpected value(s) {values} at {describe_rows(bad)}; "
-            "use 0/1, true/false, yes/no (any case) or blank for unknown, or set positive_label in the data config"
+            f"use {BOOLEAN_SPELLINGS}, or blank for unknown, or set positive_label in the data config"
         )
     return out
 
@@ -149,12 +151,12 @@ def _consent_flags(series: pd.Series, source: str, column: str) -> pd.Series:
     if ptypes.is_bool_dtype(series.dtype):
         return series.fillna(False).astype(bool)
     lowered = as_text(series).str.lower()
-    yes = lowered.isin(TRUE_TOKENS | {"1", "1.0"})
-    no = lowered.isin(FALSE_TOKENS | {"0", "0.0"}) | lowered.isna()
+    yes = lowered.isin(YES_TOKENS)
+    no = lowered.isin(NO_TOKENS) | lowered.isna()
     bad = np.flatnonzero((~yes & ~no).to_numpy())
     if len(bad):
         raise InputError(f"{source}: column '{column}' (consent) has values that are not true/false at {describe_rows(bad)}; "
-                         "use true/false, yes/no or 1/0 (blank = no consent)")
+                         f"use {BOOLEAN_SPELLINGS} (blank = no consent)")
     return yes.astype(bool)
 
 
@@ -179,6 +181,7 @@ def type_customers(df: pd.DataFrame, cfg: DataConfig, source: str) -> CustomerTa
         raise InputError(f"{source}: has a header but no data rows; export the customers table with its rows")
     columns = [str(c).strip() for c in df.columns]
     check_header(Path(source), columns)
+    check_against_header(cfg, columns, source)  # every column the config names exists, spelt exactly
     df = df.set_axis(columns, axis=1).reset_index(drop=True)
     warnings: list[str] = []
     roles: dict[str, str] = {}
@@ -205,14 +208,8 @@ def type_customers(df: pd.DataFrame, cfg: DataConfig, source: str) -> CustomerTa
 
     declared: dict[str, str] = {}
     for wanted, role in cfg.declared_roles().items():
-        actual = resolve_column(columns, wanted)
-        if actual is None:
-            if role == "excluded":
-                raise InputError(f"{source}: exclude_columns names '{wanted}', which is not a column; "
-                                 f"columns found: {describe_columns(columns)}; fix the data config")
-            if wanted not in DataConfig.identifier_columns:
-                warnings.append(f"{role} column '{wanted}' from the data config is not in the file")
-        elif actual not in taken:
+        actual = resolve_column(columns, wanted)  # explicit names were found exactly; defaults may be absent
+        if actual is not None and actual not in taken:
             # A column listed under two keys: the more protective role wins.
             declared[actual] = min(declared.get(actual, role), role, key=_PROTECTION.index)
     consent_col = resolve_column(columns, "consent_given")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import InputError
@@ -29,6 +29,8 @@ class DataConfig:
     made sensitive too, with a warning, unless listed in `not_sensitive_columns`.
     `allow_columns`: columns the model's leakage guard must keep (e.g. a legitimately strong one).
     `encoding`: the file's text encoding when it is not UTF-8 (it is never guessed).
+    `allow_words`: words of the business that may leave the machine although they are rare in
+    general language (product and place names, jargon): the egress allow rule's owner list.
     """
 
     id_column: str = "customer_id"
@@ -42,7 +44,9 @@ class DataConfig:
     sensitive_columns: tuple[str, ...] = ()
     not_sensitive_columns: tuple[str, ...] = ()
     allow_columns: tuple[str, ...] = ()
+    allow_words: tuple[str, ...] = ()
     encoding: str = "utf-8"
+    source: str = field(default="", compare=False)   # the TOML file it was read from, for messages
 
     def declared_roles(self) -> dict[str, str]:
         """Column name as written in the config -> role, for every column listed under a role key."""
@@ -60,17 +64,25 @@ def load_data_config(path: str | Path | None) -> DataConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a valid UTF-8 TOML file ({exc}); fix the syntax") from exc
-    known = {f.name for f in fields(DataConfig)}
+    known = {f.name for f in fields(DataConfig)} - {"source"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(known))}")
     values: dict = {}
     for key, value in raw.items():
         if key in ROLE_KEYS or key in LIST_KEYS:
+            # A bare string is refused, not wrapped: `x = "a, b"` would otherwise name one odd column.
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise InputError(f"{path}: key '{key}' must be a list of column names, e.g. {key} = [\"a\", \"b\"]"
+                                 + (f" (got the string {value!r})" if isinstance(value, str) else ""))
+            if len(set(value)) != len(value):
+                raise InputError(f"{path}: key '{key}' lists a column twice; list each column once")
+            values[key] = tuple(v.strip() for v in value)
+        elif key == "allow_words":
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-                raise InputError(f"{path}: key '{key}' must be a list of column names, e.g. {key} = [\"a\", \"b\"]")
+                raise InputError(f"{path}: key 'allow_words' must be a list of words, e.g. allow_words = [\"Fritzbox\"]")
             values[key] = tuple(v.strip() for v in value)
         elif key == "positive_label":
             if isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -85,4 +97,5 @@ def load_data_config(path: str | Path | None) -> DataConfig:
             "".encode(values["encoding"])
         except LookupError as exc:
             raise InputError(f"{path}: unknown encoding {values['encoding']!r}; use e.g. \"utf-8\" or \"latin-1\"") from exc
-    return DataConfig(**values)
+    # Checked against the customers file's header (boundary/data_config.py) when that file is read.
+    return DataConfig(**values, source=str(path))

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from ..boundary.customer_ids import canonical_series
 from ..errors import InputError
 from .columns import describe_rows, require_columns
 from .files import read_table
@@ -56,7 +57,7 @@ def read_feedback(path: str | Path, encoding: str = "utf-8", id_column: str = "c
     cols = require_columns(df, source, ("customer_id", "text"), ("feedback_id", "created_at", "channel"),
                     aliases={"customer_id": id_column})
     warnings: list[str] = []
-    ids = as_text(df[cols["customer_id"]])
+    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
     blank = np.flatnonzero(ids.isna().to_numpy())
     if len(blank):
         raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; every feedback row needs a customer id")

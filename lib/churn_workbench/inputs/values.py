@@ -14,6 +14,11 @@ NUMERIC_SHARE = 0.95
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "#n/a"})
 TRUE_TOKENS = frozenset({"true", "yes", "y", "t"})
 FALSE_TOKENS = frozenset({"false", "no", "n", "f"})
+# Every spelling of a yes/no cell the readers accept (labels, consent, outcomes), and the words
+# their error messages use to list them (a test keeps the two in step).
+YES_TOKENS = TRUE_TOKENS | {"1", "1.0"}
+NO_TOKENS = FALSE_TOKENS | {"0", "0.0"}
+BOOLEAN_SPELLINGS = "0/1, true/false, yes/no, y/n or t/f (any case; 1.0/0.0 too)"
 _US_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 _EU_NUMBER = re.compile(r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+)(?:,\d+)?")
 _SPACE_GROUPS = re.compile(r"[+-]?\d{1,3}(?:[ '\u00a0\u202f\u2009]\d{3})+(?:[.,]\d+)?")

@@ -4,8 +4,7 @@
 
 Backends are registered by name in registry.py (papermill's engine-registry shape): `local`
 (offline, the default), `groq` (groq SDK), `openai` (openai SDK against OPENAI_BASE_URL: vLLM,
-Ollama, llama.cpp, ...). Names are resolved lazily, so `config` can read `llm.profiles` without
-importing the PII engine, and importing this package neutralises the SDKs' debug logging
+Ollama, llama.cpp, ...). Names are resolved lazily, so importing this package neutralises the SDKs' debug logging
 before either SDK is imported (see sdklog.py).
 """
 from __future__ import annotations
@@ -23,8 +22,9 @@ _EXPORTS = {
     "analyze_feedback": "agent", "propose_actions": "agent", "cache_key": "agent",
     "EgressJournal": "journal",
 }
-_SUBMODULES = ("agent", "base", "engine", "guard", "journal", "local", "policy", "profiles", "progress", "prompts",
-               "ratelimit", "registry", "schemas", "sdklog", "groq_provider", "openai_provider")
+_SUBMODULES = ("adapt", "agent", "attempts", "base", "context", "budget", "engine", "guard", "journal", "local", "policy",
+               "progress", "prompts", "ratelimit", "recording", "registry", "replies", "schemas", "sdklog",
+               "settle", "workqueue", "groq_provider", "openai_provider")
 
 
 def __getattr__(name: str):

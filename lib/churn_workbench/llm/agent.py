@@ -1,8 +1,10 @@
 """The two entry points the pipeline stages call: analyse feedback, propose retention actions.
 
-Both decide per item *whether* anything may leave the machine (backend, consent, cache), hand
-what may to the request engine (engine.py), and fill every other item locally, so the result
-always has one row per input with its lineage (provider, model, prompt version) and status.
+Both follow one outline (`_ask_model`): decide per item *whether* anything may leave the
+machine (backend, consent, cache), hand what may to the request engine (engine.py), and fill
+every other item locally, so the result always has one row per input with its lineage
+(provider, model, prompt version) and status. What differs between the two tasks -- which items
+go, what they carry, the prompt, schema, validation and guard -- is a `TaskSpec`.
 
 With a `journal` (llm/journal.py, given by the stages) every request is recorded in llm_egress
 before it is sent and every validated answer is cached as it arrives, so a stage interrupted
@@ -13,29 +15,33 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from .. import db
 from ..anonymize import strip_invisible
 from ..cluster import map_partitions
+from ..egress.output import CopyIndex
+from ..egress.output import violations as output_violations
 from . import local, prompts, schemas
+from .context import action_context
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
-from .base import knob
 from .engine import WorkItem, empty_egress
 from .partitioned import run_engine
 from .guard import text_violations
 from .policy import SEGMENTS, load_catalogue, violations
 from .progress import Reporter
+from .registry import get_provider
 
 ANALYSIS_COLUMNS = ["feedback_id", "customer_id", "sentiment", "sentiment_label", "topics", "summary", "status",
                     "provider", "model", "prompt_version", "cache_key", "prompt_tokens", "completion_tokens"]
-CACHE_COLUMNS = ["cache_key", "result", "provider", "model", "prompt_version", "created_run_id"]  # table order
+CACHE_COLUMNS = db.columns("analysis_cache")
 ACTION_COLUMNS = ["customer_id", "action_type", "channel", "discount_pct", "message", "offer_id", "status",
                   "provider", "model", "prompt_version"]
-_DRIVER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.=-]{0,47}$")  # a feature name, not free text
 
 
 def cache_key(text: str, prompt_version: str, model: str) -> str:
@@ -44,29 +50,36 @@ def cache_key(text: str, prompt_version: str, model: str) -> str:
 
 
 def _provider(settings) -> Provider:
-    from .registry import get_provider
-
     return get_provider(settings.llm_provider, settings)
 
 
 def _reporter(journal, settings, run_id: str, stage: str):
     """Live progress for the runner's terminal (only where a database, hence a runner, exists)."""
-    if journal is None or not knob(settings, "llm_progress_file", True):
+    if journal is None or not settings.llm_progress_file:
         return None
     return Reporter(journal.db_path, run_id, stage)
 
 
-def _analysis_guard(refs: dict, results: dict) -> dict[str, list[str]]:
-    """Output guard for one request's analyses: the summary is model-written text."""
-    texts = {r: it.payload.get("text", "") for r, it in refs.items()}
-    flagged = {}
-    for ref, result in results.items():
-        others = [t for r, t in texts.items() if r != ref]
-        broken = text_violations(result.get("summary"), own_input=texts[ref], other_inputs=others,
-                                 max_chars=schemas.SUMMARY_MAX_CHARS)
-        if broken:
-            flagged[ref] = broken
-    return flagged
+def _analysis_guard(copies: CopyIndex | None = None):
+    """Output guard for one request's analyses: the summary is model-written text. It must pass
+    the output guard (guard.py) and the allow rule (egress/output.py), and copy no other item of
+    the stage (`copies`: every sent item's text, by cache key)."""
+    def guard(refs: dict, results: dict) -> dict[str, list[str]]:
+        texts = {r: it.payload.get("text", "") for r, it in refs.items()}
+        flagged = {}
+        for ref, result in results.items():
+            others = [t for r, t in texts.items() if r != ref]
+            summary = result.get("summary")
+            broken = text_violations(summary, own_input=texts[ref], other_inputs=others,
+                                     max_chars=schemas.SUMMARY_MAX_CHARS)
+            if isinstance(summary, str):
+                broken += output_violations(summary, texts[ref])
+                if copies is not None and copies.copies_other(summary, refs[ref].key):
+                    broken.append("cross_item")
+            if broken:
+                flagged[ref] = sorted(set(broken))
+        return flagged
+    return guard
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -74,6 +87,71 @@ def _truncate(text: str, limit: int) -> str:
         return text
     cut = text[:limit]
     return cut[: cut.rfind(" ")] if " " in cut[limit // 2:] else cut
+
+
+# ============================================================================ the shared outline
+
+
+@dataclass
+class TaskSpec:
+    """What one task needs from the outline; everything else about sending is shared.
+
+    select(provider, model, prompt_version, journal) -> (work, members, known): per key (what
+    identical inputs share), the item to send, the input rows it stands for, and any answer
+    already cached (that key is then not sent).
+    """
+
+    task: str                    # schemas.ANALYSIS or schemas.ACTION
+    select: Callable[[Provider, str, str, object], tuple[dict[str, WorkItem], dict[str, list[int]], dict[str, dict]]]
+    system: Callable[[str], str]  # prompt version -> system prompt
+    schema_for: Callable[[list[str] | None, list[dict], str], dict]  # (refs, payloads, schema keywords) -> schema
+    validate: Callable[[object], tuple[dict, int]]
+    completion_per_item: int     # a first guess of answer tokens per item; learned from `usage`
+    owner: Callable[[int], str]  # input row -> its customer id (what partitions the sends on the run's cluster)
+    guard: Callable[[dict, dict], dict] | None = None
+
+
+@dataclass
+class Answers:
+    """What the model was asked and what came back, by key (see TaskSpec.select)."""
+
+    provider: Provider
+    model: str | None = None
+    version: str | None = None
+    members: dict[str, list[int]] | None = None  # key -> input rows sharing it
+    known: dict[str, dict] | None = None         # key -> answer from a cache (not sent)
+    sent: dict[str, WorkItem] | None = None      # key -> the item sent (status, result, tokens)
+    egress: pd.DataFrame | None = None
+    stats: Counter | None = None
+
+
+def _ask_model(spec: TaskSpec, settings, audit, run_id: str, stage: str, journal) -> Answers:
+    """The outline both tasks share: select, then send what is neither local nor cached."""
+    provider = _provider(settings)
+    if not provider.external:
+        return Answers(provider, members={}, known={}, sent={}, egress=empty_egress(), stats=Counter())
+    model, version = provider.model_for(spec.task), provider.prompt_version(spec.task)
+    if journal is not None:
+        journal.reconcile(audit)  # a crashed attempt's requests first: they stay recorded as interrupted
+    work, members, known = spec.select(provider, model, version, journal)
+    todo = {k: it for k, it in work.items() if k not in known}
+    stats, egress = Counter(), empty_egress()
+    if todo:
+        keywords, schema_for = provider.schema_keywords, spec.schema_for  # not `spec`: its select holds every input
+        # On the run's Dask cluster for many items, partitioned by customer (partitioned.py);
+        # each worker's engine gates, records (through this kernel's journal) and sends its share.
+        engine = run_engine([spec.owner(members[k][0]) for k in todo], list(todo.values()),
+                            provider=provider, task=spec.task, model=model, prompt_version=version,
+                            system=spec.system(version),
+                            schema_for=lambda refs, payloads: schema_for(refs, payloads, keywords),
+                            validate=spec.validate, settings=settings, audit=audit, run_id=run_id, stage=stage,
+                            completion_per_item=spec.completion_per_item, guard=spec.guard, journal=journal,
+                            progress=_reporter(journal, settings, run_id, stage),
+                            on_ok=_persister(journal, provider.name, model, version, run_id))
+        egress = engine.egress()
+        dict.update(stats, engine.stats)  # overwrite, not add: engine stats hold flags and reasons too
+    stats["sent_items"] = len(todo)
+    return Answers(provider, model, version, members, known, todo, egress, stats)
 
 
 # ============================================================================ analysis
@@ -91,68 +169,72 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
     key, an endpoint that supports no allowed response format) and when more items fell back
     than `llm_fallback_threshold` allows.
     """
-    provider = _provider(settings)
     task = schemas.ANALYSIS
+
+    copies: dict[str, CopyIndex] = {}  # the stage's sent texts, for the cross-item copy check
+
+    def select(provider, model, version, _journal):
+        work: dict[str, WorkItem] = {}
+        members: dict[str, list[int]] = {}
+        known: dict[str, dict] = {}
+        refused = Counter()
+        for i, item in enumerate(items):
+            if not item.external_allowed:
+                continue
+            text = _truncate(strip_invisible(item.text or "").strip(), settings.llm_max_text_chars)
+            if not text:
+                continue  # nothing to analyse; the offline analyzer labels it neutral
+            key = cache_key(text, version, model)
+            members.setdefault(key, []).append(i)
+            if key in work or key in known:
+                continue
+            hit = cache.get(key) if cache else None
+            if hit is not None and _valid_cached(hit) and _cached_refused(hit, text, refused):
+                hit = None  # stored by an older rule: never reused, the text is analysed again
+            if hit is not None and _valid_cached(hit):
+                known[key] = _from_cache(hit)
+            else:
+                work[key] = WorkItem(payload={"text": text}, screen_text=text, key=key)
+        if refused["cache_refused"]:
+            audit.event("llm_cache_refused", "policy_fallback", task=task, n_items=int(refused["cache_refused"]),
+                        rule="not_allowed")
+        copies["index"] = CopyIndex({k: it.payload["text"] for k, it in work.items()})
+        return work, members, known
+
+    def guard(refs: dict, results: dict) -> dict[str, list[str]]:
+        return _analysis_guard(copies.get("index"))(refs, results)
+
+    answers = _ask_model(TaskSpec(
+        task=task, select=select, system=prompts.analysis_system,
+        schema_for=lambda refs, _payloads, keywords: schemas.wire_schema(task, refs=refs, keywords=keywords),
+        validate=_validator(task), completion_per_item=60, owner=lambda i: items[i].customer_id, guard=guard), settings, audit, run_id, stage,
+        journal)
+
     n = len(items)
     status = ["local"] * n
     results: list[dict | None] = [None] * n
     lineage = [(local.LocalProvider.name, local.LOCAL_MODEL, local.LOCAL_VERSION[task])] * n
     keys: list[str | None] = [None] * n
     tokens = [(0, 0)] * n
-    stats = Counter()
-    egress, new_cache = empty_egress(), pd.DataFrame(columns=CACHE_COLUMNS)
-
-    if provider.external:
-        model, version = provider.model_for(task), provider.prompt_version(task)
-        limit = knob(settings, "llm_max_text_chars", 1000)
-        work: dict[str, WorkItem] = {}
-        members: dict[str, list[int]] = {}
-        for i, item in enumerate(items):
-            if not item.external_allowed:
-                continue
-            text = _truncate(strip_invisible(item.text or "").strip(), limit)
-            if not text:
-                continue  # nothing to analyse; the offline analyzer labels it neutral
-            key = keys[i] = cache_key(text, version, model)
-            hit = cache.get(key) if cache else None
-            if hit is not None and _valid_cached(hit):
-                results[i], status[i] = _from_cache(hit), "cached"
-                lineage[i] = (provider.name, model, version)
+    stats = answers.stats
+    remote = (answers.provider.name, answers.model, answers.version)
+    fresh = []
+    for key, rows in answers.members.items():
+        it = answers.sent.get(key)
+        for rank, i in enumerate(rows):
+            keys[i] = key
+            if key in answers.known:
+                results[i], status[i], lineage[i] = answers.known[key], "cached", remote
                 stats["cache_hits"] += 1
                 continue
-            members.setdefault(key, []).append(i)
-            if key not in work:
-                work[key] = WorkItem(payload={"text": text}, screen_text=text, key=key)
-        if journal is not None:
-            journal.reconcile(audit)
-        if work:
-            persist = _persister(journal, provider.name, model, version, run_id)
-            keywords = provider.schema_keywords
-            # On the run's Dask cluster for many items, partitioned by customer (partitioned.py).
-            engine = run_engine([items[members[k][0]].customer_id for k in work], list(work.values()),
-                                provider=provider, task=task, model=model, prompt_version=version,
-                                system=prompts.analysis_system(version),
-                                schema_for=lambda refs, _items: schemas.wire_schema(task, refs=refs, keywords=keywords),
-                                validate=_validator(task), settings=settings, audit=audit, run_id=run_id, stage=stage,
-                                completion_per_item=60,  # a first guess; learned from `usage` as replies come in
-                                guard=_analysis_guard, journal=journal, progress=_reporter(journal, settings, run_id, stage),
-                                on_ok=persist)
-            fresh = []
-            for key, it in work.items():
-                for rank, i in enumerate(members[key]):
-                    status[i] = {"ok": "ok", "blocked": "blocked", "violation": "policy_fallback"}.get(it.status,
-                                                                                                     "fallback")
-                    if it.status == "ok":
-                        results[i] = _normalise(it.result)
-                        lineage[i] = (provider.name, model, version)
-                    # A duplicate text was sent once: its tokens are counted on the first row only.
-                    tokens[i] = (it.prompt_tokens, it.completion_tokens) if rank == 0 else (0, 0)
-                if it.status == "ok":
-                    fresh.append(_cache_row(key, it.result, provider.name, model, version, run_id))
-            new_cache = pd.DataFrame(fresh, columns=CACHE_COLUMNS)
-            egress = engine.egress()
-            dict.update(stats, engine.stats)  # overwrite, not add: engine stats hold flags and reasons too
-        stats["sent_items"] = len(work)
+            status[i] = {"ok": "ok", "blocked": "blocked", "violation": "policy_fallback"}.get(it.status, "fallback")
+            if it.status == "ok":
+                results[i], lineage[i] = _normalise(it.result), remote
+            # A duplicate text was sent once: its tokens are counted on the first row only.
+            tokens[i] = (it.prompt_tokens, it.completion_tokens) if rank == 0 else (0, 0)
+        if it is not None and it.status == "ok":
+            fresh.append(_cache_row(key, it.result, *remote, run_id))
+    new_cache = pd.DataFrame(fresh, columns=CACHE_COLUMNS)
 
     # Every other item: the offline analyzer, in one vectorised call (this is the bulk path).
     todo = [i for i in range(n) if results[i] is None]
@@ -188,7 +270,7 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
         "cache_key": keys,
         "prompt_tokens": [p for p, _ in tokens], "completion_tokens": [c for _, c in tokens],
     }, columns=ANALYSIS_COLUMNS)
-    return AnalysisOutcome(rows=rows, egress=egress, new_cache=new_cache, stats=_plain(stats))
+    return AnalysisOutcome(rows=rows, egress=answers.egress, new_cache=new_cache, stats=_plain(stats))
 
 
 def _cache_row(key, result, provider, model, version, run_id) -> dict:
@@ -234,6 +316,14 @@ def _valid_cached(hit) -> bool:
             and isinstance(r["summary"], str) and len(r["summary"]) <= schemas.SUMMARY_MAX_CHARS)
 
 
+def _cached_refused(hit, text: str, stats: Counter) -> bool:
+    """A cached answer whose summary the allow rule refuses today (cached before it existed)."""
+    if not output_violations(_from_cache(hit)["summary"], text):
+        return False
+    stats["cache_refused"] += 1
+    return True
+
+
 def _from_cache(hit) -> dict:
     """Cache values are result dicts; an analysis_cache row (with a JSON `result`) also works."""
     if isinstance(hit, dict) and "result" in hit and "label" not in hit:
@@ -248,16 +338,6 @@ def _plain(stats: Counter) -> dict:
 
 
 # ============================================================================ actions
-
-
-def _context(request: ActionRequest) -> dict:
-    """Coarse, non-identifying context: all an action request may carry (minimisation)."""
-    segment = request.segment if request.segment in SEGMENTS else "Low"
-    drivers = [d for d in (str(x) for x in (request.drivers or [])) if _DRIVER_NAME.match(d)][:3]
-    topics = [t for t in schemas.TOPICS if t in set(request.topics or [])]
-    label = request.sentiment_label if request.sentiment_label in schemas.SENTIMENT_LABELS else "unknown"
-    return {"segment": segment, "risk": prompts.risk_band(request.churn_probability), "drivers": drivers,
-            "topics": topics, "sentiment": label}
 
 
 def _checked_action(choice: dict | None, segment: str, n_customers: int, catalogue, audit, stats, remote_lineage,
@@ -298,20 +378,11 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
     (`policy_fallback`); failures use the local choice (`fallback`). Identical contexts are sent
     once; with a journal, choices are cached as they arrive (a resumed stage does not resend).
     """
-    provider = _provider(settings)
     catalogue = load_catalogue()
     task = schemas.ACTION
-    n = len(requests)
-    local_lineage = (local.LocalProvider.name, local.LOCAL_MODEL, local.LOCAL_VERSION[task])
-    actions: list[dict | None] = [None] * n
-    status = ["ok"] * n
-    lineage = [local_lineage] * n
-    stats = Counter()
-    egress = empty_egress()
-    contexts = [_context(r) for r in requests]
+    contexts = [action_context(r) for r in requests]
 
-    if provider.external:
-        model, version = provider.model_for(task), provider.prompt_version(task)
+    def select(provider, model, version, journal):
         work: dict[str, WorkItem] = {}
         members: dict[str, list[int]] = {}
         for i, request in enumerate(requests):
@@ -320,51 +391,48 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
             key = prompts.json_compact(contexts[i])
             members.setdefault(key, []).append(i)
             if key not in work:
-                work[key] = WorkItem(payload=contexts[i], screen_text=key,
+                # Driver names are the data's own column names, not anything a customer wrote.
+                work[key] = WorkItem(payload=contexts[i], screen_text=key, trusted=tuple(contexts[i]["drivers"]),
                                      key=cache_key(key + "\x1f" + catalogue.version, version, model))
-        choices: dict[str, dict] = {}
+        known: dict[str, dict] = {}
         if journal is not None:
-            journal.reconcile(audit)
             hits = journal.cached([it.key for it in work.values()])
-            for key, it in list(work.items()):
+            for key, it in work.items():
                 if it.key in hits:
                     try:
-                        choices[key] = json.loads(hits[it.key])
+                        known[key] = json.loads(hits[it.key])
                     except ValueError:
                         continue
-                    stats["cache_hits"] += 1
-        todo = {k: it for k, it in work.items() if k not in choices}
-        if todo:
-            persist = _persister(journal, provider.name, model, version, run_id)
-            keywords = provider.schema_keywords
-            offer_ids, channels = tuple(catalogue.offers), catalogue.channels
+        return work, members, known
 
-            def schema_for(refs, payloads):
-                # Only offers some customer of this request may get (exact for one-item requests).
-                segments = {p.get("segment") for p in payloads} or set(SEGMENTS)
-                offers = [o for o in catalogue.offers.values() if segments & set(o.segments)]
-                return schemas.wire_schema(task, offers, refs=refs, keywords=keywords)
+    def schema_for(refs, payloads, keywords):
+        # Only offers some customer of this request may get (exact for one-item requests).
+        segments = {p.get("segment") for p in payloads} or set(SEGMENTS)
+        offers = [o for o in catalogue.offers.values() if segments & set(o.segments)]
+        return schemas.wire_schema(task, offers, refs=refs, keywords=keywords)
 
-            engine = run_engine([requests[members[k][0]].customer_id for k in todo], list(todo.values()),
-                                provider=provider, task=task, model=model, prompt_version=version,
-                                system=prompts.action_system(catalogue, version),
-                                schema_for=schema_for,
-                                validate=_validator(task, offer_ids, channels),
-                                settings=settings, audit=audit, run_id=run_id, stage=stage, completion_per_item=30,
-                                journal=journal, progress=_reporter(journal, settings, run_id, stage), on_ok=persist)
-            for key, it in todo.items():
-                if it.status == "ok":
-                    choices[key] = it.result
-            egress = engine.egress()
-            dict.update(stats, engine.stats)
-        for key, it in work.items():
-            chosen, row_status, row_lineage = _checked_action(choices.get(key), contexts[members[key][0]]["segment"],
-                                                              len(members[key]), catalogue, audit, stats,
-                                                              (provider.name, model, version), local_lineage)
-            for i in members[key]:
-                actions[i] = dict(chosen) if chosen else None
-                status[i], lineage[i] = row_status, row_lineage
-        stats["sent_items"] = len(todo)
+    answers = _ask_model(TaskSpec(
+        task=task, select=select, system=lambda version: prompts.action_system(catalogue, version),
+        schema_for=schema_for, validate=_validator(task, tuple(catalogue.offers), catalogue.channels),
+        completion_per_item=30, owner=lambda i: requests[i].customer_id), settings, audit, run_id, stage, journal)
+
+    n = len(requests)
+    local_lineage = (local.LocalProvider.name, local.LOCAL_MODEL, local.LOCAL_VERSION[task])
+    actions: list[dict | None] = [None] * n
+    status = ["ok"] * n
+    lineage = [local_lineage] * n
+    stats = answers.stats
+    if answers.known:
+        stats["cache_hits"] += len(answers.known)
+    remote = (answers.provider.name, answers.model, answers.version)
+    for key, rows in answers.members.items():
+        sent = answers.sent.get(key)
+        choice = answers.known.get(key) or (sent.result if sent is not None and sent.status == "ok" else None)
+        chosen, row_status, row_lineage = _checked_action(choice, contexts[rows[0]]["segment"], len(rows), catalogue,
+                                                          audit, stats, remote, local_lineage)
+        for i in rows:
+            actions[i] = dict(chosen) if chosen else None
+            status[i], lineage[i] = row_status, row_lineage
 
     # The catalogue's choice for the rest, partitioned by customer on the run's cluster when many.
     rest = [i for i in range(n) if actions[i] is None]
@@ -388,7 +456,7 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
         "provider": [p for p, _, _ in lineage], "model": [m for _, m, _ in lineage],
         "prompt_version": [v for _, _, v in lineage],
     }, columns=ACTION_COLUMNS)
-    return ActionOutcome(rows=rows, egress=egress, stats=_plain(stats))
+    return ActionOutcome(rows=rows, egress=answers.egress, stats=_plain(stats))
 
 
 def _persister(journal, provider_name: str, model: str, version: str, run_id: str):

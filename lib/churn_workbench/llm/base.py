@@ -21,19 +21,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .. import config
-from ..errors import ConfigurationError, WorkbenchError  # ConfigurationError is re-exported: backends raise it
+# Re-exported: backends raise ConfigurationError and ProviderError; callers catch CapabilityError.
+from ..errors import CapabilityError, ConfigurationError, ProviderError, WriteAheadError  # noqa: F401
 from . import sdklog
-
-
-def knob(settings, name: str, default):
-    """A tuning value: settings.extra[name], else env WORKBENCH_<NAME>, else `default` (its type wins)."""
-    extra = getattr(settings, "extra", None) or {}
-    value = extra[name] if name in extra else getattr(settings, name, None)
-    if value is None or value == "":
-        return default
-    if isinstance(default, bool):
-        return value if isinstance(value, bool) else str(value).strip().lower() not in ("0", "false", "no", "off")
-    return type(default)(value)
+from .prompts import PROMPT_VERSION
 
 
 # --------------------------------------------------------------------------- public item types
@@ -83,40 +74,6 @@ class ChatReply:
     headers: dict[str, str]   # lower-cased names
     sent_body: str            # the exact request body that left the machine
     latency_ms: float
-
-
-class ProviderError(Exception):
-    """One failed attempt. `kind` decides what the caller does next:
-
-    rate_limited, server_error, timeout, connection, invalid_response -> retry with backoff;
-    auth -> stop all egress for the run; rejected -> no retry, the items fall back.
-    """
-
-    RETRYABLE = ("rate_limited", "server_error", "timeout", "connection", "invalid_response")
-    # kind "capability": the endpoint does not support the response_format we asked for
-    # (e.g. llama-cpp-python's "Input should be 'text' or 'json_object'"). Never retried as is:
-    # the engine degrades to the next mode, or fails loudly.
-
-    def __init__(self, kind: str, status_code: int | None = None, headers: dict | None = None,
-                 sent_body: str | None = None, latency_ms: float = 0.0):
-        super().__init__(f"{kind} (HTTP {status_code})" if status_code else kind)
-        self.kind = kind
-        self.status_code = status_code
-        self.headers = headers or {}
-        self.sent_body = sent_body
-        self.latency_ms = latency_ms
-
-    @property
-    def retryable(self) -> bool:
-        return self.kind in self.RETRYABLE
-
-
-class CapabilityError(ConfigurationError):
-    """The endpoint rejects every response format the settings allow: the stage fails loudly."""
-
-
-class WriteAheadError(WorkbenchError):
-    """The record of a request could not be made durable before sending: nothing is sent."""
 
 
 _wire = threading.local()
@@ -172,8 +129,6 @@ class Provider(ABC):
         """Model id used for `task` ("analysis" or "action")."""
 
     def prompt_version(self, task: str) -> str:
-        from .prompts import PROMPT_VERSION
-
         return PROMPT_VERSION[task]
 
     def build_body(self, model: str, messages: list[dict], response_format: dict | None, max_tokens: int) -> dict:

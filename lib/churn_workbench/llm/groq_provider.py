@@ -7,7 +7,7 @@ openai backend for a private endpoint.
 from __future__ import annotations
 
 
-from .base import SDKProvider, knob
+from .base import SDKProvider
 
 DEFAULT_MODELS = {"analysis": "openai/gpt-oss-20b", "action": "openai/gpt-oss-120b"}
 
@@ -35,7 +35,7 @@ class GroqProvider(SDKProvider):
         if response_format is not None:
             body["response_format"] = response_format
         # gpt-oss models reason before answering and bill those tokens; "low" keeps labels cheap.
-        effort = knob(self.settings, "llm_reasoning_effort", "low" if "gpt-oss" in model else "")
+        effort = getattr(self.settings, "llm_reasoning_effort", None) or ("low" if "gpt-oss" in model else "")
         if effort:
             body["reasoning_effort"] = effort
         return self.sampling(body)

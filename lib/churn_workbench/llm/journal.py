@@ -25,9 +25,7 @@ import pandas as pd
 from .. import db
 from ..audit import AuditLog
 
-EGRESS_COLUMNS = ["request_id", "run_id", "stage", "provider", "model", "prompt_version", "payload",
-                  "payload_sha256", "n_items", "sent_at", "outcome", "prompt_tokens", "completion_tokens",
-                  "latency_ms", "attempts"]
+EGRESS_COLUMNS = db.columns("llm_egress")
 
 
 class EgressJournal:
@@ -114,7 +112,7 @@ class EgressJournal:
         with self._lock, db.session(self.db_path) as con:
             con.register("_cache_rows", rows)
             try:
-                con.execute("INSERT INTO analysis_cache SELECT * FROM _cache_rows ON CONFLICT DO NOTHING")
+                con.execute("INSERT INTO analysis_cache BY NAME SELECT * FROM _cache_rows ON CONFLICT DO NOTHING")
             finally:
                 con.unregister("_cache_rows")
 

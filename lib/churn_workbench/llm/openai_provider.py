@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 from .. import config
-from .base import ConfigurationError, SDKProvider, knob
+from .base import ConfigurationError, SDKProvider
 
 
 class OpenAIProvider(SDKProvider):
@@ -46,7 +46,7 @@ class OpenAIProvider(SDKProvider):
         body = {"model": model, "messages": messages, "max_tokens": max_tokens}
         if response_format is not None:
             body["response_format"] = response_format
-        effort = knob(self.settings, "llm_reasoning_effort", "")
+        effort = getattr(self.settings, "llm_reasoning_effort", None)
         if effort:
             body["reasoning_effort"] = effort
         return self.sampling(body)

@@ -33,8 +33,9 @@ import pandas as pd
 
 from .. import cluster
 from ..audit import AuditLog
-from .base import WriteAheadError
-from .engine import Engine, LLMUnavailable, WorkItem, empty_egress
+from ..errors import LLMUnavailable, WriteAheadError
+from .adapt import Limits, too_slow_hint
+from .engine import Engine, WorkItem, empty_egress
 
 # Engine arguments that live in the kernel only: the provider (an SDK client with its key),
 # the audit buffer, the journal (the database), progress and the answer persister.
@@ -132,10 +133,14 @@ class _Distributed:
         failed = sum(reasons.values())
         threshold = settings.llm_fallback_threshold if settings.llm_fallback_threshold is not None else 1.0
         if items and failed / len(items) > threshold:
+            slow = reasons["timeout"] or reasons["endpoint_too_slow"]
+            limits = Limits(max(1, int(settings.llm_concurrency)), max(1, int(settings.llm_batch_size)),
+                            float(settings.llm_timeout_s))
             raise LLMUnavailable(
                 f"{failed} of {len(items)} items sent to {provider_name}:{self.kw['model']} fell back "
                 f"({', '.join(f'{r}: {n}' for r, n in sorted(reasons.items()))}); more than "
-                f"llm_fallback_threshold={threshold:g} allows. Their answers so far are kept.")
+                f"llm_fallback_threshold={threshold:g} allows. Their answers so far are kept."
+                + (" " + too_slow_hint(limits) if slow else ""))
 
     # ------------------------------------------------------------------ the kernel's journal server
     def _serve(self, inbox, stop: threading.Event) -> None:
@@ -204,13 +209,12 @@ def _share(settings, n_threads: int, n_partitions: int):
         llm_concurrency=max(1, part(settings.llm_concurrency, n_threads)),
         llm_max_requests=part(settings.llm_max_requests, n_partitions),
         llm_max_tokens=part(settings.llm_max_tokens, n_partitions),
-        llm_fallback_threshold=1.0, llm_progress=False, extra=dict(settings.extra or {}, llm_progress=False,
-                                                                     llm_progress_file=False))
+        llm_fallback_threshold=1.0, llm_progress=False, llm_progress_file=False)
 
 
 _SUMMED = ("done", "ok", "fallback", "blocked", "violation", "requests", "retries", "timeouts", "rate_limited", "tokens",
            "prompt_tokens", "completion_tokens", "unknown_refs", "requeued", "degraded", "fallbacks",
-           "output_violations", "limiter_wait_s")
+           "output_violations", "limiter_wait_s", "endpoint_adapted")
 
 
 def _add_stats(total: Counter, part: dict) -> None:
@@ -284,11 +288,12 @@ class _JournalProxy:
 
 
 class _PartitionEngine(Engine):
-    """The engine, telling its journal proxy which items each request carries."""
+    """The engine, telling its journal proxy which items each request carries (the gate, the
+    record and the send stay the engine's one path, `check_record_send`)."""
 
-    def _send(self, body, payload, estimate, reservation, refs, mode):
-        self.journal.current.keys = [it.key for it in refs.values()]
-        return super()._send(body, payload, estimate, reservation, refs, mode)
+    def check_record_send(self, batch, reservation, generation, timeout_s):
+        self.recorder.journal.current.keys = [it.key for it in batch]
+        return super().check_record_send(batch, reservation, generation, timeout_s)
 
 
 def run_partition(items: list[WorkItem], spec: dict, channel_name: str) -> PartitionResult:

@@ -3,13 +3,15 @@
 A stage runs inside a papermill kernel whose output the runner does not show. So the request
 engine appends small JSON lines (counts only: items done / ok / fallen back / blocked /
 violations, requests, retries, timeouts, tokens) to a file beside the database, at most about
-once a second plus a final line, and the runner tails it:
+once a second plus a final line, and notices the operator must see (the engine adapted to a
+slow endpoint); the runner tails it:
 
     with progress.following(settings.db_path, run_id, echo):   # in pipeline.execute_stage
         papermill.execute_notebook(...)
 
 or polls `progress.read(db_path, run_id, offset)` itself. Files live in `<db dir>/.progress/`
-and hold no text and no ids, only counts; `clear(db_path, run_id)` removes one.
+and hold no feedback text and no ids, only counts and the engine's own notices;
+`clear(db_path, run_id)` removes one.
 """
 from __future__ import annotations
 
@@ -59,6 +61,12 @@ class Reporter:
         self._write(dict(self._base, **counts, event="progress", ts=time.time(),
                          elapsed_s=round(now - self._started, 1)))
 
+    def notice(self, text: str) -> None:
+        """One line the runner shows as it is (e.g. that the engine adapted to a slow endpoint);
+        the caller keeps it free of text and ids."""
+        self._write(dict(self._base, event="notice", text=text, ts=time.time(),
+                         elapsed_s=round(time.monotonic() - self._started, 1)))
+
     def finish(self, counts: dict) -> None:
         self._write(dict(self._base, **counts, event="finish", ts=time.time(),
                          elapsed_s=round(time.monotonic() - self._started, 1)))
@@ -94,6 +102,8 @@ def format_line(record: dict) -> str:
         if record.get(key):
             extra.append(f"{record[key]} {key.replace('_', '-')}")
     extra.append(f"{record.get('tokens', 0):,} tokens")
+    if record.get("event") == "notice":
+        return f"    {record.get('text', '')}"
     head = f"    {record.get('stage')} {record.get('task')} via {record.get('provider')}:{record.get('model')}"
     if record.get("event") == "start":
         return f"{head}: {record.get('total', 0)} items to send"
@@ -114,8 +124,8 @@ def following(db_path: str | Path, run_id: str, echo: Callable[[str], None] = pr
             finished = stop.wait(interval_s)
             records, offset = read(db_path, run_id, offset)
             if records:
-                # The newest line per task, plus every start/finish line (they are few).
-                shown = [r for r in records if r.get("event") in ("start", "finish")]
+                # The newest line per task, plus every start, notice and finish line (they are few).
+                shown = [r for r in records if r.get("event") in ("start", "notice", "finish")]
                 last = records[-1]
                 if last.get("event") == "progress":
                     shown.append(last)

@@ -18,6 +18,8 @@ import threading
 import time
 from typing import Callable
 
+from ..errors import QuotaExhausted
+
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 
 
@@ -65,10 +67,6 @@ def _int(value) -> int | None:
         return int(float(value))
     except (TypeError, ValueError):
         return None
-
-
-class QuotaExhausted(RuntimeError):
-    """The server says no request is left for longer than we are willing to wait (e.g. a daily quota)."""
 
 
 class Reservation:

@@ -95,3 +95,14 @@ def choose(raw: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[str, dict]:
                 "rule": f"lowest {folds}-fold log loss on out-of-fold scores; a fitted map must gain {MIN_GAIN}; "
                         f"isotonic only with >= {ISOTONIC_MIN_POSITIVES} positives"}
     return chosen, evidence
+
+
+def cross_fitted(method: str, raw: np.ndarray, y: np.ndarray, folds) -> np.ndarray:
+    """Calibrated probabilities for out-of-fold scores, each fold mapped by a calibrator fitted on
+    the other folds (so no row's own label shapes its probability), shape (n,)."""
+    raw = np.asarray(raw, dtype=float)
+    y = np.asarray(y, dtype=int)
+    out = np.empty(len(raw))
+    for fit_idx, val_idx in folds:
+        out[val_idx] = apply(fit(method, raw[fit_idx], y[fit_idx]), raw[val_idx])
+    return out

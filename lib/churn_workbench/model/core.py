@@ -9,36 +9,40 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from . import calibration, estimators, stumps
+from ..errors import ModelIntegrityError  # noqa: F401  (re-exported: model.ModelIntegrityError)
+from . import calibration, catboost_part, estimators, stumps
 from .prep import prepare, to_matrix
 
-ALGORITHMS = ("logistic_regression", "lightgbm", "blend")
+COMPONENTS = ("logistic_regression", "lightgbm", "catboost")  # simplest first: ties go to the earlier
+ALGORITHMS = (*COMPONENTS, "blend")
 PREDICT_CHUNK = 250_000
-
-
-class ModelIntegrityError(RuntimeError):
-    """A model file is not the one that was registered, or holds types outside the allow-list."""
 
 
 @dataclass
 class TrainedModel:
     """A fitted, calibrated churn model and everything needed to judge and explain it.
 
-    algorithm: "logistic_regression", "lightgbm" or "blend" (a weighted sum of both log-odds).
+    algorithm: "logistic_regression", "lightgbm", "catboost" or "blend" (a weighted sum of the
+        components' log-odds).
     weights: component -> weight in the log-odds, e.g. {"lightgbm": 0.7, "logistic_regression": 0.3}.
     lr: sklearn Pipeline (prep + LogisticRegression) on `prepare`d frames, or None.
     booster: LightGBM booster on `to_matrix` arrays (categories coded by `categories`), or None.
+    catboost: CatBoostClassifier on `catboost_part.pool` of `prepare`d frames, or None.
     calibrator: see `calibration` (maps log-odds to P(churn)).
     lr_mean: mean of each encoded LR column over the training rows (the explanation baseline).
     feature_columns: the input columns, in order; numeric_columns / categorical_columns split them.
     sensitive_columns: columns never reported as drivers (normally not features at all).
-    metrics: held-out metrics (floats) with "<name>_ci95" = [low, high].
+    metrics: out-of-fold metrics over the labelled rows (floats) with "<name>_ci95" = [low, high],
+        and the evidence the quality gate weighs: "gate_roc_auc" with "gate_roc_auc_ci95" (nested
+        cross-validation on small tables, else the chosen candidate's out-of-fold ROC-AUC less the
+        optimism of choosing it), described by "evidence".
     candidates: per candidate, the cross-validation results that chose the winner.
-    curves: "roc", "calibration", "lift" on the held-out split.
+    curves: "roc", "calibration", "lift" of the out-of-fold predictions.
     train_summary: rows, label rates, seed, dropped columns, leakage lines, calibration evidence.
     trained_ids: sorted uint64 hashes (`id_hashes`) of the customers the final fit used, so a later
-        quality gate can tell which held-out customers this model has never seen.
-    holdout: held-out rows (index customer_id; "label", "probability"). In memory only.
+        quality gate can tell which customers this model has never seen.
+    oof: the evaluated rows (index customer_id; "label", "probability" out-of-fold, then the
+        features). In memory only.
     """
 
     algorithm: str
@@ -54,10 +58,11 @@ class TrainedModel:
     train_summary: dict
     lr: Pipeline | None = None
     booster: lgb.Booster | None = None
+    catboost: object | None = None
     lr_mean: list = field(default_factory=list)
     sensitive_columns: list = field(default_factory=list)
     trained_ids: np.ndarray | None = field(default=None, repr=False)
-    holdout: pd.DataFrame | None = field(default=None, repr=False)
+    oof: pd.DataFrame | None = field(default=None, repr=False)
 
 
 def id_hashes(ids) -> np.ndarray:
@@ -86,6 +91,8 @@ def raw_parts(model: TrainedModel, Xp: pd.DataFrame) -> dict[str, np.ndarray]:
     if model.weights.get("lightgbm"):
         M = to_matrix(Xp, model.numeric_columns, model.categorical_columns, model.categories)
         out["lightgbm"] = stumps.lgb_raw(model, M)
+    if model.weights.get("catboost"):
+        out["catboost"] = catboost_part.raw(model.catboost, Xp, model.numeric_columns, model.categorical_columns)
     return out
 
 

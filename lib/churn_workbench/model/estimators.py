@@ -123,24 +123,55 @@ def lgb_params(config: dict, seed: int, n_rows: int) -> dict:
     return params
 
 
+def shared_round(curves: list[np.ndarray], cap: int | None = None) -> int:
+    """The boosting round (1-based) with the lowest mean validation loss over `curves` (one per
+    fold, possibly of different lengths: the mean runs up to the shortest), at most `cap`."""
+    length = min(len(c) for c in curves)
+    if cap is not None:
+        length = max(1, min(length, cap))
+    return int(np.argmin(np.mean([c[:length] for c in curves], axis=0))) + 1
+
+
+def honest_rounds(curves: list[np.ndarray]) -> list[int]:
+    """For each fold, the round chosen on the *other* folds' validation curves, so the fold's
+    out-of-fold scores owe nothing to its own labels (choosing the round on the fold itself
+    flatters small tables: ROC-AUC 0.57 on pure noise with 266 rows, measured)."""
+    if len(curves) < 2:
+        return [shared_round(curves)]
+    return [shared_round([c for g, c in enumerate(curves) if g != f], cap=len(curves[f])) for f in range(len(curves))]
+
+
 def lgb_cv(M: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], config: dict,
            seed: int, cat_idx: list[int]) -> tuple[np.ndarray, int, float]:
-    """Cross-validate one configuration with shared early stopping (one round count for all folds).
+    """Cross-validate one configuration, each fold with early stopping on its validation rows.
 
-    Returns (out-of-fold log-odds shape (n,), best number of rounds, mean out-of-fold log loss).
+    Returns (out-of-fold log-odds shape (n,), each fold scored at the round its sibling folds
+    chose (`honest_rounds`); the round the folds share (`shared_round`), for the final fit; the
+    out-of-fold log loss).
     """
     params = lgb_params(config, seed, len(y))
+    curves, boosters = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = lgb.cv(params, _dataset(M, y, cat_idx), num_boost_round=MAX_ROUNDS, folds=folds,
-                        callbacks=[lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)],
-                        return_cvbooster=True)
-    losses = result["valid binary_logloss-mean"]
-    best = int(np.argmin(losses)) + 1
+        for fit_idx, val_idx in folds:
+            train_set = _dataset(M[fit_idx], y[fit_idx], cat_idx)
+            valid_set = lgb.Dataset(M[val_idx], label=y[val_idx], reference=train_set)
+            evals: dict = {}
+            boosters.append(lgb.train(params, train_set, num_boost_round=MAX_ROUNDS, valid_sets=[valid_set],
+                                      valid_names=["valid"], callbacks=[
+                                          lgb.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False),
+                                          lgb.record_evaluation(evals)]))
+            curves.append(np.asarray(evals["valid"]["binary_logloss"]))
     oof = np.zeros(len(y))
-    for booster, (_, val) in zip(result["cvbooster"].boosters, folds):
-        oof[val] = booster.predict(M[val], raw_score=True, num_iteration=best)
-    return oof, best, float(losses[best - 1])
+    for booster, (_, val), rounds in zip(boosters, folds, honest_rounds(curves)):
+        oof[val] = booster.predict(M[val], raw_score=True, num_iteration=rounds)
+    return oof, shared_round(curves), log_loss_of(oof, y)
+
+
+def log_loss_of(raw: np.ndarray, y: np.ndarray) -> float:
+    """Mean log loss of log-odds `raw` against 0/1 labels."""
+    p = np.clip(1.0 / (1.0 + np.exp(-np.clip(raw, -35, 35))), 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 def lgb_fit(M: np.ndarray, y: np.ndarray, config: dict, rounds: int, seed: int, cat_idx: list[int]) -> lgb.Booster:

@@ -1,27 +1,34 @@
-"""Training: leakage guard, model selection by cross-validation, calibration by evidence, honest
-held-out metrics, then a final refit on all labelled rows.
+"""Training: leakage guard, model selection by cross-validation, calibration by evidence,
+out-of-fold metrics over every labelled row, then a final fit on all of them.
 
 How `train` works (each choice is recorded in `TrainedModel.train_summary`):
 
 1. Rows with an unknown label are ignored; at least MIN_LABELLED labelled rows and MIN_PER_CLASS
-   of each class are required (`TrainingError` otherwise).
+   of each class are required (`TrainingError` otherwise; the train stage asks for more, see the
+   `WORKBENCH_MODEL_MIN_*` settings).
 2. Blank or constant columns are dropped; the leakage guard (`leakage.screen`) excludes id-like
    columns, label look-alikes and single-column oracles, one warning line each.
-3. A stratified held-out split (20%, at most MAX_HOLDOUT_ROWS) is set aside; it is used for the
-   reported metrics and the quality gate only. The rest is the training pool (a stratified
-   subsample above `max_train_rows`).
-4. Candidates are cross-validated on the pool (at most MAX_COMPARE_ROWS rows, 5 folds below 10k
-   rows, else 3), all on the same folds: the L2 logistic regression; LightGBM in each small-data
-   configuration of `estimators.LGBM_GRID` with early stopping (the best by out-of-fold log loss
-   is LightGBM's entry); and blends of the two log-odds. The highest mean per-fold ROC-AUC wins; a
-   blend must beat the better single model by BLEND_MIN_GAIN, and ties go to the simpler model.
-5. Calibration (none / sigmoid / isotonic) is chosen on the winner's out-of-fold scores by
+3. The training rows are all labelled rows (a stratified subsample above `max_train_rows`).
+   Candidates are cross-validated on them (at most MAX_COMPARE_ROWS, a stratified subsample; 5
+   folds below 10k rows, else 3), all on the same folds: the L2 logistic regression; LightGBM in
+   each small-data configuration of `estimators.LGBM_GRID` with early stopping (the best by
+   out-of-fold log loss is LightGBM's entry); CatBoost (`catboost_part`); and blends of a booster's
+   log-odds with the logistic regression's, and of the two boosters. The simplest candidate within
+   one standard error of the highest mean per-fold ROC-AUC wins (the standard error of the paired
+   per-fold differences, at least MIN_GAIN): on small tables a booster must beat the logistic
+   regression by more than the noise between folds; on large ones the best simply wins.
+4. Calibration (none / sigmoid / isotonic) is chosen on the winner's out-of-fold scores by
    cross-validated log loss and the positive count (`calibration.choose`).
-6. The winner is fitted on the pool and scored on the held-out rows: these are the reported
-   metrics (bootstrap 95% CIs). Then it is refitted on all labelled rows (pool + held-out) with
-   the same settings, its calibrator fitted on every out-of-sample score seen (out-of-fold and
-   held-out). The held-out metrics therefore describe the procedure on 80% of the data; the
-   deployed model saw all of it.
+5. Evidence: out-of-fold predictions over every evaluated row give the reported metrics (bootstrap
+   95% CIs) and the ROC-AUC the quality gate weighs. Up to NESTED_MAX_ROWS rows they come from a
+   nested cross-validation: in each fold the whole procedure (comparison, choice, early stopping,
+   calibration) runs on the other folds only. Above it, from the winner's out-of-fold scores (each
+   fold calibrated on the others), with the gate's ROC-AUC lowered by the optimism of picking the
+   best of all candidates and configurations tried (`evidence.selected_auc`); large tables leave
+   little room for that optimism, and nesting would cost k times the selection.
+6. The winner is fitted on all training rows with the settings chosen by cross-validation, its
+   calibrator fitted on all out-of-fold scores. The evidence therefore describes the procedure on
+   (k-1)/k of the evaluated rows; the deployed model saw all of them.
 """
 from __future__ import annotations
 
@@ -35,24 +42,21 @@ import sklearn
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from ..inputs import InputError
-from . import calibration, estimators, leakage
-from .core import ALGORITHMS, TrainedModel, combine, id_hashes, raw_parts
+from ..errors import TrainingError
+from . import calibration, catboost_part, estimators, evidence, leakage
+from .core import ALGORITHMS, COMPONENTS, TrainedModel, combine, id_hashes, raw_parts
 from .metrics import evaluate
 from .prep import fit_categories, prepare, split_columns, to_matrix
 
 MIN_LABELLED = 20
 MIN_VALUES = 20  # a feature with fewer non-blank labelled values than this is dropped
 MIN_PER_CLASS = 5
-HOLDOUT_SHARE = 0.2
-MAX_HOLDOUT_ROWS = 50_000
 MAX_COMPARE_ROWS = 30_000  # model selection by CV: enough rows to rank the candidates; the final fit uses all
-BLEND_WEIGHTS = (0.3, 0.5, 0.7)  # LightGBM's share of the blended log-odds
-BLEND_MIN_GAIN = 0.001
-
-
-class TrainingError(InputError):
-    """The labelled data cannot train a model (too few rows, a single class). A bad-input error."""
+BLEND_WEIGHTS = (0.3, 0.5, 0.7)  # the booster's share of a blend with the logistic regression
+MIN_GAIN = 0.001  # a more complex candidate must beat a simpler one by at least this (and one standard error)
+NESTED_MAX_ROWS = 600  # up to here the evidence is a nested cross-validation (affordable, and needed)
+MAX_REFIT_FACTOR = 1.25  # the final fit sees more rows than a CV fold: a few more rounds, within limits
+BOOSTERS = ("lightgbm", "catboost")
 
 
 def _labels(X: pd.DataFrame, y) -> pd.Series:
@@ -72,31 +76,18 @@ def _labels(X: pd.DataFrame, y) -> pd.Series:
     return y
 
 
-class _Fitter:
-    """Fits the chosen components on some rows and scores others (log-odds per component)."""
-
-    def __init__(self, numeric, categorical, categories, config, seed):
-        self.numeric, self.categorical, self.categories = numeric, categorical, categories
-        self.cat_idx = list(range(len(numeric), len(numeric) + len(categories)))
-        self.config, self.seed = config, seed
-
-    def fit(self, Xp: pd.DataFrame, y: np.ndarray, components, rounds: int | None) -> dict:
-        fitted = {}
-        if "logistic_regression" in components:
-            fitted["lr"] = estimators.lr_fit(estimators.lr_pipeline(self.numeric, self.categorical, len(Xp)), Xp, y)
-        if "lightgbm" in components:
-            M = to_matrix(Xp, self.numeric, self.categorical, self.categories)
-            fitted["booster"] = estimators.lgb_fit(M, y, self.config, rounds, self.seed, self.cat_idx)
-        return fitted
-
-
-def _cross_validate(Xp, y, numeric, categorical, categories, algorithms, seed):
-    """Out-of-fold log-odds per candidate on shared folds, and the per-fold ROC-AUCs."""
+def _folds(y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     n_min = int(min(y.sum(), len(y) - y.sum()))
-    folds_n = max(2, min(5 if len(y) < 10_000 else 3, n_min))
-    folds = list(StratifiedKFold(n_splits=folds_n, shuffle=True, random_state=seed).split(Xp, y))
+    k = max(2, min(5 if len(y) < 10_000 else 3, n_min))
+    return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+def _cross_validate(Xp, y, folds, numeric, categorical, categories, algorithms, seed):
+    """(out-of-fold log-odds per candidate, CV results per candidate, every configuration's
+    out-of-fold log-odds). All candidates use the same folds."""
     oof: dict[str, np.ndarray] = {}
     info: dict[str, dict] = {}
+    tried_scores: dict[str, np.ndarray] = {}
     if "logistic_regression" in algorithms:
         started = time.perf_counter()
         raw = np.zeros(len(y))
@@ -107,49 +98,140 @@ def _cross_validate(Xp, y, numeric, categorical, categories, algorithms, seed):
         oof["logistic_regression"] = raw
         info["logistic_regression"] = {"seconds": round(time.perf_counter() - started, 2)}
     if "lightgbm" in algorithms:
+        started = time.perf_counter()
         M = to_matrix(Xp, numeric, categorical, categories)
         cat_idx = list(range(len(numeric), len(numeric) + len(categories)))
         grid = estimators.LGBM_GRID if len(y) <= 20_000 else estimators.LGBM_GRID[2:]
         best = None
         tried = []
         for config in grid:
-            started = time.perf_counter()
+            t = time.perf_counter()
             raw, rounds, loss = estimators.lgb_cv(M, y, folds, config, seed, cat_idx)
             tried.append({**config, "rounds": rounds, "cv_log_loss": round(loss, 5),
-                          "seconds": round(time.perf_counter() - started, 2)})
+                          "seconds": round(time.perf_counter() - t, 2)})
+            tried_scores[f"lightgbm {config['num_leaves']} leaves"] = raw
             if best is None or loss < best[2]:
                 best = (raw, rounds, loss, config)
         oof["lightgbm"] = best[0]
-        info["lightgbm"] = {"config": best[3], "rounds": best[1], "configs_tried": tried}
-    if "blend" in algorithms and {"logistic_regression", "lightgbm"} <= set(oof):
-        for w in BLEND_WEIGHTS:
-            oof[f"blend_{w}"] = w * oof["lightgbm"] + (1 - w) * oof["logistic_regression"]
+        info["lightgbm"] = {"config": best[3], "rounds": best[1], "configs_tried": tried,
+                            "seconds": round(time.perf_counter() - started, 2)}
+    if "catboost" in algorithms:
+        started = time.perf_counter()
+        raw, rounds, loss = catboost_part.cv(Xp, y, folds, numeric, categorical, seed)
+        oof["catboost"] = raw
+        info["catboost"] = {"rounds": rounds, "cv_log_loss": round(loss, 5),
+                            "learning_rate": catboost_part.learning_rate(len(folds[0][0])),
+                            "seconds": round(time.perf_counter() - started, 2)}
+    singles = dict(oof)
+    if "blend" in algorithms and "logistic_regression" in singles:
+        for booster in (b for b in BOOSTERS if b in singles):
+            for w in BLEND_WEIGHTS:
+                weights = {booster: w, "logistic_regression": round(1 - w, 6)}
+                oof[_blend_name(weights)] = w * singles[booster] + (1 - w) * singles["logistic_regression"]
+    if "blend" in algorithms and set(BOOSTERS) <= set(singles):
+        oof[_blend_name({"lightgbm": 0.5, "catboost": 0.5})] = 0.5 * singles["lightgbm"] + 0.5 * singles["catboost"]
     scores = {}
     for name, raw in oof.items():
         aucs = [roc_auc_score(y[v], raw[v]) for _, v in folds]
         scores[name] = {"cv_roc_auc_mean": round(float(np.mean(aucs)), 5),
                         "cv_roc_auc_std": round(float(np.std(aucs)), 5),
                         "cv_roc_auc_folds": [round(float(a), 5) for a in aucs],
-                        "cv_rows": int(len(y)), "cv_folds": len(folds), **info.get(name, {})}
-    return oof, scores
+                        "cv_rows": int(len(y)), "cv_folds": len(folds), "weights": _weights(name), **info.get(name, {})}
+    # What the selection chose among, for the optimism correction: every candidate, and every
+    # LightGBM configuration (its entry was picked from them on the same rows).
+    pool = {**oof, **{k: v for k, v in tried_scores.items() if not any(v is s for s in oof.values())}}
+    return oof, scores, pool
+
+
+def _blend_name(weights: dict) -> str:
+    return "blend " + " + ".join(f"{k} {v:g}" for k, v in weights.items())
+
+
+def _weights(name: str) -> dict:
+    if name.startswith("blend "):
+        parts = [p.rsplit(" ", 1) for p in name[len("blend "):].split(" + ")]
+        return {k: float(v) for k, v in parts}
+    return {name: 1.0}
+
+
+def _complexity(name: str) -> tuple:
+    """Simplest first: the logistic regression, LightGBM, CatBoost, then blends by booster share."""
+    weights = _weights(name)
+    booster_share = sum(w for k, w in weights.items() if k != "logistic_regression")
+    return (len(weights) > 1, booster_share, [COMPONENTS.index(k) for k in weights])
 
 
 def _choose(scores: dict) -> str:
-    simple = [a for a in ("logistic_regression", "lightgbm") if a in scores]
-    best_single = max(simple, key=lambda a: (scores[a]["cv_roc_auc_mean"], a == "logistic_regression"))
-    blends = [a for a in scores if a.startswith("blend_")]
-    if blends:
-        best_blend = max(blends, key=lambda a: scores[a]["cv_roc_auc_mean"])
-        if scores[best_blend]["cv_roc_auc_mean"] >= scores[best_single]["cv_roc_auc_mean"] + BLEND_MIN_GAIN:
-            return best_blend
-    return best_single
+    """The simplest candidate whose mean fold ROC-AUC is within one standard error of the best's
+    (the one-standard-error rule, with the error of the paired per-fold differences: on large
+    tables it shrinks and the best wins), or within MIN_GAIN of it in any case."""
+    best = max(scores, key=lambda a: scores[a]["cv_roc_auc_mean"])
+    top = np.asarray(scores[best]["cv_roc_auc_folds"])
+    for name in sorted(scores, key=_complexity):
+        diff = top - np.asarray(scores[name]["cv_roc_auc_folds"])
+        se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        if diff.mean() <= max(se, MIN_GAIN):
+            return name
+    return best
 
 
-def _weights(choice: str) -> dict:
-    if choice.startswith("blend_"):
-        w = float(choice.split("_", 1)[1])
-        return {"lightgbm": w, "logistic_regression": round(1 - w, 6)}
-    return {choice: 1.0}
+def _fit_components(components, Xp, y, numeric, categorical, categories, rounds: dict, seed: int,
+                    cv_rows: int) -> dict:
+    fitted = {}
+    if "logistic_regression" in components:
+        fitted["lr"] = estimators.lr_fit(estimators.lr_pipeline(numeric, categorical, len(Xp)), Xp, y)
+    if "lightgbm" in components:
+        M = to_matrix(Xp, numeric, categorical, categories)
+        cat_idx = list(range(len(numeric), len(numeric) + len(categories)))
+        fitted["booster"] = estimators.lgb_fit(M, y, rounds["lightgbm_config"], rounds["lightgbm"], seed, cat_idx)
+    if "catboost" in components:
+        fitted["catboost"] = catboost_part.fit(Xp, y, numeric, categorical, rounds["catboost"], seed, cv_rows)
+    return fitted
+
+
+class _Selection:
+    """The procedure on some rows: candidates cross-validated, the winner chosen and calibrated,
+    the rounds its final fit needs. The same object scores the rows for the evidence and, run
+    inside each outer fold, gives the nested evaluation."""
+
+    def __init__(self, Xp, y, numeric, categorical, categories, algorithms, seed):
+        self.numeric, self.categorical, self.categories, self.seed = numeric, categorical, categories, seed
+        self.folds = _folds(y, seed)
+        self.oof, self.scores, self.pool = _cross_validate(Xp, y, self.folds, numeric, categorical, categories,
+                                                           algorithms, seed)
+        self.choice = _choose(self.scores)
+        self.weights = _weights(self.choice)
+        self.method, self.calibration_evidence = calibration.choose(self.oof[self.choice], y, seed=seed)
+        self.calibrator = calibration.fit(self.method, self.oof[self.choice], y)
+        self.fold_rows = len(y) - len(self.folds[0][1])
+
+    def rounds(self, n_rows: int) -> dict:
+        """Rounds for a final fit on n_rows: the folds' shared round, a few more for more rows."""
+        factor = min(n_rows / max(self.fold_rows, 1), MAX_REFIT_FACTOR)
+        lgb_info, cb_info = self.scores.get("lightgbm", {}), self.scores.get("catboost", {})
+        return {"lightgbm_config": lgb_info.get("config"),
+                "lightgbm": int(round(lgb_info["rounds"] * factor)) if lgb_info.get("rounds") else None,
+                "catboost": int(round(cb_info["rounds"] * factor)) if cb_info.get("rounds") else None}
+
+    def fit(self, Xp, y) -> TrainedModel:
+        fitted = _fit_components(tuple(self.weights), Xp, y, self.numeric, self.categorical, self.categories,
+                                 self.rounds(len(y)), self.seed, self.fold_rows)
+        return _assemble(self.choice, self.weights, self.numeric, self.categorical, self.categories,
+                         self.calibrator, fitted)
+
+
+def _nested(Xp, y, folds, numeric, categorical, categories, algorithms, seed) -> np.ndarray:
+    """Out-of-fold probabilities of the whole procedure: in each outer fold, candidates compared,
+    the winner chosen, tuned, calibrated and fitted on the other folds only, then used to score
+    the fold. Nothing the fold's labels could sway touches its scores, which cross-validating the
+    candidates alone cannot promise on small tables (early stopping and the choice among
+    candidates read the same rows the figure is measured on)."""
+    p = np.zeros(len(y))
+    for fit_idx, val_idx in folds:
+        inner = _Selection(Xp.iloc[fit_idx], y[fit_idx], numeric, categorical, categories, algorithms, seed)
+        fitted = inner.fit(Xp.iloc[fit_idx], y[fit_idx])
+        p[val_idx] = calibration.apply(fitted.calibrator, combine(fitted.weights, raw_parts(fitted, Xp.iloc[val_idx])))
+    return p
 
 
 def train(X: pd.DataFrame, y: pd.Series, seed: int = 0, max_train_rows: int = 200_000,
@@ -160,13 +242,13 @@ def train(X: pd.DataFrame, y: pd.Series, seed: int = 0, max_train_rows: int = 20
     X: (n_customers, n_features) DataFrame, index customer_id; numeric columns are numbers,
        anything else is a category. Identifier and sensitive columns must not be in X.
     y: 0/1 labels (NA = unknown, ignored), indexed like X.
-    algorithms: the candidates ("blend" needs both others).
+    algorithms: the candidates ("blend" blends those of the others that are present).
     allow_columns: columns the leakage guard keeps although they look like leakage.
     sensitive_columns: recorded on the model so they are never reported as drivers.
     """
     unknown = set(algorithms) - set(ALGORITHMS)
-    if unknown or not algorithms:
-        raise ValueError(f"algorithms must be a non-empty subset of {ALGORITHMS}")
+    if unknown or not set(algorithms) & set(COMPONENTS):
+        raise ValueError(f"algorithms must be a subset of {ALGORITHMS} with at least one of {COMPONENTS}")
     started = time.perf_counter()
     y = _labels(X, y)
     labelled = y.notna().to_numpy()
@@ -197,82 +279,73 @@ def train(X: pd.DataFrame, y: pd.Series, seed: int = 0, max_train_rows: int = 20
         raise TrainingError("cannot train: no usable feature columns (all blank, constant or leaking)")
     Xp = Xp[[*numeric, *categorical]]
 
-    n_hold = int(min(max(round(HOLDOUT_SHARE * n_lab), 2), MAX_HOLDOUT_ROWS))
-    X_pool, X_hold, y_pool, y_hold = train_test_split(Xp, y_lab, test_size=n_hold, stratify=y_lab, random_state=seed)
-    subsampled = len(X_pool) > max_train_rows
+    X_train, y_train = Xp, y_lab
+    subsampled = len(X_train) > max_train_rows
     if subsampled:
-        X_pool, _, y_pool, _ = train_test_split(X_pool, y_pool, train_size=max_train_rows, stratify=y_pool,
-                                                random_state=seed)
-    if len(X_pool) > MAX_COMPARE_ROWS:
-        X_cmp, _, y_cmp, _ = train_test_split(X_pool, y_pool, train_size=MAX_COMPARE_ROWS, stratify=y_pool,
+        X_train, _, y_train, _ = train_test_split(X_train, y_train, train_size=max_train_rows, stratify=y_train,
+                                                  random_state=seed)
+    if len(X_train) > MAX_COMPARE_ROWS:
+        X_cmp, _, y_cmp, _ = train_test_split(X_train, y_train, train_size=MAX_COMPARE_ROWS, stratify=y_train,
                                               random_state=seed)
     else:
-        X_cmp, y_cmp = X_pool, y_pool
-    categories = fit_categories(X_pool, categorical)
+        X_cmp, y_cmp = X_train, y_train
+    categories = fit_categories(X_train, categorical)
     y_cmp_a = y_cmp.to_numpy()
-    oof, scores = _cross_validate(X_cmp, y_cmp_a, numeric, categorical, categories, algorithms, seed)
-    choice = _choose(scores)
-    for name in scores:
-        scores[name]["chosen"] = name == choice
-    weights = _weights(choice)
-    components = tuple(weights)
-    lgb_info = scores.get("lightgbm", {})
-    config, rounds = lgb_info.get("config"), lgb_info.get("rounds")
-    if rounds:
-        rounds = int(round(rounds * estimators.REFIT_ROUNDS_FACTOR))
+    sel = _Selection(X_cmp, y_cmp_a, numeric, categorical, categories, algorithms, seed)
+    for name in sel.scores:
+        sel.scores[name]["chosen"] = name == sel.choice
+    p_oof = calibration.cross_fitted(sel.method, sel.oof[sel.choice], y_cmp_a, sel.folds)
+    corrected = evidence.selected_auc(y_cmp_a, sel.pool, sel.choice, seed=seed)
+    nested = len(y_cmp_a) <= NESTED_MAX_ROWS
+    if nested:  # small tables: the figures come from the whole procedure, nested
+        p_oof = _nested(X_cmp, y_cmp_a, sel.folds, numeric, categorical, categories, algorithms, seed)
+    metrics, curves = evaluate(y_cmp_a, p_oof, seed=seed)
+    metrics.update(evidence="nested cross-validation of the whole procedure" if nested else
+                   "out-of-fold predictions of the chosen candidate, less the optimism of the choice (BBC-CV)",
+                   gate_roc_auc=metrics["roc_auc"] if nested else corrected["roc_auc"],
+                   gate_roc_auc_ci95=metrics["roc_auc_ci95"] if nested else corrected["ci"],
+                   roc_auc_chosen_candidate=corrected["raw_roc_auc"],
+                   selection_optimism=corrected["raw_roc_auc"] - metrics["roc_auc"] if nested else corrected["optimism"],
+                   candidates_compared=corrected["candidates"], positives=corrected["positives"])
 
-    method, cal_evidence = calibration.choose(oof[choice], y_cmp_a, seed=seed)
-    cal = calibration.fit(method, oof[choice], y_cmp_a)
-    fitter = _Fitter(numeric, categorical, categories, config, seed)
-
-    # Honest held-out metrics: the same procedure fitted on the pool only.
-    pool_fit = fitter.fit(X_pool, y_pool.to_numpy(), components, rounds)
-    pool_model = _assemble(choice, weights, numeric, categorical, categories, cal, pool_fit)
-    raw_hold = combine(weights, raw_parts(pool_model, X_hold))
-    p_hold = calibration.apply(cal, raw_hold)
-    metrics, curves = evaluate(y_hold.to_numpy(), p_hold, seed=seed)
-
-    # Final refit on every labelled row used; calibrated on all out-of-sample scores.
-    X_all = pd.concat([X_pool, X_hold])
-    y_all = np.concatenate([y_pool.to_numpy(), y_hold.to_numpy()])
-    final_rounds = int(round(rounds * min(len(X_all) / len(X_pool), 1.15))) if rounds else None
-    final_fit = fitter.fit(X_all, y_all, components, final_rounds)
-    final_cal = calibration.fit(method, np.concatenate([oof[choice], raw_hold]),
-                                np.concatenate([y_cmp_a, y_hold.to_numpy()]))
-    model = _assemble(choice, weights, numeric, categorical, categories, final_cal, final_fit)
+    # The final fit on every training row, with a few more rounds than a CV fold needed.
+    model = sel.fit(X_train, y_train.to_numpy())
     if model.lr is not None:
-        model.lr_mean = estimators.lr_encoded_mean(model.lr, X_all)
+        model.lr_mean = estimators.lr_encoded_mean(model.lr, X_train)
     model.sensitive_columns = list(sensitive_columns)
-    model.trained_ids = np.sort(id_hashes(X_all.index))
+    model.trained_ids = np.sort(id_hashes(X_train.index))
     model.metrics = metrics
     model.curves = curves
-    model.candidates = scores
+    model.candidates = sel.scores
 
-    holdout = X_hold.copy()
-    holdout.insert(0, "probability", p_hold)
-    holdout.insert(0, "label", y_hold.to_numpy())
-    model.holdout = holdout
+    evaluated = X_cmp.copy()
+    evaluated.insert(0, "probability", p_oof)
+    evaluated.insert(0, "label", y_cmp_a)
+    model.oof = evaluated
+    final_rounds = sel.rounds(len(X_train))
+    versions = {"sklearn_version": sklearn.__version__, "lightgbm_version": lgb.__version__,
+                "catboost_version": catboost_part.version()}
     model.train_summary = {
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "rows_total": int(len(X)), "rows_labelled": n_lab, "rows_unlabelled_ignored": int(len(X) - n_lab),
-        "rows_train": int(len(X_pool)), "rows_holdout": int(n_hold), "rows_final_fit": int(len(X_all)),
+        "rows_train": int(len(X_train)), "rows_evaluated": int(len(X_cmp)), "folds": len(sel.folds),
         "train_subsampled": bool(subsampled), "max_train_rows": int(max_train_rows),
-        "label_rate": round(float(y_lab.mean()), 5), "label_rate_train": round(float(y_pool.mean()), 5),
-        "label_rate_holdout": round(float(y_hold.mean()), 5),
-        "seed": int(seed), "calibration": method, "calibration_evidence": cal_evidence,
-        "dropped_columns": dropped, "leakage_warnings": leakage_lines,
-        "lightgbm_rounds_final": final_rounds, "lightgbm_config": config,
-        "selection": "highest mean cross-validated ROC-AUC on the training pool "
-                     f"(a blend must gain {BLEND_MIN_GAIN}; ties go to the simpler model)",
-        "fit_seconds": round(time.perf_counter() - started, 2),
-        "sklearn_version": sklearn.__version__, "lightgbm_version": lgb.__version__,
+        "label_rate": round(float(y_lab.mean()), 5), "label_rate_train": round(float(y_train.mean()), 5),
+        "seed": int(seed), "calibration": sel.method, "calibration_evidence": sel.calibration_evidence,
+        "dropped_columns": dropped, "leakage_warnings": leakage_lines, "nested_evaluation": nested,
+        "lightgbm_rounds_final": final_rounds["lightgbm"] if "lightgbm" in sel.weights else None,
+        "lightgbm_config": final_rounds["lightgbm_config"] if "lightgbm" in sel.weights else None,
+        "catboost_rounds_final": final_rounds["catboost"] if "catboost" in sel.weights else None,
+        "selection": "the simplest candidate within one standard error (of the paired per-fold differences, "
+                     f"and at least {MIN_GAIN}) of the highest mean cross-validated ROC-AUC",
+        "fit_seconds": round(time.perf_counter() - started, 2), **versions,
     }
     return model
 
 
 def _assemble(choice, weights, numeric, categorical, categories, cal, fitted) -> TrainedModel:
-    algorithm = "blend" if choice.startswith("blend_") else choice
+    algorithm = "blend" if choice.startswith("blend ") else choice
     return TrainedModel(algorithm=algorithm, feature_columns=[*numeric, *categorical], numeric_columns=numeric,
                         categorical_columns=categorical, categories=categories, weights=weights, calibrator=cal,
                         metrics={}, candidates={}, curves={}, train_summary={}, lr=fitted.get("lr"),
-                        booster=fitted.get("booster"))
+                        booster=fitted.get("booster"), catboost=fitted.get("catboost"))

@@ -1,9 +1,11 @@
 """Saving and loading a model: one skops file whose sha256 is the model version.
 
-The file holds {"format", "lr", "booster", "trained_ids", "meta"}: the logistic regression
-pipeline (or None), LightGBM's own text model (or None; parsed by LightGBM, never unpickled), the
-hashes of the customers the model was fitted on (uint64 array) and the metadata as a JSON string. `load_model` checks the hash before parsing anything and loads with an explicit
-allow-list of types (never `trusted=True`).
+The file holds {"format", "lr", "booster", "catboost", "trained_ids", "meta"}: the logistic
+regression pipeline (or None), LightGBM's own text model (or None; parsed by LightGBM, never
+unpickled), CatBoost's own binary model (or None; bytes parsed by CatBoost, never unpickled), the
+hashes of the customers the model was fitted on (uint64 array) and the metadata as a JSON string.
+`load_model` checks the hash before parsing anything and loads with an explicit allow-list of
+types (never `trusted=True`).
 """
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ import numpy as np
 import skops.io as sio
 from sklearn.pipeline import Pipeline
 
+from . import catboost_part
 from .core import ModelIntegrityError, TrainedModel
 
-FORMAT = "churn_workbench.model/2"
+FORMAT = "churn_workbench.model/3"
+READABLE_FORMATS = ("churn_workbench.model/2", FORMAT)  # /2: before CatBoost, no "catboost" part
 # Types inside our artefacts that skops does not trust by default. Loading passes exactly this
 # list; a file that needs anything else is refused before it is deserialised.
 TRUSTED_TYPES = (
@@ -55,14 +59,15 @@ def _skops_version() -> str:
 
 def save_model(model: TrainedModel, directory: str | Path) -> tuple[Path, str]:
     """Write the model as one skops file named by its content hash; returns (path, sha256).
-    The held-out rows are not saved."""
+    The out-of-fold rows are not saved."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     meta = {name: getattr(model, name) for name in META_FIELDS}
     meta["skops_version"] = getattr(sio, "__version__", None) or _skops_version()
     booster = model.booster.model_to_string() if model.booster is not None else None
     trained_ids = None if model.trained_ids is None else np.asarray(model.trained_ids, dtype=np.uint64)
-    data = sio.dumps({"format": FORMAT, "lr": model.lr, "booster": booster, "trained_ids": trained_ids,
+    catboost = catboost_part.to_bytes(model.catboost) if model.catboost is not None else None
+    data = sio.dumps({"format": FORMAT, "lr": model.lr, "booster": booster, "catboost": catboost, "trained_ids": trained_ids,
                       "meta": json.dumps(_jsonable(meta), sort_keys=True, allow_nan=False)})
     digest = _sha256(data)
     path = directory / f"churn_model_{digest[:12]}.skops"
@@ -96,16 +101,20 @@ def load_model(path: str | Path, expected_sha256: str) -> TrainedModel:
     if unexpected:
         raise ModelIntegrityError(f"{path}: contains types outside the allow-list ({', '.join(unexpected[:5])}); refusing to load it")
     payload = sio.loads(data, trusted=list(TRUSTED_TYPES))
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS:
         raise ModelIntegrityError(f"{path}: not a churn_workbench model file (format {FORMAT} expected)")
     lr, booster = payload.get("lr"), payload.get("booster")
     if lr is not None and not isinstance(lr, Pipeline):
         raise ModelIntegrityError(f"{path}: the logistic regression part is not a scikit-learn Pipeline")
     if booster is not None and not isinstance(booster, str):
         raise ModelIntegrityError(f"{path}: the LightGBM part is not a text model")
+    catboost = payload.get("catboost")
+    if catboost is not None and not isinstance(catboost, bytes):
+        raise ModelIntegrityError(f"{path}: the CatBoost part is not a CatBoost binary model")
     trained_ids = payload.get("trained_ids")
     if trained_ids is not None and not (isinstance(trained_ids, np.ndarray) and trained_ids.dtype == np.uint64):
         raise ModelIntegrityError(f"{path}: the training-customer fingerprints are not a uint64 array")
     meta = json.loads(payload["meta"])
     return TrainedModel(**{name: meta.get(name) for name in META_FIELDS if name in meta}, trained_ids=trained_ids,
-                        lr=lr, booster=lgb.Booster(model_str=booster) if booster else None, holdout=None)
+                        lr=lr, booster=lgb.Booster(model_str=booster) if booster else None,
+                        catboost=catboost_part.from_bytes(catboost) if catboost else None, oof=None)

@@ -23,6 +23,17 @@ PLACEHOLDER_LABELS = {
     "PASSPORT": "PASSPORT",
     "HANDLE": "HANDLE",  # a social-media @handle: identifies its owner like a name
     "NUMBER": "NUMBER",  # a long digit group masked for minimisation, whatever it is
+    # The allow rule's last pass (churn_workbench.egress.allow): a word not known to be safe,
+    # and the special categories of personal data (GDPR Art. 9 and 10).
+    "WORD": "WORD",
+    "HEALTH": "HEALTH",
+    "RELIGION": "RELIGION",
+    "SEXUAL_ORIENTATION": "SEXUAL_ORIENTATION",
+    "ETHNICITY": "ETHNICITY",
+    "POLITICAL_OPINION": "POLITICAL_OPINION",
+    "TRADE_UNION": "TRADE_UNION",
+    "BIOMETRIC": "BIOMETRIC",
+    "CRIMINAL": "CRIMINAL",
 }
 
 

@@ -8,10 +8,10 @@ import pandas as pd
 
 from .. import cluster, consent, db, uplift
 from ..control import control_group, intended_actions, record_assignment
-from ..errors import UsageError
 from ..llm import ActionRequest, EgressJournal, propose_actions
-from ..vocab import SEGMENTS, sentiment_label
-from .context import latest_run_with, open_stage
+from ..vocab import sentiment_label
+from .context import install_owner_words, latest_run_with, open_stage
+from .modeldata import load_feature_frame
 from .params import ActParams
 
 
@@ -19,12 +19,14 @@ def run(params: ActParams) -> dict:
     ctx = open_stage(params)
     seed = params.seed
     share = ctx.settings.control_share if params.control_share < 0 else float(params.control_share)
-    wanted = [s.strip() for s in params.action_segments.split(",") if s.strip()]
-    unknown = sorted(set(wanted) - set(SEGMENTS))
-    if unknown:
-        raise UsageError(f"action_segments: unknown segment(s) {', '.join(unknown)}; choose from {', '.join(SEGMENTS)}")
+    wanted = [s.strip() for s in params.action_segments.split(",") if s.strip()]  # checked by params.check
     with ctx.reading() as con:
-        pred_run = latest_run_with(con, "predictions", ctx.run_id)
+        install_owner_words(con)
+        # This run's predictions when its predict stage ran (even if it scored nobody: an older
+        # run's scores may be of other customers or another model line), else the newest.
+        predicted = con.execute("SELECT count(*) FROM audit_log WHERE run_id = ? AND stage = 'predict' "
+                                "AND event_type = 'predictions_written'", [ctx.run_id]).fetchone()[0]
+        pred_run = ctx.run_id if predicted else latest_run_with(con, "predictions", ctx.run_id)
         preds = con.execute(
             "SELECT customer_id, churn_probability, segment, drivers, model_version FROM predictions WHERE run_id = ?",
             [pred_run]).df()
@@ -38,7 +40,7 @@ def run(params: ActParams) -> dict:
         targeted = preds["segment"].isin(wanted)
         candidates = preds[targeted & ~churned]
         # Once an earlier run's outcomes are in, target by expected effect x value (uplift.py).
-        candidates = _uplift_targets(con, ctx, preds[~churned], candidates, _feedback_context(analysis), seed)
+        candidates, targeting = _uplift_targets(con, ctx, preds[~churned], candidates, _feedback_context(analysis), seed)
         marketing = consent.check(con, candidates["customer_id"], "marketing", ctx.audit, ctx.refs)
         external = consent.allowed(con, candidates["customer_id"], "external_llm")
     eligible = candidates[marketing.reindex(candidates["customer_id"]).to_numpy()].copy()
@@ -53,8 +55,9 @@ def run(params: ActParams) -> dict:
                               external_allowed=bool(external.get(c, False)))
                 for c, s, p, d in zip(treat["customer_id"], treat["segment"], treat["churn_probability"], treat["drivers"])]
     # Write-ahead: llm_egress rows and cached choices are written by the journal as requests go.
-    outcome = propose_actions(requests, ctx.settings, ctx.audit, ctx.run_id,
-                              journal=EgressJournal(ctx.settings.db_path, ctx.run_id, "act"))
+    with ctx.step(f"proposing retention actions for {len(requests):,} customers"):
+        outcome = propose_actions(requests, ctx.settings, ctx.audit, ctx.run_id,
+                                  journal=EgressJournal(ctx.settings.db_path, ctx.run_id, "act"))
     # astype: an empty outcome (nobody to contact) has untyped columns.
     actions = outcome.rows.astype({"customer_id": str}).merge(treat[["customer_id", "segment", "model_version"]],
                                                               on="customer_id", how="left")
@@ -72,12 +75,19 @@ def run(params: ActParams) -> dict:
     rows = rows[["run_id", "customer_id", "segment", "action_type", "channel", "discount_pct", "message", "status",
                  "provider", "model", "prompt_version", "model_version", "created_at"]]
     status = rows["status"].value_counts().to_dict()
+    # Why scored customers got no action, in the terms of the rule that chose them (run_report.py).
+    by_uplift = targeting["method"] == "uplift"
     ctx.audit.event("actions_written", rows=len(rows), by_status=status, control_share=share,
-                    excluded_by_consent=int((~marketing).sum()), excluded_churned=int((targeted & churned).sum()),
-                    not_in_segments=int((~targeted).sum()), action_segments=",".join(wanted),
+                    excluded_by_consent=int((~marketing).sum()),
+                    excluded_churned=int(churned.sum() if by_uplift else (targeted & churned).sum()),
+                    targeting=targeting["method"], action_segments=",".join(wanted),
+                    not_in_segments=0 if by_uplift else int((~targeted).sum()),
+                    not_chosen=int((~churned).sum()) - len(candidates) if by_uplift else 0,
+                    no_expected_benefit=targeting.get("no_benefit", 0),
                     llm_items=len(requests), llm=outcome.stats)
 
     cluster.record_steps(ctx.audit)  # where the per-customer work ran
+
     def write(con):
         db.insert_df(con, "actions", rows)
 
@@ -102,16 +112,18 @@ def _feedback_context(grouped: pd.DataFrame) -> dict[str, tuple[list[str], str |
     return {c: (list(t), sentiment_label(s)) for c, t, s in zip(grouped["customer_id"], grouped["topics"], grouped["sentiment"])}
 
 
-def _uplift_targets(con, ctx, preds: pd.DataFrame, candidates: pd.DataFrame, context: dict, seed: int) -> pd.DataFrame:
+def _uplift_targets(con, ctx, preds: pd.DataFrame, candidates: pd.DataFrame, context: dict,
+                    seed: int) -> tuple[pd.DataFrame, dict]:
     """The risk rule's candidates, or -- once an earlier run has outcomes for enough treated and
     control customers -- the same number of customers ranked by expected effect x value, never
-    one with a negative expected effect (a "sleeping dog")."""
+    one with a negative expected effect (a "sleeping dog"). Also returns how they were chosen:
+    method "risk" or "uplift", and for uplift how many had no expected benefit at all."""
     settings = ctx.settings
+    risk = {"method": "risk"}
     source = uplift.latest_experiment(con, ctx.run_id, settings.min_control)
     if source is None:
         ctx.audit.event("targeting", method="risk", reason="no earlier run with enough outcomes")
-        return candidates
-    from .modeldata import load_feature_frame
+        return candidates, risk
     X, _, info = load_feature_frame(con, ctx.run_id)
     data = uplift.experiment_data(con, source)
     data = data[data["customer_id"].isin(X.index)]
@@ -120,7 +132,7 @@ def _uplift_targets(con, ctx, preds: pd.DataFrame, candidates: pd.DataFrame, con
                            data["treated"], data["churned"], seed, trained_on=source)
     except ValueError as exc:
         ctx.audit.event("targeting", method="risk", reason=f"uplift model not fitted: {exc}", outcomes_run=source)
-        return candidates
+        return candidates, risk
     # Each scored customer's expected effect of the action the catalogue would give them.
     scored = preds[preds["customer_id"].astype(str).isin(X.index)]
     offers = intended_actions(scored, context)
@@ -130,4 +142,4 @@ def _uplift_targets(con, ctx, preds: pd.DataFrame, candidates: pd.DataFrame, con
     ctx.audit.event("targeting", method="uplift", outcomes_run=source, trained_treated=model.n_treated,
                     trained_control=model.n_control, budget=len(candidates), selected=len(chosen),
                     negative_effect=int((effect < 0).sum()), value_column=settings.value_column or None)
-    return preds[preds["customer_id"].astype(str).isin(chosen)]
+    return preds[preds["customer_id"].astype(str).isin(chosen)], {"method": "uplift", "no_benefit": int((score <= 0).sum())}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -14,10 +13,13 @@ from .. import audit, db, runs
 from ..audit import AuditLog
 from ..pseudonyms import SubjectRefs
 from ..config import Settings, load_settings
+from ..workspace import Workspace
 from .params import StageParams
 
 # Tables that several stages of one run write to: a stage replaces only its own rows.
 STAGE_SCOPED_TABLES = ("llm_egress",)
+# Run ids of stages started by hand (a notebook opened in JupyterLab), not by the runner.
+INTERACTIVE_PREFIX = "interactive-"
 
 
 @dataclass
@@ -29,10 +31,14 @@ class StageContext:
     refs: SubjectRefs
     started: float = field(default_factory=time.monotonic)
 
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(self.settings)
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short connection for reading inputs; closed before any slow work starts."""
-        with db.session(self.settings.db_path) as con:
+        with self.workspace.session() as con:
             yield con
 
     def commit(self, write: Callable[[duckdb.DuckDBPyConnection], None], replace_tables: tuple[str, ...] = (),
@@ -44,7 +50,8 @@ class StageContext:
         tables the stage wrote to before this commit (the write-ahead egress record), whose rows
         the chain must commit to as well.
         """
-        with db.session(self.settings.db_path) as con, db.transaction(con):
+        with self.step("writing results and audit events to the store"), \
+                self.workspace.session() as con, db.transaction(con):
             before = audit.run_row_counts(con, self.run_id)
             for table in replace_tables:
                 if table in STAGE_SCOPED_TABLES:
@@ -58,20 +65,26 @@ class StageContext:
                                  [t for t in after if t in replace_tables or t in digest_tables
                                   or after[t] != before.get(t, 0)])
             self.audit.flush(con)
+        if not self.run_id.startswith(INTERACTIVE_PREFIX):
+            # What the runner's live line shows until the stage ends: the notebook's own cells.
+            self.step("showing the results in the notebook")
+
+
+    def step(self, task: str, total: int | None = None, unit: str = "items"):
+        """Live progress of a long step (progress.py): followed by the runner's terminal, or shown
+        in the notebook's output when the stage runs by hand. Use `with ctx.step(...) as s:`."""
+        from .. import progress
+        return progress.step(self.settings.db_path, self.run_id, self.stage, task, total, unit,
+                             interactive=self.run_id.startswith(INTERACTIVE_PREFIX))
 
 
 def open_stage(params: StageParams) -> StageContext:
     """Set up a stage. Empty `run_id` (a notebook opened by hand) starts an interactive run."""
-    stage, run_id = params.stage, params.run_id
+    stage, run_id = params.check().stage, params.run_id
     settings = load_settings(db_path=params.db_path, llm_provider=getattr(params, "llm_provider", ""))
     if not run_id:
-        run_id = "interactive-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        with db.session(settings.db_path) as con:
-            con.execute(
-                "INSERT INTO runs (run_id, started_at, status, params, llm_provider) "
-                "SELECT ?, now(), 'interactive', ?, ? WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = ?)",
-                [run_id, json.dumps({"stage": stage}), settings.llm_provider, run_id],
-            )
+        run_id = INTERACTIVE_PREFIX + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        runs.RunStore(Workspace(settings)).open_interactive(run_id, stage, settings.llm_provider)
     return StageContext(stage=stage, run_id=run_id, settings=settings, audit=AuditLog(run_id, stage),
                         refs=SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore))
 
@@ -81,6 +94,16 @@ def latest_run_with(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> 
     if con.execute(f"SELECT count(*) FROM {db.ident(table)} WHERE run_id = ?", [run_id]).fetchone()[0]:
         return run_id
     return con.execute(f"SELECT {runs.latest_run_sql(db.ident(table))}").fetchone()[0]
+
+
+def install_owner_words(con: duckdb.DuckDBPyConnection) -> int:
+    """Give the egress allow rule the data owner's allow-list (data config `allow_words`, stored
+    by the ingest stage); returns how many words it has."""
+    from ..egress.vocabulary import set_owner_words
+
+    words = [w for (w,) in con.execute("SELECT word FROM egress_allow_words").fetchall()]
+    set_owner_words(words)
+    return len(words)
 
 
 def customer_roles(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -17,7 +17,7 @@ from ..anonymize import KnownIdentifiers, anonymize_pairs
 from ..llm import EgressJournal, FeedbackItem, analyze_feedback
 from ..inputs.customers import name_part
 from ..vocab import IDENTIFIER_ROLES
-from .context import customer_roles, latest_run_with, open_stage
+from .context import customer_roles, install_owner_words, latest_run_with, open_stage
 from .params import FeedbackParams
 
 
@@ -55,6 +55,7 @@ def _source_hash(frame: pd.DataFrame, known: dict[str, KnownIdentifiers]) -> lis
 def run(params: FeedbackParams) -> dict:
     ctx = open_stage(params)
     with ctx.reading() as con:
+        install_owner_words(con)
         feedback = con.execute("SELECT feedback_id, customer_id, text, text_sha256 FROM feedback ORDER BY feedback_id").df()
         roles = {c: r for c, r in customer_roles(con).items() if r in IDENTIFIER_ROLES}
         cols = ", ".join(db.ident(c) for c in ["customer_id", *roles])
@@ -85,9 +86,11 @@ def run(params: FeedbackParams) -> dict:
     entity_totals: Counter = Counter()
     # Per customer partitions on the run's Dask cluster (in this process for a small batch).
     todo_customers = feedback.loc[todo, "customer_id"].tolist()
-    results = cluster.map_partitions(
-        anonymize_pairs, list(zip(feedback.loc[todo, "text"].astype(str).tolist(),
-                                  [known.get(c) for c in todo_customers])), todo_customers, ctx.settings)
+    with ctx.step("anonymizing feedback", total=len(todo), unit="texts") as step:
+        results = cluster.map_partitions(
+            anonymize_pairs, list(zip(feedback.loc[todo, "text"].astype(str).tolist(),
+                                      [known.get(c) for c in todo_customers])), todo_customers, ctx.settings,
+            on_progress=step.advance)
     anonymized[todo] = [r.text for r in results]
     pii_counts[todo] = [json.dumps(r.counts, sort_keys=True) for r in results]
     for r in results:
@@ -103,7 +106,8 @@ def run(params: FeedbackParams) -> dict:
         feedback["feedback_id"][fresh], feedback["customer_id"][fresh], anonymized[fresh], allowed[fresh])]
     # Write-ahead: llm_egress rows and cached answers are written by the journal as requests go.
     journal = EgressJournal(ctx.settings.db_path, ctx.run_id, "feedback")
-    outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache, journal=journal)
+    with ctx.step(f"analysing {len(items):,} feedback items"):
+        outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache, journal=journal)
     analysis = pd.concat([kept.loc[~fresh, outcome.rows.columns], outcome.rows], ignore_index=True) \
         if (~fresh).any() else outcome.rows
     ctx.audit.event("analysis_reused", items=int((~fresh).sum()), analysed=int(fresh.sum()))
@@ -121,7 +125,7 @@ def run(params: FeedbackParams) -> dict:
         db.insert_df(con, "feedback_analysis", rows)
         if len(outcome.new_cache):
             con.register("cache_frame", outcome.new_cache)
-            con.execute("INSERT INTO analysis_cache SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
+            con.execute("INSERT INTO analysis_cache BY NAME SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
             con.unregister("cache_frame")
 
     ctx.commit(write, replace_tables=("feedback_analysis",), digest_tables=("llm_egress",))

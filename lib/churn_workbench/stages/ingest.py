@@ -8,6 +8,8 @@ import pandas as pd
 
 from .. import audit as audit_mod
 from .. import db, inputs, synthetic
+from ..config import load_settings
+from ..errors import UsageError
 from ..vocab import IDENTIFIER_ROLES, PURPOSES
 from ..subjects import retention, tombstones
 from .context import open_stage
@@ -21,8 +23,7 @@ def fingerprint(synthetic_n: int, seed: int, customers_path: str, feedback_path:
         return {name: {"path": str(Path(p).resolve()), "sha256": audit_mod.file_sha256(p)}
                 for name, p in (("customers", customers_path), ("feedback", feedback_path),
                                 ("consent", consent_path), ("data_config", data_config_path)) if p}
-    return {"synthetic": {"customers": int(synthetic_n), "seed": int(seed),
-                          "sha256": audit_mod.sha256_hex(f"synthetic:{synthetic_n}:{seed}:v1")}}
+    return synthetic.source_fingerprint(synthetic_n, seed)
 
 
 # The generator's customers have an age: declared sensitive, as a user's data config would.
@@ -59,7 +60,32 @@ def _empty_consent() -> pd.DataFrame:
                          "source": pd.Series(dtype="string")})
 
 
+def refuse_hand_run_over_imported_data(params: IngestParams) -> None:
+    """Opened by hand with its defaults (no run id, no customers file), the notebook would replace
+    the store's customers with synthetic ones. That is refused, in one line, when the store holds
+    customers imported from a file: notebook defaults never overwrite data they did not create."""
+    if params.run_id or params.customers_path:
+        return
+    settings = load_settings(db_path=params.db_path)
+    if not settings.db_path.exists():
+        return
+    con = db.connect(settings.db_path, read_only=True, wait_s=30)
+    try:
+        row = con.execute("SELECT details FROM audit_log WHERE event_type IN ('data_ingested', 'data_unchanged') "
+                          "ORDER BY seq DESC LIMIT 1").fetchone() if db.table_exists(con, "audit_log") else None
+    finally:
+        con.close()
+    imported = (json.loads(row[0]).get("sources") or {}).get("customers") if row else None
+    if imported:
+        raise UsageError(
+            f"01_ingest opened by hand: {settings.db_path} holds customers imported from {Path(imported['path']).name}, "
+            f"and with customers_path empty this notebook would replace them with {params.synthetic_n:,} synthetic "
+            "customers; set customers_path (and feedback_path, consent_path, data_config_path) to your files, or db_path "
+            "to a scratch database, e.g. '../data/scratch/workbench.duckdb'")
+
+
 def run(params: IngestParams) -> dict:
+    refuse_hand_run_over_imported_data(params.check())
     ctx = open_stage(params)
     p = params
     sources = fingerprint(p.synthetic_n, p.seed, p.customers_path, p.feedback_path, p.consent_path, p.data_config_path)
@@ -77,9 +103,12 @@ def run(params: IngestParams) -> dict:
         ctx.audit.event("data_unchanged", input_sha256=input_sha256, sources=sources)
         ctx.commit(lambda con: _log_ingest(con, ctx.run_id, input_sha256, summary), replace_tables=("ingest_log",))
         return summary
-    table, feedback, consent = load_inputs(p.synthetic_n, p.seed, p.customers_path, p.feedback_path,
-                                           p.consent_path, p.data_config_path)
+    with ctx.step("reading and checking the inputs"):
+        table, feedback, consent = load_inputs(p.synthetic_n, p.seed, p.customers_path, p.feedback_path,
+                                               p.consent_path, p.data_config_path)
     customers = table.frame
+    # The data owner's allow-list for the egress allow rule, read by the stages that send.
+    allow_words = inputs.load_data_config(p.data_config_path or None).allow_words if p.customers_path else ()
     # Erased customers stay out (documented in the README's data-protection officer's guide).
     with ctx.reading() as con:
         customers, feedback, consent, stripped = tombstones.strip(con, ctx.refs, customers, feedback, consent)
@@ -111,13 +140,16 @@ def run(params: IngestParams) -> dict:
         con.unregister("customers_frame")
         con.execute("DELETE FROM customer_columns")
         con.execute("DELETE FROM feedback")
+        con.execute("DELETE FROM egress_allow_words")
+        if allow_words:
+            db.insert_df(con, "egress_allow_words", pd.DataFrame({"word": list(allow_words), "run_id": ctx.run_id}))
         db.insert_df(con, "customer_columns", columns)
         db.insert_df(con, "feedback", feedback[["feedback_id", "customer_id", "text", "created_at", "channel",
                                                 "text_sha256", "run_id"]])
         # The register keeps its history: only records not already present are appended.
         con.register("consent_frame", consent[["customer_id", "purpose", "granted", "recorded_at", "source", "run_id"]])
         added = con.execute(
-            """INSERT INTO consent SELECT f.* FROM consent_frame f WHERE NOT EXISTS (
+            """INSERT INTO consent BY NAME SELECT f.* FROM consent_frame f WHERE NOT EXISTS (
                  SELECT 1 FROM consent c WHERE c.customer_id = f.customer_id AND c.purpose = f.purpose
                  AND c.granted = f.granted AND c.recorded_at IS NOT DISTINCT FROM f.recorded_at)"""
         ).fetchone()[0]
@@ -135,7 +167,7 @@ def run(params: IngestParams) -> dict:
 
 
 def _log_ingest(con, run_id: str, input_sha256: str, summary: dict) -> None:
-    con.execute("INSERT INTO ingest_log VALUES (?, ?, now(), ?)",
+    con.execute("INSERT INTO ingest_log (run_id, input_sha256, ingested_at, summary) VALUES (?, ?, now(), ?)",
                 [run_id, input_sha256, json.dumps({k: v for k, v in summary.items() if k != "run_id"})])
 
 

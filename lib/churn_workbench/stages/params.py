@@ -4,12 +4,22 @@ The runner passes these to papermill (so they are written into the executed note
 secret here), each notebook's `parameters` cell lists the same names with the same defaults (a
 test compares them), and each stage's `run(params)` takes the dataclass. Empty strings mean
 "not given": the notebook then works on the default database as an interactive run.
+
+Every value is checked at the boundary (`check`): by the command line for every stage before
+the first one starts, and again when a notebook builds its parameters (`from_namespace`), so a
+value set by hand in JupyterLab meets the same rules. A bad value is a one-line UsageError
+naming the parameter (or, from the command line, its flag).
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping
+
+from ..boundary.run_ids import check_run_id
+from ..errors import UsageError
+from ..vocab import SEGMENTS
 
 
 @dataclass
@@ -23,13 +33,38 @@ class StageParams:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
+    def taken_from(cls, values: Mapping[str, Any]):
+        """Build from any mapping: names the stage does not declare are ignored, missing ones
+        take the default. Not checked yet (`check`)."""
+        return cls(**{name: values[name] for name in cls.names() if name in values})
+
+    @classmethod
     def from_namespace(cls, namespace: Mapping[str, Any]):
-        """Build from a notebook's globals (the values its parameters cell set) or any mapping;
-        names the stage does not declare are ignored, missing ones take the default."""
-        return cls(**{name: namespace[name] for name in cls.names() if name in namespace})
+        """Build from a notebook's globals (the values its parameters cell set), checked."""
+        return cls.taken_from(namespace).check()
 
     def as_papermill(self) -> dict:
         return dataclasses.asdict(self)
+
+    def check(self, named: Callable[[str], str] = lambda name: f"parameter {name}"):
+        """Every value's type and range (see the module docstring); returns self.
+        `named(field)` is how a message names the value (a notebook parameter, a flag)."""
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), type(f.default)
+            ok = isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+            if isinstance(value, bool) and kind is not bool:
+                ok = False
+            if not ok:
+                raise UsageError(f"{named(f.name)} = {value!r}: expected {kind.__name__}")
+        if self.run_id:
+            check_run_id(self.run_id, named("run_id"))
+        if self.db_path and Path(self.db_path).is_dir():
+            raise UsageError(f"{named('db_path')} {self.db_path}: is a folder; name the DuckDB file")
+        self._check(named)
+        return self
+
+    def _check(self, named: Callable[[str], str]) -> None:
+        """The stage's own rules (ranges, known names)."""
 
 
 @dataclass
@@ -42,11 +77,26 @@ class IngestParams(StageParams):
     consent_path: str = ""
     data_config_path: str = ""
 
+    def _check(self, named):
+        if self.synthetic_n < 1:
+            raise UsageError(f"{named('synthetic_n')} {self.synthetic_n}: needs a positive number of customers")
+        _seed(self.seed, named)
+        for name in ("customers_path", "feedback_path", "consent_path", "data_config_path"):
+            value = getattr(self, name)
+            if value and not Path(value).is_file():
+                raise UsageError(f"{named(name)} {value}: file does not exist")
+        if (self.feedback_path or self.consent_path or self.data_config_path) and not self.customers_path:
+            raise UsageError(f"{named('feedback_path')}, {named('consent_path')} and {named('data_config_path')} "
+                             f"need {named('customers_path')}")
+
 
 @dataclass
 class FeedbackParams(StageParams):
     stage: ClassVar[str] = "feedback"
     llm_provider: str = ""       # empty: WORKBENCH_LLM or "local"
+
+    def _check(self, named):
+        _provider(self.llm_provider, named)
 
 
 @dataclass
@@ -55,6 +105,11 @@ class TrainParams(StageParams):
     seed: int = 42
     max_train_rows: int = 200_000    # a larger labelled set is sampled down to this many rows
     allow_columns: str = ""          # comma-separated columns the leakage guard must keep
+
+    def _check(self, named):
+        _seed(self.seed, named)
+        if self.max_train_rows < 1:
+            raise UsageError(f"{named('max_train_rows')} {self.max_train_rows}: needs a positive number of rows")
 
 
 @dataclass
@@ -70,11 +125,33 @@ class ActParams(StageParams):
     control_share: float = -1.0      # negative: WORKBENCH_CONTROL_SHARE
     seed: int = 42
 
+    def _check(self, named):
+        _provider(self.llm_provider, named)
+        _seed(self.seed, named)
+        unknown = sorted({s.strip() for s in self.action_segments.split(",") if s.strip()} - set(SEGMENTS))
+        if unknown:
+            raise UsageError(f"{named('action_segments')} {self.action_segments!r}: unknown segment(s) "
+                             f"{', '.join(unknown)}; choose from {','.join(SEGMENTS)}")
+        if self.control_share >= 1 or self.control_share != self.control_share:
+            raise UsageError(f"{named('control_share')} {self.control_share}: a share in [0, 1) (0.1 holds out 10%), "
+                             "or negative for WORKBENCH_CONTROL_SHARE")
+
+
+def _seed(seed: int, named) -> None:
+    if not 0 <= seed < 2**32:
+        raise UsageError(f"{named('seed')} {seed}: a seed is a whole number from 0 to 4294967295")
+
+
+def _provider(name: str, named) -> None:
+    from ..llm import PROVIDERS
+    if name and name not in PROVIDERS:
+        raise UsageError(f"{named('llm_provider')} {name!r}: unknown LLM backend; choose from {', '.join(sorted(PROVIDERS))}")
+
 
 PARAMS: dict[str, type[StageParams]] = {p.stage: p for p in
                                         (IngestParams, FeedbackParams, TrainParams, PredictParams, ActParams)}
 
 
 def for_stage(stage: str, values: Mapping[str, Any]) -> StageParams:
-    """The stage's parameters taken from the run's values (which hold every stage's)."""
-    return PARAMS[stage].from_namespace(values)
+    """The stage's parameters taken from the run's values (which hold every stage's); unchecked."""
+    return PARAMS[stage].taken_from(values)

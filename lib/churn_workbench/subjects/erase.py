@@ -1,15 +1,21 @@
 """Right to erasure (Art. 17): remove one customer from every table and the dashboard snapshot,
 keep their id out of later imports (tombstone), and shred their pseudonym, in a way the audit
-chain still verifies.
+chain still verifies -- then prove it (proof.py) before saying so.
 
 Order matters:
-1. under the pipeline lock (no stage may write meanwhile), compute the customer's ref and the
-   per-row hashes of every digested row that will be removed or rewritten;
+1. under the pipeline lock (no stage may write meanwhile), resolve the id (canonical form, held
+   under exactly that id: a look-alike id is another customer), and plan: the rows per table,
+   the LLM requests to redact, the cached answers, and the per-row hashes of every digested row
+   that will be removed or rewritten;
 2. one transaction: delete/redact the rows, add the tombstone, append ONE `subject_erased` audit
    event declaring `removed_row_hashes` / `added_row_hashes` ({table: {run_id: [hash]}}), so
    `verify` can recompute each run's digest as sorted((current - added) | removed);
-3. after the commit, destroy the per-subject secret (refs can no longer be linked to the person)
-   and republish the dashboard snapshot, removing older generations that still show the person.
+3. after the commit, rewrite the database file, destroy the per-subject secret (refs can no
+   longer be linked to the person), remove the customer's access exports from the workspace and
+   republish the dashboard snapshot, removing older generations that still show the person;
+4. prove it: every table, the analysis cache, the LLM requests, the key store, the tombstones,
+   the snapshot and the exports folder are searched again for the customer. Anything left is an
+   error (exit 1) naming it; "erased" is reported only when nothing is.
 
 The model artefact holds no per-customer rows (coefficients / trees, and a model card with
 aggregates); the next train run reads the customers table without the person.
@@ -17,65 +23,120 @@ aggregates); the next train run reads the customers table without the person.
 from __future__ import annotations
 
 import os
-import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from .. import db
 from ..audit import AuditLog
+from ..boundary.customer_ids import subject_id
 from ..config import Settings
-from ..errors import UsageError, WorkbenchError
+from ..errors import ErasureIncomplete, UsageError
 from ..pseudonyms import SubjectRefs
-from . import tombstones
-from .holdings import BY_CUSTOMER_ID, DIGESTED_TABLES, egress_hits, holds_anything, operation_id, row_hashes, where_customer
+from .. import wiring
+from . import exports, proof, tombstones
+from .identify import resolve
+from .holdings import (
+    BY_CUSTOMER_ID,
+    DIGESTED_TABLES,
+    EgressHit,
+    consent_kept_in_doubt,
+    egress_hits,
+    operation_id,
+    row_hashes,
+    rows_held,
+    where_customer,
+)
 
 
-def forget(settings: Settings, customer_id: str, republish: bool = True) -> dict:
-    """Erase `customer_id`. Raises UsageError (exit 2) if nothing is held about them."""
-    from ..pipeline import pipeline_lock
+@dataclass
+class ErasurePlan:
+    """What erasing one customer removes or rewrites."""
+    customer_id: str
+    rows: dict[str, int] = field(default_factory=dict)       # table -> rows to delete
+    egress: list[EgressHit] = field(default_factory=list)     # requests carrying their own items
+    cache_keys: list[str] = field(default_factory=list)       # cached LLM answers about their texts
+    consent_kept: int = 0                                      # look-alike records that stay (fail closed)
+    exports: list[Path] = field(default_factory=list)         # access exports in the workspace
 
-    cid = str(customer_id)
+    @property
+    def holds_rows(self) -> bool:
+        return any(self.rows.values())
+
+    def describe(self) -> dict:
+        return {"customer_id": self.customer_id, "rows": {t: n for t, n in self.rows.items() if n},
+                "egress_requests_redacted": len(self.egress), "cached_answers": len(self.cache_keys),
+                "consent_kept_in_doubt": self.consent_kept, "exports": [str(p) for p in self.exports]}
+
+
+def plan(con: duckdb.DuckDBPyConnection, cid: str, settings: Settings) -> ErasurePlan:
+    """What `forget` would remove (also what `--dry-run` prints)."""
+    cache_keys = [r[0] for r in con.execute(
+        "SELECT DISTINCT cache_key FROM feedback_analysis WHERE customer_id = ? AND cache_key IS NOT NULL", [cid]).fetchall()]
+    if cache_keys and db.table_exists(con, "analysis_cache"):
+        cache_keys = [r[0] for r in con.execute("SELECT cache_key FROM analysis_cache WHERE cache_key IN (SELECT unnest(?))",
+                                                [cache_keys]).fetchall()]
+    else:
+        cache_keys = []
+    return ErasurePlan(customer_id=cid, rows=rows_held(con, cid),
+                       egress=[h for h in egress_hits(con, cid) if set(h.mine) - set(h.shared)],
+                       cache_keys=cache_keys, consent_kept=consent_kept_in_doubt(con, cid),
+                       exports=exports.of_customer(settings, cid))
+
+
+def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run: bool = False) -> dict:
+    """Erase `customer_id` and prove it. UsageError (exit 2) if nothing is held under that id;
+    ErasureIncomplete (exit 1) naming what is left if the proof finds anything.
+    With `dry_run`, only the plan is returned and nothing changes."""
+    cid = subject_id(customer_id)
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet, nothing to erase")
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
-    with pipeline_lock(settings.db_path, wait=False):
-        with db.session(settings.db_path) as con:
-            held = holds_anything(con, cid)
-            has_secret = refs.known([cid])[0]
-            if not held and not has_secret:
-                state = "already erased" if tombstones.is_tombstoned(con, refs, cid) else "unknown customer"
-                raise UsageError(f"customer {cid}: no data held about this customer ({state})")
+    ws = wiring.open_workspace(settings)
+    with ws.lock(wait=False):
+        with ws.session() as con:
+            resolve(con, refs, cid)
+            todo = plan(con, cid, settings)
+            if dry_run:
+                return {"dry_run": True, **todo.describe()}
             ref = refs.ref(cid)  # computed before the secret is destroyed: it names the erasure event
-            summary = _erase_rows(con, refs, cid, ref) if held else {"removed_rows": {}, "egress_redacted": 0}
+            summary = _erase_rows(con, refs, cid, ref, todo) if todo.holds_rows else \
+                {"removed_rows": {}, "egress_redacted": 0, "tombstone_added": False}
         compact(settings.db_path)
         destroyed = refs.forget([cid])
-        try:
-            snapshot = _republish(settings) if republish else None
-        except Exception as exc:  # noqa: BLE001 - the erasure stands; say what is left to do
-            raise WorkbenchError(f"customer {cid} erased, but the dashboard snapshot was not republished "
-                                 f"({type(exc).__name__}: {exc}); the next pipeline run republishes it") from exc
+        removed_exports = exports.remove(todo.exports)
+        snapshot, problem = None, None
+        if republish:
+            # A fresh snapshot without the person; older generations (which still show them) go at once.
+            snapshot = ws.changed(drop_old=True)
+            if snapshot is None:  # the cause was printed by the hook; the proof below reports it too
+                problem = "the dashboard snapshot was not republished"
+        remaining = proof.remaining(settings, refs, cid, todo.egress, todo.cache_keys, tombstoned=todo.holds_rows)
+    if problem:
+        remaining.append(problem)
+    if remaining:
+        raise ErasureIncomplete(f"customer {cid}: NOT fully erased; still held: {'; '.join(remaining)}. "
+                                "Fix the cause and run the same command again")
     return {"customer_id": cid, "subject_ref": ref, **summary, "secrets_destroyed": destroyed,
+            "consent_kept_in_doubt": todo.consent_kept, "exports_removed": removed_exports,
             "snapshot": str(snapshot) if snapshot else None}
 
 
-def _erase_rows(con, refs: SubjectRefs, cid: str, ref: str) -> dict:
+def _erase_rows(con, refs: SubjectRefs, cid: str, ref: str, todo: ErasurePlan) -> dict:
     present = {t for t in (*BY_CUSTOMER_ID, "consent", "llm_egress", "analysis_cache") if db.table_exists(con, t)}
     removed: dict[str, dict[str, list[str]]] = {}
+    where = {t: where_customer(con, t, cid) for t in (*BY_CUSTOMER_ID, "consent") if t in present}
     for table in DIGESTED_TABLES:
-        if table in present and table != "llm_egress":
-            hashes = row_hashes(con, table, where_customer(table), [cid])
+        if table in where:
+            hashes = row_hashes(con, table, *where[table])
             if hashes:
                 removed[table] = hashes
-    hits = [h for h in egress_hits(con, cid) if set(h.mine) - set(h.shared)]
     added: dict[str, dict[str, list[str]]] = {}
-    cache_keys = [r[0] for r in con.execute(
-        "SELECT DISTINCT cache_key FROM feedback_analysis WHERE customer_id = ? AND cache_key IS NOT NULL", [cid]).fetchall()]
-    counts = {table: con.execute(f"SELECT count(*) FROM {db.ident(table)} WHERE {where_customer(table)}", [cid]).fetchone()[0]
-              for table in (*BY_CUSTOMER_ID, "consent") if table in present}
+    counts = {table: n for table, n in todo.rows.items()}
     egress_where = "request_id = ? AND run_id = ? AND stage = ?"
     with db.transaction(con):
-        for hit in hits:
+        for hit in todo.egress:
             key = [hit.request_id, hit.run_id, hit.stage]
             for run_id, hs in row_hashes(con, "llm_egress", egress_where, key).items():
                 removed.setdefault("llm_egress", {}).setdefault(run_id, []).extend(hs)
@@ -83,20 +144,20 @@ def _erase_rows(con, refs: SubjectRefs, cid: str, ref: str) -> dict:
             for run_id, hs in row_hashes(con, "llm_egress", egress_where, key).items():
                 added.setdefault("llm_egress", {}).setdefault(run_id, []).extend(hs)
         # Cached answers about the customer's texts (other customers with the same text simply get a fresh analysis).
-        if cache_keys and "analysis_cache" in present:
+        if todo.cache_keys and "analysis_cache" in present:
             counts["analysis_cache"] = con.execute("DELETE FROM analysis_cache WHERE cache_key IN (SELECT unnest(?))",
-                                                   [cache_keys]).fetchone()[0]
-        for table in (*BY_CUSTOMER_ID, "consent"):
-            if table in present:
-                con.execute(f"DELETE FROM {db.ident(table)} WHERE {where_customer(table)}", [cid])
+                                                   [todo.cache_keys]).fetchone()[0]
+        for table, (condition, params) in where.items():
+            con.execute(f"DELETE FROM {db.ident(table)} WHERE {condition}", params)
         new_tombstone = tombstones.add(con, refs, cid)
         log = AuditLog(operation_id("subject-erasure"), "subject")
         log.event("subject_erased", "ok", ref, removed_rows={k: int(v) for k, v in counts.items()},
-                  egress_requests_redacted=len(hits), tombstone_added=new_tombstone,
+                  egress_requests_redacted=len(todo.egress), tombstone_added=new_tombstone,
+                  consent_kept_in_doubt=todo.consent_kept,
                   removed_row_hashes={t: {r: sorted(h) for r, h in v.items()} for t, v in removed.items()},
                   added_row_hashes={t: {r: sorted(h) for r, h in v.items()} for t, v in added.items()})
         log.flush(con)
-    return {"removed_rows": {k: int(v) for k, v in counts.items()}, "egress_redacted": len(hits),
+    return {"removed_rows": {k: int(v) for k, v in counts.items()}, "egress_redacted": len(todo.egress),
             "tombstone_added": new_tombstone}
 
 
@@ -128,14 +189,3 @@ def compact(db_path: Path) -> None:
     os.replace(tmp, db_path)
 
 
-def _republish(settings: Settings):
-    """A fresh snapshot without the person; older generations (which still show them) are removed
-    at once instead of after the usual grace period."""
-    from ..dashboard import publish
-
-    snapshot_dir = publish.default_dir(settings.db_path)
-    generation = publish.publish(settings.db_path, snapshot_dir, settings.audit_dir)
-    for path in snapshot_dir.iterdir():
-        if path.is_dir() and path != generation and (path.name.startswith("gen-") or path.name.startswith(".building-")):
-            shutil.rmtree(path, ignore_errors=True)
-    return generation

@@ -7,6 +7,7 @@ items, only this customer's items are included.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,11 +15,16 @@ import pandas as pd
 
 from .. import consent, db
 from ..audit import AuditLog
+from ..boundary import paths
+from ..boundary.customer_ids import subject_id
 from ..config import Settings
 from ..errors import UsageError
 from ..pseudonyms import SubjectRefs
 from ..vocab import PURPOSES
-from .holdings import action_context_hits, egress_hits, holds_anything, operation_id, where_customer
+from ..workspace import Workspace
+from . import exports
+from .identify import resolve
+from .holdings import action_context_hits, egress_hits, operation_id, where_customer
 
 SECTIONS = {
     "customer": "Customer record",
@@ -52,8 +58,10 @@ def collect(con, refs: SubjectRefs, customer_id: str) -> dict:
     out["analyses"] = q("""SELECT run_id, feedback_id, anonymized_text, sentiment, sentiment_label, topics, summary,
                                   status, provider, model, prompt_version, pii_counts
                            FROM feedback_analysis WHERE customer_id = ? ORDER BY run_id, feedback_id""")
-    out["consent_history"] = q(f"""SELECT customer_id, purpose, granted, recorded_at, source, run_id FROM consent
-                                   WHERE {where_customer('consent')} ORDER BY purpose, recorded_at NULLS FIRST""")
+    where, params = where_customer(con, "consent", cid)
+    out["consent_history"] = _records(con.execute(
+        f"""SELECT customer_id, purpose, granted, recorded_at, source, run_id FROM consent
+            WHERE {where} ORDER BY purpose, recorded_at NULLS FIRST""", params).df())
     out["consent_now"] = [{"purpose": p, "allowed": bool(consent.allowed(con, [cid], p).iloc[0])} for p in PURPOSES]
     out["predictions"] = q("""SELECT run_id, churn_probability, segment, drivers, model_version, scored_at
                               FROM predictions WHERE customer_id = ? ORDER BY scored_at""")
@@ -84,33 +92,42 @@ def collect(con, refs: SubjectRefs, customer_id: str) -> dict:
     return out
 
 
-def export_subject(settings: Settings, customer_id: str, out: str | Path | None = None) -> tuple[Path, Path]:
-    """Write `<out>` (JSON) and the same stem with `.md`; returns both paths."""
-    cid = str(customer_id)
+def export_subject(settings: Settings, customer_id: str, out: str | Path | None = None,
+                   force: bool = False) -> tuple[Path, Path]:
+    """Write the JSON export and a Markdown report beside it (same stem, `.md`); returns both paths.
+
+    `out`: a file, or a folder to write into; None: the workspace's private exports folder
+    (exports.py). Both files are created with mode 0600, without following a link at their
+    names, and never over an existing file unless `force`.
+    """
+    cid = subject_id(customer_id)
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet, nothing to export")
-    refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
-    con = db.connect(settings.db_path, read_only=True, wait_s=30)
-    try:
-        if not holds_anything(con, cid):
-            raise UsageError(f"customer {cid}: no data held about this customer (unknown customer, or erased)")
-        data = collect(con, refs, cid)
-    finally:
-        con.close()
-    # The access request is itself on record (accountability): under the customer's ref, counts only.
-    log = AuditLog(operation_id("subject-export"), "subject")
-    log.event("subject_exported", "ok", refs.ref(cid),
-              items={k: len(v) for k, v in data.items() if isinstance(v, list)})
-    with db.session(settings.db_path) as con, db.transaction(con):
-        log.flush(con)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    json_path = Path(out) if out else Path.cwd() / f"subject-export-{stamp}.json"
+    # Two exports in one second (two customers) must not meet at one name.
+    json_path = paths.output_path(out, exports.folder(settings), f"subject-export-{stamp}-{secrets.token_hex(3)}.json")
     if json_path.suffix.lower() != ".json":
         json_path = json_path.with_name(json_path.name + ".json")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str))
     md_path = json_path.with_suffix(".md")
-    md_path.write_text(markdown(data))
+    paths.refuse_existing([json_path, md_path], force)  # before anything is read or recorded
+    refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
+    # The README promises the subject commands refuse to run while a pipeline holds the database.
+    with Workspace(settings).lock(wait=False):
+        con = db.connect(settings.db_path, read_only=True, wait_s=30)
+        try:
+            resolve(con, refs, cid)
+            data = collect(con, refs, cid)
+        finally:
+            con.close()
+        # The access request is itself on record (accountability): under the customer's ref, counts only.
+        log = AuditLog(operation_id("subject-export"), "subject")
+        log.event("subject_exported", "ok", refs.ref(cid),
+                  items={k: len(v) for k, v in data.items() if isinstance(v, list)})
+        with db.session(settings.db_path) as con, db.transaction(con):
+            log.flush(con)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    paths.write_private(json_path, json.dumps(data, indent=2, ensure_ascii=False, default=str), force)
+    paths.write_private(md_path, markdown(data), force)
     return json_path, md_path
 
 

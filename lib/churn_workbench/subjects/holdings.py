@@ -11,23 +11,52 @@ from datetime import datetime, timezone
 
 import duckdb
 
-from .. import audit, consent, db
+from .. import audit, db
 from ..anonymize import strip_invisible
+from ..boundary.customer_ids import match_key_of_param_sql, match_key_sql
 from ..llm import cache_key
+from ..llm.base import ActionRequest
+from ..llm.context import action_context
 from ..llm.prompts import json_compact
+from ..vocab import sentiment_label
 
 # Tables whose rows the audit chain digests per run (see `row_hashes`).
 DIGESTED_TABLES = ("predictions", "actions", "feedback_analysis", "llm_egress", "consent")
-# Tables keyed by the exact customer id. Consent is matched as withdrawals are (trimmed, case-folded).
+# Tables keyed by the exact (canonical) customer id. Consent is matched as withdrawals are (below).
 BY_CUSTOMER_ID = ("customers", "feedback", "feedback_analysis", "predictions", "actions", "outcomes")
 REDACTED_ITEM = "erased on the data subject's request"
 
 
-def where_customer(table: str) -> str:
-    """SQL condition selecting one customer's rows of `table` (one bound parameter: the id)."""
-    if table == "consent":
-        return f"{consent.normalised_id_sql('customer_id')} = {consent.normalised_id_sql('CAST(? AS VARCHAR)')}"
-    return "customer_id = ?"
+def where_customer(con: duckdb.DuckDBPyConnection, table: str, customer_id: str) -> tuple[str, list]:
+    """(SQL condition, params) selecting one customer's rows of `table`.
+
+    Every table but consent: the exact canonical id. Consent: the records under the exact id,
+    and the records under a look-alike id (same match key: case, width, confusable letters) as
+    long as no *other* customer in the store has that key too -- such a record may be that
+    customer's withdrawal, and removing it could revive their consent, so it stays (fail closed).
+    """
+    if table != "consent":
+        return "customer_id = ?", [customer_id]
+    same_key = f"{match_key_sql('customer_id')} = {match_key_of_param_sql()}"
+    if not db.table_exists(con, "customers"):
+        return same_key, [customer_id]
+    shared = (f"EXISTS (SELECT 1 FROM customers o WHERE CAST(o.customer_id AS VARCHAR) <> ? AND "
+              f"{match_key_sql('CAST(o.customer_id AS VARCHAR)')} = {match_key_of_param_sql()})")
+    return f"{same_key} AND (customer_id = ? OR NOT {shared})", [customer_id, customer_id, customer_id, customer_id]
+
+
+def lookalike_ids(con: duckdb.DuckDBPyConnection, customer_id: str, limit: int = 3) -> list[str]:
+    """Ids in the customers table (else the consent register) that differ from `customer_id`
+    but share its match key: what a caller probably meant when the exact id is not held."""
+    found: list[str] = []
+    for table in ("customers", "consent"):
+        if db.table_exists(con, table):
+            found += [r[0] for r in con.execute(
+                f"SELECT DISTINCT CAST(customer_id AS VARCHAR) AS id FROM {db.ident(table)} "
+                f"WHERE CAST(customer_id AS VARCHAR) <> ? AND {match_key_sql('CAST(customer_id AS VARCHAR)')} = "
+                f"{match_key_of_param_sql()} ORDER BY id LIMIT {int(limit)}", [customer_id, customer_id]).fetchall()
+                      if r[0] not in found]
+    return found[:limit]
 
 
 def operation_id(kind: str) -> str:
@@ -50,11 +79,32 @@ def row_hashes(con: duckdb.DuckDBPyConnection, table: str, where_sql: str, param
 
 
 def holds_anything(con: duckdb.DuckDBPyConnection, customer_id: str) -> bool:
+    """Whether any table holds a row under this exact id (a look-alike id is another customer)."""
     for table in (*BY_CUSTOMER_ID, "consent"):
         if db.table_exists(con, table) and con.execute(
-                f"SELECT count(*) FROM {db.ident(table)} WHERE {where_customer(table)}", [customer_id]).fetchone()[0]:
+                f"SELECT count(*) FROM {db.ident(table)} WHERE customer_id = ?", [customer_id]).fetchone()[0]:
             return True
     return False
+
+
+def rows_held(con: duckdb.DuckDBPyConnection, customer_id: str) -> dict[str, int]:
+    """Rows per table that are the customer's (`where_customer`), for every table that exists."""
+    counts = {}
+    for table in (*BY_CUSTOMER_ID, "consent"):
+        if db.table_exists(con, table):
+            where, params = where_customer(con, table, customer_id)
+            counts[table] = int(con.execute(f"SELECT count(*) FROM {db.ident(table)} WHERE {where}", params).fetchone()[0])
+    return counts
+
+
+def consent_kept_in_doubt(con: duckdb.DuckDBPyConnection, customer_id: str) -> int:
+    """Consent records under a look-alike id that erasure leaves (see `where_customer`)."""
+    if not db.table_exists(con, "consent"):
+        return 0
+    where, params = where_customer(con, "consent", customer_id)
+    return int(con.execute(
+        f"SELECT count(*) FROM consent WHERE {match_key_sql('customer_id')} = {match_key_of_param_sql()} "
+        f"AND NOT ({where})", [customer_id, *params]).fetchone()[0])
 
 
 @dataclass
@@ -85,7 +135,7 @@ def _user_message(body: dict) -> dict:
     return [m for m in body.get("messages", []) if m.get("role") == "user"][-1]
 
 
-def _items(body) -> list[dict] | None:
+def request_items(body) -> list[dict] | None:
     try:
         items = json.loads(_user_message(body)["content"])
     except (KeyError, IndexError, TypeError, ValueError, AttributeError):
@@ -121,7 +171,7 @@ def egress_hits(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[Egress
             body = json.loads(payload)
         except ValueError:
             continue
-        items = _items(body)
+        items = request_items(body)
         if not items:
             continue
         item_keys = [cache_key(str(it.get("text", "")), version or "", model or "") for it in items]
@@ -145,10 +195,6 @@ def action_context_hits(con: duckdb.DuckDBPyConnection, customer_id: str) -> lis
     action requests. The same context often stands for many customers (requests deduplicate
     it): all such items are `shared`, and erasure leaves them.
     """
-    from ..llm.agent import _context as action_context  # the one home of the rule
-    from ..llm.base import ActionRequest
-    from ..vocab import sentiment_label
-
     rows = con.execute("""
         SELECT a.run_id, a.segment, p.churn_probability, p.drivers,
                (SELECT avg(f.sentiment) FROM feedback_analysis f WHERE f.run_id = a.run_id AND f.customer_id = a.customer_id),
@@ -174,7 +220,7 @@ def action_context_hits(con: duckdb.DuckDBPyConnection, customer_id: str) -> lis
                 body = json.loads(payload)
             except ValueError:
                 continue
-            items = _items(body) or []
+            items = request_items(body) or []
             mine = [i for i, it in enumerate(items) if {k: v for k, v in it.items() if k != "ref"} == context]
             if mine:
                 hits.append(EgressHit(request_id, run_id, stage, body, items, mine, shared=list(mine)))

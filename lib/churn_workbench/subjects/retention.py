@@ -24,6 +24,8 @@ from .. import db
 from ..audit import AuditLog
 from ..config import Settings
 from ..errors import UsageError
+from .. import wiring
+from .erase import compact
 from .holdings import operation_id, row_hashes
 
 KINDS = ("feedback", "analysis", "egress")
@@ -62,10 +64,9 @@ def feedback_kept(frame: pd.DataFrame, settings: Settings, now: datetime | None 
     return ~(created < pd.Timestamp(cutoff(days, now)))
 
 
-def purge(settings: Settings, older_than: int | None = None, republish: bool = True) -> dict:
-    """Apply retention now; returns the counts per kind and the cutoffs used."""
-    from ..pipeline import pipeline_lock
-
+def purge(settings: Settings, older_than: int | None = None, republish: bool = True, dry_run: bool = False) -> dict:
+    """Apply retention now; returns the counts per kind and the cutoffs used. With `dry_run`,
+    only counts what would be purged (`would_purge`) and changes nothing."""
     todo = periods(settings, older_than)
     if not todo:
         raise UsageError("nothing to purge: give --older-than DAYS or set WORKBENCH_RETENTION_FEEDBACK_DAYS, "
@@ -76,7 +77,15 @@ def purge(settings: Settings, older_than: int | None = None, republish: bool = T
     counts: dict[str, int] = {}
     removed: dict[str, dict[str, list[str]]] = {}
     added: dict[str, dict[str, list[str]]] = {}
-    with pipeline_lock(settings.db_path, wait=False), db.session(settings.db_path) as con, db.transaction(con):
+    ws = wiring.open_workspace(settings)
+    if dry_run:
+        with ws.lock(wait=False), ws.session() as con:
+            table = {"feedback": "feedback", "analysis": "feedback_analysis", "egress": "llm_egress"}
+            would = {k: int(con.execute(f"SELECT count(*) FROM {table[k]} WHERE {_WHERE[k]}", [c]).fetchone()[0])
+                     for k, c in cutoffs.items()}
+        return {"dry_run": True, "days": todo, "cutoffs": {k: v.isoformat(sep=" ") for k, v in cutoffs.items()},
+                "would_purge": would}
+    with ws.lock(wait=False), ws.session() as con, db.transaction(con):
         if "feedback" in cutoffs:
             counts["feedback"] = con.execute(f"DELETE FROM feedback WHERE {_WHERE['feedback']}",
                                              [cutoffs["feedback"]]).fetchone()[0]
@@ -105,10 +114,9 @@ def purge(settings: Settings, older_than: int | None = None, republish: bool = T
         log.flush(con)
     snapshot = None
     if any(counts.values()):
-        from .erase import _republish, compact
-        with pipeline_lock(settings.db_path, wait=False):
+        with ws.lock(wait=False):
             compact(settings.db_path)
         if republish:
-            snapshot = _republish(settings)
+            snapshot = ws.changed(drop_old=True)
     return {"days": todo, "cutoffs": {k: v.isoformat(sep=" ") for k, v in cutoffs.items()}, "purged": counts,
             "snapshot": str(snapshot) if snapshot else None}

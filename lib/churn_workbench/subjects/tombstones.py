@@ -1,7 +1,7 @@
 """Tombstones: erased ids stay out of later imports until the operator lifts the tombstone.
 
-A tombstone holds only a keyed hash of the id (trimmed and case-folded, as consent withdrawals
-match ids), never the id: sha256(subject key + "tombstone" + id). Someone holding the database
+A tombstone holds only a keyed hash of the id (trimmed and case-folded; ids are stored in
+canonical form, so full-width and invisible-character variants are the same id), never the id: sha256(subject key + "tombstone" + id). Someone holding the database
 alone cannot tell which ids were erased; with the subject key they can test a candidate id,
 which is exactly what the ingest needs to do. Dates are kept to the day and the table is kept
 sorted by hash, so a tombstone cannot be paired with its `subject_erased` audit event (whose
@@ -12,19 +12,26 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from .. import consent, db
+from .. import db
 from ..audit import AuditLog, canonical_json, sha256_hex
+from ..boundary.customer_ids import subject_id
 from ..config import Settings
 from ..errors import UsageError
 from ..pseudonyms import SubjectRefs
+from ..workspace import Workspace
 from .holdings import operation_id
 
 _DOMAIN = "tombstone"
+# The id as tombstone hashes have always been computed (kept as it was, so stored tombstones
+# still match): every kind of white space and invisible filler trimmed, then lower-cased.
+_NORMALISED_ID = ("lower(regexp_replace({col}, "
+                  "'^[\\s\\x{{00A0}}\\x{{2000}}-\\x{{200D}}\\x{{2060}}\\x{{3000}}\\x{{FEFF}}]+|"
+                  "[\\s\\x{{00A0}}\\x{{2000}}-\\x{{200D}}\\x{{2060}}\\x{{3000}}\\x{{FEFF}}]+$', '', 'g'))")
 
 
 def hash_sql(refs: SubjectRefs, column: str) -> tuple[str, list]:
     """(SQL expression, params): the tombstone hash of the id in `column` (an SQL expression)."""
-    return f"sha256(? || {consent.normalised_id_sql(column)})", [refs.keyed_prefix(_DOMAIN)]
+    return f"sha256(? || {_NORMALISED_ID.format(col=column)})", [refs.keyed_prefix(_DOMAIN)]
 
 
 def id_hash(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customer_id: str) -> str:
@@ -42,7 +49,7 @@ def add(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customer_id: str) -> 
     digest = id_hash(con, refs, customer_id)
     if con.execute("SELECT count(*) FROM tombstones WHERE id_hash = ? AND lifted_at IS NULL", [digest]).fetchone()[0]:
         return False
-    con.execute("INSERT INTO tombstones VALUES (?, current_date, NULL, 'erasure')", [digest])
+    con.execute("INSERT INTO tombstones (id_hash, created_at, lifted_at, reason) VALUES (?, current_date, NULL, 'erasure')", [digest])
     _resort(con)
     return True
 
@@ -51,7 +58,7 @@ def _resort(con) -> None:
     # Rows come back in insertion order; sorting by hash keeps that order from dating a tombstone.
     con.execute("CREATE OR REPLACE TEMP TABLE _tomb AS SELECT * FROM tombstones ORDER BY id_hash, created_at")
     con.execute("DELETE FROM tombstones")
-    con.execute("INSERT INTO tombstones SELECT * FROM _tomb")
+    con.execute("INSERT INTO tombstones BY NAME SELECT * FROM _tomb")
     con.execute("DROP TABLE _tomb")
 
 
@@ -97,10 +104,12 @@ def strip(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customers: pd.DataF
 def lift(settings: Settings, customer_id: str) -> dict:
     """Lift the tombstone of `customer_id`: the next import takes the customer in again (as a new
     subject with a new pseudonym). Audited, without a subject ref (the old one is shredded)."""
-    from ..pipeline import pipeline_lock
-
+    customer_id = subject_id(customer_id)
+    if not settings.db_path.exists():
+        raise UsageError(f"{settings.db_path}: no database yet, no tombstone to lift")
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
-    with pipeline_lock(settings.db_path, wait=False), db.session(settings.db_path) as con, db.transaction(con):
+    ws = Workspace(settings)
+    with ws.lock(wait=False), ws.session() as con, db.transaction(con):
         digest = id_hash(con, refs, customer_id)
         n = con.execute("SELECT count(*) FROM tombstones WHERE id_hash = ? AND lifted_at IS NULL", [digest]).fetchone()[0]
         if not n:

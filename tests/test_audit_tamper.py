@@ -1,27 +1,26 @@
 """An insider with write access to the database and the audit folder tries to rewrite history.
 
-Two real pipeline runs (papermill, 200 synthetic customers) are made once; every scenario
-restores that workspace at the same path (the runs recorded absolute paths), tampers with it
-the way an insider would, and runs `verify` without and with the exported signed heads.
-The heads file and the signing key are outside the database and audit folders and are left
-alone: that is the trust model (README, "Audit trail and trust model").
+Every scenario starts from the built `local` workspace (tests/workspaces.py: two real runs,
+`run-1` and `run-2`), restored as built, tampers with it the way an insider would, and runs
+`verify` without and with the exported signed heads. The heads file and the signing key are
+outside the database and audit folders and are left alone: that is the trust model (README,
+"Audit trail and trust model").
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from churn_workbench import audit, db
-from conftest import ROOT, Workspace, pipeline_env
-
-pytestmark = pytest.mark.slow
+from churn_workbench import audit, db, verification
+from churn_workbench.workspace import Workspace as WorkbenchWorkspace
+from conftest import Workspace, workspace_env
+from inprocess import cli
 
 FIELDS = ["seq", "ts", "run_id", "stage", "event_type", "status", "subject_ref", "details", "prev_hash", "hash"]
 
@@ -29,12 +28,11 @@ FIELDS = ["seq", "ts", "run_id", "stage", "event_type", "status", "subject_ref",
 @dataclass
 class Site:
     ws: Workspace
-    pristine: Path
     runs: list[str]
 
     @property
     def heads(self) -> Path:
-        return self.ws.root / "heads" / "heads.jsonl"
+        return self.ws.heads
 
     def run_dir(self, run: str) -> Path:
         return self.ws.audit_dir / "runs" / run
@@ -51,36 +49,16 @@ class Site:
                 con.execute(statement)
 
     def verify(self, heads: bool):
-        return audit.verify(self.ws.db_path, self.ws.audit_dir, self.heads if heads else None)
+        return verification.verify(WorkbenchWorkspace.open(self.ws.db_path, audit_dir=str(self.ws.audit_dir)), self.heads if heads else None)
 
-
-def run_pipeline(ws: Workspace, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "--quiet", *args], cwd=ROOT,
-                          env=pipeline_env(ws), capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
-
-
-@pytest.fixture(scope="module")
-def pristine_site(tmp_path_factory) -> Site:
-    """A full run, then a second run of predict and act (the "last run" an insider may erase)."""
-    root = tmp_path_factory.mktemp("tamper")
-    ws = Workspace(root / "work", root / "work" / "data", root / "work" / "data" / "workbench.duckdb",
-                   root / "work" / "audit")
-    ws.data_dir.mkdir(parents=True)
-    first = run_pipeline(ws, "--synthetic", "200", "--run-id", "run-1")
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "signed head: seq" in first.stdout and str(ws.root / "heads" / "heads.jsonl") in first.stdout
-    second = run_pipeline(ws, "--stages", "predict,act", "--run-id", "run-2")
-    assert second.returncode == 0, second.stdout + second.stderr
-    shutil.copytree(ws.root, root / "pristine", symlinks=True)
-    return Site(ws, root / "pristine", ["run-1", "run-2"])
+    def cli(self, *args):
+        return cli(*args, env=workspace_env(self.ws))
 
 
 @pytest.fixture
-def site(pristine_site) -> Site:
-    """The untouched workspace, restored in place for one scenario."""
-    shutil.rmtree(pristine_site.ws.root)
-    shutil.copytree(pristine_site.pristine, pristine_site.ws.root, symlinks=True)
-    return pristine_site
+def site(built_local) -> Site:
+    """The untouched workspace, restored as built for one scenario."""
+    return Site(built_local.restore(), ["run-1", "run-2"])
 
 
 # --- the scenarios ------------------------------------------------------------------------------
@@ -156,7 +134,7 @@ def replace_notebook_and_manifest(s: Site):
 
 def edit_model_card_and_manifest(s: Site):
     manifest = s.manifest("run-1")
-    card = Path(manifest["artefacts"]["model_card"]["path"])
+    card = s.ws.root / manifest["artefacts"]["model_card"]["path"]  # recorded relative to the workspace
     card.write_text(card.read_text().replace("ROC-AUC", "ROC-AUC (audited: 0.99)", 1))
     manifest["artefacts"]["model_card"]["sha256"] = audit.file_sha256(card)
     s.write_manifest("run-1", manifest)
@@ -194,6 +172,32 @@ def wipe_everything(s: Site):
     s.sql(*[f"DELETE FROM {t}" for t in (*audit.GOVERNED_TABLES, "model_registry")])
 
 
+def _guessed_row_hash(row: dict) -> str:
+    """The hash rule as an outsider reconstructs it from the chain alone: prev_hash followed by
+    the compact, key-sorted, UTF-8 JSON of the row's other fields."""
+    payload = {k: row[k] for k in FIELDS[:8]}
+    return hashlib.sha256((row["prev_hash"] + json.dumps(payload, sort_keys=True, separators=(",", ":"),
+                                                         ensure_ascii=False, default=str)).encode()).hexdigest()
+
+
+def rewrite_blackbox(s: Site):
+    """An early event's details changed and every later hash recomputed by the rule an outsider
+    reconstructs from the untouched chain (checked on it first); the manifests left as they are."""
+    with db.session(s.ws.db_path) as con:
+        rows = con.execute(f"SELECT {', '.join(FIELDS)} FROM audit_log ORDER BY seq").df().to_dict("records")
+        rows = [{k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in r.items()} for r in rows]
+        assert all(_guessed_row_hash(r) == r["hash"] for r in rows), "the hash rule could not be reconstructed"
+        prev = None
+        for i, r in enumerate(rows):
+            if i == 1:
+                r["details"] = json.dumps({"rewritten": True})
+            if prev is not None:
+                r["prev_hash"] = prev
+            r["hash"] = prev = _guessed_row_hash(r)
+            con.execute("UPDATE audit_log SET details = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                        [r["details"], r["prev_hash"], r["hash"], r["seq"]])
+
+
 def _flip_notebook(s: Site, run: str, name: str) -> Path:
     path = s.run_dir(run) / name
     nb = json.loads(path.read_text())
@@ -210,8 +214,9 @@ SCENARIOS = {
     "replace_notebook": (replace_notebook, "04_predict.ipynb", True),
     "edit_manifest_head": (edit_manifest_head, "does not match audit_log", True),
     "erase_last_run": (erase_last_run, "events erased", False),
-    "rewrite_history": (rewrite_history, "not in the chain", False),
+    "rewrite_history": (rewrite_history, "history rewritten", False),
     "rewrite_counts": (rewrite_counts, "history rewritten", False),
+    "rewrite_blackbox": (rewrite_blackbox, "does not match audit_log", True),
     "replace_notebook_and_manifest": (replace_notebook_and_manifest, "04_predict.ipynb", True),
     "edit_model_card_and_manifest": (edit_model_card_and_manifest, "model_card", True),
     "edit_prediction": (edit_prediction, "table predictions, run run-1", True),
@@ -246,6 +251,8 @@ def test_without_heads_what_the_chain_alone_can_prove(site, name):
     tamper(site)
     result = site.verify(heads=False)
     assert result.ok is (not detected), result.problems
+    if name in ("edit_prediction", "edit_action", "edit_consent"):   # the problem names the table
+        assert f"table {name.split('_')[1].rstrip('s')}" in result.problems[0], result.problems
 
 
 def test_one_edited_row_is_reported_once(site):
@@ -280,25 +287,25 @@ def test_erasure_with_recorded_row_hashes_verifies_and_without_fails(site):
 
 
 def test_cli_verify_json_and_exit_codes(site):
-    ok = run_pipeline(site.ws, "verify", "--heads", str(site.heads), "--json")
+    ok = site.cli("verify", "--heads", str(site.heads), "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     report = json.loads(ok.stdout)
     assert report["ok"] is True and report["heads_checked"] == 2 and report["first"] is None
     erase_last_run(site)
-    plain = run_pipeline(site.ws, "verify")
+    plain = site.cli("verify")
     assert plain.returncode == 0 and "no exported heads checked" in plain.stdout
-    bad = run_pipeline(site.ws, "verify", "--heads", str(site.heads), "--json")
+    bad = site.cli("verify", "--heads", str(site.heads), "--json")
     assert bad.returncode == 1
     report = json.loads(bad.stdout)
     assert report["ok"] is False and report["first"]["kind"] == "heads" and "run-2" in report["first"]["message"]
-    text = run_pipeline(site.ws, "verify", "--heads", str(site.heads))
+    text = site.cli("verify", "--heads", str(site.heads))
     assert text.returncode == 1 and text.stdout.startswith("audit FAILED: ") and "events erased" in text.stdout
-    missing = run_pipeline(site.ws, "verify", "--heads", str(site.ws.root / "nope.jsonl"))
+    missing = site.cli("verify", "--heads", str(site.ws.root / "nope.jsonl"))
     assert missing.returncode == 2 and "nope.jsonl" in missing.stderr
 
 
 def test_signing_key_is_private_and_outside_the_data_and_audit_folders(site):
-    key = site.ws.root / "keys" / "signing_key.pem"
+    key = site.ws.signing_key
     assert key.stat().st_mode & 0o077 == 0
     assert not key.is_relative_to(site.ws.data_dir) and not key.is_relative_to(site.ws.audit_dir)
     assert (site.ws.root / "heads" / "heads.pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")

@@ -6,7 +6,8 @@ A preset fills only the settings the user did not set: an explicit `WORKBENCH_*`
 override passed to `load_settings` always wins. The profile travels to the stage kernels as the
 environment variable, so the runner and every kernel see the same settings.
 
-Keys are `Settings` field names; `extra` entries are tuning knobs (see llm/base.py `knob`).
+Keys are `Settings` field names (lib/churn_workbench/config.py), so every value a profile sets
+is a setting with its own variable, and that variable overrides it.
 """
 from __future__ import annotations
 
@@ -28,9 +29,13 @@ PROFILES: dict[str, dict] = {
         "llm_temperature": 0.0,
         "llm_seed": 7,
         "llm_response_format": "auto",
-        "extra": {"llm_max_attempts": 2, "llm_max_rate_limited": 4, "llm_item_tries": 2, "llm_backoff_s": 2.0},
+        "llm_max_attempts": 2,
+        "llm_max_rate_limited": 4,
+        "llm_item_tries": 2,
+        "llm_backoff_s": 2.0,
     },
 }
+
 
 def check(name: str | None) -> str:
     """The profile name, normalised; ValueError naming the choices for an unknown one."""
@@ -45,8 +50,6 @@ def apply_profile(values: dict, explicit: set[str]) -> dict:
     name = check(values.get("llm_profile"))
     values = dict(values, llm_profile=name)
     for key, preset in PROFILES.get(name, {}).items():
-        if key == "extra":
-            values["extra"] = {**preset, **dict(values.get("extra") or {})}
-        elif key not in explicit:
+        if key not in explicit:
             values[key] = preset
     return values

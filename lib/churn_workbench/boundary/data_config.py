@@ -1,0 +1,79 @@
+"""A data config checked against the customers file's header before anything is read further.
+
+Every column a data config names must be a column of the file, spelt exactly (a name in another
+case or spacing is not silently taken for it: the error lists the near matches, found with
+difflib). The defaults (`customer_id`, `churned`, and the `name`/`email`/`phone` identifier
+columns) keep their looser matching and may be absent where the README says so. A config that
+contradicts itself is refused: the id or label column given another role, a column both
+sensitive and not, a column the leakage guard must keep although another key takes it out of
+the features, the id column used as the label.
+
+Returns the config's column names resolved to the file's; raises InputError (one line, naming
+the data config, the key and the column).
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Sequence
+
+from ..errors import InputError
+from ..inputs.columns import describe_columns, normalise_name
+from ..inputs.dataconfig import LIST_KEYS, ROLE_KEYS, DataConfig
+
+DEFAULTS = DataConfig()
+
+
+def near_matches(wanted: str, columns: Sequence[str], n: int = 3) -> list[str]:
+    """Columns that look like `wanted`: same name ignoring case and spacing first, then difflib's."""
+    same = [c for c in columns if normalise_name(c) == normalise_name(wanted)]
+    close = difflib.get_close_matches(wanted, list(columns), n=n, cutoff=0.6)
+    lowered = difflib.get_close_matches(wanted.lower(), [c.lower() for c in columns], n=n, cutoff=0.6)
+    close += [c for c in columns if c.lower() in lowered]
+    return list(dict.fromkeys(same + close))[:n]
+
+
+def _where(cfg: DataConfig, source: str) -> str:
+    return f"{cfg.source}: " if cfg.source else f"{source}: the data config's "
+
+
+def _missing(cfg: DataConfig, source: str, key: str, wanted: str, columns: Sequence[str]) -> InputError:
+    near = near_matches(wanted, columns)
+    hint = (f"did you mean {' or '.join(repr(c) for c in near)}? (names must match exactly)" if near
+            else f"columns found: {describe_columns(columns)}")
+    return InputError(f"{_where(cfg, source)}{key} names '{wanted}', which is not a column of {source}; {hint}")
+
+
+def check_contradictions(cfg: DataConfig, source: str = "") -> None:
+    """What the config says about its own columns must not contradict itself (header-free checks)."""
+    where = _where(cfg, source)
+    if cfg.id_column == cfg.label_column:
+        raise InputError(f"{where}id_column and label_column both name '{cfg.id_column}'; the label is another column")
+    for special, key in ((cfg.id_column, "id_column"), (cfg.label_column, "label_column")):
+        for other in (*ROLE_KEYS, *LIST_KEYS):
+            if special in getattr(cfg, other):
+                raise InputError(f"{where}'{special}' is the {key} and is also listed under {other}; "
+                                 f"the {key.split('_')[0]} column has that role only")
+    both = sorted(set(cfg.sensitive_columns) & set(cfg.not_sensitive_columns))
+    if both:
+        raise InputError(f"{where}'{both[0]}' is listed under both sensitive_columns and not_sensitive_columns; keep one")
+    for key in ROLE_KEYS:
+        kept = sorted(set(getattr(cfg, key)) & set(cfg.allow_columns))
+        if kept:
+            raise InputError(f"{where}'{kept[0]}' is listed under allow_columns (keep it as a feature) and under {key} "
+                             "(never a feature); keep one")
+
+
+def check_against_header(cfg: DataConfig, columns: Sequence[str], source: str) -> None:
+    """Every column the config names explicitly exists in `columns`, spelt exactly."""
+    check_contradictions(cfg, source)
+    for key in ("id_column", "label_column"):
+        wanted = getattr(cfg, key)
+        if wanted != getattr(DEFAULTS, key) and wanted not in columns:
+            raise _missing(cfg, source, key, wanted, columns)
+    for key in (*ROLE_KEYS, *LIST_KEYS):
+        names = getattr(cfg, key)
+        if names == getattr(DEFAULTS, key):
+            continue  # the defaults (name, email, phone) may be absent
+        for wanted in names:
+            if wanted not in columns:
+                raise _missing(cfg, source, key, wanted, columns)

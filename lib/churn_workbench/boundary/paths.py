@@ -1,0 +1,113 @@
+"""Paths: artefacts proven inside their workspace folder, output files written safely.
+
+Every function takes the folder that must contain the path (a workspace's audit folder, its
+models folder, ...) rather than reading settings, so it works for any workspace object.
+
+- `inside(root, candidate)`: the resolved path, only if it lies inside `root` after every
+  `..` and symbolic link is followed; a run id or file name that would climb out (`../x`, an
+  absolute path, a link planted inside the folder) is refused before anything is written.
+- `write_private(path, data, force)`: a file created with mode 0600, without following a
+  link at its name, never over an existing file unless `force` (then the link or file is
+  replaced, never written through).
+- `output_path(out, default_dir, default_name)`: what an `--out` value means: nothing = the
+  default folder, an existing folder = a file inside it, anything else = that file.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from ..errors import UsageError
+
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def inside(root: str | Path, candidate: str | Path) -> Path:
+    """`candidate` (relative paths are taken relative to `root`) resolved, if it lies inside `root`."""
+    base = Path(root).resolve()
+    path = Path(candidate)
+    resolved = (path if path.is_absolute() else base / path).resolve()
+    if resolved != base and not resolved.is_relative_to(base):
+        raise UsageError(f"{candidate}: resolves to {resolved}, outside {base}; refusing to write there")
+    return resolved
+
+
+def database_file(path: str | Path) -> Path:
+    """A DuckDB file to open or create (`--db`, WORKBENCH_DB): not a folder, and a file that
+    exists must be a DuckDB database (its header says DUCK), so a mistyped path is a one-line
+    error, never a traceback from the database engine or a file taken over."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; the database setting (--db, WORKBENCH_DB) names the DuckDB file, "
+                         f"e.g. {path / 'workbench.duckdb'}")
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as fh:
+            header = fh.read(12)
+        if header[8:12] != b"DUCK":
+            raise UsageError(f"{path}: not a DuckDB database file; the database setting (--db, WORKBENCH_DB) names "
+                             "the workbench's database (a new name creates one)")
+    return path
+
+
+def private_dir(path: str | Path) -> Path:
+    """Create a folder (and its parents) for personal data: only its owner may list it."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    return path
+
+
+def refuse_existing(paths: list[Path], force: bool, flag: str = "--force") -> None:
+    """Before writing a set of files: refuse if any exists (or is a link), unless `force`."""
+    if force:
+        return
+    taken = [p for p in paths if p.is_symlink() or p.exists()]
+    if taken:
+        raise UsageError(f"{taken[0]}: exists already; choose another name, or pass {flag} to replace it")
+
+
+def write_private(path: str | Path, data: str | bytes, force: bool = False) -> Path:
+    """Write `data` to a new file with mode 0600; see the module docstring. Returns the path."""
+    path = Path(path)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if path.is_dir() and not path.is_symlink():
+        raise UsageError(f"{path}: is a folder; name a file inside it")
+    if not force:
+        refuse_existing([path], force)
+        # O_EXCL: fails if anything (a file, a dangling or live link) exists at the name.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
+        _fill(fd, raw)
+        return path
+    # Replacing: write a fresh file beside it, then rename over the name (a link is replaced
+    # as a name, the file it pointed to is left untouched).
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE)
+    try:
+        _fill(fd, raw)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _fill(fd: int, raw: bytes) -> None:
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), PRIVATE_FILE)  # whatever the umask
+        fh.write(raw)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def output_path(out: str | Path | None, default_dir: str | Path, default_name: str) -> Path:
+    """The file an `--out` value names: None -> `default_dir/default_name`; an existing folder
+    (or a value ending in '/') -> `default_name` inside it; anything else -> that file."""
+    if out is None or str(out) == "":
+        return private_dir(default_dir) / default_name
+    text = str(out)
+    path = Path(text).expanduser()
+    if text.endswith(("/", os.sep)) or path.is_dir():  # a link to a folder is a folder too
+        path.mkdir(parents=True, exist_ok=True)
+        return path / default_name
+    return path

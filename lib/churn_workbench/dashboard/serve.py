@@ -1,0 +1,98 @@
+"""`churn-workbench dashboard`: start Voilà on the dashboard the way `make dashboard` does.
+
+Checks before anything starts: the port is free (a taken port is refused, never silently moved:
+a dashboard that moved elsewhere looks like a dead one), and a non-loopback address has
+authentication (access.py; the Voilà server enforces the same rule again when it starts). Then
+this process becomes Voilà, started from the project root so it reads voila.json (offline
+template, kernel culling, the identity provider).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+from ..errors import UsageError
+from .access import TOKEN_VARIABLE, configured_token, is_loopback, refusal
+
+DEFAULT_IP, DEFAULT_PORT = "127.0.0.1", 8866
+NOTEBOOK = "notebooks/dashboard.ipynb"
+
+
+def parser(prog: str = "churn-workbench dashboard") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog, description="Serve the stakeholder dashboard (Voilà) on the published snapshot.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"""examples:
+  {prog}                               http://127.0.0.1:8866, this machine only
+  {prog} --port 8867 --db other/wb.duckdb
+  {TOKEN_VARIABLE}=... {prog} --ip 0.0.0.0     shared on the network, login with the token
+
+Beyond 127.0.0.1 the dashboard needs authentication: {TOKEN_VARIABLE} (environment or .env),
+or --generate-token (a random one, printed once). Without it the start is refused (exit 2).
+docs/dashboard.md, "Sharing the dashboard", also shows a set-up behind a reverse proxy.""")
+    p.add_argument("--ip", default=DEFAULT_IP, help=f"address to listen on (default {DEFAULT_IP}: this machine only)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--db", help="the workbench database whose snapshot is shown (default data/workbench.duckdb, "
+                                "or WORKBENCH_DB)")
+    p.add_argument("--generate-token", action="store_true",
+                   help=f"if {TOKEN_VARIABLE} is not set, make a random token and print the URL with it")
+    return p
+
+
+def voila_command(ip: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "voila", NOTEBOOK, "--no-browser", f"--Voila.ip={ip}", f"--port={port}",
+            "--Voila.port_retries=0"]
+
+
+def check_port(ip: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((ip, port))
+        except OSError as exc:
+            raise UsageError(f"port {port} on {ip} is not available ({exc.strerror}); a dashboard already running? "
+                             f"Stop it, or use another: --port {port + 1}") from None
+
+
+def prepare(ip: str, port: int, db: str | None = None, generate_token: bool = False) -> tuple[list[str], dict, str]:
+    """The Voilà command line, its environment and the URL to open; raises UsageError when the
+    start must be refused. The token travels in the environment, never on the command line."""
+    from ..config import PROJECT_ROOT, environment
+    env = environment()
+    token, generated = configured_token(), False
+    if not is_loopback(ip) and not token:
+        if not generate_token:
+            raise UsageError(refusal(ip))
+        token, generated = secrets.token_urlsafe(24), True
+        env[TOKEN_VARIABLE] = token
+    check_port(ip, port)
+    if db:
+        env["WORKBENCH_DB"] = str(Path(db).resolve())
+    # The offline "workbench" template, even where make setup did not link it into the venv.
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT / "share" / "jupyter"), env.get("JUPYTER_PATH")) if p)
+    shown_host = "127.0.0.1" if ip in ("0.0.0.0", "", "::") else ip
+    url = f"http://{shown_host}:{port}/"
+    # A token made here is printed once (it exists nowhere else); a configured one never is.
+    if generated:
+        url += f"?token={token}"
+    elif token:
+        url += f"  (log in with the token in {TOKEN_VARIABLE})"
+    return voila_command(ip, port), env, url
+
+
+def main(argv: list[str], prog: str = "churn-workbench dashboard") -> int:
+    from ..config import PROJECT_ROOT
+    args = parser(prog).parse_args(argv)
+    try:
+        command, env, url = prepare(args.ip, args.port, args.db, args.generate_token)
+    except UsageError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"dashboard: {url}", flush=True)
+    os.chdir(PROJECT_ROOT)  # voila.json is read from the working directory
+    os.execvpe(command[0], command, env)
+    return 0  # not reached

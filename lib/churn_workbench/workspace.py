@@ -1,0 +1,207 @@
+"""A workspace: one database and everything the workbench keeps for it.
+
+The database file, its pipeline lock, short sessions on it, the audit folder (executed notebooks
+and manifests), models, the dashboard snapshot and the subject keys all belong to one workspace,
+and everything that needs one of them asks the workspace for it -- nothing reaches into the
+runner for a path or a lock.
+
+A workspace is portable: what it records about its own files (manifests, `stage_runs`,
+`model_registry`) is a path relative to its root, and the database carries its identity (an id
+created with it), which signed heads name instead of a path. A workspace copied, archived,
+restored or handed to an auditor therefore verifies against its own files, wherever it lives.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import duckdb
+
+from . import db
+from .config import Settings, load_settings
+from .errors import PipelineBusy
+
+IDENTITY_TABLE = "workspace_identity"
+# Workspace locks this process holds (lock file -> depth), so a nested `lock()` does not wait on itself.
+_HELD: dict[str, int] = {}
+_HELD_GUARD = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The folder of one database. Built from `Settings` (`Workspace.open()` loads them)."""
+
+    settings: Settings
+    # What runs after the store changed: callables (workspace, drop_old) -> result. The workspace
+    # knows no consumer of its data; whoever composes the application installs them.
+    on_change: tuple[Callable[["Workspace", bool], object], ...] = ()
+
+    @classmethod
+    def open(cls, db_path: str | Path | None = None, **overrides) -> "Workspace":
+        """The workspace of `db_path` (default: the configured database) with settings loaded
+        from the environment, `.env` and `overrides`, and no change hooks."""
+        return cls(load_settings(db_path=str(db_path) if db_path else None, **overrides))
+
+    # --- where things live ---------------------------------------------------------------------
+    @property
+    def db_path(self) -> Path:
+        return Path(self.settings.db_path)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.settings.data_dir)
+
+    @property
+    def audit_dir(self) -> Path:
+        return Path(self.settings.audit_dir)
+
+    @property
+    def root(self) -> Path:
+        """The folder that holds the database and the audit folder: what relative paths start from.
+        For a database elsewhere it is the database's folder; for the project's default workspace
+        (data/ and audit/ side by side) it is the project root."""
+        return Path(os.path.commonpath([self.data_dir, self.audit_dir]))
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.audit_dir / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    @property
+    def models_dir(self) -> Path:
+        return self.db_path.parent / "models"
+
+    def model_dir(self, run_id: str) -> Path:
+        return self.models_dir / run_id
+
+    @property
+    def snapshot_dir(self) -> Path:
+        """Where the dashboard's read-only copy is published."""
+        return snapshot_dir_of(self.db_path)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.db_path.with_name(self.db_path.name + ".lock")
+
+    # --- paths as recorded -----------------------------------------------------------------------
+    def relative(self, path: str | Path) -> str:
+        """How a file of this workspace is recorded: relative to the root (POSIX separators).
+        A file outside the workspace keeps its absolute path."""
+        path = Path(path).resolve()
+        try:
+            return path.relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def resolve(self, recorded: str | Path) -> Path:
+        """The file a recorded path names in this workspace (the inverse of `relative`)."""
+        recorded = Path(recorded)
+        return recorded if recorded.is_absolute() else self.root / recorded
+
+    # --- the database ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self, wait_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short read-write connection with the schema in place; closed on exit."""
+        with db.session(self.db_path, wait_s=wait_s) as con:
+            yield con
+
+    @contextlib.contextmanager
+    def reading(self, wait_s: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short read-only connection (the database must exist)."""
+        con = db.connect(self.db_path, read_only=True, wait_s=wait_s)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def identity(self) -> str:
+        """The workspace's id, created with its database; signed heads name it."""
+        with self.session() as con:
+            return read_identity(con)
+
+    # --- one pipeline at a time ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, wait: bool = False, holder: str = "") -> Iterator[None]:
+        """One writer (a pipeline run or a subject command) per workspace at a time: a second one
+        waits (`wait`) or is refused clearly. The command line takes it before it opens the
+        database at all, so a second run always meets this lock, never DuckDB's file lock. Taken
+        again inside the same process, it is already held (nested use is a no-op). flock is
+        released by the kernel when the process dies, so a killed run never leaves a stale lock."""
+        key = str(self.lock_path.resolve())
+        with _HELD_GUARD:
+            if key in _HELD:
+                _HELD[key] += 1
+                nested = True
+            else:
+                nested = False
+        if nested:
+            try:
+                yield
+            finally:
+                with _HELD_GUARD:
+                    _HELD[key] -= 1
+            return
+        with self._flock(wait, holder):
+            with _HELD_GUARD:
+                _HELD[key] = 1
+            try:
+                yield
+            finally:
+                with _HELD_GUARD:
+                    _HELD.pop(key, None)
+
+    @contextlib.contextmanager
+    def _flock(self, wait: bool, holder: str) -> Iterator[None]:
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                fh.seek(0)
+                current = fh.read().strip() or "unknown"
+                raise PipelineBusy(f"{self.db_path}: another pipeline run is using this database ({current}); "
+                                   "wait for it to finish or start this one with --wait") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}" + (f" {holder}" if holder else ""))
+            fh.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # --- after a change -----------------------------------------------------------------------------
+    def changed(self, echo: Callable[[str], None] = print, drop_old: bool = False) -> Path | None:
+        """The store changed: run the change hooks (the dashboard snapshot is republished by the
+        hook `wiring.open_workspace` installs). A failing hook is reported, never raised (the change
+        itself stands). `drop_old`: older snapshot generations go at once (after an erasure they
+        still show the person). Returns the last hook's result (the new snapshot), None on failure."""
+        result = None
+        for hook in self.on_change:
+            try:
+                result = hook(self, drop_old)
+            except Exception as exc:  # noqa: BLE001 - reported, the change's own outcome stands
+                echo(f"warning: the dashboard snapshot was not published: {type(exc).__name__}: {exc}")
+                return None
+        return result
+
+
+def snapshot_dir_of(db_path: str | Path) -> Path:
+    """The dashboard snapshot of a database: `<db dir>/snapshot`."""
+    return Path(db_path).resolve().parent / "snapshot"
+
+
+def read_identity(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The workspace id of the database `con` is open on (created with it by `db.migrate`); None
+    for a read-only connection on a database older than workspace ids."""
+    if not db.table_exists(con, IDENTITY_TABLE):
+        return None
+    row = con.execute(f"SELECT id FROM {IDENTITY_TABLE} ORDER BY created_at LIMIT 1").fetchone()
+    return row[0] if row else None
