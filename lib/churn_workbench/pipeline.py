@@ -37,7 +37,7 @@ from .boundary.run_ids import check_run_id
 from .config import PROJECT_ROOT
 from .errors import INTERRUPT_EXIT_CODES, UsageError, WorkbenchError, workbench_class
 from .kernels import Prestarter
-from .stages.params import for_stage
+from .stages.params import IngestParams, for_stage
 from .runs import RunStore
 from .vocab import STAGES
 from .workspace import Workspace
@@ -194,15 +194,22 @@ def stage_parameters(stage: str, params: dict) -> dict:
 
 
 def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print,
-                  label: str | None = None, km=None) -> StageResult:
-    """Execute the stage's notebook; on `km`'s kernel if given (started ahead, see kernels.py)."""
+                  label: str | None = None, kernels: Prestarter | None = None, ahead: list[str] = ()) -> StageResult:
+    """Execute the stage's notebook. With `kernels`: on the stage's kernel from there (started
+    while the stage before ran, kernels.py), and the kernels of the stages `ahead` start now, to
+    boot and import while this one runs."""
     output = run_dir / f"{index:02d}_{stage}.ipynb"
     started = time.monotonic()
-    engine_kwargs = {"km": km} if km is not None else {}
     # The stage works in the kernel, out of the terminal's sight: its progress records (counts
     # only, no text) are followed here and shown as a live line where there is one to show.
     line = run_progress.live_line() if progress else None
+    km = None
     try:
+        if kernels is not None:
+            km = kernels.take(stage)
+            for later in ahead:
+                kernels.start(later)
+        engine_kwargs = {"km": km} if km is not None else {}
         with run_progress.following(params["db_path"], params["run_id"], label or stage, echo, line):
             papermill.execute_notebook(
                 str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
@@ -220,6 +227,9 @@ def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress:
         return StageResult(stage, "failed", time.monotonic() - started, output,
                            f"the {stage} stage's kernel failed ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})",
                            1, type(exc).__name__)
+    finally:
+        if km is not None:
+            kernels.stop(km, now=True)
 
 
 def stage_error(stage: str, ename: str, evalue: str) -> str:
@@ -259,7 +269,7 @@ def _expected_items(params: dict, stages: list[str], ws: Workspace) -> int | Non
         return _customers_in_store(ws)
     if params.get("customers_path"):
         return _rows_in(Path(params["customers_path"]))
-    return int(params.get("synthetic_n") or 0) or None
+    return int(params.get("synthetic_n") or IngestParams.synthetic_n)
 
 
 def _customers_in_store(ws: Workspace) -> int | None:
@@ -337,22 +347,17 @@ def _run_stages(store: RunStore, params, stages, run_id, todo, run_dir, result, 
         store.stage_started(run_id, stage)
         started = time.monotonic()
         stop.in_stage = True
-        km = None
         try:
             if stop.signal:  # arrived while the stage was being recorded
                 raise StageInterrupted(stop.signal)
-            km = kernels.take(stage)
-            for ahead in todo[todo.index(stage) + 1:][:KERNELS_AHEAD]:
-                kernels.start(ahead)  # boots and imports while this stage runs
             outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo,
-                                    label=f"[{number}/{len(stages)}] {stage}", km=km)
+                                    label=f"[{number}/{len(stages)}] {stage}", kernels=kernels,
+                                    ahead=todo[todo.index(stage) + 1:][:KERNELS_AHEAD])
         except StageInterrupted:
             outcome = StageResult(stage, "failed", time.monotonic() - started, run_dir / f"{STAGES.index(stage) + 1:02d}_{stage}.ipynb",
                                   f"interrupted by {stop.signal}", INTERRUPT_EXIT_CODES.get(stop.signal, 130))
         finally:
             stop.in_stage = False
-            if km is not None:
-                kernels.stop(km, now=True)
         if stop.signal:
             _kill_stage_kernels()
             # A stage that failed because its kernel was told to stop counts as interrupted too.
