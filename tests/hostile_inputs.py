@@ -139,8 +139,13 @@ def case_only_role_inputs(d: Path) -> dict:
 
 
 # --- attacks 2 and 3: consent edge cases and identifiers by role, one run with --llm openai
+# A customer's canary is made of common words only: default-deny egress lets it leave when the
+# customer consents, so its absence elsewhere means the consent rule held, not that it was masked.
+_CANARY_WORDS = ("garden", "window", "river", "orange", "forest", "yellow", "silver", "kitchen", "summer", "winter")
+
+
 def canary(cid: str) -> str:
-    return f"kw{cid.lower()}zq"
+    return "kitchen " + " ".join(_CANARY_WORDS[int(d)] for d in cid if d.isdigit()) + " forest"
 
 
 # cust -> (full_name, mail, mobile, iban, loyalty card, nick"name, feedback text quoting an own-identifier variant)
