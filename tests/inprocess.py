@@ -32,8 +32,9 @@ _STAGE_MODULES = {"ingest": "ingest", "feedback": "feedback", "train": "train", 
 
 
 def execute_stage_here(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print,
-                       label: str | None = None):
-    """pipeline.execute_stage, without the kernel: the stage's own `run(params)` in this process."""
+                       label: str | None = None, kernels=None, ahead=()):
+    """pipeline.execute_stage, without the kernel: the stage's own `run(params)` in this process
+    (no kernel is taken from `kernels`, nor started `ahead`)."""
     import importlib
     module = importlib.import_module(f"churn_workbench.stages.{_STAGE_MODULES[stage]}")
     notebook = run_dir / f"{index:02d}_{stage}.ipynb"   # never written here

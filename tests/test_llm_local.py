@@ -54,12 +54,6 @@ def test_local_analyzer_is_deterministic_and_summaries_are_short():
     assert len(a.iloc[0]["summary"]) <= schemas.SUMMARY_MAX_CHARS
 
 
-def test_local_analyzer_process_pool_gives_the_same_rows(monkeypatch):
-    texts = [f"Case {i}: no signal and the bill is wrong" if i % 2 else f"Thanks, great app {i}" for i in range(60)]
-    serial = local.analyze_texts(texts)
-    monkeypatch.setattr(local, "PARALLEL_MIN_TEXTS", 10)
-    monkeypatch.setattr(local, "_workers", lambda n: 2)
-    assert local.analyze_texts(texts).equals(serial)
 
 
 def test_local_backend_sends_nothing_and_labels_rows_local():

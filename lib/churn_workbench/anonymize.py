@@ -22,13 +22,9 @@ recognizers from churn_workbench.pii.recognizers, name lists shipped in the pack
 
 from __future__ import annotations
 
-import gc
 import json
-import multiprocessing
-import os
 import re
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 from churn_workbench.egress import allow
 from churn_workbench.pii.known import known_matcher
@@ -43,14 +39,11 @@ __all__ = [
     "KnownIdentifiers",
     "anonymize",
     "anonymize_many",
+    "anonymize_pairs",
     "find_pii",
     "residual_pii",
     "strip_invisible",
 ]
-
-# Below this many texts a worker pool costs more (start-up, pickling) than it saves.
-_MIN_TEXTS_FOR_POOL = 20_000
-
 
 def find_pii(text: str, known: KnownIdentifiers | None = None) -> list[Finding]:
     """Find PII in `text`.
@@ -100,65 +93,27 @@ def anonymize_many(
     texts: Sequence[str],
     known: Sequence[KnownIdentifiers | None] | None = None,
     *,
-    processes: int | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[AnonymizedText]:
-    """Anonymize many texts; known[i] (if given) belongs to texts[i].
-
-    processes: worker processes; None picks one per CPU for large batches (>= 20,000 texts)
-    and 1 otherwise; 1 runs in this process. Output order follows the input.
-    on_progress(n): called as texts are done, with how many since the last call (live progress).
-    """
+    """Anonymize many texts in this process; known[i] (if given) belongs to texts[i]. Output
+    order follows the input. on_progress(n): called as texts are done, with how many since the
+    last call (live progress). (A stage spreads large batches over the run's Dask cluster:
+    churn_workbench.cluster.map_partitions.)"""
     if known is not None and len(known) != len(texts):
         raise ValueError(f"known has {len(known)} entries for {len(texts)} texts")
-    pairs = list(zip(texts, known if known is not None else [None] * len(texts)))
-    workers = _worker_count(len(pairs), processes)
-    report = on_progress or (lambda n: None)
-    if workers <= 1:
-        out = []
-        for t, k in pairs:
-            out.append(anonymize(t, k))
-            report(1)
-        return out
-    anonymize("warm-up: Anna, anna@example.com")  # build the engine here, before forking
-    chunk = max(1, len(pairs) // (workers * 8))
-    batches = [pairs[i : i + chunk] for i in range(0, len(pairs), chunk)]
-    # Forked workers inherit the whole heap (data frames, the word lists); frozen, the garbage
-    # collector in each worker no longer walks it, and its pages are not copied by the walk
-    # (the pattern the gc module documents for forking servers).
-    gc.freeze()
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-            out = []
-            for batch in pool.map(_anonymize_batch, batches):  # in input order, as each batch is done
-                out.extend(batch)
-                report(len(batch))
-            return out
-    finally:
-        gc.unfreeze()
+    return anonymize_pairs(list(zip(texts, known if known is not None else [None] * len(texts))), on_progress)
 
 
-def _pool_context():
-    """Fork where the platform has it: workers inherit the loaded word lists and analyzer,
-    and (unlike spawn/forkserver) need no importable __main__, which stdin scripts lack.
-    Fork's hazard in threaded parents is a lock held at fork time; the engine is built
-    before the pool starts, so workers never take the build locks."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else methods[0])
-
-
-def _worker_count(n_texts: int, processes: int | None) -> int:
-    """Number of worker processes to use for n_texts."""
-    if processes is not None:
-        return max(1, processes)
-    if n_texts < _MIN_TEXTS_FOR_POOL:
-        return 1
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _anonymize_batch(pairs: list[tuple[str, KnownIdentifiers | None]]) -> list[AnonymizedText]:
-    """Worker body: anonymize one batch (module-level so it pickles)."""
-    return [anonymize(t, k) for t, k in pairs]
+def anonymize_pairs(pairs: Sequence[tuple[str, KnownIdentifiers | None]],
+                    on_progress: Callable[[int], None] | None = None) -> list[AnonymizedText]:
+    """anonymize() over (text, known) pairs: one partition of a batch on a cluster worker.
+    on_progress(1) after each text, when given."""
+    out = []
+    for t, k in pairs:
+        out.append(anonymize(t, k))
+        if on_progress is not None:
+            on_progress(1)
+    return out
 
 
 def residual_pii(payload: str) -> list[Finding]:

@@ -427,6 +427,8 @@ def _print_summary(settings, result, elapsed: float, db_arg: str | None = None) 
         print(line)
     for line in _model_lines(s):
         print(line)
+    if s.get("incremental"):
+        print(f"  incremental: {s['incremental']}")
     if s["durations"]:
         print("  stages:   " + ", ".join(f"{stage} {d:.1f}s" for stage, d in s["durations"]))
     print(f"  audit:    {s['audit_events']:,} events; executed notebooks and manifest in {result.run_dir}")

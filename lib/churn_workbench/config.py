@@ -166,6 +166,13 @@ class Settings:
                                         "special categories (GDPR Art. 9/10) that may leave, comma-separated "
                                         "(health, religion, ...; empty: none)")
     llm_profile: str = _knob("WORKBENCH_LLM_PROFILE", "", "preset of LLM settings, e.g. `local-cpu` (docs/llm.md)")
+    dask_scheduler: str = _knob("WORKBENCH_DASK_SCHEDULER", "",
+                                "address of a running Dask scheduler (`tcp://host:8786`) for the per-customer work; "
+                                "empty: a local cluster per run, sized to the machine")
+    dask_workers: int = _knob("WORKBENCH_DASK_WORKERS", 0, "worker processes of the local cluster (0 = one per CPU)")
+    dask_min_items: int = _knob("WORKBENCH_DASK_MIN_ITEMS", 20_000,
+                                "a step with fewer items (texts, customers) runs in the stage's own process, "
+                                "without the cluster")
 
     def __post_init__(self):
         # Derived defaults: everything the workbench writes for one database lives together (one
@@ -247,3 +254,27 @@ def select_llm_profile(name: str | None) -> None:
     inherit the environment), unless empty."""
     if name:
         os.environ["WORKBENCH_LLM_PROFILE"] = name
+
+
+# Dask's own settings for the run's processes (runner, kernels, workers inherit them): on a busy
+# machine a process can hold its interpreter lock for long stretches, and the default 30 s
+# before a connection counts as lost cancelled whole partitions.
+DASK_ENV = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__TCP": "300s", "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "120s"}
+
+
+def export_scheduler(address: str) -> dict[str, str | None]:
+    """Make `address` the Dask scheduler of every stage kernel this process starts (they inherit
+    the environment), with DASK_ENV unless set; returns the previous values, for `restore_env`."""
+    wanted = {"WORKBENCH_DASK_SCHEDULER": address,
+              **{k: v for k, v in DASK_ENV.items() if not os.environ.get(k)}}
+    previous = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    return previous
+
+
+def restore_env(previous: dict[str, str | None]) -> None:
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -30,13 +30,14 @@ import nbclient.exceptions
 import papermill
 from jupyter_client.manager import AsyncKernelManager
 
-from . import audit, run_report, signing
+from . import audit, cluster, db, run_report, signing
 from . import progress as run_progress
 from .boundary import paths
 from .boundary.run_ids import check_run_id
 from .config import PROJECT_ROOT
 from .errors import INTERRUPT_EXIT_CODES, UsageError, WorkbenchError, workbench_class
-from .stages.params import for_stage
+from .kernels import Prestarter
+from .stages.params import IngestParams, for_stage
 from .runs import RunStore
 from .vocab import STAGES
 from .workspace import Workspace
@@ -44,6 +45,9 @@ from .workspace import Workspace
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 NOTEBOOKS = {"ingest": "01_ingest.ipynb", "feedback": "02_feedback_agent.ipynb", "train": "03_train_model.ipynb",
              "predict": "04_prediction_agent.ipynb", "act": "05_action_agent.ipynb"}
+# Stage kernels started ahead of their stage (kernels.py): two, because a short stage (predict)
+# ends before the kernel after it has finished importing.
+KERNELS_AHEAD = 2
 
 
 @dataclass
@@ -190,18 +194,27 @@ def stage_parameters(stage: str, params: dict) -> dict:
 
 
 def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress: bool, echo=print,
-                  label: str | None = None) -> StageResult:
+                  label: str | None = None, kernels: Prestarter | None = None, ahead: list[str] = ()) -> StageResult:
+    """Execute the stage's notebook. With `kernels`: on the stage's kernel from there (started
+    while the stage before ran, kernels.py), and the kernels of the stages `ahead` start now, to
+    boot and import while this one runs."""
     output = run_dir / f"{index:02d}_{stage}.ipynb"
     started = time.monotonic()
     # The stage works in the kernel, out of the terminal's sight: its progress records (counts
     # only, no text) are followed here and shown as a live line where there is one to show.
     line = run_progress.live_line() if progress else None
+    km = None
     try:
+        if kernels is not None:
+            km = kernels.take(stage)
+            for later in ahead:
+                kernels.start(later)
+        engine_kwargs = {"km": km} if km is not None else {}
         with run_progress.following(params["db_path"], params["run_id"], label or stage, echo, line):
             papermill.execute_notebook(
                 str(NOTEBOOK_DIR / NOTEBOOKS[stage]), str(output), parameters=stage_parameters(stage, params),
                 kernel_name="python3", progress_bar=progress and line is None, cwd=str(NOTEBOOK_DIR),
-                log_output=False, kernel_manager_class=IpcKernelManager,
+                log_output=False, kernel_manager_class=IpcKernelManager, **engine_kwargs,
             )
         return StageResult(stage, "succeeded", time.monotonic() - started, output)
     except papermill.PapermillExecutionError as exc:
@@ -214,6 +227,9 @@ def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress:
         return StageResult(stage, "failed", time.monotonic() - started, output,
                            f"the {stage} stage's kernel failed ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})",
                            1, type(exc).__name__)
+    finally:
+        if km is not None:
+            kernels.stop(km, now=True)
 
 
 def stage_error(stage: str, ename: str, evalue: str) -> str:
@@ -233,8 +249,52 @@ def run(workspace: Workspace, params: dict, stages: list[str], run_id: str | Non
     Ctrl-C / SIGTERM end the run with status "interrupted" (result.interrupted_by names the
     signal, result.exit_code is 130 / 143); it can be finished with `resume`.
     """
-    with workspace.lock(wait), _StopSignals() as stop:
+    # The run's Dask cluster (cluster.py) is entered before any stage kernel starts: kernels
+    # inherit its address from this process's environment.
+    with workspace.lock(wait), _StopSignals() as stop, \
+            cluster.for_run(workspace.settings, _expected_items(params, stages, workspace), echo):
         return _run_locked(workspace, params, stages, run_id, resume, progress, echo, stop)
+
+
+# Stages whose per-customer work runs on the run's Dask cluster (cluster.py).
+_CLUSTER_STAGES = ("feedback", "predict", "act")
+
+
+def _expected_items(params: dict, stages: list[str], ws: Workspace) -> int | None:
+    """Customers the run will work on, when known before it starts: a run known to be small
+    starts no cluster. None: unknown, the cluster is started."""
+    if not set(stages) & set(_CLUSTER_STAGES):
+        return 0
+    if "ingest" not in stages:
+        return _customers_in_store(ws)
+    if params.get("customers_path"):
+        return _rows_in(Path(params["customers_path"]))
+    return int(params.get("synthetic_n") or IngestParams.synthetic_n)
+
+
+def _customers_in_store(ws: Workspace) -> int | None:
+    if not ws.db_path.exists():
+        return 0
+    try:
+        with ws.reading() as con:
+            return con.execute("SELECT count(*) FROM customers").fetchone()[0] if db.table_exists(con, "customers") else 0
+    except Exception:  # noqa: BLE001 - an estimate only: unknown starts the cluster
+        return None
+
+
+def _rows_in(path: Path) -> int | None:
+    """Rows of a customers file, cheaply: Parquet metadata, or line breaks in a plain CSV
+    (None for anything else, e.g. a compressed file: then the cluster is started)."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+            return pq.ParquetFile(path).metadata.num_rows
+        if path.suffix.lower() == ".csv":
+            with open(path, "rb") as fh:
+                return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, stop=None) -> RunResult:
@@ -260,6 +320,23 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
         store.start(run_id, params, settings.llm_provider, stages)
     result = RunResult(run_id, "running", run_dir=run_dir)
     todo = [s for s in stages if s not in done]
+    kernels = Prestarter(IpcKernelManager, "python3", NOTEBOOK_DIR)
+    try:
+        _run_stages(store, params, stages, run_id, todo, run_dir, result, kernels, progress, echo, stop)
+    finally:
+        kernels.close()
+    if stop.signal:
+        result.status, result.interrupted_by = "interrupted", stop.signal
+        result.exit_code = INTERRUPT_EXIT_CODES.get(stop.signal, 130)
+        result.error = result.error or f"interrupted by {stop.signal}"
+        result.stage = result.stage or next((s for s in stages if s not in done and s not in
+                                             {o.stage for o in result.stages}), None)
+    _finish(ws, result, echo, publish=not stop.signal)
+    return result
+
+
+def _run_stages(store: RunStore, params, stages, run_id, todo, run_dir, result, kernels, progress, echo, stop) -> None:
+    """The stages in order; each one's kernel was started while the one before it ran."""
     for number, stage in enumerate(stages, start=1):
         if stop.signal:
             break
@@ -274,7 +351,8 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
             if stop.signal:  # arrived while the stage was being recorded
                 raise StageInterrupted(stop.signal)
             outcome = execute_stage(stage, STAGES.index(stage) + 1, params, run_dir, progress, echo,
-                                    label=f"[{number}/{len(stages)}] {stage}")
+                                    label=f"[{number}/{len(stages)}] {stage}", kernels=kernels,
+                                    ahead=todo[todo.index(stage) + 1:][:KERNELS_AHEAD])
         except StageInterrupted:
             outcome = StageResult(stage, "failed", time.monotonic() - started, run_dir / f"{STAGES.index(stage) + 1:02d}_{stage}.ipynb",
                                   f"interrupted by {stop.signal}", INTERRUPT_EXIT_CODES.get(stop.signal, 130))
@@ -300,14 +378,6 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
     else:
         if not stop.signal:
             result.status = "succeeded"
-    if stop.signal:
-        result.status, result.interrupted_by = "interrupted", stop.signal
-        result.exit_code = INTERRUPT_EXIT_CODES.get(stop.signal, 130)
-        result.error = result.error or f"interrupted by {stop.signal}"
-        result.stage = result.stage or next((s for s in stages if s not in done and s not in
-                                             {o.stage for o in result.stages}), None)
-    _finish(ws, result, echo, publish=not stop.signal)
-    return result
 
 
 def _finish(ws: Workspace, result: RunResult, echo=print, publish: bool = True) -> None:

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from . import db
+from . import db, incremental
 
 # Stage -> the audit event in which it reports its work (details carry the LLM engine's stats).
 LLM_EVENTS = {"feedback": "feedback_analysed", "act": "actions_written"}
-_EVENTS = ("stage_started", "consent_checked", "predictions_written", "actions_written", "feedback_analysed", "llm_fallback",
-           "targeting", "model_decision")
+_EVENTS = tuple(dict.fromkeys(("stage_started", "consent_checked", "predictions_written", "actions_written",
+                                "feedback_analysed", "llm_fallback", "targeting", "model_decision",
+                                *incremental.EVENTS)))
 
 
 @dataclass
@@ -178,6 +179,7 @@ def summary(db_path, run_id: str) -> dict:
             "action_segments": action_segments,
             "model_decision": events.get(("train", "model_decision", None)),
             "no_model_reason": (events.get(("predict", "predictions_written", None)) or {}).get("no_model_reason"),
+            "incremental": incremental.describe(events),
             "llm": [h for h in (llm_health(events, s, provider) for s in LLM_EVENTS) if h is not None]}
 
 

@@ -78,6 +78,19 @@ def owner_words() -> frozenset[str]:
     return _owner
 
 
+def use_owner_words(words: frozenset[str]) -> None:
+    """Install another process's `owner_words()` as they are (a cluster worker running a
+    stage's task: churn_workbench.cluster)."""
+    global _owner
+    if words == _owner:
+        return
+    with _lock:
+        _owner = frozenset(words)
+    from .allow import forget_verdicts
+
+    forget_verdicts()
+
+
 def is_vocabulary(key: str) -> bool:
     """True for a casefolded word of the product's or the data owner's vocabulary."""
     return key in product_words() or key in _owner

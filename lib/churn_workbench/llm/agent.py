@@ -24,12 +24,14 @@ import pandas as pd
 
 from .. import db
 from ..anonymize import strip_invisible
+from ..cluster import map_partitions
 from ..egress.output import CopyIndex
 from ..egress.output import violations as output_violations
 from . import local, prompts, schemas
 from .context import action_context
 from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, Provider
-from .engine import Engine, WorkItem, empty_egress
+from .engine import WorkItem, empty_egress
+from .partitioned import run_engine
 from .guard import text_violations
 from .policy import SEGMENTS, load_catalogue, violations
 from .progress import Reporter
@@ -105,6 +107,7 @@ class TaskSpec:
     schema_for: Callable[[list[str] | None, list[dict], str], dict]  # (refs, payloads, schema keywords) -> schema
     validate: Callable[[object], tuple[dict, int]]
     completion_per_item: int     # a first guess of answer tokens per item; learned from `usage`
+    owner: Callable[[int], str]  # input row -> its customer id (what partitions the sends on the run's cluster)
     guard: Callable[[dict, dict], dict] | None = None
 
 
@@ -134,15 +137,17 @@ def _ask_model(spec: TaskSpec, settings, audit, run_id: str, stage: str, journal
     todo = {k: it for k, it in work.items() if k not in known}
     stats, egress = Counter(), empty_egress()
     if todo:
-        keywords = provider.schema_keywords
-        engine = Engine(provider=provider, task=spec.task, model=model, prompt_version=version,
-                        system=spec.system(version),
-                        schema_for=lambda refs, payloads: spec.schema_for(refs, payloads, keywords),
-                        validate=spec.validate, settings=settings, audit=audit, run_id=run_id, stage=stage,
-                        completion_per_item=spec.completion_per_item, guard=spec.guard, journal=journal,
-                        progress=_reporter(journal, settings, run_id, stage),
-                        on_ok=_persister(journal, provider.name, model, version, run_id))
-        engine.run(list(todo.values()))
+        keywords, schema_for = provider.schema_keywords, spec.schema_for  # not `spec`: its select holds every input
+        # On the run's Dask cluster for many items, partitioned by customer (partitioned.py);
+        # each worker's engine gates, records (through this kernel's journal) and sends its share.
+        engine = run_engine([spec.owner(members[k][0]) for k in todo], list(todo.values()),
+                            provider=provider, task=spec.task, model=model, prompt_version=version,
+                            system=spec.system(version),
+                            schema_for=lambda refs, payloads: schema_for(refs, payloads, keywords),
+                            validate=spec.validate, settings=settings, audit=audit, run_id=run_id, stage=stage,
+                            completion_per_item=spec.completion_per_item, guard=spec.guard, journal=journal,
+                            progress=_reporter(journal, settings, run_id, stage),
+                            on_ok=_persister(journal, provider.name, model, version, run_id))
         egress = engine.egress()
         dict.update(stats, engine.stats)  # overwrite, not add: engine stats hold flags and reasons too
     stats["sent_items"] = len(todo)
@@ -202,7 +207,7 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
     answers = _ask_model(TaskSpec(
         task=task, select=select, system=prompts.analysis_system,
         schema_for=lambda refs, _payloads, keywords: schemas.wire_schema(task, refs=refs, keywords=keywords),
-        validate=_validator(task), completion_per_item=60, guard=guard), settings, audit, run_id, stage,
+        validate=_validator(task), completion_per_item=60, owner=lambda i: items[i].customer_id, guard=guard), settings, audit, run_id, stage,
         journal)
 
     n = len(items)
@@ -233,7 +238,7 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
 
     # Every other item: the offline analyzer, in one vectorised call (this is the bulk path).
     todo = [i for i in range(n) if results[i] is None]
-    offline = local.analyze_texts([items[i].text for i in todo]) if todo else None
+    offline = local.analyze_texts([items[i].text for i in todo], settings) if todo else None
     sentiment = np.zeros(n)
     label = np.empty(n, dtype=object)
     topics = np.empty(n, dtype=object)
@@ -409,7 +414,7 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
     answers = _ask_model(TaskSpec(
         task=task, select=select, system=lambda version: prompts.action_system(catalogue, version),
         schema_for=schema_for, validate=_validator(task, tuple(catalogue.offers), catalogue.channels),
-        completion_per_item=30), settings, audit, run_id, stage, journal)
+        completion_per_item=30, owner=lambda i: requests[i].customer_id), settings, audit, run_id, stage, journal)
 
     n = len(requests)
     local_lineage = (local.LocalProvider.name, local.LOCAL_MODEL, local.LOCAL_VERSION[task])
@@ -429,10 +434,13 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
             actions[i] = dict(chosen) if chosen else None
             status[i], lineage[i] = row_status, row_lineage
 
-    for i in range(n):
-        if actions[i] is None:
-            actions[i] = local.catalogue_choice(contexts[i]["segment"], contexts[i]["topics"],
-                                                contexts[i]["drivers"], catalogue)
+    # The catalogue's choice for the rest, partitioned by customer on the run's cluster when many.
+    rest = [i for i in range(n) if actions[i] is None]
+    chosen = map_partitions(local.catalogue_choices,
+                            [(contexts[i]["segment"], contexts[i]["topics"], contexts[i]["drivers"]) for i in rest],
+                            [requests[i].customer_id for i in rest], settings, catalogue)
+    for i, action in zip(rest, chosen):
+        actions[i] = action
     stats["local"] = sum(1 for (p, _, _), s in zip(lineage, status) if p == "local" and s == "ok")
     stats["fallbacks"] = status.count("fallback")
     stats["policy_fallbacks"] = status.count("policy_fallback")

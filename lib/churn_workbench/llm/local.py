@@ -8,10 +8,8 @@ those matches instead of scoring sentences a second time.
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -22,7 +20,6 @@ from .base import ChatReply, Provider
 from .policy import Catalogue, load_catalogue
 
 LOCAL_MODEL = "vader-3.3+rules"
-PARALLEL_MIN_TEXTS = 20_000  # below this a process pool costs more (start-up, pickling) than it saves
 LOCAL_VERSION = {schemas.ANALYSIS: "local-analysis-v1", schemas.ACTION: "local-action-v1"}
 
 # Keyword rules per topic. Word-start anchored so "bill" does not match "ability"; stems
@@ -109,35 +106,26 @@ def analyze_one(text: str) -> dict:
     return {"sentiment": score, "label": sentiment_label(score), "topics": topics, "summary": _summary(text, hits)}
 
 
-def _analyze_chunk(texts: list[str]) -> list[dict]:
+def analyze_chunk(texts: list[str]) -> list[dict]:
+    """analyze_one over a list: one partition on a cluster worker."""
     return [analyze_one(t) for t in texts]
 
 
-def _workers(n_texts: int) -> int:
-    if n_texts < PARALLEL_MIN_TEXTS:
-        return 1
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cpus)
-
-
-def analyze_texts(texts: Sequence[str]) -> pd.DataFrame:
+def analyze_texts(texts: Sequence[str], settings=None) -> pd.DataFrame:
     """One row per input text: sentiment [-1, 1], sentiment_label, topics (list), summary.
 
     Each distinct text is analysed once (feedback repeats a lot: "no signal", "too expensive");
-    many distinct texts are spread over one process per CPU (VADER is pure Python).
+    with `settings`, many distinct texts are spread over the run's Dask cluster (VADER is pure
+    Python), partitioned by the text itself (a distinct text has no single customer).
     """
     series = pd.Series(list(texts), dtype=object).fillna("")
     codes, uniques = pd.factorize(series)
     uniques = list(uniques)
-    workers = _workers(len(uniques))
-    if workers > 1:
-        _analyzer()  # load the lexicon once; forked workers inherit it
-        size = -(-len(uniques) // (workers * 4))
-        chunks = [uniques[i:i + size] for i in range(0, len(uniques), size)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = [r for chunk in pool.map(_analyze_chunk, chunks) for r in chunk]
+    if settings is not None:
+        from ..cluster import map_partitions
+        results = map_partitions(analyze_chunk, uniques, uniques, settings)
     else:
-        results = _analyze_chunk(uniques)
+        results = analyze_chunk(uniques)
     frame = pd.DataFrame(results, columns=["sentiment", "label", "topics", "summary"])
     frame = frame.iloc[codes].reset_index(drop=True)
     return frame.rename(columns={"label": "sentiment_label"})
@@ -164,6 +152,12 @@ def catalogue_choice(segment: str, topics: Iterable[str], drivers: Iterable[str]
         if score > best_score:
             best, best_score = offer, score
     return (best or catalogue.fallback_for(segment)).catalogue_action()
+
+
+def catalogue_choices(contexts: list[tuple[str, list, list]], catalogue: Catalogue | None = None) -> list[dict]:
+    """catalogue_choice over (segment, topics, drivers) contexts: one partition on a cluster worker."""
+    catalogue = catalogue or load_catalogue()
+    return [catalogue_choice(segment, topics, drivers, catalogue) for segment, topics, drivers in contexts]
 
 
 class LocalProvider(Provider):

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from .. import consent, db, uplift
+from .. import cluster, consent, db, uplift
 from ..control import control_group, intended_actions, record_assignment
 from ..llm import ActionRequest, EgressJournal, propose_actions
 from ..vocab import sentiment_label
@@ -85,6 +85,8 @@ def run(params: ActParams) -> dict:
                     not_chosen=int((~churned).sum()) - len(candidates) if by_uplift else 0,
                     no_expected_benefit=targeting.get("no_benefit", 0),
                     llm_items=len(requests), llm=outcome.stats)
+
+    cluster.record_steps(ctx.audit)  # where the per-customer work ran
 
     def write(con):
         db.insert_df(con, "actions", rows)

@@ -12,16 +12,13 @@ from collections import Counter
 import pandas as pd
 
 from .. import audit as audit_mod
-from .. import consent, db
-from ..anonymize import KnownIdentifiers, anonymize_many
+from .. import cluster, consent, db, incremental
+from ..anonymize import KnownIdentifiers, anonymize_pairs
 from ..llm import EgressJournal, FeedbackItem, analyze_feedback
 from ..inputs.customers import name_part
 from ..vocab import IDENTIFIER_ROLES
 from .context import customer_roles, install_owner_words, latest_run_with, open_stage
 from .params import FeedbackParams
-
-# Large chunks: anonymize_many spreads a chunk over worker processes, and each chunk pays its start-up.
-ANONYMIZE_CHUNK = 100_000
 
 
 def _known_identifiers(customers: pd.DataFrame, roles: dict[str, str]) -> dict[str, KnownIdentifiers]:
@@ -68,7 +65,8 @@ def run(params: FeedbackParams) -> dict:
         external = consent.check(con, feedback["customer_id"].unique(), "external_llm", ctx.audit, ctx.refs)
         # Only the newest analysed run is consulted, so the lookup does not grow with history.
         previous = con.execute(
-            "SELECT DISTINCT ON (source_sha256) source_sha256, anonymized_text, pii_counts FROM feedback_analysis "
+            "SELECT DISTINCT ON (source_sha256) source_sha256, anonymized_text, pii_counts, "
+            f"{', '.join(incremental.REUSED_ANALYSIS_COLUMNS)} FROM feedback_analysis "
             "WHERE run_id = ? AND source_sha256 IS NOT NULL", [latest_run_with(con, "feedback_analysis", ctx.run_id)]
         ).df()
         cache = {}
@@ -86,31 +84,41 @@ def run(params: FeedbackParams) -> dict:
         pii_counts[hit] = reuse.loc[feedback.loc[hit, "source_sha256"], "pii_counts"].to_numpy()
     todo = feedback.index[~hit]
     entity_totals: Counter = Counter()
+    # Per customer partitions on the run's Dask cluster (in this process for a small batch).
+    todo_customers = feedback.loc[todo, "customer_id"].tolist()
     with ctx.step("anonymizing feedback", total=len(todo), unit="texts") as step:
-        for start in range(0, len(todo), ANONYMIZE_CHUNK):
-            idx = todo[start:start + ANONYMIZE_CHUNK]
-            results = anonymize_many(feedback.loc[idx, "text"].astype(str).tolist(),
-                                     [known.get(c) for c in feedback.loc[idx, "customer_id"]], on_progress=step.advance)
-            anonymized[idx] = [r.text for r in results]
-            pii_counts[idx] = [json.dumps(r.counts, sort_keys=True) for r in results]
-            for r in results:
-                entity_totals.update(r.counts)
+        results = cluster.map_partitions(
+            anonymize_pairs, list(zip(feedback.loc[todo, "text"].astype(str).tolist(),
+                                      [known.get(c) for c in todo_customers])), todo_customers, ctx.settings,
+            on_progress=step.advance)
+    anonymized[todo] = [r.text for r in results]
+    pii_counts[todo] = [json.dumps(r.counts, sort_keys=True) for r in results]
+    for r in results:
+        entity_totals.update(r.counts)
     ctx.audit.event("anonymized", texts=int(len(todo)), reused=int(hit.sum()), entities=dict(entity_totals))
 
     may_send = external.to_dict()  # a dict lookup per item, not a pandas one
-    items = [FeedbackItem(f, c, t, bool(may_send.get(c, False)))
-             for f, c, t in zip(feedback["feedback_id"], feedback["customer_id"], anonymized)]
+    allowed = feedback["customer_id"].map(may_send).fillna(False).astype(bool).to_numpy()
+    # Incremental: an unchanged text analysed offline last time, and offline again now, keeps that analysis.
+    kept = incremental.reusable_offline_analyses(feedback, previous, allowed, ctx.settings.llm_provider)
+    fresh = ~kept["reused"].to_numpy()
+    items = [FeedbackItem(f, c, t, bool(a)) for f, c, t, a in zip(
+        feedback["feedback_id"][fresh], feedback["customer_id"][fresh], anonymized[fresh], allowed[fresh])]
     # Write-ahead: llm_egress rows and cached answers are written by the journal as requests go.
     journal = EgressJournal(ctx.settings.db_path, ctx.run_id, "feedback")
     with ctx.step(f"analysing {len(items):,} feedback items"):
         outcome = analyze_feedback(items, ctx.settings, ctx.audit, ctx.run_id, cache, journal=journal)
+    analysis = pd.concat([kept.loc[~fresh, outcome.rows.columns], outcome.rows], ignore_index=True) \
+        if (~fresh).any() else outcome.rows
+    ctx.audit.event("analysis_reused", items=int((~fresh).sum()), analysed=int(fresh.sum()))
     # Both keys as text: with no feedback at all (a customers-only run, a header-only file, or only
     # unknown customer ids) the analysis frame is empty and pandas types its key float64.
-    rows = outcome.rows.astype({"feedback_id": str}).merge(
+    rows = analysis.astype({"feedback_id": str}).merge(
         pd.DataFrame({"feedback_id": feedback["feedback_id"].astype(str), "anonymized_text": anonymized.to_numpy(),
                       "pii_counts": pii_counts.to_numpy(), "source_sha256": feedback["source_sha256"]}),
         on="feedback_id", how="left")
     rows["run_id"] = ctx.run_id
+    cluster.record_steps(ctx.audit)  # where the per-customer work ran
     ctx.audit.event("feedback_analysed", items=len(rows), **{k: v for k, v in outcome.stats.items()})
 
     def write(con):
@@ -122,5 +130,6 @@ def run(params: FeedbackParams) -> dict:
 
     ctx.commit(write, replace_tables=("feedback_analysis",), digest_tables=("llm_egress",))
     return {"run_id": ctx.run_id, "feedback": len(feedback), "anonymized": int(len(todo)), "reused": int(hit.sum()),
+            "analyses_reused": int((~fresh).sum()),
             "entities_replaced": dict(entity_totals), "external_llm_allowed_customers": int(external.sum()),
             "status_counts": rows["status"].value_counts().to_dict(), "llm": outcome.stats, "rows": rows}

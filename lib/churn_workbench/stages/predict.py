@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import consent, db, explain, model, segments
+from .. import cluster, consent, db, explain, model, segments
 from ..model import contract as contracts
 from .context import open_stage
 from .modeldata import load_feature_frame
@@ -81,7 +81,7 @@ def run(params: PredictParams) -> dict:
     if missing:  # the contract matched, so only a hand-edited store gets here
         raise model.ModelIntegrityError(f"model {version[:12]} needs column(s) the customers lack: {', '.join(missing[:5])}")
     with ctx.step(f"scoring {len(X):,} customers and explaining their risk"):
-        probability, drivers, reused = _score(trained, X, row_hash, previous)
+        probability, drivers, reused = _score(trained, X, row_hash, previous, ctx.settings)
     value = info["value"].reindex(X.index) if info["value"] is not None else None
     segment = segments.assign_segments(probability, value, high_share=ctx.settings.segment_high_share,
                                        medium_share=ctx.settings.segment_medium_share,
@@ -93,6 +93,7 @@ def run(params: PredictParams) -> dict:
     counts = predictions["segment"].value_counts().to_dict()
     ctx.audit.event("predictions_written", rows=len(predictions), segments=counts, model_sha256=version,
                     excluded_by_consent=int((~allowed).sum()), excluded_churned=int(churned.sum()), reused_unchanged=reused)
+    cluster.record_steps(ctx.audit)  # where the per-customer work ran
     ctx.commit(lambda con: db.insert_df(con, "predictions", predictions), replace_tables=("predictions",))
     return {"run_id": ctx.run_id, "scored": len(predictions), "excluded_by_consent": int((~allowed).sum()),
             "excluded_churned": int(churned.sum()), "contract_id": contract.contract_id, "no_model": None,
@@ -109,7 +110,7 @@ def _previous_scores(con, version: str) -> pd.DataFrame:
                        "WHERE run_id = ? AND model_version = ? AND features_hash IS NOT NULL", [row[0], version]).df()
 
 
-def _score(trained, X: pd.DataFrame, row_hash: pd.Series, previous: pd.DataFrame) -> tuple[pd.Series, pd.Series, int]:
+def _score(trained, X: pd.DataFrame, row_hash: pd.Series, previous: pd.DataFrame, settings) -> tuple[pd.Series, pd.Series, int]:
     """Probabilities and drivers; a customer whose features and model are unchanged keeps the
     earlier score (the model is deterministic, so recomputing would give the same numbers)."""
     keys = pd.DataFrame({"customer_id": X.index.astype(str), "features_hash": row_hash.to_numpy()})
@@ -123,6 +124,14 @@ def _score(trained, X: pd.DataFrame, row_hash: pd.Series, previous: pd.DataFrame
     drivers = pd.Series(keys["drivers"].to_numpy(dtype=object), index=X.index)
     todo = X[~same]
     if len(todo):
-        probability[~same] = model.predict_proba(trained, todo)
-        drivers[~same] = [json.dumps(d) for d in explain.top_drivers(trained, todo, k=3)]
+        # Partitions of customers on the run's Dask cluster (in this process for a few).
+        scored = cluster.map_frames(score_partition, todo, settings, trained)
+        probability[~same] = scored["churn_probability"].to_numpy()
+        drivers[~same] = scored["drivers"].to_numpy()
     return probability, drivers, int(same.sum())
+
+
+def score_partition(X: pd.DataFrame, trained) -> pd.DataFrame:
+    """P(churn) and the top-3 drivers (JSON) of each row of X; one partition on a cluster worker."""
+    return pd.DataFrame({"churn_probability": model.predict_proba(trained, X),
+                         "drivers": [json.dumps(d) for d in explain.top_drivers(trained, X, k=3)]}, index=X.index)

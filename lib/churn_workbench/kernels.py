@@ -1,0 +1,70 @@
+"""Stage kernels started ahead: the next stage's kernel boots and imports while the current one runs.
+
+Starting a kernel and importing pandas, scikit-learn, LightGBM and Presidio costs each stage
+seconds before its first line runs. The runner asks for the next stage's kernel as soon as the
+current stage starts; the kernel process then starts and runs the stage's imports (IPython's
+`exec_lines`, before the kernel reports ready) in parallel with the current stage. papermill
+then executes the notebook on that kernel: it passes `km` through to nbclient, which uses a
+kernel manager whose kernel is already running instead of starting one (and leaves stopping it
+to us).
+
+The kernel inherits this process's environment at the moment it starts (e.g. the run's Dask
+scheduler address), so kernels are asked for only inside the run's cluster context.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from jupyter_core.utils import run_sync
+
+# What each stage's notebook imports first, and what builds slowly on first use.
+_COMMON = ["import json", "import pandas", "from IPython.display import Markdown, display"]
+WARM_UP = {
+    "ingest": ["import churn_workbench.stages.ingest"],
+    "feedback": ["import matplotlib.pyplot", "import churn_workbench.stages.feedback",
+                 "from churn_workbench.anonymize import anonymize as _a; _a('warm-up: Anna Smith, +44 20 7946 0958'); del _a"],
+    "train": ["import churn_workbench.stages.train", "import churn_workbench.embed"],
+    "predict": ["import matplotlib.pyplot", "import churn_workbench.stages.predict"],
+    "act": ["import churn_workbench.stages.act"],
+}
+
+
+class Prestarter:
+    """Kernels for named stages, started on request and handed out once each."""
+
+    def __init__(self, manager_class, kernel_name: str, cwd: Path):
+        self.manager_class, self.kernel_name, self.cwd = manager_class, kernel_name, cwd
+        self._ready: dict[str, object] = {}
+
+    def start(self, stage: str) -> None:
+        """Start the stage's kernel now (returns once the process is launched, not when it is ready)."""
+        if stage in self._ready:
+            return
+        km = self.manager_class(kernel_name=self.kernel_name)
+        lines = _COMMON + WARM_UP.get(stage, [])
+        # The same history setting nbclient gives a kernel it starts; exec_lines run before "ready".
+        extra = ["--HistoryManager.hist_file=:memory:", f"--IPKernelApp.exec_lines={lines!r}"]
+        run_sync(km.start_kernel)(extra_arguments=extra, cwd=str(self.cwd))
+        self._ready[stage] = km
+
+    def take(self, stage: str):
+        """The stage's kernel manager (started now if it was not asked for ahead)."""
+        self.start(stage)
+        return self._ready.pop(stage)
+
+    @staticmethod
+    def stop(km, now: bool = False) -> None:
+        """Stop a kernel. `now`: kill it without the shutdown handshake (a kernel whose notebook has
+        finished holds nothing that needs closing: every database session of a stage is closed)."""
+        with contextlib.suppress(Exception):
+            if run_sync(km.is_alive)():
+                run_sync(km.shutdown_kernel)(now=now)
+        with contextlib.suppress(Exception):
+            run_sync(km.cleanup_resources)()
+
+    def close(self) -> None:
+        """Stop kernels started for stages that never ran (a failed or interrupted run)."""
+        for km in self._ready.values():
+            self.stop(km)
+        self._ready.clear()
