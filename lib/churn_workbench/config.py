@@ -178,7 +178,10 @@ class Settings:
         set_(self, "data_dir", Path(self.data_dir).resolve())
         set_(self, "db_path", database_file(Path(self.db_path or self.data_dir / "workbench.duckdb").resolve()))
         default_audit = PROJECT_ROOT / "audit" if self.data_dir == DEFAULT_DATA_DIR.resolve() else self.data_dir / "audit"
-        set_(self, "audit_dir", Path(self.audit_dir or default_audit).resolve())
+        # The audit folder's own name is not resolved: a link planted there must stay visible, so
+        # the workspace can refuse it (Workspace.prove_folders) instead of writing through it.
+        audit_dir = Path(os.path.abspath(Path(self.audit_dir or default_audit).expanduser()))
+        set_(self, "audit_dir", audit_dir.parent.resolve() / audit_dir.name)
         set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
         # Signed heads protect the database and the audit folder, so neither default lives there.
         set_(self, "signing_key_file", Path(self.signing_key_file or DEFAULT_SIGNING_KEY_FILE).expanduser().resolve())

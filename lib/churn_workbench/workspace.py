@@ -23,10 +23,12 @@ from typing import Callable, Iterator
 import duckdb
 
 from . import db
+from .boundary import paths
 from .config import Settings, load_settings
 from .errors import PipelineBusy
 
 IDENTITY_TABLE = "workspace_identity"
+EXPORTS_FOLDER = "exports"
 # Workspace locks this process holds (lock file -> depth), so a nested `lock()` does not wait on itself.
 _HELD: dict[str, int] = {}
 _HELD_GUARD = threading.Lock()
@@ -87,6 +89,24 @@ class Workspace:
         return snapshot_dir_of(self.db_path)
 
     @property
+    def exports_dir(self) -> Path:
+        """Where access exports go when no `--out` is given (erasure sweeps it)."""
+        return self.data_dir / EXPORTS_FOLDER
+
+    def prove_folders(self) -> None:
+        """Prove every folder a run or a subject command writes to (audit, runs, models, snapshot,
+        exports) inside the workspace, with no symbolic link on the way down from the folder it
+        hangs off (the database's folder; for an audit folder elsewhere, its parent). Raises
+        UsageError naming the link. `lock()` calls it, so no writer starts without it."""
+        db_dir = self.db_path.parent
+        for folder in (self.models_dir, self.snapshot_dir):
+            paths.no_link_below(db_dir, folder)
+        paths.no_link_below(self.data_dir, self.exports_dir)
+        audit_raw = Path(os.path.abspath(self.audit_dir))
+        anchor = db_dir if audit_raw.is_relative_to(db_dir) else audit_raw.parent
+        paths.no_link_below(anchor, self.runs_dir)
+
+    @property
     def lock_path(self) -> Path:
         return self.db_path.with_name(self.db_path.name + ".lock")
 
@@ -135,6 +155,7 @@ class Workspace:
         again inside the same process, it is already held (nested use is a no-op). flock is
         released by the kernel when the process dies, so a killed run never leaves a stale lock."""
         key = str(self.lock_path.resolve())
+        self.prove_folders()  # before the lock file or anything else is written
         with _HELD_GUARD:
             if key in _HELD:
                 _HELD[key] += 1

@@ -6,6 +6,9 @@ models folder, ...) rather than reading settings, so it works for any workspace 
 - `inside(root, candidate)`: the resolved path, only if it lies inside `root` after every
   `..` and symbolic link is followed; a run id or file name that would climb out (`../x`, an
   absolute path, a link planted inside the folder) is refused before anything is written.
+- `no_link_below(anchor, folder)`: `folder` lies inside `anchor` and no part of the way from
+  `anchor` down to it is a symbolic link (the anchor itself may be one); a workspace's folders
+  are proven this way before a run or a subject command writes anything.
 - `write_private(path, data, force)`: a file created with mode 0600, without following a
   link at its name, never over an existing file unless `force` (then the link or file is
   replaced, never written through).
@@ -32,6 +35,34 @@ def inside(root: str | Path, candidate: str | Path) -> Path:
     if resolved != base and not resolved.is_relative_to(base):
         raise UsageError(f"{candidate}: resolves to {resolved}, outside {base}; refusing to write there")
     return resolved
+
+
+def no_link_below(anchor: str | Path, folder: str | Path, what: str = "workspace folder") -> Path:
+    """`folder` as an absolute path, if it lies inside `anchor` with no symbolic link on the way
+    from `anchor` down to it (folders not made yet count as plain: they will be created as
+    folders). A link anywhere on the way would carry what is written there out of the
+    workspace, so it is refused, naming the link, before anything is written."""
+    base = Path(os.path.abspath(anchor))
+    target = Path(os.path.abspath(folder))
+    real_base = base.resolve()
+    for start in (base, real_base):
+        if target == start or target.is_relative_to(start):
+            rest = target.relative_to(start).parts
+            break
+    else:
+        raise UsageError(f"{folder}: a {what} outside the workspace {base}; refusing to write there")
+    step = real_base
+    for part in rest:
+        step = step / part
+        if step.is_symlink():
+            raise UsageError(f"{step}: the {what} {target} is reached through a symbolic link "
+                             f"(-> {os.readlink(step)}); a workspace writes only inside itself: "
+                             "replace the link with a real folder")
+        if not step.exists():
+            break
+        if not step.is_dir():
+            raise UsageError(f"{step}: not a folder; the {what} {target} needs a folder there")
+    return real_base.joinpath(*rest)
 
 
 def database_file(path: str | Path) -> Path:

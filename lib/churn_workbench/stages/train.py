@@ -181,6 +181,7 @@ def run(params: TrainParams) -> dict:
     promote, reason = model.quality_gate(m.get("gate_roc_auc"), m.get("gate_roc_auc_ci95"), s.model_min_auc,
                                          comparison, s.model_gate_tolerance, rows=m.get("evaluation_rows"))
     # The run id names a folder: proven inside the workspace's models folder before anything is written.
+    ctx.workspace.prove_folders()  # also when the notebook runs by hand, outside the runner's lock
     directory = paths.inside(ctx.workspace.models_dir, ctx.run_id) / ("" if promote else "not_promoted")
     path, version = model.save_model(trained, directory)
     if promote:
