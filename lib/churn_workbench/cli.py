@@ -401,6 +401,11 @@ def _print_summary(settings, result, elapsed: float, db_arg: str | None = None) 
         labelled = ingest.get("labelled")
         print(f"  input:    {ingest.get('customers', 0):,} customers" + (f" ({labelled:,} labelled)" if labelled is not None else "")
               + f", {ingest.get('consent_records', 0):,} consent records")
+        stripped = ingest.get("tombstoned_stripped") or {}
+        if stripped.get("customers") or stripped.get("looks_like_erased"):
+            print(f"  erased:   {stripped.get('customers', 0):,} customers left out (erased ids, tombstoned)" + (
+                f"; {stripped['looks_like_erased']:,} taken in whose id only looks like an erased one "
+                "(another id: check they are not the erased person)" if stripped.get("looks_like_erased") else ""))
         orphans = ingest.get("feedback_orphans_dropped") or 0
         if ingest.get("feedback") or orphans:
             print(f"  feedback: {ingest.get('feedback', 0):,} items" + (
