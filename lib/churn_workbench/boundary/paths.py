@@ -12,6 +12,7 @@ models folder, ...) rather than reading settings, so it works for any workspace 
 - `write_private(path, data, force)`: a file created with mode 0600, without following a
   link at its name, never over an existing file unless `force` (then the link or file is
   replaced, never written through).
+- `git_work_tree(path)`: the git work tree a path lies in (a `.git` in it or a folder above), if any.
 - `output_path(out, default_dir, default_name)`: what an `--out` value means: nothing = the
   default folder, an existing folder = a file inside it, anything else = that file.
 """
@@ -129,6 +130,15 @@ def _fill(fd: int, raw: bytes) -> None:
         fh.write(raw)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def git_work_tree(path: str | Path) -> Path | None:
+    """The top of the git work tree `path` (resolved) lies in, or None."""
+    here = Path(path).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
 
 
 def output_path(out: str | Path | None, default_dir: str | Path, default_name: str) -> Path:
