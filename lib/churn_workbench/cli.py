@@ -63,6 +63,15 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)
 
 
+def _db_value(value: str) -> str:
+    """--db as given: an empty value (`--db "$DB"` with DB unset) is refused, never read as the
+    project's default database."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty --db: name the DuckDB file, or leave out --db for the default "
+                                         "(data/workbench.duckdb, or WORKBENCH_DB)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog=cli_help.prog(), description=cli_help.DESCRIPTION, epilog=cli_help.epilog(),
                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", choices=sorted(LLM_BACKENDS), help="LLM backend (default: local, or WORKBENCH_LLM)")
     p.add_argument("--llm-profile", choices=sorted(LLM_PROFILES), help="preset of LLM settings, e.g. local-cpu "
                    "for a CPU llama.cpp/Ollama server (or WORKBENCH_LLM_PROFILE)")
-    p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+    p.add_argument("--db", type=_db_value, help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     p.add_argument("--run-id", help="id for this run (default: timestamp + random suffix)")
     p.add_argument("--stages", help=f"comma-separated subset of {','.join(STAGES)}")
     p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run, skipping its completed stages")
@@ -226,6 +235,23 @@ def _check_prerequisites(settings, stages: list[str]) -> None:
                              f"{settings.db_path} has {_PREREQUISITES[needed][1]}; run it too: --stages {','.join(order)}")
 
 
+def _check_allow_columns(settings, value: str) -> None:
+    """--allow-columns against the columns the store's last import recorded (with ingest in the
+    same run, the train stage checks them against what it imported)."""
+    from . import db
+    from .boundary.data_config import check_allow_columns
+    if not settings.db_path.exists():
+        return
+    con = db.connect(settings.db_path, read_only=True, wait_s=0)
+    try:
+        roles = dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall()) \
+            if db.table_exists(con, "customer_columns") else {}
+    finally:
+        con.close()
+    if roles:
+        check_allow_columns(value, roles)
+
+
 def _params(args) -> dict:
     absolute = lambda v: str(Path(v).resolve()) if v else ""
     derived = {name: getattr(args, name) for name in _derived_parameters() if getattr(args, name) is not None}
@@ -254,11 +280,20 @@ def _checked(args) -> tuple[list[str], str | None, dict | None]:
     """What needs neither settings nor the database (nor the heavy stack): the stages, the run id
     and every stage parameter, input file names included. Returns (stages, run id, parameters)."""
     stages = list(STAGES)
-    if args.stages:
-        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if args.stages is not None:
+        stages = [s.strip() for s in args.stages.split(",")]
+        if not any(stages) or not all(stages):
+            raise UsageError(f"--stages {args.stages!r}: an empty stage name; give stage names separated by commas "
+                             f"({','.join(STAGES)}), or leave out --stages for all of them")
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
             raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
+        # Each stage reads what the ones before it wrote: given out of order (or twice) they would
+        # run on missing or stale data and still report success.
+        ordered = [s for s in STAGES if s in stages]
+        if stages != ordered:
+            raise UsageError(f"--stages {args.stages}: stages run in the pipeline's order ({','.join(STAGES)}), each "
+                             f"once; give --stages {','.join(ordered)}")
     if args.resume:
         return stages, check_run_id(args.resume, "--resume"), None
     run_id = check_run_id(args.run_id, "--run-id") if args.run_id is not None else None
@@ -296,6 +331,8 @@ def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, pa
     elif run_id:
         _refuse_existing_run(settings, run_id, args.db)
     _check_prerequisites(settings, stages)
+    if params and params.get("allow_columns") and "ingest" not in stages:
+        _check_allow_columns(settings, params["allow_columns"])
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider
     try:
@@ -348,6 +385,13 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
         return
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        # A run's folder is named by its id, and on a case-insensitive file system (macOS, Windows,
+        # many bind mounts) `Base-1` and `base-1` are one folder: ids differing in case only are one run.
+        twin = con.execute("SELECT run_id FROM runs WHERE lower(run_id) = lower(?) AND run_id <> ? ORDER BY 1 LIMIT 1",
+                           [run_id, run_id]).fetchone()
+    if row is None and twin is not None:
+        raise UsageError(f"--run-id {run_id}: run {twin[0]} exists already and differs only in letter case (one "
+                         "folder on a case-insensitive file system); choose another --run-id")
     if row is None:
         return
     if row[0] == "succeeded":
@@ -363,7 +407,11 @@ def _resume_params(args, settings):
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params, status, llm_provider FROM runs WHERE run_id = ?", [args.resume]).fetchone()
     if row is None:
-        raise UsageError(f"--resume {args.resume}: no such run in {settings.db_path}")
+        with db.session(settings.db_path) as con:
+            twin = con.execute("SELECT run_id FROM runs WHERE lower(run_id) = lower(?) ORDER BY 1 LIMIT 1",
+                               [args.resume]).fetchone()
+        raise UsageError(f"--resume {args.resume}: no such run in {settings.db_path}"
+                         + (f"; did you mean {twin[0]} (run ids keep letter case)?" if twin else ""))
     if row[1] == "succeeded":
         raise UsageError(f"--resume {args.resume}: that run already succeeded; nothing to resume")
     params = json.loads(row[0])
@@ -503,7 +551,7 @@ def _subject_parser() -> argparse.ArgumentParser:
         irreversible.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
         irreversible.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     for action in (export, forget, lift, purge):
-        action.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+        action.add_argument("--db", type=_db_value, help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     return p
 
 
@@ -590,7 +638,7 @@ def _compare(argv: list[str]) -> int:
                 "(and how customers moved between them), the model and its metrics, retention actions, LLM usage.",
                 epilog=f"example: {prog}   (the two newest succeeded runs);  {prog} trial-1 trial-2 --json")
     p.add_argument("runs", nargs="*", metavar="RUN", help="run A (older) and run B; default: the two newest succeeded runs")
-    p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+    p.add_argument("--db", type=_db_value, help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     try:
         args = p.parse_args(argv)

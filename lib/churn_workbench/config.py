@@ -22,6 +22,8 @@ from .profiles import apply_profile
 from .pseudonyms import default_store
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# A retention period longer than this (100 years) is a typo, and dates before year 1 do not exist.
+MAX_RETENTION_DAYS = 36_500
 # The project is installed editable from lib/, so the checkout root is two levels up.
 PROJECT_ROOT = Path(os.environ.get("WORKBENCH_HOME") or PACKAGE_DIR.parents[1]).resolve()
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
@@ -189,8 +191,9 @@ class Settings:
         set_(self, "subject_keystore", Path(self.subject_keystore or default_store(self.subject_key_file)).resolve())
         for name in ("retention_feedback_days", "retention_egress_days", "retention_analysis_days"):
             days = getattr(self, name)
-            if days is not None and days < 0:
-                raise UsageError(f"WORKBENCH_{name.upper()} must be a number of days >= 0 (got {days})")
+            if days is not None and not 0 <= days <= MAX_RETENTION_DAYS:
+                raise UsageError(f"WORKBENCH_{name.upper()} must be a number of days from 0 to "
+                                 f"{MAX_RETENTION_DAYS} (got {days})")
         if not (0 <= self.segment_high_share <= 1 and 0 <= self.segment_medium_share <= 1
                 and self.segment_high_share + self.segment_medium_share <= 1):
             raise UsageError("WORKBENCH_SEGMENT_HIGH_SHARE and WORKBENCH_SEGMENT_MEDIUM_SHARE must lie in [0, 1] "

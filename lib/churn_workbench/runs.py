@@ -87,7 +87,8 @@ class RunStore:
 
     def exists(self, run_id: str) -> bool:
         with self.ws.session() as con:
-            return con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0] > 0
+            # Ids differing in case only name one folder on a case-insensitive file system: one run.
+            return con.execute("SELECT count(*) FROM runs WHERE lower(run_id) = lower(?)", [run_id]).fetchone()[0] > 0
 
     def succeeded_stages(self, run_id: str) -> set[str]:
         with self.ws.session() as con:

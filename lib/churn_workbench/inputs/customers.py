@@ -10,7 +10,6 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..boundary.customer_ids import canonical_series
-from ..boundary.data_config import check_against_header
 from ..errors import InputError
 from ..features import suggest_sensitive
 from ..vocab import IDENTIFIER_ROLES
@@ -181,6 +180,8 @@ def type_customers(df: pd.DataFrame, cfg: DataConfig, source: str) -> CustomerTa
         raise InputError(f"{source}: has a header but no data rows; export the customers table with its rows")
     columns = [str(c).strip() for c in df.columns]
     check_header(Path(source), columns)
+    # Imported here: boundary.data_config uses this package's column helpers (an import cycle otherwise).
+    from ..boundary.data_config import check_against_header
     check_against_header(cfg, columns, source)  # every column the config names exists, spelt exactly
     df = df.set_axis(columns, axis=1).reset_index(drop=True)
     warnings: list[str] = []

@@ -67,6 +67,12 @@ class StageParams:
         """The stage's own rules (ranges, known names)."""
 
 
+# Upper bounds: far beyond any real use, low enough that a typo fails here in one line rather
+# than deep in a stage with an engine's overflow message.
+MAX_SYNTHETIC = 10_000_000
+MAX_TRAIN_ROWS = 1_000_000_000
+
+
 @dataclass
 class IngestParams(StageParams):
     stage: ClassVar[str] = "ingest"
@@ -78,8 +84,9 @@ class IngestParams(StageParams):
     data_config_path: str = ""
 
     def _check(self, named):
-        if self.synthetic_n < 1:
-            raise UsageError(f"{named('synthetic_n')} {self.synthetic_n}: needs a positive number of customers")
+        if not 1 <= self.synthetic_n <= MAX_SYNTHETIC:
+            raise UsageError(f"{named('synthetic_n')} {self.synthetic_n}: needs a positive number of customers, "
+                             f"at most {MAX_SYNTHETIC:,}")
         _seed(self.seed, named)
         for name in ("customers_path", "feedback_path", "consent_path", "data_config_path"):
             value = getattr(self, name)
@@ -108,8 +115,9 @@ class TrainParams(StageParams):
 
     def _check(self, named):
         _seed(self.seed, named)
-        if self.max_train_rows < 1:
-            raise UsageError(f"{named('max_train_rows')} {self.max_train_rows}: needs a positive number of rows")
+        if not 1 <= self.max_train_rows <= MAX_TRAIN_ROWS:
+            raise UsageError(f"{named('max_train_rows')} {self.max_train_rows}: needs a positive number of rows, "
+                             f"at most {MAX_TRAIN_ROWS:,}")
 
 
 @dataclass

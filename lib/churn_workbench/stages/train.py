@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import consent, model, model_card
 from ..boundary import paths
+from ..boundary.data_config import check_allow_columns
 from ..model import contract as contracts
 from ..model import evidence
 from ..model.gate import interval_text
@@ -98,6 +99,8 @@ def run(params: TrainParams) -> dict:
     s = ctx.settings
     allow = tuple(c.strip() for c in f"{s.leakage_allow},{allow_columns}".split(",") if c.strip())
     with ctx.reading() as con:
+        # --allow-columns meets the data config's rules, against the columns the ingest recorded.
+        check_allow_columns(allow_columns, dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall()))
         # The data config's allow_columns, recorded by the ingest beside the column roles.
         allow += tuple(r[0] for r in con.execute(
             "SELECT column_name FROM customer_columns WHERE leakage_allowed").fetchall())

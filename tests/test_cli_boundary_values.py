@@ -1,0 +1,86 @@
+"""Command-line values refused in one line (exit 2) before anything runs: an empty --db, empty or
+out-of-order --stages, absurdly large numbers, a run id that differs from a stored one in letter
+case only, and --allow-columns naming a column that is not a feature of the imported customers."""
+from __future__ import annotations
+
+import pytest
+
+from churn_workbench import cli, db
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A database with one run `base-1` and the column roles an import records."""
+    path = tmp_path / "wb.duckdb"
+    with db.session(path) as con:
+        con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('base-1', now(), 'succeeded')")
+        con.executemany("INSERT INTO customer_columns (column_name, role) VALUES (?, ?)",
+                        [("customer_id", "id"), ("churned", "label"), ("tenure_months", "feature"),
+                         ("name", "name"), ("age", "sensitive")])
+    return path
+
+
+def _refused(argv, capsys, *words):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def test_an_empty_db_is_refused_not_read_as_the_default(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _refused(["--synthetic", "60", "--db", ""], capsys, "empty --db")
+    _refused(["verify", "--db", " "], capsys, "empty --db")
+    _refused(["subject", "export", "--customer", "C1", "--db", ""], capsys, "empty --db")
+
+
+@pytest.mark.parametrize("stages", ["", ",", "ingest,,train"])
+def test_empty_stage_names_are_refused(stages, tmp_path, capsys):
+    _refused(["--synthetic", "60", "--stages", stages, "--db", str(tmp_path / "wb.duckdb")], capsys, "empty stage")
+
+
+@pytest.mark.parametrize("stages", ["feedback,ingest", "ingest,ingest", "train,ingest"])
+def test_stages_out_of_order_or_twice_are_refused_naming_the_order(stages, tmp_path, capsys):
+    err = _refused(["--synthetic", "60", "--stages", stages, "--db", str(tmp_path / "wb.duckdb")], capsys,
+                   "ingest,feedback,train,predict,act")
+    assert "--stages " + ",".join(dict.fromkeys(s for s in ("ingest", "feedback", "train") if s in stages)) in err
+    assert not (tmp_path / "wb.duckdb").exists()
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--synthetic", "99999999999999999999"], ["--synthetic", "10,000,000"]),
+    (["--max-train-rows", "99999999999999999999"], ["--max-train-rows", "1,000,000,000"]),
+])
+def test_huge_numbers_are_refused_with_the_bounds(argv, words, tmp_path, capsys):
+    _refused([*argv, "--db", str(tmp_path / "wb.duckdb")], capsys, *words)
+
+
+def test_huge_retention_periods_are_refused_with_the_bounds(store, capsys, monkeypatch):
+    _refused(["subject", "purge", "--older-than", "99999999999999999999", "--dry-run", "--db", str(store)], capsys,
+             "36500")
+    _refused(["subject", "purge", "--older-than", "1000000", "--dry-run", "--db", str(store)], capsys, "36500")
+    monkeypatch.setenv("WORKBENCH_RETENTION_FEEDBACK_DAYS", "99999999999")
+    _refused(["subject", "purge", "--dry-run", "--db", str(store)], capsys, "WORKBENCH_RETENTION_FEEDBACK_DAYS", "36500")
+
+
+@pytest.mark.parametrize("run_id", ["Base-1", "BASE-1"])
+def test_a_run_id_differing_in_case_only_is_the_same_run(store, run_id, capsys):
+    _refused(["--synthetic", "60", "--db", str(store), "--run-id", run_id], capsys, "base-1", "letter case")
+
+
+def test_resume_with_a_case_variant_names_the_stored_run(store, capsys):
+    _refused(["--resume", "BASE-1", "--db", str(store)], capsys, "no such run", "did you mean base-1")
+
+
+@pytest.mark.parametrize("value,words", [
+    ("nosuchcol", ["'nosuchcol'", "not a column"]),
+    ("tenure_month", ["did you mean 'tenure_months'"]),
+    ("customer_id", ["the id column"]),
+    ("name", ["the name column"]),
+    ("age", ["the sensitive column"]),
+    ("churned", ["the label column"]),
+])
+def test_allow_columns_is_checked_like_the_data_config(store, value, words, capsys):
+    _refused(["--stages", "train", "--allow-columns", value, "--db", str(store)], capsys, "--allow-columns", *words)
