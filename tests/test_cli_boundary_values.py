@@ -38,7 +38,7 @@ def test_an_empty_db_is_refused_not_read_as_the_default(capsys, tmp_path, monkey
 
 @pytest.mark.parametrize("stages", ["", ",", "ingest,,train"])
 def test_empty_stage_names_are_refused(stages, tmp_path, capsys):
-    _refused(["--synthetic", "60", "--stages", stages, "--db", str(tmp_path / "wb.duckdb")], capsys, "empty stage")
+    _refused(["--synthetic", "60", "--stages", stages, "--db", str(tmp_path / "wb.duckdb")], capsys, "empty")
 
 
 @pytest.mark.parametrize("stages", ["feedback,ingest", "ingest,ingest", "train,ingest"])
@@ -84,3 +84,29 @@ def test_resume_with_a_case_variant_names_the_stored_run(store, capsys):
 ])
 def test_allow_columns_is_checked_like_the_data_config(store, value, words, capsys):
     _refused(["--stages", "train", "--allow-columns", value, "--db", str(store)], capsys, "--allow-columns", *words)
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--synthetic", "60", "--action-segments", ""], "--action-segments"),
+    (["--customers", " "], "--customers"),
+    (["--allow-columns", ""], "--allow-columns"),
+    (["subject", "export", "--customer", "C1", "--out", ""], "--out"),
+    (["subject", "export", "--customer", ""], "--customer"),
+    (["compare", "--db", ""], "--db"),
+])
+def test_an_empty_option_value_is_refused_never_read_as_the_default(argv, flag, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    db_given = "--db" in argv
+    _refused([*argv, *([] if db_given else ["--db", str(tmp_path / "wb.duckdb")])], capsys, f"empty {flag}")
+    assert not (tmp_path / "wb.duckdb").exists() and not (tmp_path / "exports").exists()
+
+
+@pytest.mark.parametrize("segments", ["High,,Low", "High,"])
+def test_an_empty_segment_name_is_refused(segments, tmp_path, capsys):
+    _refused(["--synthetic", "60", "--action-segments", segments, "--db", str(tmp_path / "wb.duckdb")], capsys,
+             "--action-segments", "empty segment")
+
+
+def test_an_empty_column_name_in_allow_columns_is_refused(store, capsys):
+    _refused(["--stages", "train", "--allow-columns", "tenure_months,,x", "--db", str(store)], capsys,
+             "--allow-columns", "empty column name")

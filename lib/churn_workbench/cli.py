@@ -25,6 +25,7 @@ import dataclasses
 # (pandas, DuckDB, papermill, scikit-learn, the PII engine) is imported; each command imports what
 # it needs once its arguments are known to be good.
 from . import cli_help
+from .boundary.name_lists import comma_names
 from .boundary.run_ids import check_run_id
 from .errors import INTERRUPT_EXIT_CODES, ConfigurationError, InputError, UsageError, WorkbenchError
 from .stages.params import PARAMS, for_stage
@@ -62,14 +63,15 @@ class _Parser(argparse.ArgumentParser):
         invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
         raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)
 
-
-def _db_value(value: str) -> str:
-    """--db as given: an empty value (`--db "$DB"` with DB unset) is refused, never read as the
-    project's default database."""
-    if not value.strip():
-        raise argparse.ArgumentTypeError("empty --db: name the DuckDB file, or leave out --db for the default "
-                                         "(data/workbench.duckdb, or WORKBENCH_DB)")
-    return value
+    def _get_values(self, action, arg_strings):
+        # An option given an empty value (`--out "$DIR"` with DIR unset) is refused: read as "not
+        # given" it would silently mean the default (another folder, file or database).
+        value = super()._get_values(action, arg_strings)
+        if action.option_strings and isinstance(value, str) and not value.strip():
+            flag = max(action.option_strings, key=len)
+            raise _ArgumentError(f"empty {flag}: give a value" + ("" if action.required else
+                                                                   f", or leave out {flag} for its default"))
+        return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--llm", choices=sorted(LLM_BACKENDS), help="LLM backend (default: local, or WORKBENCH_LLM)")
     p.add_argument("--llm-profile", choices=sorted(LLM_PROFILES), help="preset of LLM settings, e.g. local-cpu "
                    "for a CPU llama.cpp/Ollama server (or WORKBENCH_LLM_PROFILE)")
-    p.add_argument("--db", type=_db_value, help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+    p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     p.add_argument("--run-id", help="id for this run (default: timestamp + random suffix)")
     p.add_argument("--stages", help=f"comma-separated subset of {','.join(STAGES)}")
     p.add_argument("--resume", metavar="RUN_ID", help="finish an interrupted run, skipping its completed stages")
@@ -281,10 +283,7 @@ def _checked(args) -> tuple[list[str], str | None, dict | None]:
     and every stage parameter, input file names included. Returns (stages, run id, parameters)."""
     stages = list(STAGES)
     if args.stages is not None:
-        stages = [s.strip() for s in args.stages.split(",")]
-        if not any(stages) or not all(stages):
-            raise UsageError(f"--stages {args.stages!r}: an empty stage name; give stage names separated by commas "
-                             f"({','.join(STAGES)}), or leave out --stages for all of them")
+        stages = comma_names(args.stages, "--stages", "stage name")
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
             raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
@@ -551,7 +550,7 @@ def _subject_parser() -> argparse.ArgumentParser:
         irreversible.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
         irreversible.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     for action in (export, forget, lift, purge):
-        action.add_argument("--db", type=_db_value, help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+        action.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     return p
 
 
@@ -638,7 +637,7 @@ def _compare(argv: list[str]) -> int:
                 "(and how customers moved between them), the model and its metrics, retention actions, LLM usage.",
                 epilog=f"example: {prog}   (the two newest succeeded runs);  {prog} trial-1 trial-2 --json")
     p.add_argument("runs", nargs="*", metavar="RUN", help="run A (older) and run B; default: the two newest succeeded runs")
-    p.add_argument("--db", type=_db_value, help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
+    p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     try:
         args = p.parse_args(argv)

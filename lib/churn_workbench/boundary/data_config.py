@@ -17,6 +17,7 @@ import difflib
 from typing import Sequence
 
 from ..errors import InputError, UsageError
+from .name_lists import comma_names
 from ..inputs.columns import describe_columns, normalise_name
 from ..inputs.dataconfig import LIST_KEYS, ROLE_KEYS, DataConfig
 from ..vocab import IDENTIFIER_ROLES
@@ -80,17 +81,12 @@ def check_against_header(cfg: DataConfig, columns: Sequence[str], source: str) -
                 raise _missing(cfg, source, key, wanted, columns)
 
 
-def allow_column_names(value: str) -> list[str]:
-    """The names of an `--allow-columns` value (comma-separated; spaces around a name are dropped)."""
-    return [c.strip() for c in (value or "").split(",") if c.strip()]
-
-
 def check_allow_columns(value: str, roles: dict[str, str], where: str = "the customers in the store") -> None:
     """`--allow-columns` (the train parameter) meets the rules of the data config's allow_columns:
     each name is a column of the imported customers, spelt exactly, and a feature column -- the id,
     the label, identifiers and columns taken out of the features have nothing for the leakage guard
     to keep. `roles`: column -> role as the ingest recorded them (table customer_columns)."""
-    for wanted in allow_column_names(value):
+    for wanted in comma_names(value, "--allow-columns", "column name"):
         role = roles.get(wanted)
         if role is None:
             near = near_matches(wanted, list(roles))

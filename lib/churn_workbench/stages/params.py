@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
+from ..boundary.name_lists import comma_names
 from ..boundary.run_ids import check_run_id
 from ..errors import UsageError
 from ..vocab import SEGMENTS
@@ -115,6 +116,7 @@ class TrainParams(StageParams):
 
     def _check(self, named):
         _seed(self.seed, named)
+        comma_names(self.allow_columns, named("allow_columns"), "column name")
         if not 1 <= self.max_train_rows <= MAX_TRAIN_ROWS:
             raise UsageError(f"{named('max_train_rows')} {self.max_train_rows}: needs a positive number of rows, "
                              f"at most {MAX_TRAIN_ROWS:,}")
@@ -136,7 +138,7 @@ class ActParams(StageParams):
     def _check(self, named):
         _provider(self.llm_provider, named)
         _seed(self.seed, named)
-        unknown = sorted({s.strip() for s in self.action_segments.split(",") if s.strip()} - set(SEGMENTS))
+        unknown = sorted(set(comma_names(self.action_segments, named("action_segments"), "segment name")) - set(SEGMENTS))
         if unknown:
             raise UsageError(f"{named('action_segments')} {self.action_segments!r}: unknown segment(s) "
                              f"{', '.join(unknown)}; choose from {','.join(SEGMENTS)}")
