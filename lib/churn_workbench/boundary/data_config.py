@@ -4,7 +4,8 @@ Every column a data config names must be a column of the file, spelt exactly (a 
 case or spacing is not silently taken for it: the error lists the near matches, found with
 difflib). The defaults (`customer_id`, `churned`, and the `name`/`email`/`phone` identifier
 columns) keep their looser matching and may be absent where the README says so. A config that
-contradicts itself is refused: the id or label column given another role, a column both
+contradicts itself is refused: the id or label column given another role, a column under two
+role keys, a column both
 sensitive and not, a column the leakage guard must keep although another key takes it out of
 the features, the id column used as the label.
 
@@ -14,6 +15,7 @@ the data config, the key and the column).
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from typing import Sequence
 
 from ..errors import InputError, UsageError
@@ -39,6 +41,13 @@ def _where(cfg: DataConfig, source: str) -> str:
 
 
 def _missing(cfg: DataConfig, source: str, key: str, wanted: str, columns: Sequence[str]) -> InputError:
+    # Canonically equal names (é as one letter or as e + a combining accent) look identical: say
+    # why they differ instead of suggesting a name that looks the same.
+    same_form = [c for c in columns if unicodedata.normalize("NFC", c) == unicodedata.normalize("NFC", wanted)]
+    if same_form:
+        return InputError(f"{_where(cfg, source)}{key} names {wanted!r}, which differs from the column {same_form[0]!r} "
+                          f"of {source} in its Unicode form only (accents written as separate marks); write the "
+                          "name as the file does")
     near = near_matches(wanted, columns)
     hint = (f"did you mean {' or '.join(repr(c) for c in near)}? (names must match exactly)" if near
             else f"columns found: {describe_columns(columns)}")
@@ -55,6 +64,15 @@ def check_contradictions(cfg: DataConfig, source: str = "") -> None:
             if special in getattr(cfg, other):
                 raise InputError(f"{where}'{special}' is the {key} and is also listed under {other}; "
                                  f"the {key.split('_')[0]} column has that role only")
+    # A column has one role: a phone column that is also "sensitive", or a name column that is also
+    # the e-mail column, would be read one way and reported another.
+    roles: dict[str, str] = {}
+    for key in ROLE_KEYS:
+        for column in getattr(cfg, key):
+            if column in roles:
+                raise InputError(f"{where}'{column}' is listed under both {roles[column]} and {key}; a column has "
+                                 "one role, keep one")
+            roles[column] = key
     both = sorted(set(cfg.sensitive_columns) & set(cfg.not_sensitive_columns))
     if both:
         raise InputError(f"{where}'{both[0]}' is listed under both sensitive_columns and not_sensitive_columns; keep one")

@@ -138,9 +138,12 @@ def _label(series: pd.Series, source: str, column: str, positive_label: str | No
     bad = np.flatnonzero(other.to_numpy())
     if len(bad):
         values = ", ".join(repr(str(v)[:20]) for v in pd.unique(text.iloc[bad])[:3])
+        # With positive_label set, the advice is to change it (it matches none of these values).
+        advice = (f"; positive_label {positive_label!r} in the data config matches none of them, set it to the "
+                  "value that means churn" if positive_label else ", or set positive_label in the data config")
         raise InputError(
             f"{source}: column '{column}' (label) has unexpected value(s) {values} at {describe_rows(bad)}; "
-            f"use {BOOLEAN_SPELLINGS}, or blank for unknown, or set positive_label in the data config"
+            f"use {BOOLEAN_SPELLINGS}, or blank for unknown{advice}"
         )
     return out
 
