@@ -233,7 +233,7 @@ def run(workspace: Workspace, params: dict, stages: list[str], run_id: str | Non
     Ctrl-C / SIGTERM end the run with status "interrupted" (result.interrupted_by names the
     signal, result.exit_code is 130 / 143); it can be finished with `resume`.
     """
-    with workspace.lock(wait), _StopSignals() as stop:
+    with workspace.lock(wait, retry="call it with wait=True"), _StopSignals() as stop:
         return _run_locked(workspace, params, stages, run_id, resume, progress, echo, stop)
 
 

@@ -148,12 +148,14 @@ class Workspace:
 
     # --- one pipeline at a time ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, wait: bool = False, holder: str = "") -> Iterator[None]:
+    def lock(self, wait: bool = False, holder: str = "", retry: str = "") -> Iterator[None]:
         """One writer (a pipeline run or a subject command) per workspace at a time: a second one
         waits (`wait`) or is refused clearly. The command line takes it before it opens the
         database at all, so a second run always meets this lock, never DuckDB's file lock. Taken
         again inside the same process, it is already held (nested use is a no-op). flock is
-        released by the kernel when the process dies, so a killed run never leaves a stale lock."""
+        released by the kernel when the process dies, so a killed run never leaves a stale lock.
+        `retry`: how the caller can wait instead (its own flag or argument), for the refusal; a
+        caller that cannot wait passes nothing and is told only to try again later."""
         key = str(self.lock_path.resolve())
         self.prove_folders()  # before the lock file or anything else is written
         with _HELD_GUARD:
@@ -169,7 +171,7 @@ class Workspace:
                 with _HELD_GUARD:
                     _HELD[key] -= 1
             return
-        with self._flock(wait, holder):
+        with self._flock(wait, holder, retry):
             with _HELD_GUARD:
                 _HELD[key] = 1
             try:
@@ -179,7 +181,7 @@ class Workspace:
                     _HELD.pop(key, None)
 
     @contextlib.contextmanager
-    def _flock(self, wait: bool, holder: str) -> Iterator[None]:
+    def _flock(self, wait: bool, holder: str, retry: str) -> Iterator[None]:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.lock_path, "a+") as fh:
             try:
@@ -188,7 +190,8 @@ class Workspace:
                 fh.seek(0)
                 current = fh.read().strip() or "unknown"
                 raise PipelineBusy(f"{self.db_path}: another pipeline run is using this database ({current}); "
-                                   "wait for it to finish or start this one with --wait") from None
+                                   + (f"wait for it to finish or {retry}" if retry else "try again when it has finished")
+                                   ) from None
             fh.seek(0)
             fh.truncate()
             fh.write(f"pid {os.getpid()}" + (f" {holder}" if holder else ""))
