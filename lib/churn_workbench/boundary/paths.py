@@ -99,6 +99,32 @@ def refuse_existing(paths: list[Path], force: bool, flag: str = "--force") -> No
         raise UsageError(f"{taken[0]}: exists already; choose another name, or pass {flag} to replace it")
 
 
+def private_folder(path: str | Path) -> Path:
+    """`mkdir -p` whose new folders are 0700 (personal data lives below); folders that exist
+    already keep their mode (the user chose them). Returns the path."""
+    path = Path(path)
+    new = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        new.append(folder)
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    for folder in new:  # intermediate folders get the default mode from mkdir(parents=True)
+        os.chmod(folder, PRIVATE_DIR)
+    return path
+
+
+def make_private(*files: str | Path) -> None:
+    """Files holding personal data readable by their owner only (0600), whatever the umask made
+    of them; a name that does not exist (yet) is skipped."""
+    for name in files:
+        try:
+            if (os.stat(name).st_mode & 0o777) != PRIVATE_FILE:
+                os.chmod(name, PRIVATE_FILE)
+        except (FileNotFoundError, PermissionError):
+            continue
+
+
 def write_private(path: str | Path, data: str | bytes, force: bool = False) -> Path:
     """Write `data` to a new file with mode 0600; see the module docstring. Returns the path."""
     path = Path(path)
