@@ -56,3 +56,11 @@ def test_the_snapshot_is_private_and_still_readable_by_its_owner(tmp_path, loose
     assert publish.current_generation(snapshot_dir) == generation
     parquet = [f for f in files if f.suffix == ".parquet"]
     assert parquet and all(isinstance(pd.read_parquet(f), pd.DataFrame) for f in parquet)
+
+
+def test_the_workspace_lock_creates_the_database_folder_private(tmp_path, loose_umask):
+    from churn_workbench.config import load_settings
+    ws = Workspace(load_settings(db_path=str(tmp_path / "ws" / "wb.duckdb")))
+    with ws.lock():
+        pass
+    assert _mode(tmp_path / "ws") == 0o700

@@ -182,7 +182,7 @@ class Workspace:
 
     @contextlib.contextmanager
     def _flock(self, wait: bool, holder: str, retry: str) -> Iterator[None]:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_folder(self.db_path.parent)  # the database and personal data live below
         with open(self.lock_path, "a+") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
