@@ -609,9 +609,10 @@ def _subject(argv: list[str]) -> int:
             kept = done["consent_kept_in_doubt"]
             print(f"customer {done['customer_id']} erased: rows removed: {rows}; LLM requests redacted: "
                   f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id); "
-                  "checked: no row under their id in any table with a customer_id column, nothing of them in the "
-                  "consent register, LLM caches and requests, key store, dashboard snapshot or exports folder "
-                  "(tables without a customer_id column and files elsewhere were not searched)"
+                  "checked: no row under their id in any table with a customer_id column, nor their id in a text "
+                  "column of any other table the workbench does not keep, nothing of them in the consent register, "
+                  "LLM caches and requests, key store, dashboard snapshot or exports folder (their name or e-mail "
+                  "in tables without a customer_id column, and files elsewhere, were not searched)"
                   + (f"; {kept} consent record(s) under a look-alike id kept (another customer's too)" if kept else ""))
         elif args.action == "lift":
             done = subjects.lift(settings, args.customer)

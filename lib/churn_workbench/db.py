@@ -186,6 +186,11 @@ def insert_df(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> i
     return len(df)
 
 
+def workbench_tables() -> set[str]:
+    """The tables the workbench itself creates (its schema, and the imported customers)."""
+    return set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA)) | {"customers"}
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
