@@ -110,3 +110,22 @@ def test_an_empty_segment_name_is_refused(segments, tmp_path, capsys):
 def test_an_empty_column_name_in_allow_columns_is_refused(store, capsys):
     _refused(["--stages", "train", "--allow-columns", "tenure_months,,x", "--db", str(store)], capsys,
              "--allow-columns", "empty column name")
+
+
+@pytest.mark.parametrize("value,words", [
+    ("tenure_month", ["the synthetic customers", "did you mean 'tenure_months'"]),
+    ("age", ["the sensitive column"]),
+])
+def test_allow_columns_with_ingest_in_the_run_is_checked_before_any_stage(value, words, tmp_path, capsys):
+    path = tmp_path / "wb.duckdb"
+    _refused(["--synthetic", "60", "--stages", "ingest,train", "--allow-columns", value, "--db", str(path)], capsys,
+             "--allow-columns", *words)
+    assert not path.exists()
+
+
+def test_allow_columns_is_checked_against_the_customers_file(tmp_path, capsys):
+    customers = tmp_path / "c.csv"
+    customers.write_text("customer_id,churned,tenure,plan\nC1,yes,3,basic\nC2,no,40,premium\n", encoding="utf-8")
+    _refused(["--customers", str(customers), "--allow-columns", "plans", "--db", str(tmp_path / "wb.duckdb")], capsys,
+             "'plans'", str(customers), "did you mean 'plan'")
+    assert not (tmp_path / "wb.duckdb").exists()

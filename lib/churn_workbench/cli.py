@@ -237,11 +237,20 @@ def _check_prerequisites(settings, stages: list[str]) -> None:
                              f"{settings.db_path} has {_PREREQUISITES[needed][1]}; run it too: --stages {','.join(order)}")
 
 
-def _check_allow_columns(settings, value: str) -> None:
-    """--allow-columns against the columns the store's last import recorded (with ingest in the
-    same run, the train stage checks them against what it imported)."""
+def _check_allow_columns(settings, params: dict, stages: list[str]) -> None:
+    """--allow-columns against the columns train will see: those this run's ingest will import
+    (the customers file read and typed now, or a few synthetic customers: the same columns and
+    roles), else those the store's last import recorded."""
     from . import db
     from .boundary.data_config import check_allow_columns
+    if "ingest" in stages:
+        from .stages.ingest import load_inputs
+        small = min(int(params.get("synthetic_n") or 1), 50)  # the generator's columns, not its rows
+        table, _, _ = load_inputs(small, params.get("seed", 42), params.get("customers_path") or "", "", "",
+                                  params.get("data_config_path") or "")
+        where = params.get("customers_path") or "the synthetic customers"
+        check_allow_columns(params["allow_columns"], table.roles, where)
+        return
     if not settings.db_path.exists():
         return
     con = db.connect(settings.db_path, read_only=True, wait_s=0)
@@ -251,7 +260,7 @@ def _check_allow_columns(settings, value: str) -> None:
     finally:
         con.close()
     if roles:
-        check_allow_columns(value, roles)
+        check_allow_columns(params["allow_columns"], roles)
 
 
 def _params(args) -> dict:
@@ -330,8 +339,8 @@ def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, pa
     elif run_id:
         _refuse_existing_run(settings, run_id, args.db)
     _check_prerequisites(settings, stages)
-    if params and params.get("allow_columns") and "ingest" not in stages:
-        _check_allow_columns(settings, params["allow_columns"])
+    if params and params.get("allow_columns") and "train" in stages:
+        _check_allow_columns(settings, params, stages)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider
     try:
