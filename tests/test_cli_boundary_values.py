@@ -129,3 +129,15 @@ def test_allow_columns_is_checked_against_the_customers_file(tmp_path, capsys):
     _refused(["--customers", str(customers), "--allow-columns", "plans", "--db", str(tmp_path / "wb.duckdb")], capsys,
              "'plans'", str(customers), "did you mean 'plan'")
     assert not (tmp_path / "wb.duckdb").exists()
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--synthetic", "60", "--json"], ["--json is an option of verify"]),
+    (["--synthetic", "60", "--heads", "h.jsonl"], ["--heads is an option of verify"]),
+    (["verify", "--synthetic", "60"], ["--synthetic is not an option of verify"]),
+    (["verify", "--stages", "ingest"], ["--stages is not an option of verify"]),
+])
+def test_an_option_of_another_command_is_refused_not_ignored(argv, words, tmp_path, capsys):
+    path = tmp_path / "wb.duckdb"
+    _refused([*argv, "--db", str(path)], capsys, *words)
+    assert not path.exists()

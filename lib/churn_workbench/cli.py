@@ -140,6 +140,7 @@ def main(argv: list[str]) -> int:
         if unknown:
             raise _ArgumentError(unknown)
         args = parser.parse_args(argv)
+        _refuse_foreign_options(parser, args)
         if args.command == "verify" and args.heads and not Path(args.heads).is_file():
             raise UsageError(f"{args.heads}: --heads file does not exist")
         if args.command == "run" and not (args.outcomes or args.outcomes_for or args.simulate_outcomes):
@@ -163,6 +164,24 @@ def main(argv: list[str]) -> int:
         return INTERRUPT_EXIT_CODES.get(name, 130)
     except (_ArgumentError, WorkbenchError) as exc:
         return _error(cli_help.prog(), exc)
+
+
+# The options of `verify`; every other option belongs to a run (or to --outcomes), and the two
+# verify-only options to verify alone.
+_VERIFY_OPTIONS = {"command", "db", "heads", "json", "llm", "llm_profile"}
+
+
+def _refuse_foreign_options(parser: argparse.ArgumentParser, args) -> None:
+    """An option the chosen command does not use is refused, not silently ignored (a `--json` on
+    a run, a `--synthetic` on verify): the user meant something that would not happen."""
+    for action in parser._actions:
+        if not action.option_strings or getattr(args, action.dest, action.default) == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        if args.command == "verify" and action.dest not in _VERIFY_OPTIONS:
+            raise UsageError(f"{flag} is not an option of verify; verify takes --db, --heads and --json")
+        if args.command == "run" and action.dest in ("heads", "json"):
+            raise UsageError(f"{flag} is an option of verify ({cli_help.prog()} verify {flag} ...), not of a run")
 
 
 def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
