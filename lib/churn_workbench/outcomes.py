@@ -29,13 +29,12 @@ from . import audit as audit_mod
 from . import db, effect, synthetic, wiring
 from .audit import AuditLog
 from .boundary import paths
-from .boundary.customer_ids import canonical_series
 from .boundary.run_ids import check_run_id
 from .errors import InputError, UsageError
 from .inputs import read_table
 from .inputs.columns import describe_rows, require_columns
 from .inputs.feedback import parse_timestamps
-from .inputs.values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text
+from .inputs.values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, read_ids
 
 COLUMNS = ("customer_id", "churned", "observed_at")
 STAGE = "outcomes"  # the audit chain's stage name for outcome events (not a pipeline stage)
@@ -48,11 +47,7 @@ def read_outcomes(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     cols = require_columns(df, source, COLUMNS, ())
     if len(df) == 0:
         raise InputError(f"{source}: no data rows; an outcomes file needs one row per customer whose outcome is known")
-    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
-    blank = np.flatnonzero(ids.isna().to_numpy())
-    if len(blank):
-        raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; "
-                         "every outcome needs a customer id")
+    ids = read_ids(df[cols["customer_id"]], source, f"'{cols['customer_id']}'", "outcome needs a customer id")
     dupes = np.flatnonzero(ids.duplicated(keep="first").to_numpy())
     if len(dupes):
         raise InputError(f"{source}: column '{cols['customer_id']}' repeats a customer at {describe_rows(dupes)}; "

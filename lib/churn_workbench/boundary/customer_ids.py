@@ -63,11 +63,36 @@ def canonical_series(ids: pd.Series) -> pd.Series:
     return pd.Series(out, index=ids.index, dtype=object)
 
 
+# An id longer than this is not an id (a column mixed up, a cell holding a whole record).
+MAX_ID_CHARS = 256
+# C0 and C1 control characters: a line break or a tab inside an id (trimmed at the ends already)
+# is a broken cell, and would break every one-line message and report that names the id.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def malformed(ids: pd.Series) -> tuple[str, np.ndarray] | None:
+    """The first rule canonical `ids` break, and the positions that break it; None if none:
+    a control character inside an id, or more than MAX_ID_CHARS characters. Blanks are the
+    callers' (they say what needs an id)."""
+    text = ids.astype("string")
+    for problem, broken in (("a control character (a line break, a tab) inside an id; an id is one line",
+                             text.str.contains(_CONTROL.pattern, regex=True)),
+                            (f"an id longer than {MAX_ID_CHARS} characters", text.str.len() > MAX_ID_CHARS)):
+        rows = np.flatnonzero(broken.fillna(False).to_numpy(dtype=bool))
+        if len(rows):
+            return problem, rows
+    return None
+
+
 def subject_id(value: str) -> str:
-    """The id a data-subject command was given, in canonical form; UsageError when blank."""
+    """The id a data-subject command was given, in canonical form; UsageError when blank or
+    malformed (the rules of `malformed`)."""
     cid = canonical(value)
     if not cid:
         raise UsageError(f"--customer {value!r}: a blank customer id; give the id as stored")
+    bad = malformed(pd.Series([cid]))
+    if bad:
+        raise UsageError(f"--customer {value[:40]!r}: {bad[0]}")
     return cid
 
 

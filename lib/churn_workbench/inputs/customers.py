@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from ..boundary.customer_ids import canonical_series
 from ..errors import InputError
 from ..features import suggest_sensitive
 from ..vocab import IDENTIFIER_ROLES
@@ -22,7 +21,7 @@ from .columns import (
 )
 from .dataconfig import DataConfig
 from .files import check_header, read_table
-from .values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, type_feature
+from .values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, read_ids, type_feature
 
 # Normalised column names that always hold a direct identifier of a person.
 IDENTIFIER_NAMES = frozenset({
@@ -92,10 +91,7 @@ class CustomerTable:
 
 
 def _ids(series: pd.Series, source: str, column: str) -> pd.Series:
-    ids = canonical_series(as_text(series))  # the one canonical form (boundary/customer_ids.py)
-    blank = np.flatnonzero(ids.isna().to_numpy())
-    if len(blank):
-        raise InputError(f"{source}: column '{column}' (id) is blank at {describe_rows(blank)}; every row needs an id")
+    ids = read_ids(series, source, f"'{column}' (id)", "row needs an id")  # canonical (boundary/customer_ids.py)
     codes, _ = pd.factorize(ids)
     _, first = np.unique(codes, return_index=True)
     repeats = np.flatnonzero(pd.Series(codes).duplicated().to_numpy())
