@@ -58,6 +58,12 @@ def read_outcomes(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     if len(missing):
         raise InputError(f"{source}: column '{cols['observed_at']}' is blank at {describe_rows(missing)}; "
                          "give the date each outcome was observed")
+    # An outcome is observed, so it lies in the past; a day of slack for time zones. A date ahead
+    # of that is a typo (2062 for 2026) that would hold the loop's effect report up for years.
+    ahead = np.flatnonzero((observed > pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1)).to_numpy())
+    if len(ahead):
+        raise InputError(f"{source}: column '{cols['observed_at']}' is in the future at {describe_rows(ahead)}; "
+                         "give the date each outcome was observed")
     return pd.DataFrame({"customer_id": ids.astype(str).to_numpy(), "churned": churned,
                          "observed_at": observed.to_numpy()})
 
