@@ -141,3 +141,9 @@ def test_an_option_of_another_command_is_refused_not_ignored(argv, words, tmp_pa
     path = tmp_path / "wb.duckdb"
     _refused([*argv, "--db", str(path)], capsys, *words)
     assert not path.exists()
+
+
+@pytest.mark.parametrize("argv", [["compare", "BASE-1", "base-1"], ["--simulate-outcomes", "BASE-1"],
+                                  ["--resume", "Base-1"]])
+def test_every_lookup_of_a_run_names_its_case_twin(store, argv, capsys):
+    _refused([*argv, "--db", str(store)], capsys, "did you mean base-1")

@@ -431,14 +431,12 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
 def _resume_params(args, settings):
     from . import db
     from .config import load_settings
+    from .runs import case_twin_hint
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params, status, llm_provider FROM runs WHERE run_id = ?", [args.resume]).fetchone()
+        hint = case_twin_hint(con, args.resume) if row is None else ""
     if row is None:
-        with db.session(settings.db_path) as con:
-            twin = con.execute("SELECT run_id FROM runs WHERE lower(run_id) = lower(?) ORDER BY 1 LIMIT 1",
-                               [args.resume]).fetchone()
-        raise UsageError(f"--resume {args.resume}: no such run in {settings.db_path}"
-                         + (f"; did you mean {twin[0]} (run ids keep letter case)?" if twin else ""))
+        raise UsageError(f"--resume {args.resume}: no such run in {settings.db_path}{hint}")
     if row[1] == "succeeded":
         raise UsageError(f"--resume {args.resume}: that run already succeeded; nothing to resume")
     params = json.loads(row[0])

@@ -35,6 +35,7 @@ from .inputs import read_table
 from .inputs.columns import describe_rows, require_columns
 from .inputs.feedback import parse_timestamps
 from .inputs.values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, read_ids
+from .runs import case_twin_hint
 
 COLUMNS = ("customer_id", "churned", "observed_at")
 STAGE = "outcomes"  # the audit chain's stage name for outcome events (not a pipeline stage)
@@ -105,7 +106,8 @@ def choose_run(con, outcomes: pd.DataFrame, source: str, run_id: str | None) -> 
     runs = experiment_runs(con)
     if run_id:
         if run_id not in set(runs["run_id"]):
-            raise UsageError(f"--outcomes-for {run_id}: that run has no actions in this database")
+            raise UsageError(f"--outcomes-for {run_id}: that run has no actions in this database"
+                             f"{case_twin_hint(con, run_id)}")
         return run_id
     first = outcomes["observed_at"].min()
     before = runs[runs["acted_at"] < first]
@@ -165,7 +167,8 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()
         if row is None:
-            raise UsageError(f"--simulate-outcomes {run_id}: no such run in {settings.db_path}")
+            raise UsageError(f"--simulate-outcomes {run_id}: no such run in {settings.db_path}"
+                             f"{case_twin_hint(con, run_id)}")
         params = json.loads(row[0] or "{}")
         if params.get("customers_path"):
             raise UsageError(f"--simulate-outcomes {run_id}: that run used your own customers file; outcomes can "
