@@ -58,6 +58,10 @@ def _error(prog: str, exc: Exception) -> int:
     return 2 if usage else exc.exit_code
 
 
+# Options whose value is a run id: an empty one is refused by the run id's own rule.
+_RUN_ID_OPTIONS = {"run_id", "resume", "outcomes_for", "simulate_outcomes"}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
         invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
@@ -69,6 +73,8 @@ class _Parser(argparse.ArgumentParser):
         value = super()._get_values(action, arg_strings)
         if action.option_strings and isinstance(value, str) and not value.strip():
             flag = max(action.option_strings, key=len)
+            if action.dest in _RUN_ID_OPTIONS:
+                check_run_id(value, flag)  # the run id's own one-line refusal (it names the rules)
             raise _ArgumentError(f"empty {flag}: give a value" + ("" if action.required else
                                                                    f", or leave out {flag} for its default"))
         return value
