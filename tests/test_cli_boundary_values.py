@@ -147,3 +147,13 @@ def test_an_option_of_another_command_is_refused_not_ignored(argv, words, tmp_pa
                                   ["--resume", "Base-1"]])
 def test_every_lookup_of_a_run_names_its_case_twin(store, argv, capsys):
     _refused([*argv, "--db", str(store)], capsys, "did you mean base-1")
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["dashboard", "--db", ""], ["empty --db"]),
+    (["dashboard", "--ip", " "], ["empty --ip"]),
+    (["dashboard", "--port", "70000"], ["--port=70000", "from 1 to 65535"]),
+    (["dashboard", "--port", "0"], ["--port=0"]),
+])
+def test_the_dashboard_command_applies_the_same_rules(argv, words, capsys):
+    _refused(argv, capsys, *words)

@@ -26,6 +26,7 @@ import dataclasses
 # it needs once its arguments are known to be good.
 from . import cli_help
 from .boundary.name_lists import comma_names
+from .boundary.options import refuse_empty
 from .boundary.run_ids import check_run_id
 from .errors import INTERRUPT_EXIT_CODES, ConfigurationError, InputError, UsageError, WorkbenchError
 from .stages.params import PARAMS, for_stage
@@ -75,8 +76,7 @@ class _Parser(argparse.ArgumentParser):
             flag = max(action.option_strings, key=len)
             if action.dest in _RUN_ID_OPTIONS:
                 check_run_id(value, flag)  # the run id's own one-line refusal (it names the rules)
-            raise _ArgumentError(f"empty {flag}: give a value" + ("" if action.required else
-                                                                   f", or leave out {flag} for its default"))
+            refuse_empty(flag, value, action.required)
         return value
 
 
