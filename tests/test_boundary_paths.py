@@ -19,6 +19,12 @@ from conftest import ROOT
 
 
 @pytest.fixture
+def elsewhere(tmp_path_factory):
+    """A folder outside the workspace (an --out inside the workspace is refused)."""
+    return tmp_path_factory.mktemp("handover")
+
+
+@pytest.fixture
 def store(workspace):
     s = small_store.settings(workspace.root)
     small_store.build(s)
@@ -29,36 +35,36 @@ def _export(*extra):
     return cli.main(["subject", "export", "--customer", "C7302", *extra])
 
 
-def test_an_export_never_writes_through_a_link(store, tmp_path, capsys):
-    victim = tmp_path / "victim.txt"
+def test_an_export_never_writes_through_a_link(store, elsewhere, capsys):
+    victim = elsewhere / "victim.txt"
     victim.write_text("precious")
-    os.symlink(victim, tmp_path / "access.json")
-    assert _export("--out", str(tmp_path / "access.json")) == 2
+    os.symlink(victim, elsewhere / "access.json")
+    assert _export("--out", str(elsewhere / "access.json")) == 2
     assert "exists already" in capsys.readouterr().err
     assert victim.read_text() == "precious"
     # Even when told to replace: the link is replaced as a name, the file it pointed to is left alone.
-    assert _export("--out", str(tmp_path / "access.json"), "--force") == 0
+    assert _export("--out", str(elsewhere / "access.json"), "--force") == 0
     assert victim.read_text() == "precious"
-    assert not (tmp_path / "access.json").is_symlink()
-    assert json.loads((tmp_path / "access.json").read_text())["customer_id"] == "C7302"
+    assert not (elsewhere / "access.json").is_symlink()
+    assert json.loads((elsewhere / "access.json").read_text())["customer_id"] == "C7302"
 
 
-def test_an_existing_file_is_kept_unless_forced(store, tmp_path, capsys):
-    (tmp_path / "access.md").write_text("an earlier report")
-    assert _export("--out", str(tmp_path / "access.json")) == 2
-    assert not (tmp_path / "access.json").exists(), "refused before writing either file"
-    assert (tmp_path / "access.md").read_text() == "an earlier report"
-    assert _export("--out", str(tmp_path / "access.json"), "--force") == 0
-    assert "C7302" in (tmp_path / "access.md").read_text()
+def test_an_existing_file_is_kept_unless_forced(store, elsewhere, capsys):
+    (elsewhere / "access.md").write_text("an earlier report")
+    assert _export("--out", str(elsewhere / "access.json")) == 2
+    assert not (elsewhere / "access.json").exists(), "refused before writing either file"
+    assert (elsewhere / "access.md").read_text() == "an earlier report"
+    assert _export("--out", str(elsewhere / "access.json"), "--force") == 0
+    assert "C7302" in (elsewhere / "access.md").read_text()
 
 
-def test_a_folder_means_inside_it_and_files_are_private(store, tmp_path, capsys):
-    folder = tmp_path / "requests"
+def test_a_folder_means_inside_it_and_files_are_private(store, elsewhere, capsys):
+    folder = elsewhere / "requests"
     folder.mkdir()
     assert _export("--out", str(folder)) == 0
     written = sorted(p.name for p in folder.iterdir())
     assert len(written) == 2 and written[0].endswith(".json") and written[1].endswith(".md")
-    assert not (tmp_path / "requests.json").exists()
+    assert not (elsewhere / "requests.json").exists()
     for path in folder.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
@@ -75,14 +81,14 @@ def test_without_out_the_export_stays_in_the_workspace_not_the_current_directory
     assert str(exports) in capsys.readouterr().out
 
 
-def test_export_refuses_while_a_pipeline_holds_the_database(store, tmp_path, capsys):
+def test_export_refuses_while_a_pipeline_holds_the_database(store, elsewhere, capsys):
     import fcntl
     lock_file = store.db_path.with_name(store.db_path.name + ".lock")
     with open(lock_file, "a+") as running_pipeline:  # another process's hold, as flock sees it
         fcntl.flock(running_pipeline, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert _export("--out", str(tmp_path / "a.json")) == 2
+        assert _export("--out", str(elsewhere / "a.json")) == 2
     assert "another pipeline run is using this database" in capsys.readouterr().err
-    assert not (tmp_path / "a.json").exists()
+    assert not (elsewhere / "a.json").exists()
 
 
 def test_inside_refuses_every_way_out(tmp_path):

@@ -168,13 +168,14 @@ def test_forget_removes_redacts_declares_hashes_and_tombstones(tmp_path):
         assert set(details["added_row_hashes"]["llm_egress"]) == {"r-old", "r-new"}
         assert _replay(_all_hashes(con), details) == before   # verify can rebuild every run's digest
         assert "Alice" not in event[2] and '"A"' not in event[2]
-        assert tombstones.is_tombstoned(con, refs, "A") and tombstones.is_tombstoned(con, refs, " a")
+        # Letter case is kept: "a" is another customer, not tombstoned.
+        assert tombstones.is_tombstoned(con, refs, "A") and not tombstones.is_tombstoned(con, refs, "a")
         kept, fb, cons, counts = tombstones.strip(
             con, refs, pd.DataFrame({"customer_id": ["A", "B", "C"]}),
-            pd.DataFrame({"customer_id": ["a ", "B"], "text": ["x", "y"]}),
+            pd.DataFrame({"customer_id": ["A", "B"], "text": ["x", "y"]}),
             pd.DataFrame({"customer_id": ["A"], "purpose": ["marketing"]}))
         assert list(kept["customer_id"]) == ["B", "C"] and list(fb["customer_id"]) == ["B"] and cons.empty
-        assert counts == {"customers": 1, "feedback": 1, "consent_records": 1}
+        assert counts == {"customers": 1, "feedback": 1, "consent_records": 1, "looks_like_erased": 0}
     assert refs.known(["A"]) == [False]
     with pytest.raises(UsageError, match="customer A: no data held .*already erased"):
         forget(settings, "A", republish=False)

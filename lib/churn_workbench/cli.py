@@ -25,6 +25,8 @@ import dataclasses
 # (pandas, DuckDB, papermill, scikit-learn, the PII engine) is imported; each command imports what
 # it needs once its arguments are known to be good.
 from . import cli_help
+from .boundary.name_lists import comma_names
+from .boundary.options import refuse_empty
 from .boundary.run_ids import check_run_id
 from .errors import INTERRUPT_EXIT_CODES, ConfigurationError, InputError, UsageError, WorkbenchError
 from .stages.params import PARAMS, for_stage
@@ -57,10 +59,25 @@ def _error(prog: str, exc: Exception) -> int:
     return 2 if usage else exc.exit_code
 
 
+# Options whose value is a run id: an empty one is refused by the run id's own rule.
+_RUN_ID_OPTIONS = {"run_id", "resume", "outcomes_for", "simulate_outcomes"}
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
         invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
         raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)
+
+    def _get_values(self, action, arg_strings):
+        # An option given an empty value (`--out "$DIR"` with DIR unset) is refused: read as "not
+        # given" it would silently mean the default (another folder, file or database).
+        value = super()._get_values(action, arg_strings)
+        if action.option_strings and isinstance(value, str) and not value.strip():
+            flag = max(action.option_strings, key=len)
+            if action.dest in _RUN_ID_OPTIONS:
+                check_run_id(value, flag)  # the run id's own one-line refusal (it names the rules)
+            refuse_empty(flag, value, action.required)
+        return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -129,6 +146,7 @@ def main(argv: list[str]) -> int:
         if unknown:
             raise _ArgumentError(unknown)
         args = parser.parse_args(argv)
+        _refuse_foreign_options(parser, args)
         if args.command == "verify" and args.heads and not Path(args.heads).is_file():
             raise UsageError(f"{args.heads}: --heads file does not exist")
         if args.command == "run" and not (args.outcomes or args.outcomes_for or args.simulate_outcomes):
@@ -152,6 +170,24 @@ def main(argv: list[str]) -> int:
         return INTERRUPT_EXIT_CODES.get(name, 130)
     except (_ArgumentError, WorkbenchError) as exc:
         return _error(cli_help.prog(), exc)
+
+
+# The options of `verify`; every other option belongs to a run (or to --outcomes), and the two
+# verify-only options to verify alone.
+_VERIFY_OPTIONS = {"command", "db", "heads", "json", "llm", "llm_profile"}
+
+
+def _refuse_foreign_options(parser: argparse.ArgumentParser, args) -> None:
+    """An option the chosen command does not use is refused, not silently ignored (a `--json` on
+    a run, a `--synthetic` on verify): the user meant something that would not happen."""
+    for action in parser._actions:
+        if not action.option_strings or getattr(args, action.dest, action.default) == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        if args.command == "verify" and action.dest not in _VERIFY_OPTIONS:
+            raise UsageError(f"{flag} is not an option of verify; verify takes --db, --heads and --json")
+        if args.command == "run" and action.dest in ("heads", "json"):
+            raise UsageError(f"{flag} is an option of verify ({cli_help.prog()} verify {flag} ...), not of a run")
 
 
 def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
@@ -226,6 +262,32 @@ def _check_prerequisites(settings, stages: list[str]) -> None:
                              f"{settings.db_path} has {_PREREQUISITES[needed][1]}; run it too: --stages {','.join(order)}")
 
 
+def _check_allow_columns(settings, params: dict, stages: list[str]) -> None:
+    """--allow-columns against the columns train will see: those this run's ingest will import
+    (the customers file read and typed now, or a few synthetic customers: the same columns and
+    roles), else those the store's last import recorded."""
+    from . import db
+    from .boundary.data_config import check_allow_columns
+    if "ingest" in stages:
+        from .stages.ingest import load_inputs
+        small = min(int(params.get("synthetic_n") or 1), 50)  # the generator's columns, not its rows
+        table, _, _ = load_inputs(small, params.get("seed", 42), params.get("customers_path") or "", "", "",
+                                  params.get("data_config_path") or "")
+        where = params.get("customers_path") or "the synthetic customers"
+        check_allow_columns(params["allow_columns"], table.roles, where)
+        return
+    if not settings.db_path.exists():
+        return
+    con = db.connect(settings.db_path, read_only=True, wait_s=0)
+    try:
+        roles = dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall()) \
+            if db.table_exists(con, "customer_columns") else {}
+    finally:
+        con.close()
+    if roles:
+        check_allow_columns(params["allow_columns"], roles)
+
+
 def _params(args) -> dict:
     absolute = lambda v: str(Path(v).resolve()) if v else ""
     derived = {name: getattr(args, name) for name in _derived_parameters() if getattr(args, name) is not None}
@@ -254,11 +316,17 @@ def _checked(args) -> tuple[list[str], str | None, dict | None]:
     """What needs neither settings nor the database (nor the heavy stack): the stages, the run id
     and every stage parameter, input file names included. Returns (stages, run id, parameters)."""
     stages = list(STAGES)
-    if args.stages:
-        stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if args.stages is not None:
+        stages = comma_names(args.stages, "--stages", "stage name")
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
             raise UsageError(f"--stages: unknown stage(s) {', '.join(unknown)}; choose from {','.join(STAGES)}")
+        # Each stage reads what the ones before it wrote: given out of order (or twice) they would
+        # run on missing or stale data and still report success.
+        ordered = [s for s in STAGES if s in stages]
+        if stages != ordered:
+            raise UsageError(f"--stages {args.stages}: stages run in the pipeline's order ({','.join(STAGES)}), each "
+                             f"once; give --stages {','.join(ordered)}")
     if args.resume:
         return stages, check_run_id(args.resume, "--resume"), None
     run_id = check_run_id(args.run_id, "--run-id") if args.run_id is not None else None
@@ -278,7 +346,7 @@ def start(args, settings, echo=print, checked=None) -> "RunResult":
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
     from .workspace import Workspace
     ws = Workspace(settings)
-    with ws.lock(args.wait):
+    with ws.lock(args.wait, retry="start this one with --wait"):
         return _run_locked(args, ws, stages, run_id, params, echo)
 
 
@@ -296,6 +364,8 @@ def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, pa
     elif run_id:
         _refuse_existing_run(settings, run_id, args.db)
     _check_prerequisites(settings, stages)
+    if params and params.get("allow_columns") and "train" in stages:
+        _check_allow_columns(settings, params, stages)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider
     try:
@@ -348,6 +418,13 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
         return
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        # A run's folder is named by its id, and on a case-insensitive file system (macOS, Windows,
+        # many bind mounts) `Base-1` and `base-1` are one folder: ids differing in case only are one run.
+        twin = con.execute("SELECT run_id FROM runs WHERE lower(run_id) = lower(?) AND run_id <> ? ORDER BY 1 LIMIT 1",
+                           [run_id, run_id]).fetchone()
+    if row is None and twin is not None:
+        raise UsageError(f"--run-id {run_id}: run {twin[0]} exists already and differs only in letter case (one "
+                         "folder on a case-insensitive file system); choose another --run-id")
     if row is None:
         return
     if row[0] == "succeeded":
@@ -360,10 +437,12 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
 def _resume_params(args, settings):
     from . import db
     from .config import load_settings
+    from .runs import case_twin_hint
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params, status, llm_provider FROM runs WHERE run_id = ?", [args.resume]).fetchone()
+        hint = case_twin_hint(con, args.resume) if row is None else ""
     if row is None:
-        raise UsageError(f"--resume {args.resume}: no such run in {settings.db_path}")
+        raise UsageError(f"--resume {args.resume}: no such run in {settings.db_path}{hint}")
     if row[1] == "succeeded":
         raise UsageError(f"--resume {args.resume}: that run already succeeded; nothing to resume")
     params = json.loads(row[0])
@@ -401,6 +480,11 @@ def _print_summary(settings, result, elapsed: float, db_arg: str | None = None) 
         labelled = ingest.get("labelled")
         print(f"  input:    {ingest.get('customers', 0):,} customers" + (f" ({labelled:,} labelled)" if labelled is not None else "")
               + f", {ingest.get('consent_records', 0):,} consent records")
+        stripped = ingest.get("tombstoned_stripped") or {}
+        if stripped.get("customers") or stripped.get("looks_like_erased"):
+            print(f"  erased:   {stripped.get('customers', 0):,} customers left out (erased ids, tombstoned)" + (
+                f"; {stripped['looks_like_erased']:,} taken in whose id only looks like an erased one "
+                "(another id: check they are not the erased person)" if stripped.get("looks_like_erased") else ""))
         orphans = ingest.get("feedback_orphans_dropped") or 0
         if ingest.get("feedback") or orphans:
             print(f"  feedback: {ingest.get('feedback', 0):,} items" + (
@@ -559,7 +643,10 @@ def _subject(argv: list[str]) -> int:
             kept = done["consent_kept_in_doubt"]
             print(f"customer {done['customer_id']} erased: rows removed: {rows}; LLM requests redacted: "
                   f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id); "
-                  "checked: nothing of them is left in the tables, caches, snapshot or exports folder"
+                  "checked: no row under their id in any table with a customer_id column, nor their id in a text "
+                  "column of any other table the workbench does not keep, nothing of them in the consent register, "
+                  "LLM caches and requests, key store, dashboard snapshot or exports folder (their name or e-mail "
+                  "in tables without a customer_id column, and files elsewhere, were not searched)"
                   + (f"; {kept} consent record(s) under a look-alike id kept (another customer's too)" if kept else ""))
         elif args.action == "lift":
             done = subjects.lift(settings, args.customer)

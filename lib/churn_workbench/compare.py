@@ -133,7 +133,8 @@ def runs(db_path, a: str | None = None, b: str | None = None) -> Comparison:
         known = {r[0] for r in con.execute("SELECT run_id FROM runs WHERE run_id IN (?, ?)", [a, b]).fetchall()}
         for run in (a, b):
             if run not in known:
-                raise UsageError(f"compare: no run {run} in {db_path}")
+                from .runs import case_twin_hint
+                raise UsageError(f"compare: no run {run} in {db_path}{case_twin_hint(con, run)}")
         inputs, notes = _inputs(con, a, b)
         segments, moved = _segments(con, a, b)
         return Comparison(a, b, runs=_runs(con, a, b), inputs=inputs, segments=segments, moved=moved,

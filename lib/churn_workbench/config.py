@@ -16,12 +16,15 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from .boundary.numbers import check_range
 from .boundary.paths import database_file
 from .errors import UsageError
 from .profiles import apply_profile
 from .pseudonyms import default_store
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# A retention period longer than this (100 years) is a typo, and dates before year 1 do not exist.
+MAX_RETENTION_DAYS = 36_500
 # The project is installed editable from lib/, so the checkout root is two levels up.
 PROJECT_ROOT = Path(os.environ.get("WORKBENCH_HOME") or PACKAGE_DIR.parents[1]).resolve()
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
@@ -56,8 +59,9 @@ def pop_env(name: str) -> str | None:
     return os.environ.pop(name, None)
 
 
-def _knob(env: str, default, help: str, **kwargs):
-    return field(default=default, metadata={"env": env, "help": help}, **kwargs)
+def _knob(env: str, default, help: str, lo: float | None = 0, hi: float | None = None, **kwargs):
+    """A setting read from `env`. A number's range is [lo, hi] (boundary.numbers.check_range)."""
+    return field(default=default, metadata={"env": env, "help": help, "range": (lo, hi)}, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -78,11 +82,11 @@ class Settings:
                                           "per-subject secrets of the subject refs, destroyed on erasure "
                                           "(default `.subject_keys.parquet` beside the key file)")
     retention_feedback_days: int | None = _knob("WORKBENCH_RETENTION_FEEDBACK_DAYS", None,
-                                                "days feedback text is kept (by its date; none = no limit)")
+                                                "days feedback text is kept (by its date; none = no limit)", hi=MAX_RETENTION_DAYS)
     retention_egress_days: int | None = _knob("WORKBENCH_RETENTION_EGRESS_DAYS", None,
-                                              "days LLM request payloads are kept (none = no limit)")
+                                              "days LLM request payloads are kept (none = no limit)", hi=MAX_RETENTION_DAYS)
     retention_analysis_days: int | None = _knob("WORKBENCH_RETENTION_ANALYSIS_DAYS", None,
-                                                "days feedback analyses are kept (by their run; none = no limit)")
+                                                "days feedback analyses are kept (by their run; none = no limit)", hi=MAX_RETENTION_DAYS)
     signing_key_file: Path | None = _knob("WORKBENCH_SIGNING_KEY_FILE", None,
                                           "Ed25519 key that signs exported chain heads, created on first use; must be "
                                           "outside the data and audit folders (default `~/.config/churn-workbench/signing_key.pem`)")
@@ -95,49 +99,49 @@ class Settings:
     action_model: str | None = _knob("WORKBENCH_ACTION_MODEL", None, "model id for retention actions")
     openai_model: str | None = _knob("WORKBENCH_OPENAI_MODEL", None, "model id on the OpenAI-compatible endpoint")
     segment_high_share: float = _knob("WORKBENCH_SEGMENT_HIGH_SHARE", 0.10,
-                                      "\"High\" = this top share of customers by expected loss")
-    segment_medium_share: float = _knob("WORKBENCH_SEGMENT_MEDIUM_SHARE", 0.20, "\"Medium\" = the next share")
+                                      "\"High\" = this top share of customers by expected loss", hi=1)
+    segment_medium_share: float = _knob("WORKBENCH_SEGMENT_MEDIUM_SHARE", 0.20, "\"Medium\" = the next share", hi=1)
     segment_high_budget: int = _knob("WORKBENCH_SEGMENT_HIGH_BUDGET", 0, "at most this many \"High\" customers (0 = no cap)")
     model_min_auc: float = _knob("WORKBENCH_MODEL_MIN_AUC", 0.60,
                                  "quality floor: a model whose ROC-AUC interval lies wholly below this is never "
-                                 "promoted (nor is one whose interval reaches chance, 0.5)")
+                                 "promoted (nor is one whose interval reaches chance, 0.5)", hi=1)
     model_gate_tolerance: float = _knob("WORKBENCH_MODEL_GATE_TOLERANCE", 0.005,
                                         "a new model is refused when the interval of its ROC-AUC difference to the "
-                                        "deployed model of the same data contract lies wholly below minus this")
+                                        "deployed model of the same data contract lies wholly below minus this", hi=1)
     model_min_labelled: int = _knob("WORKBENCH_MODEL_MIN_LABELLED", 40,
                                     "fewest labelled customers (who may be profiled) to train on; below it the run "
-                                    "trains nothing and says so")
+                                    "trains nothing and says so", lo=1)
     model_min_per_class: int = _knob("WORKBENCH_MODEL_MIN_PER_CLASS", 10,
-                                     "fewest churned, and fewest not churned, among them")
+                                     "fewest churned, and fewest not churned, among them", lo=1)
     leakage_allow: str = _knob("WORKBENCH_LEAKAGE_ALLOW", "", "comma-separated columns the leakage guard must keep")
-    control_share: float = _knob("WORKBENCH_CONTROL_SHARE", 0.10, "share of contactable customers held out as control")
+    control_share: float = _knob("WORKBENCH_CONTROL_SHARE", 0.10, "share of contactable customers held out as control", hi=1)
     min_control: int = _knob("WORKBENCH_MIN_CONTROL", 30,
                              "fewest control (and treated) customers with outcomes before an effect is reported")
     value_column: str = _knob("WORKBENCH_VALUE_COLUMN", "",
                               "customers column with each customer's value: segments rank by probability x value, "
                               "uplift targeting by effect x value (empty: 1 each)")
-    llm_batch_size: int = _knob("WORKBENCH_LLM_BATCH_SIZE", 8, "feedback items per LLM request")
+    llm_batch_size: int = _knob("WORKBENCH_LLM_BATCH_SIZE", 8, "feedback items per LLM request", lo=1)
     llm_requests_per_minute: int = _knob("WORKBENCH_LLM_RPM", 30, "client-side request limit (0 = none)")
     llm_tokens_per_minute: int = _knob("WORKBENCH_LLM_TPM", 6000, "client-side token limit (0 = none)")
-    llm_concurrency: int = _knob("WORKBENCH_LLM_CONCURRENCY", 4, "parallel LLM requests")
+    llm_concurrency: int = _knob("WORKBENCH_LLM_CONCURRENCY", 4, "parallel LLM requests", lo=1)
     llm_max_requests: int = _knob("WORKBENCH_LLM_MAX_REQUESTS", 2000, "LLM request budget per stage")
     llm_max_tokens: int = _knob("WORKBENCH_LLM_MAX_TOKENS", 500_000, "LLM token budget per stage")
-    llm_timeout_s: float = _knob("WORKBENCH_LLM_TIMEOUT", 30.0, "seconds per LLM request")
+    llm_timeout_s: float = _knob("WORKBENCH_LLM_TIMEOUT", 30.0, "seconds per LLM request", lo=0.1)
     # Tuning values of the LLM request engine (docs/llm.md).
     llm_max_attempts: int = _knob("WORKBENCH_LLM_MAX_ATTEMPTS", 4,
-                                  "attempts of one request on errors (5xx, timeout, connection, bad reply)")
+                                  "attempts of one request on errors (5xx, timeout, connection, bad reply)", lo=1)
     llm_max_rate_limited: int = _knob("WORKBENCH_LLM_MAX_RATE_LIMITED", 8,
                                       "429s tolerated for one request (a 429 means \"later\", not \"broken\")")
     llm_item_tries: int = _knob("WORKBENCH_LLM_ITEM_TRIES", 3,
-                                "requests one item may be part of when its result is missing or invalid")
+                                "requests one item may be part of when its result is missing or invalid", lo=1)
     llm_backoff_s: float = _knob("WORKBENCH_LLM_BACKOFF_S", 1.0, "backoff base in seconds (exponential, equal jitter)")
     llm_backoff_max_s: float = _knob("WORKBENCH_LLM_BACKOFF_MAX_S", 30.0, "backoff ceiling in seconds")
     llm_max_wait_s: float = _knob("WORKBENCH_LLM_MAX_WAIT_S", 60.0,
                                   "longest retry-after honoured; a 429 asking for more than twice this stops egress")
-    llm_rate_window_s: float = _knob("WORKBENCH_LLM_RATE_WINDOW_S", 60.0, "rate limiter window in seconds")
+    llm_rate_window_s: float = _knob("WORKBENCH_LLM_RATE_WINDOW_S", 60.0, "rate limiter window in seconds", lo=0.1)
     llm_min_batch: int | None = _knob("WORKBENCH_LLM_MIN_BATCH", None,
-                                      "smallest batch sent to use leftover capacity in the window (none: batch size / 4)")
-    llm_max_text_chars: int = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", 1000, "feedback cut (at a word) before sending")
+                                      "smallest batch sent to use leftover capacity in the window (none: batch size / 4)", lo=1)
+    llm_max_text_chars: int = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", 1000, "feedback cut (at a word) before sending", lo=1)
     llm_progress: bool = _knob("WORKBENCH_LLM_PROGRESS", True, "progress bar for LLM work")
     llm_progress_file: bool = _knob("WORKBENCH_LLM_PROGRESS_FILE", True,
                                     "progress lines of LLM work for the runner's terminal")
@@ -146,18 +150,18 @@ class Settings:
                             "request, a longer timeout (docs/llm.md)")
     llm_adapt_max_timeout_s: float = _knob("WORKBENCH_LLM_ADAPT_MAX_TIMEOUT", 300.0,
                                            "seconds per LLM request once the endpoint was found slow (the timeout "
-                                           "is raised to this, never lowered)")
+                                           "is raised to this, never lowered)", lo=0.1)
     llm_reasoning_effort: str | None = _knob("WORKBENCH_LLM_REASONING_EFFORT", None,
                                              "reasoning_effort sent to gpt-oss (none: `low` on gpt-oss via groq, "
                                              "else not sent)")
     llm_max_completion_tokens: int = _knob("WORKBENCH_LLM_MAX_COMPLETION_TOKENS", 2048,
-                                           "cap on max_tokens of one LLM request")
-    llm_temperature: float | None = _knob("WORKBENCH_LLM_TEMPERATURE", 0.0, "sent with every request (`none`: not sent)")
+                                           "cap on max_tokens of one LLM request", lo=1)
+    llm_temperature: float | None = _knob("WORKBENCH_LLM_TEMPERATURE", 0.0, "sent with every request (`none`: not sent)", hi=2)
     llm_seed: int | None = _knob("WORKBENCH_LLM_SEED", 7, "sent with every request (`none`: not sent)")
     llm_response_format: str = _knob("WORKBENCH_LLM_RESPONSE_FORMAT", "auto",
                                      "auto (json_schema, then json_object, then text), or one of those")
     llm_fallback_threshold: float = _knob("WORKBENCH_LLM_FALLBACK_THRESHOLD", 0.5,
-                                          "a stage fails when a larger share of the items sent fell back")
+                                          "a stage fails when a larger share of the items sent fell back", hi=1)
     egress_min_zipf: float = _knob("WORKBENCH_EGRESS_MIN_ZIPF", 3.0,
                                    "a word leaves only if its Zipf frequency in its language (wordfreq) is at least this")
     egress_name_min_zipf: float = _knob("WORKBENCH_EGRESS_NAME_MIN_ZIPF", 4.5,
@@ -185,16 +189,18 @@ class Settings:
         set_(self, "data_dir", Path(self.data_dir).resolve())
         set_(self, "db_path", database_file(Path(self.db_path or self.data_dir / "workbench.duckdb").resolve()))
         default_audit = PROJECT_ROOT / "audit" if self.data_dir == DEFAULT_DATA_DIR.resolve() else self.data_dir / "audit"
-        set_(self, "audit_dir", Path(self.audit_dir or default_audit).resolve())
+        # The audit folder's own name is not resolved: a link planted there must stay visible, so
+        # the workspace can refuse it (Workspace.prove_folders) instead of writing through it.
+        audit_dir = Path(os.path.abspath(Path(self.audit_dir or default_audit).expanduser()))
+        set_(self, "audit_dir", audit_dir.parent.resolve() / audit_dir.name)
         set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
         # Signed heads protect the database and the audit folder, so neither default lives there.
         set_(self, "signing_key_file", Path(self.signing_key_file or DEFAULT_SIGNING_KEY_FILE).expanduser().resolve())
         set_(self, "heads_file", Path(self.heads_file or DEFAULT_HEADS_FILE).expanduser().resolve())
         set_(self, "subject_keystore", Path(self.subject_keystore or default_store(self.subject_key_file)).resolve())
-        for name in ("retention_feedback_days", "retention_egress_days", "retention_analysis_days"):
-            days = getattr(self, name)
-            if days is not None and days < 0:
-                raise UsageError(f"WORKBENCH_{name.upper()} must be a number of days >= 0 (got {days})")
+        # Every number in its range, named by its variable: a typo fails here, not in a stage.
+        for f in knobs():
+            check_range(f.metadata["env"], getattr(self, f.name), *f.metadata["range"])
         if not (0 <= self.segment_high_share <= 1 and 0 <= self.segment_medium_share <= 1
                 and self.segment_high_share + self.segment_medium_share <= 1):
             raise UsageError("WORKBENCH_SEGMENT_HIGH_SHARE and WORKBENCH_SEGMENT_MEDIUM_SHARE must lie in [0, 1] "

@@ -14,6 +14,7 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
+from .boundary.paths import make_private, private_folder
 from .errors import DatabaseLocked
 
 SCHEMA_VERSION = 1
@@ -116,11 +117,16 @@ def connect(path: str | Path, read_only: bool = False, wait_s: float = 0.0) -> d
     """Open the database, retrying for up to `wait_s` seconds while another process holds it."""
     path = Path(path)
     if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only)
+            if not read_only:
+                # The store holds names, e-mails and phones: its file and write-ahead log are the
+                # owner's only, also when an older version or a loose umask created them 0644.
+                make_private(path, path.with_name(path.name + ".wal"))
+            return con
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -178,6 +184,11 @@ def insert_df(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> i
     finally:
         con.unregister("_insert_frame")
     return len(df)
+
+
+def workbench_tables() -> set[str]:
+    """The tables the workbench itself creates (its schema, and the imported customers)."""
+    return set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA)) | {"customers"}
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:

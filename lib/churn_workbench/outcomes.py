@@ -29,13 +29,13 @@ from . import audit as audit_mod
 from . import db, effect, synthetic, wiring
 from .audit import AuditLog
 from .boundary import paths
-from .boundary.customer_ids import canonical_series
 from .boundary.run_ids import check_run_id
 from .errors import InputError, UsageError
 from .inputs import read_table
 from .inputs.columns import describe_rows, require_columns
 from .inputs.feedback import parse_timestamps
-from .inputs.values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text
+from .inputs.values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, read_ids
+from .runs import case_twin_hint
 
 COLUMNS = ("customer_id", "churned", "observed_at")
 STAGE = "outcomes"  # the audit chain's stage name for outcome events (not a pipeline stage)
@@ -48,11 +48,7 @@ def read_outcomes(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     cols = require_columns(df, source, COLUMNS, ())
     if len(df) == 0:
         raise InputError(f"{source}: no data rows; an outcomes file needs one row per customer whose outcome is known")
-    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
-    blank = np.flatnonzero(ids.isna().to_numpy())
-    if len(blank):
-        raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; "
-                         "every outcome needs a customer id")
+    ids = read_ids(df[cols["customer_id"]], source, f"'{cols['customer_id']}'", "outcome needs a customer id")
     dupes = np.flatnonzero(ids.duplicated(keep="first").to_numpy())
     if len(dupes):
         raise InputError(f"{source}: column '{cols['customer_id']}' repeats a customer at {describe_rows(dupes)}; "
@@ -62,6 +58,12 @@ def read_outcomes(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     missing = np.flatnonzero(observed.isna().to_numpy())
     if len(missing):
         raise InputError(f"{source}: column '{cols['observed_at']}' is blank at {describe_rows(missing)}; "
+                         "give the date each outcome was observed")
+    # An outcome is observed, so it lies in the past; a day of slack for time zones. A date ahead
+    # of that is a typo (2062 for 2026) that would hold the loop's effect report up for years.
+    ahead = np.flatnonzero((observed > pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1)).to_numpy())
+    if len(ahead):
+        raise InputError(f"{source}: column '{cols['observed_at']}' is in the future at {describe_rows(ahead)}; "
                          "give the date each outcome was observed")
     return pd.DataFrame({"customer_id": ids.astype(str).to_numpy(), "churned": churned,
                          "observed_at": observed.to_numpy()})
@@ -104,7 +106,8 @@ def choose_run(con, outcomes: pd.DataFrame, source: str, run_id: str | None) -> 
     runs = experiment_runs(con)
     if run_id:
         if run_id not in set(runs["run_id"]):
-            raise UsageError(f"--outcomes-for {run_id}: that run has no actions in this database")
+            raise UsageError(f"--outcomes-for {run_id}: that run has no actions in this database"
+                             f"{case_twin_hint(con, run_id)}")
         return run_id
     first = outcomes["observed_at"].min()
     before = runs[runs["acted_at"] < first]
@@ -164,7 +167,8 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
     with db.session(settings.db_path) as con:
         row = con.execute("SELECT params FROM runs WHERE run_id = ?", [run_id]).fetchone()
         if row is None:
-            raise UsageError(f"--simulate-outcomes {run_id}: no such run in {settings.db_path}")
+            raise UsageError(f"--simulate-outcomes {run_id}: no such run in {settings.db_path}"
+                             f"{case_twin_hint(con, run_id)}")
         params = json.loads(row[0] or "{}")
         if params.get("customers_path"):
             raise UsageError(f"--simulate-outcomes {run_id}: that run used your own customers file; outcomes can "

@@ -20,6 +20,14 @@ def latest_run_sql(table_sql: str, runs_sql: str = "runs") -> str:
             "ORDER BY max(r.started_at) DESC NULLS LAST, t.run_id DESC LIMIT 1)")
 
 
+def case_twin_hint(con, run_id: str) -> str:
+    """For a refusal naming an unknown run: "; did you mean <id>?" when a stored run's id differs
+    from `run_id` in letter case only (ids keep case: `Base-1` is not `base-1`), else ""."""
+    twin = con.execute("SELECT run_id FROM runs WHERE lower(run_id) = lower(?) AND run_id <> ? ORDER BY 1 LIMIT 1",
+                       [run_id, run_id]).fetchone()
+    return f"; did you mean {twin[0]} (run ids keep letter case)?" if twin else ""
+
+
 class RunStore:
     """The run tables (`runs`, `stage_runs`) behind one interface: callers never write their SQL.
 
@@ -87,7 +95,8 @@ class RunStore:
 
     def exists(self, run_id: str) -> bool:
         with self.ws.session() as con:
-            return con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()[0] > 0
+            # Ids differing in case only name one folder on a case-insensitive file system: one run.
+            return con.execute("SELECT count(*) FROM runs WHERE lower(run_id) = lower(?)", [run_id]).fetchone()[0] > 0
 
     def succeeded_stages(self, run_id: str) -> set[str]:
         with self.ws.session() as con:

@@ -23,10 +23,12 @@ from typing import Callable, Iterator
 import duckdb
 
 from . import db
+from .boundary import paths
 from .config import Settings, load_settings
 from .errors import PipelineBusy
 
 IDENTITY_TABLE = "workspace_identity"
+EXPORTS_FOLDER = "exports"
 # Workspace locks this process holds (lock file -> depth), so a nested `lock()` does not wait on itself.
 _HELD: dict[str, int] = {}
 _HELD_GUARD = threading.Lock()
@@ -87,6 +89,24 @@ class Workspace:
         return snapshot_dir_of(self.db_path)
 
     @property
+    def exports_dir(self) -> Path:
+        """Where access exports go when no `--out` is given (erasure sweeps it)."""
+        return self.data_dir / EXPORTS_FOLDER
+
+    def prove_folders(self) -> None:
+        """Prove every folder a run or a subject command writes to (audit, runs, models, snapshot,
+        exports) inside the workspace, with no symbolic link on the way down from the folder it
+        hangs off (the database's folder; for an audit folder elsewhere, its parent). Raises
+        UsageError naming the link. `lock()` calls it, so no writer starts without it."""
+        db_dir = self.db_path.parent
+        for folder in (self.models_dir, self.snapshot_dir):
+            paths.no_link_below(db_dir, folder)
+        paths.no_link_below(self.data_dir, self.exports_dir)
+        audit_raw = Path(os.path.abspath(self.audit_dir))
+        anchor = db_dir if audit_raw.is_relative_to(db_dir) else audit_raw.parent
+        paths.no_link_below(anchor, self.runs_dir)
+
+    @property
     def lock_path(self) -> Path:
         return self.db_path.with_name(self.db_path.name + ".lock")
 
@@ -128,13 +148,16 @@ class Workspace:
 
     # --- one pipeline at a time ----------------------------------------------------------------------
     @contextlib.contextmanager
-    def lock(self, wait: bool = False, holder: str = "") -> Iterator[None]:
+    def lock(self, wait: bool = False, holder: str = "", retry: str = "") -> Iterator[None]:
         """One writer (a pipeline run or a subject command) per workspace at a time: a second one
         waits (`wait`) or is refused clearly. The command line takes it before it opens the
         database at all, so a second run always meets this lock, never DuckDB's file lock. Taken
         again inside the same process, it is already held (nested use is a no-op). flock is
-        released by the kernel when the process dies, so a killed run never leaves a stale lock."""
+        released by the kernel when the process dies, so a killed run never leaves a stale lock.
+        `retry`: how the caller can wait instead (its own flag or argument), for the refusal; a
+        caller that cannot wait passes nothing and is told only to try again later."""
         key = str(self.lock_path.resolve())
+        self.prove_folders()  # before the lock file or anything else is written
         with _HELD_GUARD:
             if key in _HELD:
                 _HELD[key] += 1
@@ -148,7 +171,7 @@ class Workspace:
                 with _HELD_GUARD:
                     _HELD[key] -= 1
             return
-        with self._flock(wait, holder):
+        with self._flock(wait, holder, retry):
             with _HELD_GUARD:
                 _HELD[key] = 1
             try:
@@ -158,8 +181,8 @@ class Workspace:
                     _HELD.pop(key, None)
 
     @contextlib.contextmanager
-    def _flock(self, wait: bool, holder: str) -> Iterator[None]:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+    def _flock(self, wait: bool, holder: str, retry: str) -> Iterator[None]:
+        paths.private_folder(self.db_path.parent)  # the database and personal data live below
         with open(self.lock_path, "a+") as fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -167,7 +190,8 @@ class Workspace:
                 fh.seek(0)
                 current = fh.read().strip() or "unknown"
                 raise PipelineBusy(f"{self.db_path}: another pipeline run is using this database ({current}); "
-                                   "wait for it to finish or start this one with --wait") from None
+                                   + (f"wait for it to finish or {retry}" if retry else "try again when it has finished")
+                                   ) from None
             fh.seek(0)
             fh.truncate()
             fh.write(f"pid {os.getpid()}" + (f" {holder}" if holder else ""))

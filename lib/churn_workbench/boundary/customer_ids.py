@@ -11,8 +11,10 @@ duplicate ids). A consent *grant* counts for its canonical id only.
 **Match key** (`match_key_sql`): what a withdrawal or objection matches, and what
 erasure looks for in the consent register. The canonical id, case-folded, with every non-ASCII
 character that imitates an ASCII letter or digit folded to it (Cyrillic `С`, Greek `Ο`,
-mathematical and full-width forms; Unicode TR39 confusables as bundled by
-`confusable-homoglyphs`, see pii/confusables.py), white space trimmed. ASCII characters are
+mathematical and full-width forms, Latin small capitals like `ᴄ`; Unicode TR39 confusables as
+bundled by `confusable-homoglyphs`, see pii/confusables.py), taken before and after NFKC, so a
+look-alike NFKC turns into another letter (`Ϲ` -> `Σ`) still folds to the letter it imitated;
+white space trimmed. ASCII characters are
 never folded onto each other (`O`/`0`, `l`/`1` stay apart: real ids differ by exactly those).
 A withdrawal in doubt wins, so it is generous; a grant is exact, so it is strict.
 
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
-from ..pii.confusables import fold_table
+from ..pii.confusables import ascii_lookalikes
 from ..pii.lazy import build_once
 
 # Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt): invisible when rendered.
@@ -61,32 +63,68 @@ def canonical_series(ids: pd.Series) -> pd.Series:
     return pd.Series(out, index=ids.index, dtype=object)
 
 
+# An id longer than this is not an id (a column mixed up, a cell holding a whole record).
+MAX_ID_CHARS = 256
+# C0 and C1 control characters: a line break or a tab inside an id (trimmed at the ends already)
+# is a broken cell, and would break every one-line message and report that names the id.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def malformed(ids: pd.Series) -> tuple[str, np.ndarray] | None:
+    """The first rule canonical `ids` break, and the positions that break it; None if none:
+    a control character inside an id, or more than MAX_ID_CHARS characters. Blanks are the
+    callers' (they say what needs an id)."""
+    text = ids.astype("string")
+    for problem, broken in (("a control character (a line break, a tab) inside an id; an id is one line",
+                             text.str.contains(_CONTROL.pattern, regex=True)),
+                            (f"an id longer than {MAX_ID_CHARS} characters", text.str.len() > MAX_ID_CHARS)):
+        rows = np.flatnonzero(broken.fillna(False).to_numpy(dtype=bool))
+        if len(rows):
+            return problem, rows
+    return None
+
+
 def subject_id(value: str) -> str:
-    """The id a data-subject command was given, in canonical form; UsageError when blank."""
+    """The id a data-subject command was given, in canonical form; UsageError when blank or
+    malformed (the rules of `malformed`)."""
     cid = canonical(value)
     if not cid:
         raise UsageError(f"--customer {value!r}: a blank customer id; give the id as stored")
+    bad = malformed(pd.Series([cid]))
+    if bad:
+        raise UsageError(f"--customer {value[:40]!r}: {bad[0]}")
     return cid
 
 
 @build_once
 def fold_map() -> dict[int, str]:
-    """code point -> what the match key turns it into ("" = dropped). Non-ASCII only."""
-    confusable = fold_table()
+    """code point -> what the match key turns it into ("" = dropped). Non-ASCII only.
+
+    Stored ids are NFKC already, and NFKC can turn a look-alike into a letter that no longer looks
+    like the original (`Ϲ` U+03F9, a confusable of `C`, becomes `Σ`). So the key of a character
+    is its look-alike letter taken both before and after NFKC: a character folds to the ASCII
+    letter it imitates, its NFKC form folds to that letter too (`Σ` keys as `c`), and otherwise
+    the NFKC form's own look-alike letter applies."""
+    confusable = ascii_lookalikes()
     table: dict[int, str] = {}
+    for cp, target in confusable.items():  # raw form first
+        table[cp] = target
+        nfkc = unicodedata.normalize("NFKC", chr(cp))
+        if len(nfkc) == 1 and not nfkc.isascii():  # ... and what the store keeps of it
+            table.setdefault(ord(nfkc), target)
     for lo, hi in _SCANNED:
         for cp in range(lo, hi):
+            if cp in table:
+                continue
             char = chr(cp)
             if char.isspace():
                 table[cp] = " "
                 continue
             nfkc = unicodedata.normalize("NFKC", char)
             target = nfkc if len(nfkc) == 1 else char
-            target = confusable.get(ord(target), target)
+            target = confusable.get(ord(target), target) if len(target) == 1 else target
             if target != char:
                 table[cp] = target
-    for cp, target in confusable.items():
-        table.setdefault(cp, target)
     for lo, hi in IGNORABLE_RANGES:
         for cp in range(lo, hi + 1):
             table[cp] = ""
@@ -119,10 +157,14 @@ def _sql_template() -> str:
     for cp, target in fold_map().items():
         if target == "" or target.isascii():
             by_target.setdefault(target.lower(), []).append(cp)
-    folded = "lower({x})"
-    for target, points in sorted(by_target.items()):
-        replacement = target.replace("\\", "\\\\")   # RE2 replacement strings treat \ specially
-        folded = f"regexp_replace({folded}, {_literal(_char_class(points))}, {_literal(replacement)}, 'g')"
+    def fold(expr: str) -> str:
+        for target, points in sorted(by_target.items()):
+            replacement = target.replace("\\", "\\\\")   # RE2 replacement strings treat \ specially
+            expr = f"regexp_replace({expr}, {_literal(_char_class(points))}, {_literal(replacement)}, 'g')"
+        return expr
+    # Folded before lower-casing (lower-casing first turns `Σ`, NFKC of the C look-alike `Ϲ`, into
+    # `σ`, an o look-alike), and again after it (a capital whose small letter is the look-alike).
+    folded = fold(f"lower({fold('{x}')})")
     space = " || ".join(f"chr({ord(c)})" for c in ASCII_SPACE)
     any_foldable = _literal(_char_class([cp for points in by_target.values() for cp in points]))
     return (f"(CASE WHEN strlen({{x}}) = length({{x}}) OR NOT regexp_matches({{x}}, {any_foldable}) "

@@ -4,7 +4,8 @@ Every column a data config names must be a column of the file, spelt exactly (a 
 case or spacing is not silently taken for it: the error lists the near matches, found with
 difflib). The defaults (`customer_id`, `churned`, and the `name`/`email`/`phone` identifier
 columns) keep their looser matching and may be absent where the README says so. A config that
-contradicts itself is refused: the id or label column given another role, a column both
+contradicts itself is refused: the id or label column given another role, a column under two
+role keys, a column both
 sensitive and not, a column the leakage guard must keep although another key takes it out of
 the features, the id column used as the label.
 
@@ -14,11 +15,14 @@ the data config, the key and the column).
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from typing import Sequence
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
+from .name_lists import comma_names
 from ..inputs.columns import describe_columns, normalise_name
 from ..inputs.dataconfig import LIST_KEYS, ROLE_KEYS, DataConfig
+from ..vocab import IDENTIFIER_ROLES
 
 DEFAULTS = DataConfig()
 
@@ -37,6 +41,13 @@ def _where(cfg: DataConfig, source: str) -> str:
 
 
 def _missing(cfg: DataConfig, source: str, key: str, wanted: str, columns: Sequence[str]) -> InputError:
+    # Canonically equal names (é as one letter or as e + a combining accent) look identical: say
+    # why they differ instead of suggesting a name that looks the same.
+    same_form = [c for c in columns if unicodedata.normalize("NFC", c) == unicodedata.normalize("NFC", wanted)]
+    if same_form:
+        return InputError(f"{_where(cfg, source)}{key} names {wanted!r}, which differs from the column {same_form[0]!r} "
+                          f"of {source} in its Unicode form only (accents written as separate marks); write the "
+                          "name as the file does")
     near = near_matches(wanted, columns)
     hint = (f"did you mean {' or '.join(repr(c) for c in near)}? (names must match exactly)" if near
             else f"columns found: {describe_columns(columns)}")
@@ -53,6 +64,15 @@ def check_contradictions(cfg: DataConfig, source: str = "") -> None:
             if special in getattr(cfg, other):
                 raise InputError(f"{where}'{special}' is the {key} and is also listed under {other}; "
                                  f"the {key.split('_')[0]} column has that role only")
+    # A column has one role: a phone column that is also "sensitive", or a name column that is also
+    # the e-mail column, would be read one way and reported another.
+    roles: dict[str, str] = {}
+    for key in ROLE_KEYS:
+        for column in getattr(cfg, key):
+            if column in roles:
+                raise InputError(f"{where}'{column}' is listed under both {roles[column]} and {key}; a column has "
+                                 "one role, keep one")
+            roles[column] = key
     both = sorted(set(cfg.sensitive_columns) & set(cfg.not_sensitive_columns))
     if both:
         raise InputError(f"{where}'{both[0]}' is listed under both sensitive_columns and not_sensitive_columns; keep one")
@@ -77,3 +97,20 @@ def check_against_header(cfg: DataConfig, columns: Sequence[str], source: str) -
         for wanted in names:
             if wanted not in columns:
                 raise _missing(cfg, source, key, wanted, columns)
+
+
+def check_allow_columns(value: str, roles: dict[str, str], where: str = "the customers in the store") -> None:
+    """`--allow-columns` (the train parameter) meets the rules of the data config's allow_columns:
+    each name is a column of the imported customers, spelt exactly, and a feature column -- the id,
+    the label, identifiers and columns taken out of the features have nothing for the leakage guard
+    to keep. `roles`: column -> role as the ingest recorded them (table customer_columns)."""
+    for wanted in comma_names(value, "--allow-columns", "column name"):
+        role = roles.get(wanted)
+        if role is None:
+            near = near_matches(wanted, list(roles))
+            hint = (f"did you mean {' or '.join(repr(c) for c in near)}? (names must match exactly)" if near
+                    else f"columns: {describe_columns(list(roles))}")
+            raise UsageError(f"--allow-columns names '{wanted}', which is not a column of {where}; {hint}")
+        if role in ("id", "label", "excluded", "sensitive", "consent", *IDENTIFIER_ROLES):
+            raise UsageError(f"--allow-columns names '{wanted}', the {role} column, which is never a feature: the "
+                             "leakage guard keeps feature columns only")

@@ -6,9 +6,13 @@ models folder, ...) rather than reading settings, so it works for any workspace 
 - `inside(root, candidate)`: the resolved path, only if it lies inside `root` after every
   `..` and symbolic link is followed; a run id or file name that would climb out (`../x`, an
   absolute path, a link planted inside the folder) is refused before anything is written.
+- `no_link_below(anchor, folder)`: `folder` lies inside `anchor` and no part of the way from
+  `anchor` down to it is a symbolic link (the anchor itself may be one); a workspace's folders
+  are proven this way before a run or a subject command writes anything.
 - `write_private(path, data, force)`: a file created with mode 0600, without following a
   link at its name, never over an existing file unless `force` (then the link or file is
   replaced, never written through).
+- `git_work_tree(path)`: the git work tree a path lies in (a `.git` in it or a folder above), if any.
 - `output_path(out, default_dir, default_name)`: what an `--out` value means: nothing = the
   default folder, an existing folder = a file inside it, anything else = that file.
 """
@@ -32,6 +36,34 @@ def inside(root: str | Path, candidate: str | Path) -> Path:
     if resolved != base and not resolved.is_relative_to(base):
         raise UsageError(f"{candidate}: resolves to {resolved}, outside {base}; refusing to write there")
     return resolved
+
+
+def no_link_below(anchor: str | Path, folder: str | Path, what: str = "workspace folder") -> Path:
+    """`folder` as an absolute path, if it lies inside `anchor` with no symbolic link on the way
+    from `anchor` down to it (folders not made yet count as plain: they will be created as
+    folders). A link anywhere on the way would carry what is written there out of the
+    workspace, so it is refused, naming the link, before anything is written."""
+    base = Path(os.path.abspath(anchor))
+    target = Path(os.path.abspath(folder))
+    real_base = base.resolve()
+    for start in (base, real_base):
+        if target == start or target.is_relative_to(start):
+            rest = target.relative_to(start).parts
+            break
+    else:
+        raise UsageError(f"{folder}: a {what} outside the workspace {base}; refusing to write there")
+    step = real_base
+    for part in rest:
+        step = step / part
+        if step.is_symlink():
+            raise UsageError(f"{step}: the {what} {target} is reached through a symbolic link "
+                             f"(-> {os.readlink(step)}); a workspace writes only inside itself: "
+                             "replace the link with a real folder")
+        if not step.exists():
+            break
+        if not step.is_dir():
+            raise UsageError(f"{step}: not a folder; the {what} {target} needs a folder there")
+    return real_base.joinpath(*rest)
 
 
 def database_file(path: str | Path) -> Path:
@@ -67,6 +99,32 @@ def refuse_existing(paths: list[Path], force: bool, flag: str = "--force") -> No
         raise UsageError(f"{taken[0]}: exists already; choose another name, or pass {flag} to replace it")
 
 
+def private_folder(path: str | Path) -> Path:
+    """`mkdir -p` whose new folders are 0700 (personal data lives below); folders that exist
+    already keep their mode (the user chose them). Returns the path."""
+    path = Path(path)
+    new = []
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        new.append(folder)
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    for folder in new:  # intermediate folders get the default mode from mkdir(parents=True)
+        os.chmod(folder, PRIVATE_DIR)
+    return path
+
+
+def make_private(*files: str | Path) -> None:
+    """Files holding personal data readable by their owner only (0600), whatever the umask made
+    of them; a name that does not exist (yet) is skipped."""
+    for name in files:
+        try:
+            if (os.stat(name).st_mode & 0o777) != PRIVATE_FILE:
+                os.chmod(name, PRIVATE_FILE)
+        except (FileNotFoundError, PermissionError):
+            continue
+
+
 def write_private(path: str | Path, data: str | bytes, force: bool = False) -> Path:
     """Write `data` to a new file with mode 0600; see the module docstring. Returns the path."""
     path = Path(path)
@@ -98,6 +156,15 @@ def _fill(fd: int, raw: bytes) -> None:
         fh.write(raw)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def git_work_tree(path: str | Path) -> Path | None:
+    """The top of the git work tree `path` (resolved) lies in, or None."""
+    here = Path(path).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
 
 
 def output_path(out: str | Path | None, default_dir: str | Path, default_name: str) -> Path:

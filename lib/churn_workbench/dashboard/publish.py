@@ -34,6 +34,7 @@ import duckdb
 import pandas as pd
 
 from .. import consent, db, runs, verification
+from ..boundary import paths
 from ..vocab import NOT_SCORED, PURPOSES, sentiment_label_sql
 from ..workspace import Workspace
 
@@ -105,13 +106,15 @@ def publish(ws: Workspace, snapshot_dir: str | Path | None = None) -> Path:
     started = time.monotonic()
     db_path = ws.db_path
     snapshot_dir = Path(snapshot_dir) if snapshot_dir else ws.snapshot_dir
-    snapshot_dir.mkdir(parents=True, exist_ok=True)
+    # The snapshot holds customers' names, e-mails and phones: folders 0700, files 0600 (the
+    # dashboard reads them as the same user).
+    paths.private_folder(snapshot_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     generation = snapshot_dir / f"gen-{stamp}-{os.getpid()}"
     building = snapshot_dir / f".building-{generation.name}"
     verify = _verify(ws) if db_path.exists() else None
     try:
-        building.mkdir()
+        building.mkdir(mode=paths.PRIVATE_DIR)
         con = duckdb.connect(":memory:")
         try:
             counts = _export(con, ws, building)
@@ -119,6 +122,7 @@ def publish(ws: Workspace, snapshot_dir: str | Path | None = None) -> Path:
             con.close()
         meta = _meta(db_path, verify, counts, time.monotonic() - started)
         (building / META).write_text(json.dumps(meta, indent=2, default=str))
+        paths.make_private(*(f for f in building.rglob("*") if f.is_file()))
         os.rename(building, generation)
         tmp_pointer = snapshot_dir / f".{POINTER}.{os.getpid()}.tmp"
         tmp_pointer.write_text(generation.name + "\n")

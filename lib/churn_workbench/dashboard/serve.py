@@ -15,6 +15,8 @@ import socket
 import sys
 from pathlib import Path
 
+from ..boundary.numbers import check_range
+from ..boundary.options import refuse_empty
 from ..errors import UsageError
 from .access import TOKEN_VARIABLE, configured_token, is_loopback, refusal
 
@@ -88,6 +90,9 @@ def main(argv: list[str], prog: str = "churn-workbench dashboard") -> int:
     from ..config import PROJECT_ROOT
     args = parser(prog).parse_args(argv)
     try:
+        for flag, value in (("--ip", args.ip), ("--db", args.db)):
+            refuse_empty(flag, value)
+        check_range("--port", args.port, 1, 65535)
         command, env, url = prepare(args.ip, args.port, args.db, args.generate_token)
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)

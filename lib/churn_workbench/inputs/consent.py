@@ -7,14 +7,13 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from ..boundary.customer_ids import canonical_series
 from ..errors import InputError
 from ..vocab import PURPOSES
 from .columns import describe_rows, require_columns
 from .customers import CustomerTable
 from .feedback import parse_timestamps
 from .files import read_table
-from .values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text
+from .values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, read_ids
 
 
 def read_consent(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
@@ -27,10 +26,7 @@ def read_consent(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     source = str(path)
     df = read_table(path, encoding=encoding)
     cols = require_columns(df, source, ("customer_id", "purpose", "granted"), ("recorded_at", "source"))
-    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
-    blank = np.flatnonzero(ids.isna().to_numpy())
-    if len(blank):
-        raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; every consent record needs a customer id")
+    ids = read_ids(df[cols["customer_id"]], source, f"'{cols['customer_id']}'", "consent record needs a customer id")
     purpose = as_text(df[cols["purpose"]]).str.lower().str.replace(r"[\s-]+", "_", regex=True)
     bad = np.flatnonzero((~purpose.isin(PURPOSES)).to_numpy())
     if len(bad):

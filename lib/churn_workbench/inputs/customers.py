@@ -9,8 +9,6 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from ..boundary.customer_ids import canonical_series
-from ..boundary.data_config import check_against_header
 from ..errors import InputError
 from ..features import suggest_sensitive
 from ..vocab import IDENTIFIER_ROLES
@@ -23,7 +21,7 @@ from .columns import (
 )
 from .dataconfig import DataConfig
 from .files import check_header, read_table
-from .values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, type_feature
+from .values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, read_ids, type_feature
 
 # Normalised column names that always hold a direct identifier of a person.
 IDENTIFIER_NAMES = frozenset({
@@ -93,10 +91,7 @@ class CustomerTable:
 
 
 def _ids(series: pd.Series, source: str, column: str) -> pd.Series:
-    ids = canonical_series(as_text(series))  # the one canonical form (boundary/customer_ids.py)
-    blank = np.flatnonzero(ids.isna().to_numpy())
-    if len(blank):
-        raise InputError(f"{source}: column '{column}' (id) is blank at {describe_rows(blank)}; every row needs an id")
+    ids = read_ids(series, source, f"'{column}' (id)", "row needs an id")  # canonical (boundary/customer_ids.py)
     codes, _ = pd.factorize(ids)
     _, first = np.unique(codes, return_index=True)
     repeats = np.flatnonzero(pd.Series(codes).duplicated().to_numpy())
@@ -139,9 +134,12 @@ def _label(series: pd.Series, source: str, column: str, positive_label: str | No
     bad = np.flatnonzero(other.to_numpy())
     if len(bad):
         values = ", ".join(repr(str(v)[:20]) for v in pd.unique(text.iloc[bad])[:3])
+        # With positive_label set, the advice is to change it (it matches none of these values).
+        advice = (f"; positive_label {positive_label!r} in the data config matches none of them, set it to the "
+                  "value that means churn" if positive_label else ", or set positive_label in the data config")
         raise InputError(
             f"{source}: column '{column}' (label) has unexpected value(s) {values} at {describe_rows(bad)}; "
-            f"use {BOOLEAN_SPELLINGS}, or blank for unknown, or set positive_label in the data config"
+            f"use {BOOLEAN_SPELLINGS}, or blank for unknown{advice}"
         )
     return out
 
@@ -181,6 +179,8 @@ def type_customers(df: pd.DataFrame, cfg: DataConfig, source: str) -> CustomerTa
         raise InputError(f"{source}: has a header but no data rows; export the customers table with its rows")
     columns = [str(c).strip() for c in df.columns]
     check_header(Path(source), columns)
+    # Imported here: boundary.data_config uses this package's column helpers (an import cycle otherwise).
+    from ..boundary.data_config import check_against_header
     check_against_header(cfg, columns, source)  # every column the config names exists, spelt exactly
     df = df.set_axis(columns, axis=1).reset_index(drop=True)
     warnings: list[str] = []

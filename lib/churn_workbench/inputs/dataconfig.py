@@ -70,6 +70,13 @@ def load_data_config(path: str | Path | None) -> DataConfig:
         raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; allowed keys: {', '.join(sorted(known))}")
     values: dict = {}
     for key, value in raw.items():
+        # Column names are matched exactly: spaces at a name's ends (a header's are dropped) would
+        # never match, so they are refused rather than trimmed away unseen.
+        if key not in ("allow_words", "positive_label", "encoding"):
+            for name in value if isinstance(value, list) else [value]:
+                if isinstance(name, str) and name.strip() and name != name.strip():
+                    raise InputError(f"{path}: key '{key}' names {name!r} with spaces at its ends; column names "
+                                     f"match exactly, write {name.strip()!r}")
         if key in ROLE_KEYS or key in LIST_KEYS:
             # A bare string is refused, not wrapped: `x = "a, b"` would otherwise name one odd column.
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):

@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from ..boundary.customer_ids import canonical_series
 from ..errors import InputError
 from .columns import describe_rows, require_columns
 from .files import read_table
-from .values import as_text, parse_dates
+from .values import as_text, parse_dates, read_ids
 
 MAX_TEXT_CHARS = 10_000
 
@@ -57,10 +56,7 @@ def read_feedback(path: str | Path, encoding: str = "utf-8", id_column: str = "c
     cols = require_columns(df, source, ("customer_id", "text"), ("feedback_id", "created_at", "channel"),
                     aliases={"customer_id": id_column})
     warnings: list[str] = []
-    ids = canonical_series(as_text(df[cols["customer_id"]]))  # boundary/customer_ids.py
-    blank = np.flatnonzero(ids.isna().to_numpy())
-    if len(blank):
-        raise InputError(f"{source}: column '{cols['customer_id']}' is blank at {describe_rows(blank)}; every feedback row needs a customer id")
+    ids = read_ids(df[cols["customer_id"]], source, f"'{cols['customer_id']}'", "feedback row needs a customer id")
     text = df[cols["text"]]
     text = text.where(text.isna(), text.astype(str))
     keep = text.notna() & (text.str.strip().str.len() > 0)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from ..boundary.customer_ids import canonical_series, malformed
+from ..errors import InputError
 from .columns import describe_rows
 
 NUMERIC_SHARE = 0.95
@@ -178,3 +180,17 @@ def type_feature(series: pd.Series, name: str) -> _Typed:
         note = (f"column '{name}': {share:.0%} of values are numbers but {len(bad)} are not ({describe_rows(bad)}): "
                 "kept as a category; fix those cells if the column is numeric")
     return _Typed(text.astype("string"), "categorical", note)
+
+
+def read_ids(series: pd.Series, source: str, label: str, needs: str) -> pd.Series:
+    """A column of customer ids in canonical form (boundary/customer_ids.py), checked: a blank id
+    is refused ("every <needs>"), and so is a malformed one (a control character inside, too
+    long), each in one line naming the rows. `label`: how the message names the column."""
+    ids = canonical_series(as_text(series))
+    blank = np.flatnonzero(ids.isna().to_numpy())
+    if len(blank):
+        raise InputError(f"{source}: column {label} is blank at {describe_rows(blank)}; every {needs}")
+    bad = malformed(ids)
+    if bad:
+        raise InputError(f"{source}: column {label} has {bad[0]}, at {describe_rows(bad[1])}")
+    return ids

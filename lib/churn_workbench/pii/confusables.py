@@ -23,8 +23,9 @@ _TOKEN_RE = re.compile(r"[^\W_]+(?:[.\-@_'][^\W_]+)*")
 
 
 @build_once
-def fold_table() -> dict[int, str]:
-    """code point -> the single ASCII letter/digit it is confusable with (non-ASCII only)."""
+def ascii_lookalikes() -> dict[int, str]:
+    """code point -> the single ASCII letter/digit it is confusable with (non-ASCII only), Latin
+    small capitals and other Latin-named look-alikes ("ᴄ") included."""
     data = json.loads(
         resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text(encoding="utf-8")
     )
@@ -39,10 +40,15 @@ def fold_table() -> dict[int, str]:
         for src, dst in pairs:
             if len(src) != 1 or src.isascii() or not src.isalnum() or ord(src) in table:
                 continue
-            if unicodedata.name(src, "").startswith("LATIN"):
-                continue  # accented Latin ("ß", "ü") is spelling, not a disguise
             table[ord(src)] = dst
     return table
+
+
+@build_once
+def fold_table() -> dict[int, str]:
+    """`ascii_lookalikes` without Latin-named letters: in free text accented Latin ("ß", "ü") is
+    spelling, not a disguise."""
+    return {cp: dst for cp, dst in ascii_lookalikes().items() if not unicodedata.name(chr(cp), "").startswith("LATIN")}
 
 
 def fold_mixed_script(view: str) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
+from ..boundary.name_lists import comma_names
 from ..boundary.run_ids import check_run_id
 from ..errors import UsageError
 from ..vocab import SEGMENTS
@@ -67,6 +68,12 @@ class StageParams:
         """The stage's own rules (ranges, known names)."""
 
 
+# Upper bounds: far beyond any real use, low enough that a typo fails here in one line rather
+# than deep in a stage with an engine's overflow message.
+MAX_SYNTHETIC = 10_000_000
+MAX_TRAIN_ROWS = 1_000_000_000
+
+
 @dataclass
 class IngestParams(StageParams):
     stage: ClassVar[str] = "ingest"
@@ -78,8 +85,9 @@ class IngestParams(StageParams):
     data_config_path: str = ""
 
     def _check(self, named):
-        if self.synthetic_n < 1:
-            raise UsageError(f"{named('synthetic_n')} {self.synthetic_n}: needs a positive number of customers")
+        if not 1 <= self.synthetic_n <= MAX_SYNTHETIC:
+            raise UsageError(f"{named('synthetic_n')} {self.synthetic_n}: needs a positive number of customers, "
+                             f"at most {MAX_SYNTHETIC:,}")
         _seed(self.seed, named)
         for name in ("customers_path", "feedback_path", "consent_path", "data_config_path"):
             value = getattr(self, name)
@@ -108,8 +116,10 @@ class TrainParams(StageParams):
 
     def _check(self, named):
         _seed(self.seed, named)
-        if self.max_train_rows < 1:
-            raise UsageError(f"{named('max_train_rows')} {self.max_train_rows}: needs a positive number of rows")
+        comma_names(self.allow_columns, named("allow_columns"), "column name")
+        if not 1 <= self.max_train_rows <= MAX_TRAIN_ROWS:
+            raise UsageError(f"{named('max_train_rows')} {self.max_train_rows}: needs a positive number of rows, "
+                             f"at most {MAX_TRAIN_ROWS:,}")
 
 
 @dataclass
@@ -128,7 +138,7 @@ class ActParams(StageParams):
     def _check(self, named):
         _provider(self.llm_provider, named)
         _seed(self.seed, named)
-        unknown = sorted({s.strip() for s in self.action_segments.split(",") if s.strip()} - set(SEGMENTS))
+        unknown = sorted(set(comma_names(self.action_segments, named("action_segments"), "segment name")) - set(SEGMENTS))
         if unknown:
             raise UsageError(f"{named('action_segments')} {self.action_segments!r}: unknown segment(s) "
                              f"{', '.join(unknown)}; choose from {','.join(SEGMENTS)}")

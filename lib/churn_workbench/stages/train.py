@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import consent, model, model_card
 from ..boundary import paths
+from ..boundary.data_config import check_allow_columns
 from ..model import contract as contracts
 from ..model import evidence
 from ..model.gate import interval_text
@@ -98,6 +99,8 @@ def run(params: TrainParams) -> dict:
     s = ctx.settings
     allow = tuple(c.strip() for c in f"{s.leakage_allow},{allow_columns}".split(",") if c.strip())
     with ctx.reading() as con:
+        # --allow-columns meets the data config's rules, against the columns the ingest recorded.
+        check_allow_columns(allow_columns, dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall()))
         # The data config's allow_columns, recorded by the ingest beside the column roles.
         allow += tuple(r[0] for r in con.execute(
             "SELECT column_name FROM customer_columns WHERE leakage_allowed").fetchall())
@@ -181,6 +184,7 @@ def run(params: TrainParams) -> dict:
     promote, reason = model.quality_gate(m.get("gate_roc_auc"), m.get("gate_roc_auc_ci95"), s.model_min_auc,
                                          comparison, s.model_gate_tolerance, rows=m.get("evaluation_rows"))
     # The run id names a folder: proven inside the workspace's models folder before anything is written.
+    ctx.workspace.prove_folders()  # also when the notebook runs by hand, outside the runner's lock
     directory = paths.inside(ctx.workspace.models_dir, ctx.run_id) / ("" if promote else "not_promoted")
     path, version = model.save_model(trained, directory)
     if promote:

@@ -103,12 +103,16 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
     cid = subject_id(customer_id)
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet, nothing to export")
+    if out is not None and str(out) != "":
+        refuse_destination(Path(str(out)).expanduser(), Workspace(settings))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     # Two exports in one second (two customers) must not meet at one name.
     json_path = paths.output_path(out, exports.folder(settings), f"subject-export-{stamp}-{secrets.token_hex(3)}.json")
     if json_path.suffix.lower() != ".json":
         json_path = json_path.with_name(json_path.name + ".json")
     md_path = json_path.with_suffix(".md")
+    if out is not None and str(out) != "":
+        refuse_destination(json_path, Workspace(settings))
     paths.refuse_existing([json_path, md_path], force)  # before anything is read or recorded
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
     # The README promises the subject commands refuse to run while a pipeline holds the database.
@@ -129,6 +133,29 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
     paths.write_private(json_path, json.dumps(data, indent=2, ensure_ascii=False, default=str), force)
     paths.write_private(md_path, markdown(data), force)
     return json_path, md_path
+
+
+def refuse_destination(path: Path, ws: Workspace) -> None:
+    """An `--out` may not lie inside the workspace (its audit folder, models and snapshot are
+    meant to hold no personal data, a manifest must never be replaced, and erasure sweeps only
+    the exports folder) nor inside a git work tree (a file there can be committed); the
+    workspace's own exports folder is the exception (it is private, git-ignored and erased)."""
+    target = path.parent.resolve() / path.name
+    if target.is_relative_to(ws.exports_dir.resolve()):
+        return
+    places = [(ws.data_dir, "the workspace"), (ws.audit_dir, "the audit folder"), (ws.models_dir, "the models folder"),
+              (ws.snapshot_dir, "the dashboard snapshot")]
+    if ws.root in (ws.data_dir, ws.data_dir.parent):  # the folder holding data/ and audit/ side by side
+        places.append((ws.root, "the workspace"))
+    for folder, what in places:
+        if target.is_relative_to(folder.resolve()):
+            raise UsageError(f"--out {path}: inside {what} ({folder}), where erasure does not look for a person's data "
+                             f"(and manifests and models must stay as written); write it outside the workspace, or "
+                             f"leave out --out for the private exports folder {ws.exports_dir}")
+    tree = paths.git_work_tree(target.parent)
+    if tree is not None:
+        raise UsageError(f"--out {path}: inside the git work tree {tree}, where a personal-data file can be committed; "
+                         "write it outside any repository, or leave out --out for the private exports folder")
 
 
 def _cell(value) -> str:

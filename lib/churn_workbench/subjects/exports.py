@@ -11,12 +11,13 @@ import json
 from pathlib import Path
 
 from ..config import Settings
+from ..workspace import Workspace
 
-FOLDER = "exports"
+
 
 
 def folder(settings: Settings) -> Path:
-    return Path(settings.data_dir) / FOLDER
+    return Workspace(settings).exports_dir
 
 
 def of_customer(settings: Settings, customer_id: str) -> list[Path]:

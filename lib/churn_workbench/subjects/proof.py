@@ -1,7 +1,8 @@
 """After an erasure: search everything the workbench keeps for what is left of the customer.
 
 Independent of the erasure's own plan where it can be: every base table with a `customer_id`
-column is searched (not a list of known tables), the consent register by the erasure's rule for
+column is searched (not a list of known tables), and every text column of any other table the
+workbench does not keep itself, for the exact id, the consent register by the erasure's rule for
 it, the dashboard snapshot's Parquet files and the exports folder by content. What only the
 plan can name (the LLM requests that carried the customer's items, the cached answers about
 their texts, found through rows that are gone now) is re-read and checked item by item.
@@ -28,6 +29,7 @@ def remaining(settings: Settings, refs: SubjectRefs, cid: str, egress: list[Egre
     left: list[str] = []
     with db.session(settings.db_path) as con:
         left += _tables(con, cid)
+        left += _other_tables(con, cid)
         if cache_keys and db.table_exists(con, "analysis_cache"):
             n = con.execute("SELECT count(*) FROM analysis_cache WHERE cache_key IN (SELECT unnest(?))",
                             [cache_keys]).fetchone()[0]
@@ -55,6 +57,33 @@ def _tables(con: duckdb.DuckDBPyConnection, cid: str) -> list[str]:
         n = con.execute(f"SELECT count(*) FROM {db.ident(table)} WHERE {where}", params).fetchone()[0]
         if n:
             left.append(f"{n} row(s) in table {table}")
+    return left
+
+
+def _other_tables(con: duckdb.DuckDBPyConnection, cid: str) -> list[str]:
+    """Tables the workbench does not keep (added by hand or another tool) and that have no
+    customer_id column: every text column searched for the exact id, so the proof does not claim
+    the store is clean while such a table still names the customer."""
+    ours = db.workbench_tables()
+    text_columns: dict[str, list[str]] = {}
+    with_id: set[str] = set()  # searched by _tables
+    for table, column, kind in con.execute(
+            "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c JOIN "
+            "information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema "
+            "WHERE t.table_type = 'BASE TABLE' ORDER BY c.table_name, c.ordinal_position").fetchall():
+        if column.lower() == "customer_id":
+            with_id.add(table)
+        elif kind == "VARCHAR":
+            text_columns.setdefault(table, []).append(column)
+    left = []
+    for table, names in text_columns.items():
+        if table in ours or table in with_id:
+            continue
+        for column in names:
+            n = con.execute(f"SELECT count(*) FROM {db.ident(table)} WHERE trim({db.ident(column)}) = ?",
+                            [cid]).fetchone()[0]
+            if n:
+                left.append(f"{n} row(s) in table {table} (column {column}, not a workbench table) naming the id")
     return left
 
 

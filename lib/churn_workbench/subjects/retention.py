@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import db
 from ..audit import AuditLog
-from ..config import Settings
+from ..config import MAX_RETENTION_DAYS, Settings
 from ..errors import UsageError
 from .. import wiring
 from .erase import compact
@@ -39,8 +39,8 @@ _WHERE = {
 def periods(settings: Settings, older_than: int | None = None) -> dict[str, int]:
     """Retention days per kind: `older_than` for all, else the settings (kinds without one are kept)."""
     if older_than is not None:
-        if older_than < 0:
-            raise UsageError(f"--older-than {older_than}: expected a number of days >= 0")
+        if not 0 <= older_than <= MAX_RETENTION_DAYS:
+            raise UsageError(f"--older-than {older_than}: expected a number of days from 0 to {MAX_RETENTION_DAYS}")
         return {k: int(older_than) for k in KINDS}
     days = {"feedback": settings.retention_feedback_days, "analysis": settings.retention_analysis_days,
             "egress": settings.retention_egress_days}

@@ -1,0 +1,20 @@
+"""Comma-separated lists of names from outside (`--stages`, `--action-segments`, `--allow-columns`).
+
+Spaces around a name are dropped; an empty name (`High,,Low`, a trailing comma) is refused in one
+line: it is a typo or a variable that expanded to nothing, and skipped silently it would change
+what the list means.
+"""
+from __future__ import annotations
+
+from ..errors import UsageError
+
+
+def comma_names(value: str, label: str, what: str = "name") -> list[str]:
+    """The names in `value`, in order; [] for an empty value (callers decide what that means)."""
+    if not (value or "").strip():
+        return []
+    names = [part.strip() for part in value.split(",")]
+    if not all(names):
+        raise UsageError(f"{label} {value!r}: an empty {what}; give {what}s separated by commas, without a comma "
+                         "at either end or two in a row")
+    return names

@@ -1,0 +1,46 @@
+"""A command refused because another run holds the database suggests only what that command
+accepts: the pipeline its --wait flag, the subject commands (which have none) to try again later."""
+from __future__ import annotations
+
+import fcntl
+
+import pytest
+
+from churn_workbench import cli, db
+from churn_workbench.config import load_settings
+from churn_workbench.workspace import Workspace
+
+
+@pytest.fixture
+def held(tmp_path):
+    """The database's workspace lock, held through a separate open file (as another process would)."""
+    path = tmp_path / "wb.duckdb"
+    with db.session(path):
+        pass
+    lock_path = Workspace(load_settings(db_path=str(path))).lock_path
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fh.write("pid 1 test")
+        fh.flush()
+        yield path
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@pytest.mark.parametrize("argv", [
+    ["subject", "export", "--customer", "C1"],
+    ["subject", "forget", "--customer", "C1", "--yes"],
+    ["subject", "lift", "--customer", "C1"],
+    ["subject", "purge", "--older-than", "30", "--yes"],
+])
+def test_subject_commands_busy_never_suggest_a_flag_they_reject(held, argv, capsys):
+    assert cli.main([*argv, "--db", str(held)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "another pipeline run is using this database" in err and "try again" in err, err
+    assert "--wait" not in err and len(err.splitlines()) == 1, err
+
+
+def test_the_pipeline_busy_suggests_its_wait_flag(held, capsys):
+    assert cli.main(["--synthetic", "60", "--db", str(held)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "another pipeline run is using this database" in err and "--wait" in err, err
