@@ -17,9 +17,19 @@ def _events(con, event_type):
 
 
 @pytest.fixture
-def store(workspace):
+def store(workspace, monkeypatch):
+    """600 synthetic customers. The tests of consent, columns and segments train without the
+    nested evaluation (a sixth of the time); the gate's own tests put it back (`gate_evidence`)."""
     ingest.run(IngestParams(synthetic_n=600, seed=5, run_id=""))
+    monkeypatch.setenv("WORKBENCH_MODEL_NESTED_MAX_ROWS", "0")
     return workspace
+
+
+@pytest.fixture
+def gate_evidence(store, monkeypatch):
+    """The default evidence (nested on a table this small), which the gate's decisions rest on."""
+    monkeypatch.delenv("WORKBENCH_MODEL_NESTED_MAX_ROWS")
+    return store
 
 
 def test_objection_to_profiling_keeps_customers_out_of_training(store):
@@ -76,7 +86,8 @@ def test_leakage_is_excluded_with_one_audited_warning_each(store):
     assert "row_no" in candidate.feature_columns and "churn reason" not in candidate.feature_columns
 
 
-def test_quality_gate_keeps_the_previous_model(store):
+def test_quality_gate_keeps_the_previous_model(gate_evidence):
+    store = gate_evidence
     first = train.run(TrainParams(run_id="run-a"))
     assert first["promoted"]
     with db.session(store.db_path) as con:  # labels scrambled: the new model cannot beat the old one
@@ -91,7 +102,8 @@ def test_quality_gate_keeps_the_previous_model(store):
     assert rejected and rejected[-1]["kept"] == first["model_version"]
 
 
-def test_a_first_model_below_the_floor_deploys_nothing_and_says_so(store):
+def test_a_first_model_below_the_floor_deploys_nothing_and_says_so(gate_evidence):
+    store = gate_evidence
     with db.session(store.db_path) as con:
         con.execute("UPDATE customers SET churned = (hash(customer_id) % 3 = 0) WHERE churned IS NOT NULL")
     summary = train.run(TrainParams(run_id=""))
