@@ -86,10 +86,10 @@ def test_leakage_is_excluded_with_one_audited_warning_each(store):
     assert "row_no" in candidate.feature_columns and "churn reason" not in candidate.feature_columns
 
 
-def test_quality_gate_keeps_the_previous_model(gate_evidence):
-    store = gate_evidence
-    first = train.run(TrainParams(run_id="run-a"))
+def test_quality_gate_keeps_the_previous_model(store, monkeypatch):
+    first = train.run(TrainParams(run_id="run-a"))   # the deployed model: only its promotion matters
     assert first["promoted"]
+    monkeypatch.delenv("WORKBENCH_MODEL_NESTED_MAX_ROWS")   # the refusal rests on the default evidence
     with db.session(store.db_path) as con:  # labels scrambled: the new model cannot beat the old one
         con.execute("UPDATE customers SET churned = (hash(customer_id) % 3 = 0) WHERE churned IS NOT NULL")
         con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('run-b', now(), 'interactive')")
