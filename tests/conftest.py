@@ -106,8 +106,8 @@ def pipeline_env(ws: Workspace, **extra) -> dict:
 # tests of a file with a module-scoped fixture stay together. Groups and the files that run
 # pipelines of their own go first: a long one started last keeps every other worker idle until it
 # ends. The sort is stable: the order inside a file stays.
-_SHARED = {"built_local": "ws-local", "built_openai": "ws-openai", "edge_run": "edge-run"}
-_LONG_FIRST = ("ws-openai", "ws-local", "test_robustness.py", "test_egress.py", "test_uplift.py", "test_pipeline.py",
+_SHARED = {"built_local": "ws-local", "built_openai": "ws-openai", "built_loop": "ws-loop", "edge_run": "edge-run"}
+_LONG_FIRST = ("ws-openai", "ws-local", "ws-loop", "test_robustness.py", "test_egress.py", "test_uplift.py", "test_pipeline.py",
                "test_dashboard_browser.py", "test_llm_real_server.py", "test_notebooks.py", "module:test_model.py")
 
 
@@ -129,7 +129,7 @@ def pytest_collection_modifyitems(config, items):
         group = groups[item.nodeid] = _group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
-        if group in ("ws-local", "ws-openai"):
+        if group in ("ws-local", "ws-openai", "ws-loop"):
             item.add_marker(pytest.mark.slow)
     rank = {name: i for i, name in enumerate(_LONG_FIRST)}
     items.sort(key=lambda item: min(rank.get(groups[item.nodeid], len(rank)), rank.get(item.path.name, len(rank))))
@@ -192,4 +192,4 @@ def pytest_xdist_make_scheduler(config, log):
     return None
 
 
-from workspaces import built_local, built_openai  # noqa: E402,F401  (the built-workspace fixtures)
+from workspaces import built_local, built_loop, built_openai  # noqa: E402,F401  (the built-workspace fixtures)
