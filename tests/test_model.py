@@ -98,11 +98,11 @@ def test_weighted_metrics_match_sklearn_with_ties():
 
 
 def test_subsampling_keeps_the_label_rate():
-    data = generate(3_000, seed=2)
+    data = generate(2_000, seed=2)
     X, y = _frame(data)
-    trained = M.train(X, y, seed=0, max_train_rows=1_000)
+    trained = M.train(X, y, seed=0, max_train_rows=500, nested_max_rows=0)
     s = trained.train_summary
-    assert s["train_subsampled"] and s["rows_train"] == 1_000
+    assert s["train_subsampled"] and s["rows_train"] == 500
     assert abs(s["label_rate_train"] - s["label_rate"]) < 0.01
     assert not s["calibration_evidence"]["isotonic_considered"]  # too few positives for isotonic
 
