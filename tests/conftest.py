@@ -107,8 +107,10 @@ def pipeline_env(ws: Workspace, **extra) -> dict:
 # pipelines of their own go first: a long one started last keeps every other worker idle until it
 # ends. The sort is stable: the order inside a file stays.
 _SHARED = {"built_local": "ws-local", "built_openai": "ws-openai", "built_loop": "ws-loop", "edge_run": "edge-run"}
-_LONG_FIRST = ("ws-openai", "ws-local", "ws-loop", "test_robustness.py", "test_egress.py", "test_uplift.py", "test_pipeline.py",
-               "test_dashboard_browser.py", "test_llm_real_server.py", "test_notebooks.py", "module:test_model.py")
+_LONG_FIRST = ("module:test_model_contract.py", "ws-openai", "ws-local", "ws-loop", "test_robustness.py", "test_egress.py",
+               "module:test_egress_pipeline.py", "test_api.py", "test_model_contract.py", "test_uplift.py",
+               "test_pipeline.py", "test_dashboard_browser.py", "test_llm_real_server.py", "test_notebooks.py",
+               "module:test_model.py")
 
 
 def _group(item) -> str | None:
