@@ -345,7 +345,8 @@ def test_a_run_whose_model_was_refused_still_verifies(workspace):
     """The quality gate keeps a refused candidate aside: it is not a run artefact, and verify agrees
     (the stages run in this process, see inprocess.py). A refused model is no failed stage: exit 0."""
     from inprocess import cli
-    run = cli("--quiet", "--synthetic", "80", "--stages", "ingest,feedback,train", env={"WORKBENCH_MODEL_MIN_AUC": "0.999"})
+    run = cli("--quiet", "--synthetic", "80", "--stages", "ingest,feedback,train",
+              env={"WORKBENCH_MODEL_MIN_AUC": "0.999", "WORKBENCH_MODEL_NESTED_MAX_ROWS": "0"})
     assert run.returncode == 0 and "not promoted" in run.stdout + run.stderr
     verify = cli("verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr

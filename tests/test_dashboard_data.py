@@ -6,6 +6,8 @@ snapshot is built and verified exactly as after a pipeline run. The browser test
 """
 from __future__ import annotations
 
+import functools
+import io
 import json
 import os
 import shutil
@@ -47,6 +49,12 @@ class Fixture:
 
 
 def _png(path: Path, title: str, xs, ys) -> None:
+    path.write_bytes(_plot(title, tuple(xs), tuple(ys)))
+
+
+@functools.lru_cache(maxsize=None)
+def _plot(title: str, xs: tuple, ys: tuple) -> bytes:
+    """The same plot for every fixture: drawn once per process."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -55,8 +63,10 @@ def _png(path: Path, title: str, xs, ys) -> None:
     ax.plot([0, 1], [0, 1], "--", color="grey")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
+    return buffer.getvalue()
 
 
 def build_fixture(root: Path, publish: bool = True) -> Fixture:

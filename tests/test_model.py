@@ -98,11 +98,11 @@ def test_weighted_metrics_match_sklearn_with_ties():
 
 
 def test_subsampling_keeps_the_label_rate():
-    data = generate(3_000, seed=2)
+    data = generate(2_000, seed=2)
     X, y = _frame(data)
-    trained = M.train(X, y, seed=0, max_train_rows=1_000)
+    trained = M.train(X, y, seed=0, max_train_rows=500, nested_max_rows=0)
     s = trained.train_summary
-    assert s["train_subsampled"] and s["rows_train"] == 1_000
+    assert s["train_subsampled"] and s["rows_train"] == 500
     assert abs(s["label_rate_train"] - s["label_rate"]) < 0.01
     assert not s["calibration_evidence"]["isotonic_considered"]  # too few positives for isotonic
 
@@ -150,7 +150,7 @@ def test_train_and_score_from_messy_files(tmp_path):
     table = inputs.read_customers(tmp_path / "m.csv")
     X = features.feature_frame(table.frame, table.roles, None)
     assert "email" not in X.columns
-    trained = M.train(X, table.frame.set_index("customer_id")["churned"])
+    trained = M.train(X, table.frame.set_index("customer_id")["churned"], nested_max_rows=0)   # the path, not the evidence
     assert trained.metrics["roc_auc"] > 0.65
     assert "fb_count" in trained.train_summary["dropped_columns"]
     assert len(M.predict_proba(trained, X)) == n
@@ -224,7 +224,7 @@ def test_contributions_are_additive(synthetic):
 @pytest.mark.parametrize("algorithms", [("lightgbm",), ("logistic_regression",), ("catboost",),
                                         ("logistic_regression", "lightgbm", "blend")])
 def test_every_model_kind_saves_and_loads_with_the_allow_list(algorithms, tmp_path):
-    X, y = _frame(generate(3_000, seed=8))
+    X, y = _frame(generate(1_000, seed=8))
     trained = M.train(X, y, algorithms=algorithms)
     path, digest = M.save_model(trained, tmp_path)
     loaded = M.load_model(path, digest)

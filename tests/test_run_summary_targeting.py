@@ -3,13 +3,10 @@ left out match that rule: under uplift targeting nobody is "not in segment High,
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
 from churn_workbench import run_report
-from conftest import ROOT, Workspace, pipeline_env
 
 RISK_EVENTS = {
     ("act", "targeting", None): {"method": "risk", "reason": "no earlier run with enough outcomes"},
@@ -49,23 +46,11 @@ def test_no_act_stage_no_targeting_line():
 
 
 @pytest.fixture(scope="module")
-def loop(tmp_path_factory):
-    """The README's closing-the-loop commands on 300 customers: an experiment, its outcomes, and
-    a run that targets by uplift."""
-    root = tmp_path_factory.mktemp("targeting")
-    ws = Workspace(root, root / "data", root / "data" / "workbench.duckdb", root / "audit")
-    ws.data_dir.mkdir()
-    env = pipeline_env(ws, WORKBENCH_MIN_CONTROL=20)
-    outputs = []
-    for args in (["--synthetic", "300", "--run-id", "trial-1", "--action-segments", "High,Medium,Low",
-                  "--control-share", "0.5", "--quiet"],
-                 ["--simulate-outcomes", "trial-1"],
-                 ["--synthetic", "300", "--run-id", "trial-2", "--quiet"]):
-        done = subprocess.run([sys.executable, "run_pipeline.py", *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=900, stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, f"{args}\n{done.stdout}\n{done.stderr}"
-        outputs.append(done.stdout)
-    return ws, outputs
+def loop(built_loop):
+    """The README's closing-the-loop commands (an experiment, its outcomes, and a run that targets
+    by uplift), built once for the session (tests/workspaces.py, mode "loop")."""
+    ws = built_loop.restore()
+    return ws, [built_loop.output(name) for name in ("trial-1", "outcomes", "trial-2")]
 
 
 def _line(output: str, label: str) -> str:

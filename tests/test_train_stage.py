@@ -17,8 +17,11 @@ def _events(con, event_type):
 
 
 @pytest.fixture
-def store(workspace):
+def store(workspace, monkeypatch):
+    """600 synthetic customers. Training here is without the nested evaluation (a sixth of the
+    time), except where a refusal must rest on the default evidence."""
     ingest.run(IngestParams(synthetic_n=600, seed=5, run_id=""))
+    monkeypatch.setenv("WORKBENCH_MODEL_NESTED_MAX_ROWS", "0")
     return workspace
 
 
@@ -76,9 +79,10 @@ def test_leakage_is_excluded_with_one_audited_warning_each(store):
     assert "row_no" in candidate.feature_columns and "churn reason" not in candidate.feature_columns
 
 
-def test_quality_gate_keeps_the_previous_model(store):
-    first = train.run(TrainParams(run_id="run-a"))
+def test_quality_gate_keeps_the_previous_model(store, monkeypatch):
+    first = train.run(TrainParams(run_id="run-a"))   # the deployed model: only its promotion matters
     assert first["promoted"]
+    monkeypatch.delenv("WORKBENCH_MODEL_NESTED_MAX_ROWS")   # the refusal rests on the default evidence
     with db.session(store.db_path) as con:  # labels scrambled: the new model cannot beat the old one
         con.execute("UPDATE customers SET churned = (hash(customer_id) % 3 = 0) WHERE churned IS NOT NULL")
         con.execute("INSERT INTO runs (run_id, started_at, status) VALUES ('run-b', now(), 'interactive')")
@@ -91,11 +95,13 @@ def test_quality_gate_keeps_the_previous_model(store):
     assert rejected and rejected[-1]["kept"] == first["model_version"]
 
 
-def test_a_first_model_below_the_floor_deploys_nothing_and_says_so(store):
-    with db.session(store.db_path) as con:
-        con.execute("UPDATE customers SET churned = (hash(customer_id) % 3 = 0) WHERE churned IS NOT NULL")
+def test_a_first_model_below_the_floor_deploys_nothing_and_says_so(store, monkeypatch):
+    """What a refused first model leaves behind (that the gate refuses a model without signal, on
+    the default evidence, is test_quality_gate_keeps_the_previous_model's second model)."""
+    monkeypatch.setenv("WORKBENCH_MODEL_MIN_AUC", "0.999")   # beyond any model of these customers
     summary = train.run(TrainParams(run_id=""))
     assert summary["outcome"] == "none" and "not promoted" in summary["decision"]
+    assert "below the floor" in summary["gate"]
     assert predict.run(PredictParams(run_id=""))["scored"] == 0
 
 

@@ -1,5 +1,4 @@
 """Uplift targeting on the synthetic ground truth, and the whole loop run as the README shows it."""
-import re
 import subprocess
 
 import numpy as np
@@ -63,28 +62,11 @@ def test_uplift_beats_risk_targeting_on_the_synthetic_ground_truth(seed):
 # the loop, as the README shows it (slow: two pipeline runs)
 # --------------------------------------------------------------------------------------------
 
-def _readme_loop() -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Closing the loop", 1)[1]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
-    return [line for line in block.splitlines() if line.strip()]
-
-
 @pytest.fixture(scope="module")
-def loop(tmp_path_factory):
-    from conftest import Workspace
-    root = tmp_path_factory.mktemp("loop")
-    ws = Workspace(root, root / "data", root / "data" / "workbench.duckdb", root / "audit")
-    ws.data_dir.mkdir()
-    commands = _readme_loop()
-    assert len(commands) == 3
-    outputs = []
-    for command in commands:
-        done = subprocess.run(command + " --quiet" * ("--simulate" not in command), shell=True, cwd=ROOT,
-                              env=pipeline_env(ws), capture_output=True, text=True, timeout=900,
-                              stdin=subprocess.DEVNULL)
-        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
-        outputs.append(done.stdout)
+def loop(built_loop):
+    """The README's loop, built once for the session (tests/workspaces.py, mode "loop")."""
+    ws = built_loop.restore()
+    outputs = [built_loop.output(name) for name in ("trial-1", "outcomes", "trial-2")]
     con = db.connect(ws.db_path, read_only=True)
     yield ws, con, outputs
     con.close()

@@ -20,10 +20,14 @@ Modes:
   tests/pii_probes.py under the first ten customers (the tenth is the probes' victim: their
   name, e-mail and phone), who consented to everything. What the server received is in
   `requests.json`, which customer got which probe in `probes.json`, the output in `llm-1.out`.
+- loop: the README's "Closing the loop" commands as written (an experiment `trial-1`, its
+  simulated outcomes, then `trial-2` targeting by uplift); their output in `trial-1.out`,
+  `outcomes.out` and `trial-2.out`.
 """
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -103,7 +107,25 @@ def build_openai(ws: Workspace) -> None:
     (ws.root / "probes.json").write_text(json.dumps(probes))
 
 
-MODES = {"local": build_local, "openai": build_openai}
+def readme_loop() -> list[str]:
+    """The README's closing-the-loop commands, as a user would paste them."""
+    section = (ROOT / "README.md").read_text().split("## Closing the loop", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def build_loop(ws: Workspace) -> None:
+    commands = readme_loop()
+    assert len(commands) == 3, commands
+    for command, name in zip(commands, ("trial-1", "outcomes", "trial-2")):
+        result = subprocess.run(command + " --quiet" * ("--simulate" not in command), shell=True, cwd=ROOT,
+                                env=pipeline_env(ws), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+                                stdin=subprocess.DEVNULL)
+        _succeeded(result, f"loop ({command})")
+        (ws.root / f"{name}.out").write_text(result.stdout)
+
+
+MODES = {"local": build_local, "openai": build_openai, "loop": build_loop}
 
 
 class Built:
@@ -144,3 +166,8 @@ def built_local(tmp_path_factory) -> Built:
 @pytest.fixture(scope="session")
 def built_openai(tmp_path_factory) -> Built:
     return Built("openai", tmp_path_factory.getbasetemp() / "built-openai")
+
+
+@pytest.fixture(scope="session")
+def built_loop(tmp_path_factory) -> Built:
+    return Built("loop", tmp_path_factory.getbasetemp() / "built-loop")

@@ -66,17 +66,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import lightgbm as lgb
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 from scipy import sparse
 from scipy.special import expit
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
+
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
 
 from . import db
 
@@ -151,6 +150,12 @@ def _prepare(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def _basis(X: pd.DataFrame) -> ColumnTransformer:
+    # sklearn (and LightGBM, in `fit`) load only when an uplift model is fitted: the act stage imports this
+    # module on every run, and most runs have no experiment to learn from yet.
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
     numeric = [c for c in X.columns if ptypes.is_float_dtype(X[c].dtype)]
     categorical = [c for c in X.columns if c not in numeric]
     # A column with few distinct values (a flag, a count) gets no spline: it has no curve to fit.
@@ -186,6 +191,8 @@ def fit(X: pd.DataFrame, treated, churned, seed: int = 0, trained_on: str = "") 
 
     Raises ValueError if an arm has no customers or a single outcome class.
     """
+    import lightgbm as lgb
+    from sklearn.linear_model import LogisticRegression
     treated = np.asarray(treated, dtype=bool)
     churned = np.asarray(churned, dtype=int)
     for name, mask in (("treated", treated), ("control", ~treated)):

@@ -54,7 +54,7 @@ MIN_PER_CLASS = 5
 MAX_COMPARE_ROWS = 30_000  # model selection by CV: enough rows to rank the candidates; the final fit uses all
 BLEND_WEIGHTS = (0.3, 0.5, 0.7)  # the booster's share of a blend with the logistic regression
 MIN_GAIN = 0.001  # a more complex candidate must beat a simpler one by at least this (and one standard error)
-NESTED_MAX_ROWS = 600  # up to here the evidence is a nested cross-validation (affordable, and needed)
+NESTED_MAX_ROWS = 600  # up to here the evidence is nested (affordable, and needed); WORKBENCH_MODEL_NESTED_MAX_ROWS
 MAX_REFIT_FACTOR = 1.25  # the final fit sees more rows than a CV fold: a few more rounds, within limits
 BOOSTERS = ("lightgbm", "catboost")
 
@@ -236,7 +236,7 @@ def _nested(Xp, y, folds, numeric, categorical, categories, algorithms, seed) ->
 
 def train(X: pd.DataFrame, y: pd.Series, seed: int = 0, max_train_rows: int = 200_000,
           algorithms: tuple[str, ...] = ALGORITHMS, label_name: str = "churned", allow_columns=(),
-          sensitive_columns=()) -> TrainedModel:
+          sensitive_columns=(), nested_max_rows: int = NESTED_MAX_ROWS) -> TrainedModel:
     """Fit, compare, calibrate and evaluate a churn model (see the module docstring).
 
     X: (n_customers, n_features) DataFrame, index customer_id; numeric columns are numbers,
@@ -245,6 +245,7 @@ def train(X: pd.DataFrame, y: pd.Series, seed: int = 0, max_train_rows: int = 20
     algorithms: the candidates ("blend" blends those of the others that are present).
     allow_columns: columns the leakage guard keeps although they look like leakage.
     sensitive_columns: recorded on the model so they are never reported as drivers.
+    nested_max_rows: up to this many evaluated rows the evidence is nested (step 5); 0 = never.
     """
     unknown = set(algorithms) - set(ALGORITHMS)
     if unknown or not set(algorithms) & set(COMPONENTS):
@@ -296,7 +297,7 @@ def train(X: pd.DataFrame, y: pd.Series, seed: int = 0, max_train_rows: int = 20
         sel.scores[name]["chosen"] = name == sel.choice
     p_oof = calibration.cross_fitted(sel.method, sel.oof[sel.choice], y_cmp_a, sel.folds)
     corrected = evidence.selected_auc(y_cmp_a, sel.pool, sel.choice, seed=seed)
-    nested = len(y_cmp_a) <= NESTED_MAX_ROWS
+    nested = len(y_cmp_a) <= nested_max_rows
     if nested:  # small tables: the figures come from the whole procedure, nested
         p_oof = _nested(X_cmp, y_cmp_a, sel.folds, numeric, categorical, categories, algorithms, seed)
     metrics, curves = evaluate(y_cmp_a, p_oof, seed=seed)

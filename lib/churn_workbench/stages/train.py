@@ -175,7 +175,8 @@ def run(params: TrainParams) -> dict:
 
     with ctx.step(f"training on {int(labelled.sum()):,} labelled customers (comparing models by cross-validation)"):
         trained = model.train(X[labelled], y[labelled].astype(int), seed=int(seed), max_train_rows=int(max_train_rows),
-                              allow_columns=allow, sensitive_columns=list(sensitive.columns))
+                              allow_columns=allow, sensitive_columns=list(sensitive.columns),
+                              nested_max_rows=s.model_nested_max_rows)
     lines = trained.train_summary["leakage_warnings"]
     for line in lines:
         ctx.audit.event("leakage_warning", "warning", message=line)
