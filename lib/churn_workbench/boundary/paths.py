@@ -175,6 +175,5 @@ def output_path(out: str | Path | None, default_dir: str | Path, default_name: s
     text = str(out)
     path = Path(text).expanduser()
     if text.endswith(("/", os.sep)) or path.is_dir():  # a link to a folder is a folder too
-        path.mkdir(parents=True, exist_ok=True)
-        return path / default_name
+        return private_folder(path) / default_name
     return path

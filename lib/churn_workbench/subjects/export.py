@@ -129,7 +129,7 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
                   items={k: len(v) for k, v in data.items() if isinstance(v, list)})
         with db.session(settings.db_path) as con, db.transaction(con):
             log.flush(con)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_folder(json_path.parent)  # folders made for an export: its owner's only
     paths.write_private(json_path, json.dumps(data, indent=2, ensure_ascii=False, default=str), force)
     paths.write_private(md_path, markdown(data), force)
     return json_path, md_path
