@@ -128,6 +128,36 @@ def _interrupt(signum, frame):
 
 
 def main(argv: list[str]) -> int:
+    """The command line; an OSError that escaped every command's own checks (a path the
+    operating system refuses) ends in one line, never a traceback: exit 2 when it names a path
+    given on the command line (or one below or above it), else 1."""
+    try:
+        return _command(argv)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        from .boundary.paths import os_error_line
+        print(f"{cli_help.prog()}: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2 if _names_a_given_path(exc.filename, argv) else 1
+
+
+def _names_a_given_path(filename, argv: list[str]) -> bool:
+    """`filename` is one of the command line's values, a path below one or a folder above one."""
+    try:
+        target = Path(os.path.abspath(os.fsdecode(filename)))
+    except (TypeError, ValueError):
+        return False
+    for word in argv:
+        value = word.split("=", 1)[1] if word.startswith("--") and "=" in word else word
+        if not value or value.startswith("-"):
+            continue
+        given = Path(os.path.abspath(os.path.expanduser(value)))
+        if target == given or target.is_relative_to(given) or given.is_relative_to(target):
+            return True
+    return False
+
+
+def _command(argv: list[str]) -> int:
     if argv[:1] == ["subject"]:
         return _subject(argv[1:])
     if argv[:1] == ["dashboard"]:
