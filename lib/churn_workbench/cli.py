@@ -446,21 +446,15 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
     from . import db
     if not settings.db_path.exists():
         return
+    from .runs import stored_status
     with db.session(settings.db_path) as con:
-        row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        # A run's folder is named by its id, and on a case-insensitive file system (macOS, Windows,
-        # many bind mounts) `Base-1` and `base-1` are one folder: ids differing in case only are one run.
-        twin = con.execute("SELECT run_id FROM runs WHERE lower(run_id) = lower(?) AND run_id <> ? ORDER BY 1 LIMIT 1",
-                           [run_id, run_id]).fetchone()
-    if row is None and twin is not None:
-        raise UsageError(f"--run-id {run_id}: run {twin[0]} exists already and differs only in letter case (one "
-                         "folder on a case-insensitive file system); choose another --run-id")
-    if row is None:
+        status = stored_status(con, run_id, "--run-id")
+    if status is None:
         return
-    if row[0] == "succeeded":
+    if status == "succeeded":
         raise UsageError(f"--run-id {run_id}: a run with that id already succeeded in {settings.db_path}; "
                          "choose another --run-id (or leave it out for a fresh one)")
-    raise UsageError(f"--run-id {run_id}: that run exists already ({row[0]}); finish it with: "
+    raise UsageError(f"--run-id {run_id}: that run exists already ({status}); finish it with: "
                      f"{resume_command(run_id, db_arg)}")
 
 
