@@ -26,6 +26,7 @@ import dataclasses
 # it needs once its arguments are known to be good.
 from . import cli_help
 from .boundary.name_lists import comma_names
+from .boundary.numbers import FLOAT_OPTION, INT_OPTION
 from .boundary.options import refuse_empty
 from .boundary.run_ids import check_run_id
 from .errors import INTERRUPT_EXIT_CODES, ConfigurationError, InputError, UsageError, WorkbenchError
@@ -64,6 +65,11 @@ _RUN_ID_OPTIONS = {"run_id", "resume", "outcomes_for", "simulate_outcomes"}
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # No abbreviations: `--y` must not confirm an irreversible erasure as `--yes` would.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
         invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
         raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)
@@ -85,8 +91,8 @@ def _parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", nargs="?", choices=["run", "verify"], default="run",
                    help="run (default) or verify; see the commands below")
-    p.add_argument("--synthetic", type=int, default=None, metavar="N", help="generate N synthetic customers (default 1000)")
-    p.add_argument("--seed", type=int, default=42, help="seed for synthetic data, model training and the control group")
+    p.add_argument("--synthetic", type=INT_OPTION, default=None, metavar="N", help="generate N synthetic customers (default 1000)")
+    p.add_argument("--seed", type=INT_OPTION, default=42, help="seed for synthetic data, model training and the control group")
     p.add_argument("--customers", help="customers file (CSV or Parquet)")
     p.add_argument("--feedback", help="feedback file (CSV or Parquet)")
     p.add_argument("--consent", help="consent register (CSV or Parquet)")
@@ -109,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--heads", metavar="FILE", help="verify: also prove every signed head exported to FILE is still in the chain")
     p.add_argument("--json", action="store_true", help="verify: print the result as JSON")
     for name, (stage, default) in _derived_parameters().items():
-        p.add_argument("--" + name.replace("_", "-"), type=type(default), default=None, dest=name,
+        kind = {int: INT_OPTION, float: FLOAT_OPTION}.get(type(default), type(default))
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None, dest=name,
                        help=cli_help.parameter_help(name, stage, default))
     return p
 
@@ -602,7 +609,7 @@ def _subject_parser() -> argparse.ArgumentParser:
     lift = sub.add_parser("lift", help="lift an erased customer's tombstone: later imports take them in again")
     lift.add_argument("--customer", required=True, metavar="ID")
     purge = sub.add_parser("purge", help="remove feedback text, analyses and LLM payloads past retention")
-    purge.add_argument("--older-than", type=int, metavar="DAYS",
+    purge.add_argument("--older-than", type=INT_OPTION, metavar="DAYS",
                        help="one period for all (default: the WORKBENCH_RETENTION_* settings)")
     for irreversible in (forget, purge):
         irreversible.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")
