@@ -25,9 +25,12 @@ def test_an_export_name_with_a_control_character_is_refused(workspace, tmp_path_
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.parametrize("flag", ["--customers", "--db"])
-def test_a_run_path_with_a_control_character_is_refused(workspace, tmp_path, flag, capsys):
-    assert cli.main([flag, str(tmp_path / "a\nb.csv"), "--stages", "ingest"]) == 2
+@pytest.mark.parametrize("argv", [["--customers"], ["--db"], ["--data-config"], ["verify", "--heads"], ["--outcomes"]])
+def test_a_path_with_a_control_character_is_refused(workspace, tmp_path, argv, capsys):
+    customers = tmp_path / "c.csv"
+    customers.write_text("customer_id\nC1\n")
+    extra = ["--customers", str(customers), "--stages", "ingest"] if argv == ["--data-config"] else []
+    assert cli.main([*argv, str(tmp_path / "a\nb.csv"), *extra]) == 2
     assert "control character" in capsys.readouterr().err
 
 

@@ -184,6 +184,10 @@ def _command(argv: list[str]) -> int:
             raise _ArgumentError(unknown)
         args = parser.parse_args(argv)
         _refuse_foreign_options(parser, args)
+        from .boundary.paths import user_path
+        for flag, value in (("--heads", args.heads), ("--outcomes", args.outcomes)):
+            if value:
+                user_path(value, flag)  # control characters, a name the OS refuses
         if args.command == "verify" and args.heads and not Path(args.heads).is_file():
             raise UsageError(f"{args.heads}: --heads file does not exist")
         if args.command == "run" and not (args.outcomes or args.outcomes_for or args.simulate_outcomes):
