@@ -131,7 +131,7 @@ def test_browser_needs_the_token(token_server):
     with sync_playwright() as p:
         browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(90_000)
+        page.set_default_timeout(240_000)  # a busy 2-core CI machine starts kernels slowly
         page.on("request", lambda r: requests.append(r.url))
 
         # No token: the login page, and nothing of the dashboard (no kernel was started for us).
@@ -153,14 +153,16 @@ def test_browser_needs_the_token(token_server):
         page.click("button[type=submit], input[type=submit]")
         page.wait_for_selector(".wb-tabs .lm-TabBar-tab")
         page.wait_for_selector(".wb-kpis .wb-card")
-        page.goto(url)
+        # Voilà streams the page while the dashboard's kernel runs: "load" comes only when all of
+        # it has run, so the page is awaited by what it shows, not by its load event.
+        page.goto(url, wait_until="commit")
         page.wait_for_selector(".wb-kpis .wb-card")
 
         # A token in the URL works too (the link `--generate-token` prints).
         fresh = browser.new_page()
-        fresh.set_default_timeout(90_000)
+        fresh.set_default_timeout(240_000)  # its own kernel, beside the first page's, on a busy machine
         fresh.on("request", lambda r: requests.append(r.url))
-        fresh.goto(f"{url}?token={TOKEN}")
+        fresh.goto(f"{url}?token={TOKEN}", wait_until="commit")
         fresh.wait_for_selector(".wb-kpis .wb-card")
         browser.close()
     assert_only_local(requests)

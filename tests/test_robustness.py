@@ -105,8 +105,22 @@ def _kill_during(ws, run_id, notebook):
     # A moment into the stage's work, so the kill is likely to land mid-write; the assertions hold
     # wherever it lands.
     time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its stage kernel, as in a crash
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner, as in a crash; its stage kernel dies with it
     proc.wait()
+    _until_the_database_is_released(ws.db_path)
+
+
+def _until_the_database_is_released(db_path):
+    """The stage kernel is killed by the runner's death (kernels.py), in its own process group:
+    its exit, and with it the database's file lock, may trail the runner's by a moment."""
+    deadline = time.time() + 120
+    while True:
+        try:
+            duckdb.connect(str(db_path), read_only=True).close()
+            return
+        except duckdb.IOException:
+            assert time.time() < deadline, "the killed run's kernel still holds the database"
+            time.sleep(0.05)
 
 
 def _outputs(ws, run_id):

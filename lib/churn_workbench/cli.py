@@ -214,8 +214,9 @@ def _command(argv: list[str]) -> int:
 
 
 # The options of `verify`; every other option belongs to a run (or to --outcomes), and the two
-# verify-only options to verify alone.
-_VERIFY_OPTIONS = {"command", "db", "heads", "json", "llm", "llm_profile"}
+# verify-only options to verify alone. --quiet (no progress bars) asks for nothing verify would
+# show, so scripts may pass it to every command.
+_VERIFY_OPTIONS = {"command", "db", "heads", "json", "llm", "llm_profile", "quiet"}
 
 
 def _refuse_foreign_options(parser: argparse.ArgumentParser, args) -> None:

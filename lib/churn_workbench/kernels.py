@@ -14,6 +14,10 @@ scheduler address), so kernels are asked for only inside the run's cluster conte
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import signal
+import sys
 from pathlib import Path
 
 from jupyter_core.utils import run_sync
@@ -28,6 +32,24 @@ WARM_UP = {
     "predict": ["import matplotlib.pyplot", "import churn_workbench.stages.predict"],
     "act": ["import churn_workbench.stages.act"],
 }
+
+
+def _die_with_parent_hook():
+    """A function for the kernel's child side of fork (Linux): the kernel is killed the moment
+    the process that started it dies, as a crash of the runner must end its stage's work at
+    once -- a kernel left behind would keep the database locked against the resume, and its
+    parent poller (once a second) would notice only later. Resolved here, before any fork: the
+    hook itself only calls prctl, as code between fork and exec must."""
+    if not sys.platform.startswith("linux"):
+        return None
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+        pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
+        return lambda: prctl(pr_set_pdeathsig, sigkill, 0, 0, 0)
+    return None
+
+
+_DIE_WITH_PARENT = _die_with_parent_hook()
 
 
 class Prestarter:
@@ -45,7 +67,8 @@ class Prestarter:
         lines = _COMMON + WARM_UP.get(stage, [])
         # The same history setting nbclient gives a kernel it starts; exec_lines run before "ready".
         extra = ["--HistoryManager.hist_file=:memory:", f"--IPKernelApp.exec_lines={lines!r}"]
-        run_sync(km.start_kernel)(extra_arguments=extra, cwd=str(self.cwd))
+        launch = {"preexec_fn": _DIE_WITH_PARENT} if _DIE_WITH_PARENT is not None else {}
+        run_sync(km.start_kernel)(extra_arguments=extra, cwd=str(self.cwd), **launch)
         self._ready[stage] = km
 
     def take(self, stage: str):
