@@ -138,6 +138,8 @@ def main(argv: list[str]) -> int:
     """The command line; an OSError that escaped every command's own checks (a path the
     operating system refuses) ends in one line, never a traceback: exit 2 when it names a path
     given on the command line (or one below or above it), else 1."""
+    from .boundary.paths import private_by_default
+    private_by_default()  # before any command writes: its files, and its children's, are private
     try:
         return _command(argv)
     except OSError as exc:

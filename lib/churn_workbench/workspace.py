@@ -43,6 +43,10 @@ class Workspace:
     # knows no consumer of its data; whoever composes the application installs them.
     on_change: tuple[Callable[["Workspace", bool], object], ...] = ()
 
+    def __post_init__(self) -> None:
+        # A workspace holds personal data: whatever a process that opens one writes is private.
+        paths.private_by_default()
+
     @classmethod
     def open(cls, db_path: str | Path | None = None, **overrides) -> "Workspace":
         """The workspace of `db_path` (default: the configured database) with settings loaded

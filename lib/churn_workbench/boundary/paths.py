@@ -18,6 +18,9 @@ models folder, ...) rather than reading settings, so it works for any workspace 
 - `user_path(value, label)`, `input_file(value, label)`: a path the user gave (a flag, a
   setting, a notebook parameter), refused in one line when it holds a control character, and
   for an input when it is not an existing regular file.
+- `private_by_default()`: every file and folder this process and its children create from now on
+  is its owner's only (umask 077): the database's WAL, executed notebooks, manifests, models,
+  exports, logs -- the whole class, not a list of writers that each remember a chmod.
 - `os_errors(label)`: every function here that resolves, creates or opens a path runs under it,
   so an error of the operating system on a user's path (a name too long, a file where a folder
   is needed, no permission) is a one-line UsageError naming the path and the reason (exit 2),
@@ -183,6 +186,14 @@ def private_folder(path: str | Path) -> Path:
         for folder in new:  # intermediate folders get the default mode from mkdir(parents=True)
             os.chmod(folder, PRIVATE_DIR)
     return path
+
+
+def private_by_default() -> None:
+    """Tighten this process's umask to 077 (a stricter one is kept). Children inherit it: stage
+    kernels, Dask workers on this machine and papermill writing executed notebooks all create
+    files 0600 and folders 0700, whichever code writes them."""
+    current = os.umask(0o077)
+    os.umask(current | 0o077)
 
 
 def make_private(*files: str | Path) -> None:
