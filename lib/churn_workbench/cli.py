@@ -390,7 +390,7 @@ def start(args, settings, echo=print, checked=None) -> "RunResult":
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
     from .workspace import Workspace
     ws = Workspace(settings)
-    with ws.lock(args.wait, retry="start this one with --wait"):
+    with ws.lock(args.wait, holder="a pipeline run", retry="start this one with --wait"):
         return _run_locked(args, ws, stages, run_id, params, echo)
 
 

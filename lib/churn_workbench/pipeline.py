@@ -251,7 +251,7 @@ def run(workspace: Workspace, params: dict, stages: list[str], run_id: str | Non
     """
     # The run's Dask cluster (cluster.py) is entered before any stage kernel starts: kernels
     # inherit its address from this process's environment.
-    with workspace.lock(wait, retry="call it with wait=True"), _StopSignals() as stop, \
+    with workspace.lock(wait, holder="a pipeline run", retry="call it with wait=True"), _StopSignals() as stop, \
             cluster.for_run(workspace.settings, _expected_items(params, stages, workspace), echo):
         return _run_locked(workspace, params, stages, run_id, resume, progress, echo, stop)
 

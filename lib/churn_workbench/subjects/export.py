@@ -120,7 +120,7 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
         paths.refuse_existing([json_path, md_path], force)  # before anything is read or recorded
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
     # The README promises the subject commands refuse to run while a pipeline holds the database.
-    with Workspace(settings).lock(wait=False):
+    with Workspace(settings).lock(wait=False, holder="a subject export"):
         con = db.connect(settings.db_path, read_only=True, wait_s=30)
         try:
             resolve(con, refs, cid)
