@@ -87,7 +87,7 @@ def test_export_refuses_while_a_pipeline_holds_the_database(store, elsewhere, ca
     with open(lock_file, "a+") as running_pipeline:  # another process's hold, as flock sees it
         fcntl.flock(running_pipeline, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert _export("--out", str(elsewhere / "a.json")) == 2
-    assert "another pipeline run is using this database" in capsys.readouterr().err
+    assert "this database is in use by" in capsys.readouterr().err
     assert not (elsewhere / "a.json").exists()
 
 

@@ -41,7 +41,7 @@ def test_empty_stage_names_are_refused(stages, tmp_path, capsys):
     _refused(["--synthetic", "60", "--stages", stages, "--db", str(tmp_path / "wb.duckdb")], capsys, "empty")
 
 
-@pytest.mark.parametrize("stages", ["feedback,ingest", "ingest,ingest", "train,ingest"])
+@pytest.mark.parametrize("stages", ["feedback,ingest", "train,ingest"])
 def test_stages_out_of_order_or_twice_are_refused_naming_the_order(stages, tmp_path, capsys):
     err = _refused(["--synthetic", "60", "--stages", stages, "--db", str(tmp_path / "wb.duckdb")], capsys,
                    "ingest,feedback,train,predict,act")
@@ -105,6 +105,16 @@ def test_an_empty_option_value_is_refused_never_read_as_the_default(argv, flag, 
 def test_an_empty_segment_name_is_refused(segments, tmp_path, capsys):
     _refused(["--synthetic", "60", "--action-segments", segments, "--db", str(tmp_path / "wb.duckdb")], capsys,
              "--action-segments", "empty segment")
+
+
+@pytest.mark.parametrize("flag,value,twice", [("--stages", "ingest,ingest", "ingest"),
+                                              ("--action-segments", "High, High", "High"),
+                                              ("--action-segments", "High,Low,Medium,Low", "Low"),
+                                              ("--allow-columns", "tenure_months,x,tenure_months", "tenure_months")])
+def test_a_name_given_twice_in_any_list_is_refused(flag, value, twice, tmp_path, capsys):
+    _refused(["--synthetic", "60", flag, value, "--db", str(tmp_path / "wb.duckdb")], capsys,
+             flag, f"{twice} given twice")
+    assert not (tmp_path / "wb.duckdb").exists()
 
 
 def test_an_empty_column_name_in_allow_columns_is_refused(store, capsys):

@@ -1,6 +1,8 @@
 """Files holding personal data are the owner's only: the database (0600, its new folders 0700)
 and the dashboard snapshot (folders 0700, files 0600), whatever the umask; the dashboard, run as
-the same user, still reads the snapshot."""
+the same user, still reads the snapshot. Beyond a list of writers: whatever a process writes
+once it has opened a workspace is private, and a whole pipeline run under a loose umask leaves
+nothing another user can read."""
 from __future__ import annotations
 
 import os
@@ -8,6 +10,7 @@ import stat
 
 import pandas as pd
 import pytest
+from workspaces import TYPICAL_UMASK
 
 from churn_workbench import db
 from churn_workbench.dashboard import publish
@@ -64,3 +67,33 @@ def test_the_workspace_lock_creates_the_database_folder_private(tmp_path, loose_
     with ws.lock():
         pass
     assert _mode(tmp_path / "ws") == 0o700
+
+
+def test_whatever_a_process_writes_after_opening_a_workspace_is_private(tmp_path, loose_umask):
+    Workspace.open(tmp_path / "wb.duckdb")
+    (tmp_path / "written-by-any-code.txt").write_text("Ann Smith")  # a writer that knows nothing of privacy
+    (tmp_path / "any-folder").mkdir()
+    assert _mode(tmp_path / "written-by-any-code.txt") == 0o600
+    assert _mode(tmp_path / "any-folder") == 0o700
+
+
+def test_a_stricter_umask_than_the_workspaces_is_kept(tmp_path):
+    old = os.umask(0o277)
+    try:
+        Workspace.open(tmp_path / "wb.duckdb")
+        assert os.umask(0o277) == 0o277
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.slow
+def test_a_pipeline_run_under_a_loose_umask_leaves_nothing_readable_by_others(built_local):
+    assert TYPICAL_UMASK & 0o077 != 0o077  # the build really ran under a loose umask
+    ws = built_local.restore()
+    # data/ itself is made by the test's layout (in a checkout it is the project's folder); all
+    # below it, and every other folder and file, is the product's.
+    written = [p for top in (ws.data_dir, ws.audit_dir, ws.heads.parent, ws.signing_key.parent)
+               for p in [top, *top.rglob("*")] if p != ws.data_dir]
+    assert any(p.suffix == ".ipynb" for p in written) and any(p.name == "manifest.json" for p in written)
+    readable = {str(p.relative_to(ws.root)): oct(_mode(p)) for p in written if _mode(p) & 0o077}
+    assert not readable, readable

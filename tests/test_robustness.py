@@ -78,7 +78,7 @@ def test_second_concurrent_run_is_refused_clearly(tmp_path):
             server.release.set()
             out, _ = first.communicate(timeout=600)
     assert second.returncode == 2, second.stdout + second.stderr
-    assert "another pipeline run is using this database" in second.stderr, second.stderr
+    assert f"this database is in use by a pipeline run (pid {first.pid})" in second.stderr, second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
     assert first.returncode == 0, out
     assert table_rows(ws.db_path, "SELECT count(*), count(DISTINCT run_id) FROM runs") == [(1, 1)]

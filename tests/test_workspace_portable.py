@@ -3,6 +3,7 @@ and its signed heads follow it (they name the workspace's id, not a path)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -90,12 +91,12 @@ def test_the_workspace_lock_refuses_a_second_holder_and_nests_in_its_own(tmp_pat
         with ws.lock():  # the same process may take it again (the CLI holds it around the runner)
             pass
         with open(ws.lock_path) as fh:
-            assert fh.read().startswith("pid ")
+            assert fh.read() == f"another command (pid {os.getpid()})"
     # Another process: simulated by a second open file description, as flock sees it.
     import fcntl
     with open(ws.lock_path, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(PipelineBusy, match="another pipeline run"):
+        with pytest.raises(PipelineBusy, match="in use by another command"):
             with ws.lock():
                 pass
         fcntl.flock(fh, fcntl.LOCK_UN)

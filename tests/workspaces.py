@@ -42,13 +42,16 @@ from pii_probes import PROBES, VICTIM
 LOCAL_RUN = ["--synthetic", "300", "--seed", "3"]
 OPENAI_SYNTHETIC = (200, 5)
 BUILD_TIMEOUT_S = 900
+# Builds run under a typical user's umask (files 0644 by default), so any file of theirs that is
+# private is the product's doing, whatever umask the test process has been left with.
+TYPICAL_UMASK = 0o022
 
 
 def run_pipeline(ws: Workspace, *args, env: dict | None = None, timeout: int = BUILD_TIMEOUT_S) -> subprocess.CompletedProcess:
-    """`run_pipeline.py --quiet *args` in a subprocess confined to `ws` (real kernels)."""
+    """`run_pipeline.py --quiet *args` in a subprocess confined to `ws` (real kernels), umask 022."""
     return subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "--quiet", *map(str, args)], cwd=ROOT,
                           env=pipeline_env(ws, **(env or {})), capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, umask=TYPICAL_UMASK)
 
 
 def _succeeded(result: subprocess.CompletedProcess, what: str) -> None:
@@ -120,7 +123,7 @@ def build_loop(ws: Workspace) -> None:
     for command, name in zip(commands, ("trial-1", "outcomes", "trial-2")):
         result = subprocess.run(command + " --quiet" * ("--simulate" not in command), shell=True, cwd=ROOT,
                                 env=pipeline_env(ws), capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, umask=TYPICAL_UMASK)
         _succeeded(result, f"loop ({command})")
         (ws.root / f"{name}.out").write_text(result.stdout)
 

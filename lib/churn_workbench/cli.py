@@ -26,6 +26,7 @@ import dataclasses
 # it needs once its arguments are known to be good.
 from . import cli_help
 from .boundary.name_lists import comma_names
+from .boundary.numbers import FLOAT_OPTION, INT_OPTION
 from .boundary.options import refuse_empty
 from .boundary.run_ids import check_run_id
 from .errors import INTERRUPT_EXIT_CODES, ConfigurationError, InputError, UsageError, WorkbenchError
@@ -64,6 +65,11 @@ _RUN_ID_OPTIONS = {"run_id", "resume", "outcomes_for", "simulate_outcomes"}
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # No abbreviations: `--y` must not confirm an irreversible erasure as `--yes` would.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
         invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
         raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)
@@ -85,8 +91,8 @@ def _parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", nargs="?", choices=["run", "verify"], default="run",
                    help="run (default) or verify; see the commands below")
-    p.add_argument("--synthetic", type=int, default=None, metavar="N", help="generate N synthetic customers (default 1000)")
-    p.add_argument("--seed", type=int, default=42, help="seed for synthetic data, model training and the control group")
+    p.add_argument("--synthetic", type=INT_OPTION, default=None, metavar="N", help="generate N synthetic customers (default 1000)")
+    p.add_argument("--seed", type=INT_OPTION, default=42, help="seed for synthetic data, model training and the control group")
     p.add_argument("--customers", help="customers file (CSV or Parquet)")
     p.add_argument("--feedback", help="feedback file (CSV or Parquet)")
     p.add_argument("--consent", help="consent register (CSV or Parquet)")
@@ -109,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--heads", metavar="FILE", help="verify: also prove every signed head exported to FILE is still in the chain")
     p.add_argument("--json", action="store_true", help="verify: print the result as JSON")
     for name, (stage, default) in _derived_parameters().items():
-        p.add_argument("--" + name.replace("_", "-"), type=type(default), default=None, dest=name,
+        kind = {int: INT_OPTION, float: FLOAT_OPTION}.get(type(default), type(default))
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None, dest=name,
                        help=cli_help.parameter_help(name, stage, default))
     return p
 
@@ -128,6 +135,38 @@ def _interrupt(signum, frame):
 
 
 def main(argv: list[str]) -> int:
+    """The command line; an OSError that escaped every command's own checks (a path the
+    operating system refuses) ends in one line, never a traceback: exit 2 when it names a path
+    given on the command line (or one below or above it), else 1."""
+    from .boundary.paths import private_by_default
+    private_by_default()  # before any command writes: its files, and its children's, are private
+    try:
+        return _command(argv)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        from .boundary.paths import os_error_line
+        print(f"{cli_help.prog()}: error: {os_error_line(exc)}", file=sys.stderr)
+        return 2 if _names_a_given_path(exc.filename, argv) else 1
+
+
+def _names_a_given_path(filename, argv: list[str]) -> bool:
+    """`filename` is one of the command line's values, a path below one or a folder above one."""
+    try:
+        target = Path(os.path.abspath(os.fsdecode(filename)))
+    except (TypeError, ValueError):
+        return False
+    for word in argv:
+        value = word.split("=", 1)[1] if word.startswith("--") and "=" in word else word
+        if not value or value.startswith("-"):
+            continue
+        given = Path(os.path.abspath(os.path.expanduser(value)))
+        if target == given or target.is_relative_to(given) or given.is_relative_to(target):
+            return True
+    return False
+
+
+def _command(argv: list[str]) -> int:
     if argv[:1] == ["subject"]:
         return _subject(argv[1:])
     if argv[:1] == ["dashboard"]:
@@ -147,6 +186,10 @@ def main(argv: list[str]) -> int:
             raise _ArgumentError(unknown)
         args = parser.parse_args(argv)
         _refuse_foreign_options(parser, args)
+        from .boundary.paths import user_path
+        for flag, value in (("--heads", args.heads), ("--outcomes", args.outcomes)):
+            if value:
+                user_path(value, flag)  # control characters, a name the OS refuses
         if args.command == "verify" and args.heads and not Path(args.heads).is_file():
             raise UsageError(f"{args.heads}: --heads file does not exist")
         if args.command == "run" and not (args.outcomes or args.outcomes_for or args.simulate_outcomes):
@@ -347,7 +390,7 @@ def start(args, settings, echo=print, checked=None) -> "RunResult":
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
     from .workspace import Workspace
     ws = Workspace(settings)
-    with ws.lock(args.wait, retry="start this one with --wait"):
+    with ws.lock(args.wait, holder="a pipeline run", retry="start this one with --wait"):
         return _run_locked(args, ws, stages, run_id, params, echo)
 
 
@@ -417,21 +460,15 @@ def _refuse_existing_run(settings, run_id: str, db_arg: str | None = None) -> No
     from . import db
     if not settings.db_path.exists():
         return
+    from .runs import stored_status
     with db.session(settings.db_path) as con:
-        row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        # A run's folder is named by its id, and on a case-insensitive file system (macOS, Windows,
-        # many bind mounts) `Base-1` and `base-1` are one folder: ids differing in case only are one run.
-        twin = con.execute("SELECT run_id FROM runs WHERE lower(run_id) = lower(?) AND run_id <> ? ORDER BY 1 LIMIT 1",
-                           [run_id, run_id]).fetchone()
-    if row is None and twin is not None:
-        raise UsageError(f"--run-id {run_id}: run {twin[0]} exists already and differs only in letter case (one "
-                         "folder on a case-insensitive file system); choose another --run-id")
-    if row is None:
+        status = stored_status(con, run_id, "--run-id")
+    if status is None:
         return
-    if row[0] == "succeeded":
+    if status == "succeeded":
         raise UsageError(f"--run-id {run_id}: a run with that id already succeeded in {settings.db_path}; "
                          "choose another --run-id (or leave it out for a fresh one)")
-    raise UsageError(f"--run-id {run_id}: that run exists already ({row[0]}); finish it with: "
+    raise UsageError(f"--run-id {run_id}: that run exists already ({status}); finish it with: "
                      f"{resume_command(run_id, db_arg)}")
 
 
@@ -579,7 +616,7 @@ def _subject_parser() -> argparse.ArgumentParser:
     lift = sub.add_parser("lift", help="lift an erased customer's tombstone: later imports take them in again")
     lift.add_argument("--customer", required=True, metavar="ID")
     purge = sub.add_parser("purge", help="remove feedback text, analyses and LLM payloads past retention")
-    purge.add_argument("--older-than", type=int, metavar="DAYS",
+    purge.add_argument("--older-than", type=INT_OPTION, metavar="DAYS",
                        help="one period for all (default: the WORKBENCH_RETENTION_* settings)")
     for irreversible in (forget, purge):
         irreversible.add_argument("--dry-run", action="store_true", help="list what would go; change nothing")

@@ -92,8 +92,8 @@ def _closest(word: str, choices: Iterable[str]) -> str | None:
 
 
 def unknown_option(argv: list[str], options: Iterable[str]) -> str | None:
-    """The message for the first `--option` in argv that is neither an option nor an unambiguous
-    prefix of one, with the closest option as a suggestion; None if there is none. Checked before
+    """The message for the first `--option` in argv that is not an option (an abbreviation is not
+    one), with the closest option as a suggestion; None if there is none. Checked before
     argparse, which would otherwise take the mistyped option's value for the command
     ("invalid choice: '500'")."""
     options = [o for o in options if o.startswith("--")]
@@ -103,9 +103,11 @@ def unknown_option(argv: list[str], options: Iterable[str]) -> str | None:
         if not token.startswith("--"):
             continue
         flag = token.split("=", 1)[0]
-        if flag in options or len([o for o in options if o.startswith(flag)]) == 1:
+        if flag in options:
             continue
-        guess = _closest(flag, options)
+        # Abbreviations are not taken (`--y` for `--yes`): one that fits one option is suggested.
+        fits = [o for o in options if o.startswith(flag)]
+        guess = fits[0] if len(fits) == 1 else _closest(flag, options)
         return f"unknown option {flag}" + (f"; did you mean {guess}?" if guess else "")
     return None
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from .boundary.numbers import check_range
+from .boundary.numbers import check_range, plain_float, plain_int
 from .boundary.paths import database_file
 from .errors import UsageError
 from .profiles import apply_profile
@@ -230,11 +230,12 @@ def _parse(f: dataclasses.Field, raw: str):
         if kind.startswith("Path"):
             return Path(raw)
         if kind.startswith("float"):
-            return float(raw)
+            return plain_float(raw)
         if kind.startswith("int"):
-            return int(raw)
+            return plain_int(raw)
     except ValueError:
-        raise UsageError(f"{f.metadata['env']}={raw!r}: expected a number ({kind})") from None
+        raise UsageError(f"{f.metadata['env']}={raw!r}: expected a number ({kind}) in plain digits "
+                         "(0-9, e.g. 30 or 0.1)") from None
     return raw
 
 

@@ -205,7 +205,7 @@ def command(settings, outcomes_path: str | None, outcomes_for: str | None, simul
     if not Path(settings.db_path).exists():
         raise UsageError(f"{settings.db_path}: no database yet (run the pipeline first)")
     ws = wiring.open_workspace(settings)
-    with ws.lock(wait=False):
+    with ws.lock(wait=False, holder="an outcomes import"):
         if simulate_run:
             attached, simulated, path = simulate_for_run(settings, simulate_run, seed)
             echo(f"Simulated outcomes for run {simulate_run}: {path}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import resource
 import secrets
 import shutil
@@ -105,8 +106,23 @@ class _StopSignals:
         if self.signal is not None:
             return
         self.signal = signal.Signals(signum).name
+        _silence_notebook_machinery()
         if self.in_stage:
             raise StageInterrupted(self.signal)
+
+
+# The notebook machinery's loggers. Once a stop is asked, what they report about the stage kernel
+# being stopped -- papermill's "Kernel died while waiting for execute reply", asyncio's "Task
+# exception was never retrieved" for the cell that was cut off, whichever wins the race on a busy
+# machine -- is the stop itself, not news: the runner's one line says what happened.
+_NOTEBOOK_MACHINERY = ("papermill", "nbclient", "jupyter_client", "traitlets", "asyncio")
+
+
+def _silence_notebook_machinery() -> None:
+    names = [name for name in logging.root.manager.loggerDict
+             if name.split(".")[0] in _NOTEBOOK_MACHINERY] + list(_NOTEBOOK_MACHINERY)
+    for name in names:
+        logging.getLogger(name).disabled = True
 
 
 _SOCKET_DIR: Path | None = None
@@ -251,7 +267,7 @@ def run(workspace: Workspace, params: dict, stages: list[str], run_id: str | Non
     """
     # The run's Dask cluster (cluster.py) is entered before any stage kernel starts: kernels
     # inherit its address from this process's environment.
-    with workspace.lock(wait, retry="call it with wait=True"), _StopSignals() as stop, \
+    with workspace.lock(wait, holder="a pipeline run", retry="call it with wait=True"), _StopSignals() as stop, \
             cluster.for_run(workspace.settings, _expected_items(params, stages, workspace), echo):
         return _run_locked(workspace, params, stages, run_id, resume, progress, echo, stop)
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from . import db
 from .audit import AuditLog, file_sha256
+from .errors import UsageError
 
 from .workspace import Workspace
 
@@ -20,12 +21,34 @@ def latest_run_sql(table_sql: str, runs_sql: str = "runs") -> str:
             "ORDER BY max(r.started_at) DESC NULLS LAST, t.run_id DESC LIMIT 1)")
 
 
+def case_twin(con, run_id: str) -> str | None:
+    """A stored run's id that differs from `run_id` in letter case only, if any."""
+    twin = con.execute("SELECT run_id FROM runs WHERE lower(run_id) = lower(?) AND run_id <> ? ORDER BY 1 LIMIT 1",
+                       [run_id, run_id]).fetchone()
+    return twin[0] if twin else None
+
+
 def case_twin_hint(con, run_id: str) -> str:
     """For a refusal naming an unknown run: "; did you mean <id>?" when a stored run's id differs
     from `run_id` in letter case only (ids keep case: `Base-1` is not `base-1`), else ""."""
-    twin = con.execute("SELECT run_id FROM runs WHERE lower(run_id) = lower(?) AND run_id <> ? ORDER BY 1 LIMIT 1",
-                       [run_id, run_id]).fetchone()
-    return f"; did you mean {twin[0]} (run ids keep letter case)?" if twin else ""
+    twin = case_twin(con, run_id)
+    return f"; did you mean {twin} (run ids keep letter case)?" if twin else ""
+
+
+def stored_status(con, run_id: str, what: str = "--run-id") -> str | None:
+    """The status of the stored run `run_id` (None: no such run). A run id that differs from a
+    stored run's only in letter case is refused (UsageError naming `what`): a run's folder is
+    named by its id, and on a case-insensitive file system (macOS, Windows, many bind mounts)
+    `Base-1` and `base-1` are one folder. The command line (`--run-id`) and a stage notebook run
+    by hand (its `run_id` parameter) both check a run id here."""
+    row = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    if row is not None:
+        return row[0]
+    twin = case_twin(con, run_id)
+    if twin is not None:
+        raise UsageError(f"{what} {run_id}: run {twin} exists already and differs only in letter case (one "
+                         f"folder on a case-insensitive file system); choose another {what}")
+    return None
 
 
 class RunStore:

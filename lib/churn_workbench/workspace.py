@@ -43,6 +43,10 @@ class Workspace:
     # knows no consumer of its data; whoever composes the application installs them.
     on_change: tuple[Callable[["Workspace", bool], object], ...] = ()
 
+    def __post_init__(self) -> None:
+        # A workspace holds personal data: whatever a process that opens one writes is private.
+        paths.private_by_default()
+
     @classmethod
     def open(cls, db_path: str | Path | None = None, **overrides) -> "Workspace":
         """The workspace of `db_path` (default: the configured database) with settings loaded
@@ -154,6 +158,7 @@ class Workspace:
         database at all, so a second run always meets this lock, never DuckDB's file lock. Taken
         again inside the same process, it is already held (nested use is a no-op). flock is
         released by the kernel when the process dies, so a killed run never leaves a stale lock.
+        `holder`: what takes it ("a pipeline run", "a subject export"), named to whoever is refused.
         `retry`: how the caller can wait instead (its own flag or argument), for the refusal; a
         caller that cannot wait passes nothing and is told only to try again later."""
         key = str(self.lock_path.resolve())
@@ -188,13 +193,13 @@ class Workspace:
                 fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 fh.seek(0)
-                current = fh.read().strip() or "unknown"
-                raise PipelineBusy(f"{self.db_path}: another pipeline run is using this database ({current}); "
+                current = fh.read().strip() or "another process"
+                raise PipelineBusy(f"{self.db_path}: this database is in use by {current}; "
                                    + (f"wait for it to finish or {retry}" if retry else "try again when it has finished")
                                    ) from None
             fh.seek(0)
             fh.truncate()
-            fh.write(f"pid {os.getpid()}" + (f" {holder}" if holder else ""))
+            fh.write(f"{holder or 'another command'} (pid {os.getpid()})")  # what the refused one is told
             fh.flush()
             try:
                 yield

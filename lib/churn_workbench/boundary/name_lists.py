@@ -10,11 +10,16 @@ from ..errors import UsageError
 
 
 def comma_names(value: str, label: str, what: str = "name") -> list[str]:
-    """The names in `value`, in order; [] for an empty value (callers decide what that means)."""
+    """The names in `value`, in order; [] for an empty value (callers decide what that means).
+    A name given twice is refused: in a list of stages, columns or segments it is always a slip
+    (a typo for another name, or a paste), and what it would mean is never clear."""
     if not (value or "").strip():
         return []
     names = [part.strip() for part in value.split(",")]
     if not all(names):
         raise UsageError(f"{label} {value!r}: an empty {what}; give {what}s separated by commas, without a comma "
                          "at either end or two in a row")
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UsageError(f"{label} {value!r}: {', '.join(twice)} given twice; name each {what} once")
     return names

@@ -7,9 +7,47 @@ Non-finite floats (nan, inf) are never a setting.
 """
 from __future__ import annotations
 
+import argparse
 import math
+import re
 
 from ..errors import UsageError
+
+# The plain forms the README documents: ASCII digits, an optional sign, for a float a decimal
+# point and an exponent. Python's int()/float() also take `1_0`, full-width `８` and Arabic-Indic
+# `١٠`; for settings that drive deletion (retention periods) a value read in a way its writer
+# did not mean is refused instead.
+_INT = re.compile(r"[+-]?[0-9]+")
+# nan and inf are read, for `check_range` to refuse them naming the range.
+_FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.IGNORECASE)
+
+
+def plain_int(text: str) -> int:
+    """`text` (spaces at its ends dropped) as an int, if written in ASCII digits; else ValueError."""
+    if _INT.fullmatch(str(text).strip()) is None:
+        raise ValueError(f"{text!r} is not a whole number in plain digits (0-9), e.g. 30")
+    return int(text)
+
+
+def plain_float(text: str) -> float:
+    """`text` as a float, if written in ASCII digits (`0.1`, `1e-1`); else ValueError."""
+    if _FLOAT.fullmatch(str(text).strip()) is None:
+        raise ValueError(f"{text!r} is not a number in plain digits (0-9, '.', an exponent), e.g. 0.1")
+    return float(text)
+
+
+def _argparse_type(parse):
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = parse.__name__
+    return convert
+
+
+# For argparse's `type=`: the same rule for numbers on the command line.
+INT_OPTION, FLOAT_OPTION = _argparse_type(plain_int), _argparse_type(plain_float)
 
 # Beyond any count, budget or period the workbench uses, and within a C int (libraries below
 # the workbench convert to one and overflow past it).

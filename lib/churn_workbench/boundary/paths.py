@@ -15,17 +15,75 @@ models folder, ...) rather than reading settings, so it works for any workspace 
 - `git_work_tree(path)`: the git work tree a path lies in (a `.git` in it or a folder above), if any.
 - `output_path(out, default_dir, default_name)`: what an `--out` value means: nothing = the
   default folder, an existing folder = a file inside it, anything else = that file.
+- `user_path(value, label)`, `input_file(value, label)`: a path the user gave (a flag, a
+  setting, a notebook parameter), refused in one line when it holds a control character, and
+  for an input when it is not an existing regular file.
+- `private_by_default()`: every file and folder this process and its children create from now on
+  is its owner's only (umask 077): the database's WAL, executed notebooks, manifests, models,
+  exports, logs -- the whole class, not a list of writers that each remember a chmod.
+- `os_errors(label)`: every function here that resolves, creates or opens a path runs under it,
+  so an error of the operating system on a user's path (a name too long, a file where a folder
+  is needed, no permission) is a one-line UsageError naming the path and the reason (exit 2),
+  never a traceback.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import UsageError
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
+
+# C0 and C1 control characters and DEL: in a file name they break every line that prints it
+# (a newline splits a message in two) and are never meant.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def os_error_line(exc: OSError, label: str = "") -> str:
+    """One line for an OSError on a path: the label (a flag or setting), the path, the OS's reason."""
+    where = exc.filename if exc.filename is not None else ""
+    reason = exc.strerror or exc.__class__.__name__
+    return f"{label + ' ' if label else ''}{where}: {reason} (the operating system refused this path; nothing was changed)"
+
+
+@contextlib.contextmanager
+def os_errors(label: str = "") -> Iterator[None]:
+    """Run path work whose OSError becomes the one-line UsageError of `os_error_line`."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(os_error_line(exc, label)) from None
+
+
+def user_path(value: str | Path, label: str) -> Path:
+    """A path given by the user, absolute (`~` expanded, links resolved); a control character in
+    it, or a path the OS cannot even look at, is a one-line UsageError naming `label`."""
+    text = str(value)
+    if _CONTROL.search(text):
+        raise UsageError(f"{label} {text!r}: a path with a control character (a line break, a tab); "
+                         "name the file without one")
+    with os_errors(label):
+        return Path(text).expanduser().resolve()
+
+
+def input_file(value: str | Path, label: str) -> Path:
+    """An input the workbench reads (`--customers`, a data config, ...): an existing regular
+    file. A pipe or a device (`/dev/stdin`) cannot be read twice (checked, then read), so it is
+    refused as what it is, not as missing."""
+    path = user_path(value, label)
+    with os_errors(label):
+        if not path.exists():
+            raise UsageError(f"{label} {value}: file does not exist")
+        if not path.is_file():
+            kind = "a folder" if path.is_dir() else "a pipe, device or socket"
+            raise UsageError(f"{label} {value}: is not a regular file ({kind}); give the file itself")
+    return path
 
 
 def inside(root: str | Path, candidate: str | Path) -> Path:
@@ -66,27 +124,40 @@ def no_link_below(anchor: str | Path, folder: str | Path, what: str = "workspace
     return real_base.joinpath(*rest)
 
 
-def database_file(path: str | Path) -> Path:
+def database_file(path: str | Path, label: str = "the database setting (--db, WORKBENCH_DB)") -> Path:
     """A DuckDB file to open or create (`--db`, WORKBENCH_DB): not a folder, and a file that
     exists must be a DuckDB database (its header says DUCK), so a mistyped path is a one-line
     error, never a traceback from the database engine or a file taken over."""
-    path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{path}: is a folder; the database setting (--db, WORKBENCH_DB) names the DuckDB file, "
-                         f"e.g. {path / 'workbench.duckdb'}")
-    if path.is_file() and path.stat().st_size:
-        with open(path, "rb") as fh:
-            header = fh.read(12)
-        if header[8:12] != b"DUCK":
-            raise UsageError(f"{path}: not a DuckDB database file; the database setting (--db, WORKBENCH_DB) names "
-                             "the workbench's database (a new name creates one)")
+    path = user_path(path, label)
+    with os_errors(label):
+        if path.is_dir():
+            raise UsageError(f"{path}: is a folder; {label} names the DuckDB file, e.g. {path / 'workbench.duckdb'}")
+        _folders_on_the_way(path.parent, f"the database {path}")
+        if path.is_file() and path.stat().st_size:
+            with open(path, "rb") as fh:
+                header = fh.read(12)
+            if header[8:12] != b"DUCK":
+                raise UsageError(f"{path}: not a DuckDB database file; {label} names the workbench's database "
+                                 "(a new name creates one)")
     return path
+
+
+def _folders_on_the_way(folder: Path, what: str) -> None:
+    """The nearest part of `folder` that exists must be a folder: a file there (`a.txt/wb.duckdb`)
+    can never hold `what`."""
+    for step in (folder, *folder.parents):
+        if step.exists():
+            if not step.is_dir():
+                raise UsageError(f"{step}: is a file, not a folder; {what} needs a folder there")
+            return
 
 
 def private_dir(path: str | Path) -> Path:
     """Create a folder (and its parents) for personal data: only its owner may list it."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    with os_errors():
+        _folders_on_the_way(path, f"the folder {path}")
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     return path
 
 
@@ -94,7 +165,8 @@ def refuse_existing(paths: list[Path], force: bool, flag: str = "--force") -> No
     """Before writing a set of files: refuse if any exists (or is a link), unless `force`."""
     if force:
         return
-    taken = [p for p in paths if p.is_symlink() or p.exists()]
+    with os_errors():
+        taken = [p for p in paths if p.is_symlink() or p.exists()]
     if taken:
         raise UsageError(f"{taken[0]}: exists already; choose another name, or pass {flag} to replace it")
 
@@ -103,15 +175,25 @@ def private_folder(path: str | Path) -> Path:
     """`mkdir -p` whose new folders are 0700 (personal data lives below); folders that exist
     already keep their mode (the user chose them). Returns the path."""
     path = Path(path)
-    new = []
-    for folder in (path, *path.parents):
-        if folder.exists():
-            break
-        new.append(folder)
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
-    for folder in new:  # intermediate folders get the default mode from mkdir(parents=True)
-        os.chmod(folder, PRIVATE_DIR)
+    with os_errors():
+        _folders_on_the_way(path, f"the folder {path}")
+        new = []
+        for folder in (path, *path.parents):
+            if folder.exists():
+                break
+            new.append(folder)
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        for folder in new:  # intermediate folders get the default mode from mkdir(parents=True)
+            os.chmod(folder, PRIVATE_DIR)
     return path
+
+
+def private_by_default() -> None:
+    """Tighten this process's umask to 077 (a stricter one is kept). Children inherit it: stage
+    kernels, Dask workers on this machine and papermill writing executed notebooks all create
+    files 0600 and folders 0700, whichever code writes them."""
+    current = os.umask(0o077)
+    os.umask(current | 0o077)
 
 
 def make_private(*files: str | Path) -> None:
@@ -127,7 +209,11 @@ def make_private(*files: str | Path) -> None:
 
 def write_private(path: str | Path, data: str | bytes, force: bool = False) -> Path:
     """Write `data` to a new file with mode 0600; see the module docstring. Returns the path."""
-    path = Path(path)
+    with os_errors():
+        return _write_private(Path(path), data, force)
+
+
+def _write_private(path: Path, data: str | bytes, force: bool) -> Path:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if path.is_dir() and not path.is_symlink():
         raise UsageError(f"{path}: is a folder; name a file inside it")
@@ -173,8 +259,9 @@ def output_path(out: str | Path | None, default_dir: str | Path, default_name: s
     if out is None or str(out) == "":
         return private_dir(default_dir) / default_name
     text = str(out)
+    user_path(text, "--out")  # control characters, a name the OS refuses
     path = Path(text).expanduser()
-    if text.endswith(("/", os.sep)) or path.is_dir():  # a link to a folder is a folder too
-        path.mkdir(parents=True, exist_ok=True)
-        return path / default_name
+    with os_errors("--out"):
+        if text.endswith(("/", os.sep)) or path.is_dir():  # a link to a folder is a folder too
+            return private_folder(path) / default_name
     return path

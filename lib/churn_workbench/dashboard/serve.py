@@ -15,7 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
-from ..boundary.numbers import check_range
+from ..boundary.numbers import INT_OPTION, check_range
 from ..boundary.options import refuse_empty
 from ..errors import UsageError
 from .access import TOKEN_VARIABLE, configured_token, is_loopback, refusal
@@ -26,7 +26,7 @@ NOTEBOOK = "notebooks/dashboard.ipynb"
 
 def parser(prog: str = "churn-workbench dashboard") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=prog, description="Serve the stakeholder dashboard (Voilà) on the published snapshot.",
+        prog=prog, allow_abbrev=False, description="Serve the stakeholder dashboard (Voilà) on the published snapshot.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"""examples:
   {prog}                               http://127.0.0.1:8866, this machine only
@@ -37,7 +37,7 @@ Beyond 127.0.0.1 the dashboard needs authentication: {TOKEN_VARIABLE} (environme
 or --generate-token (a random one, printed once). Without it the start is refused (exit 2).
 docs/dashboard.md, "Sharing the dashboard", also shows a set-up behind a reverse proxy.""")
     p.add_argument("--ip", default=DEFAULT_IP, help=f"address to listen on (default {DEFAULT_IP}: this machine only)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=INT_OPTION, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.add_argument("--db", help="the workbench database whose snapshot is shown (default data/workbench.duckdb, "
                                 "or WORKBENCH_DB)")
     p.add_argument("--generate-token", action="store_true",

@@ -61,7 +61,9 @@ def load_data_config(path: str | Path | None) -> DataConfig:
     if not path.is_file():
         raise InputError(f"{path}: data config file not found; check the --data-config path")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a config saved by Windows Notepad starts with a byte-order mark, which TOML
+        # does not allow; the CSV inputs accept one too.
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a valid UTF-8 TOML file ({exc}); fix the syntax") from exc
     known = {f.name for f in fields(DataConfig)} - {"source"}

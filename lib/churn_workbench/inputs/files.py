@@ -39,6 +39,8 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         raise InputError(f"{path}: file not found; check the path")
     if path.is_dir():
         raise InputError(f"{path}: is a directory, not a file; pass the CSV or Parquet file itself")
+    if not path.is_file():  # a pipe or device (/dev/stdin) could not be read twice
+        raise InputError(f"{path}: is not a regular file (a pipe, device or socket); pass the CSV or Parquet file itself")
     data = _decompressed(path, path.read_bytes())
     if not data.strip():
         raise InputError(f"{path}: file is empty; export the table as CSV (UTF-8) with a header row")

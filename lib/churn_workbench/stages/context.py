@@ -13,6 +13,7 @@ from .. import audit, db, runs
 from ..audit import AuditLog
 from ..pseudonyms import SubjectRefs
 from ..config import Settings, load_settings
+from ..errors import UsageError
 from ..workspace import Workspace
 from .params import StageParams
 
@@ -79,12 +80,27 @@ class StageContext:
 
 
 def open_stage(params: StageParams) -> StageContext:
-    """Set up a stage. Empty `run_id` (a notebook opened by hand) starts an interactive run."""
+    """Set up a stage. Empty `run_id` (a notebook opened by hand) starts an interactive run.
+
+    A run id given by hand meets the command line's rules before anything is written: one that
+    differs from a stored run's only in letter case, or names a run that already succeeded, is
+    refused (the runner never starts a stage under either); a new one gets its run record, so
+    no row carries a run id the `runs` table does not know."""
     stage, run_id = params.check().stage, params.run_id
     settings = load_settings(db_path=params.db_path, llm_provider=getattr(params, "llm_provider", ""))
+    store = runs.RunStore(Workspace(settings))
     if not run_id:
         run_id = INTERACTIVE_PREFIX + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        runs.RunStore(Workspace(settings)).open_interactive(run_id, stage, settings.llm_provider)
+        store.open_interactive(run_id, stage, settings.llm_provider)
+    else:
+        what = "parameter run_id"
+        with Workspace(settings).session() as con:
+            status = runs.stored_status(con, run_id, what)
+        if status == "succeeded":
+            raise UsageError(f"{what} {run_id}: that run already succeeded, and its rows are sealed by its "
+                             "manifest; leave run_id empty for an interactive run, or choose a new id")
+        if status is None:
+            store.open_interactive(run_id, stage, settings.llm_provider)
     return StageContext(stage=stage, run_id=run_id, settings=settings, audit=AuditLog(run_id, stage),
                         refs=SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore))
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping
 
+from ..boundary import paths
 from ..boundary.name_lists import comma_names
+from ..boundary.options import refuse_empty
 from ..boundary.run_ids import check_run_id
 from ..errors import UsageError
 from ..vocab import SEGMENTS
@@ -57,10 +58,15 @@ class StageParams:
                 ok = False
             if not ok:
                 raise UsageError(f"{named(f.name)} = {value!r}: expected {kind.__name__}")
+            # The command line's rule for an empty value: blank is refused; "" means "not given"
+            # only where the default is "" too (elsewhere it would silently mean something else,
+            # e.g. no action segment at all instead of the default ones).
+            if kind is str and (value or f.default):
+                refuse_empty(named(f.name), value)
         if self.run_id:
             check_run_id(self.run_id, named("run_id"))
-        if self.db_path and Path(self.db_path).is_dir():
-            raise UsageError(f"{named('db_path')} {self.db_path}: is a folder; name the DuckDB file")
+        if self.db_path:
+            paths.database_file(self.db_path, named("db_path"))
         self._check(named)
         return self
 
@@ -91,8 +97,8 @@ class IngestParams(StageParams):
         _seed(self.seed, named)
         for name in ("customers_path", "feedback_path", "consent_path", "data_config_path"):
             value = getattr(self, name)
-            if value and not Path(value).is_file():
-                raise UsageError(f"{named(name)} {value}: file does not exist")
+            if value:
+                paths.input_file(value, named(name))
         if (self.feedback_path or self.consent_path or self.data_config_path) and not self.customers_path:
             raise UsageError(f"{named('feedback_path')}, {named('consent_path')} and {named('data_config_path')} "
                              f"need {named('customers_path')}")

@@ -94,7 +94,7 @@ def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run
         raise UsageError(f"{settings.db_path}: no database yet, nothing to erase")
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
     ws = wiring.open_workspace(settings)
-    with ws.lock(wait=False):
+    with ws.lock(wait=False, holder="a subject forget"):
         with ws.session() as con:
             resolve(con, refs, cid)
             todo = plan(con, cid, settings)

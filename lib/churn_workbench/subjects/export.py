@@ -103,20 +103,24 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
     cid = subject_id(customer_id)
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet, nothing to export")
-    if out is not None and str(out) != "":
-        refuse_destination(Path(str(out)).expanduser(), Workspace(settings))
+    given = out is not None and str(out) != ""
+    if given:
+        paths.user_path(out, "--out")  # a control character, a name the OS refuses
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    # Two exports in one second (two customers) must not meet at one name.
-    json_path = paths.output_path(out, exports.folder(settings), f"subject-export-{stamp}-{secrets.token_hex(3)}.json")
-    if json_path.suffix.lower() != ".json":
-        json_path = json_path.with_name(json_path.name + ".json")
-    md_path = json_path.with_suffix(".md")
-    if out is not None and str(out) != "":
-        refuse_destination(json_path, Workspace(settings))
-    paths.refuse_existing([json_path, md_path], force)  # before anything is read or recorded
+    with paths.os_errors("--out" if given else ""):
+        if given:
+            refuse_destination(Path(str(out)).expanduser(), Workspace(settings))
+        # Two exports in one second (two customers) must not meet at one name.
+        json_path = paths.output_path(out, exports.folder(settings), f"subject-export-{stamp}-{secrets.token_hex(3)}.json")
+        if json_path.suffix.lower() != ".json":
+            json_path = json_path.with_name(json_path.name + ".json")
+        md_path = json_path.with_suffix(".md")
+        if given:
+            refuse_destination(json_path, Workspace(settings))
+        paths.refuse_existing([json_path, md_path], force)  # before anything is read or recorded
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
     # The README promises the subject commands refuse to run while a pipeline holds the database.
-    with Workspace(settings).lock(wait=False):
+    with Workspace(settings).lock(wait=False, holder="a subject export"):
         con = db.connect(settings.db_path, read_only=True, wait_s=30)
         try:
             resolve(con, refs, cid)
@@ -129,7 +133,7 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
                   items={k: len(v) for k, v in data.items() if isinstance(v, list)})
         with db.session(settings.db_path) as con, db.transaction(con):
             log.flush(con)
-    json_path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_folder(json_path.parent)  # folders made for an export: its owner's only
     paths.write_private(json_path, json.dumps(data, indent=2, ensure_ascii=False, default=str), force)
     paths.write_private(md_path, markdown(data), force)
     return json_path, md_path

@@ -79,13 +79,13 @@ def purge(settings: Settings, older_than: int | None = None, republish: bool = T
     added: dict[str, dict[str, list[str]]] = {}
     ws = wiring.open_workspace(settings)
     if dry_run:
-        with ws.lock(wait=False), ws.session() as con:
+        with ws.lock(wait=False, holder="a subject purge"), ws.session() as con:
             table = {"feedback": "feedback", "analysis": "feedback_analysis", "egress": "llm_egress"}
             would = {k: int(con.execute(f"SELECT count(*) FROM {table[k]} WHERE {_WHERE[k]}", [c]).fetchone()[0])
                      for k, c in cutoffs.items()}
         return {"dry_run": True, "days": todo, "cutoffs": {k: v.isoformat(sep=" ") for k, v in cutoffs.items()},
                 "would_purge": would}
-    with ws.lock(wait=False), ws.session() as con, db.transaction(con):
+    with ws.lock(wait=False, holder="a subject purge"), ws.session() as con, db.transaction(con):
         if "feedback" in cutoffs:
             counts["feedback"] = con.execute(f"DELETE FROM feedback WHERE {_WHERE['feedback']}",
                                              [cutoffs["feedback"]]).fetchone()[0]
@@ -114,7 +114,7 @@ def purge(settings: Settings, older_than: int | None = None, republish: bool = T
         log.flush(con)
     snapshot = None
     if any(counts.values()):
-        with ws.lock(wait=False):
+        with ws.lock(wait=False, holder="a subject purge"):
             compact(settings.db_path)
         if republish:
             snapshot = ws.changed(drop_old=True)

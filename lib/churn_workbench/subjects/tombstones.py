@@ -137,7 +137,7 @@ def lift(settings: Settings, customer_id: str) -> dict:
         raise UsageError(f"{settings.db_path}: no database yet, no tombstone to lift")
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
     ws = Workspace(settings)
-    with ws.lock(wait=False), ws.session() as con, db.transaction(con):
+    with ws.lock(wait=False, holder="a subject lift"), ws.session() as con, db.transaction(con):
         # The exact id's tombstone; one written before the exact rule only when there is none.
         digest = id_hash(con, refs, customer_id)
         n = _active(con, digest, "erasure")
