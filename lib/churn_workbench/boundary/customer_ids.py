@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
+from .text import LINE_BREAKING
 from ..pii.confusables import ascii_lookalikes
 from ..pii.lazy import build_once
 
@@ -65,9 +66,9 @@ def canonical_series(ids: pd.Series) -> pd.Series:
 
 # An id longer than this is not an id (a column mixed up, a cell holding a whole record).
 MAX_ID_CHARS = 256
-# C0 and C1 control characters: a line break or a tab inside an id (trimmed at the ends already)
-# is a broken cell, and would break every one-line message and report that names the id.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A line break of any kind or a control character inside an id (trimmed at the ends already) is
+# a broken cell, and would break every one-line message and report that names the id.
+_CONTROL = LINE_BREAKING
 
 
 def malformed(ids: pd.Series) -> tuple[str, np.ndarray] | None:

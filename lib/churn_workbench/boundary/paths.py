@@ -30,19 +30,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import UsageError
+from .text import LINE_BREAKING
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 
-# C0 and C1 control characters and DEL: in a file name they break every line that prints it
-# (a newline splits a message in two) and are never meant.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A line break of any kind or a control character in a file name breaks every line that prints
+# it (a newline splits a message in two) and is never meant.
+_CONTROL = LINE_BREAKING
 
 
 def os_error_line(exc: OSError, label: str = "") -> str:

@@ -11,6 +11,7 @@ import duckdb
 from ..errors import UsageError
 from ..pseudonyms import SubjectRefs
 from . import tombstones
+from ..boundary.text import shown
 from .holdings import holds_anything, lookalike_ids
 
 
@@ -20,8 +21,8 @@ def resolve(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, cid: str) -> None
         return
     others = lookalike_ids(con, cid)
     if others:
-        shown = ", ".join(repr(o) for o in others)
-        raise UsageError(f"customer {cid!r}: nothing is held under this exact id, but {shown} differs from it only in "
+        held = ", ".join(repr(o) for o in others)
+        raise UsageError(f"customer {cid!r}: nothing is held under this exact id, but {held} differs from it only in "
                          "case, width or look-alike characters; ids are exact: repeat the command with the id as stored")
     state = "already erased" if tombstones.is_tombstoned(con, refs, cid) else "unknown customer"
-    raise UsageError(f"customer {cid}: no data held about this customer ({state})")
+    raise UsageError(f"customer {shown(cid)}: no data held about this customer ({state})")
