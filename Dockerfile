@@ -24,7 +24,11 @@ COPY lib ./lib
 RUN pip install -c requirements.lock -e . \
  && python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (churn workbench)"
 
-COPY . .
+# What the services run, named one by one: a workspace inside the build context (a database
+# beside the project, an export, an outcome file) can never be baked into the image.
+COPY run_pipeline.py voila.json ./
+COPY notebooks ./notebooks
+COPY share ./share
 
 # Not root: the services write only to the mounted ./data, ./audit, ./keys and ./heads.
 RUN useradd --create-home --uid 1000 workbench \

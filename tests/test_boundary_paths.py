@@ -151,8 +151,11 @@ def _written_by_the_product(root) -> list[str]:
     files = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
     files += [s.data_dir.relative_to(root) / f".{s.db_path.name}.compact-123",
               s.data_dir.relative_to(root) / f".{s.subject_keystore.name}.123.tmp"]
-    # The same files for a database in a folder of its own inside data/ (--db data/scratch/x.duckdb).
+    # The same files for a database in a folder of its own inside data/ (--db data/scratch/x.duckdb),
+    # and for one anywhere else in the checkout (--db mydb/x.duckdb).
     return sorted({str(f) for f in files} | {str(f).replace("data/", "data/scratch/", 1) for f in files}
+                  | {str(f).replace("data/", "mydb/", 1) for f in files}
+                  | {f"mydb/{name}/x" for name in ("snapshot", ".progress", "models", "audit", "generated")}
                   | {"subject-export-20250101T000000Z.json", "subject-export-20250101T000000Z.md"})
 
 

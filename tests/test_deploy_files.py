@@ -110,7 +110,9 @@ def test_dockerfile_installs_the_project_with_pip():
     assert "JUPYTER_PATH=/app/share/jupyter" in text, "Voilà needs the offline template"
     assert not re.search(r"(API_KEY|TOKEN|SECRET)\s*=\s*\S", text)
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    assert ".env" in ignore and "audit/" in ignore and ".venv/" in ignore
+    assert ".env" in ignore and "**/audit/" in ignore and ".venv" in ignore
+    # Default-deny: the image takes the files it runs, named, never the whole build context.
+    assert not [i for i in instructions if re.fullmatch(r"COPY\s+\.\s+\S+", i)]
 
 
 def test_environment_yml_has_no_second_dependency_list():
