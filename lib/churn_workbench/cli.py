@@ -70,6 +70,18 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def parse_known_args(self, args=None, namespace=None):
+        # Every parser, each subcommand's too, names the option meant for one it does not know
+        # (`subject purge --y`: did you mean --yes?), before argparse would say "unrecognized
+        # arguments" or, for a mistyped required option, that the option is missing. A parser
+        # with subcommands leaves its words to the subcommand's parser.
+        if not any(isinstance(a, argparse._SubParsersAction) for a in self._actions):
+            words = list(sys.argv[1:] if args is None else args)
+            unknown = cli_help.unknown_option(words, self._option_string_actions)
+            if unknown:
+                raise _ArgumentError(unknown)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
         invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
         raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)
