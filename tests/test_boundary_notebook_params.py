@@ -40,7 +40,7 @@ def _hostile(tmp) -> dict[str, list]:
         "max_train_rows": [0, -5, 10**10],
         "allow_columns": ["a,,b", ",", "   "],
         "action_segments": ["", "   ", "High,,Low", "Huge", "High,"],
-        "control_share": [1.0, 1.5, float("nan")],
+        "control_share": [1.0, 1.5, float("nan"), -0.5, -2.0],
     }
 
 

@@ -138,7 +138,7 @@ class ActParams(StageParams):
     stage: ClassVar[str] = "act"
     llm_provider: str = ""           # empty: WORKBENCH_LLM or "local"
     action_segments: str = "High,Medium"
-    control_share: float = -1.0      # negative: WORKBENCH_CONTROL_SHARE
+    control_share: float = -1.0      # exactly -1: WORKBENCH_CONTROL_SHARE
     seed: int = 42
 
     def _check(self, named):
@@ -148,9 +148,11 @@ class ActParams(StageParams):
         if unknown:
             raise UsageError(f"{named('action_segments')} {self.action_segments!r}: unknown segment(s) "
                              f"{', '.join(unknown)}; choose from {','.join(SEGMENTS)}")
-        if self.control_share >= 1 or self.control_share != self.control_share:
-            raise UsageError(f"{named('control_share')} {self.control_share}: a share in [0, 1) (0.1 holds out 10%), "
-                             "or negative for WORKBENCH_CONTROL_SHARE")
+        # Only the default itself means "the setting": any other negative (-0.5 typed for 0.5)
+        # is a slip that would silently run with another share.
+        if not (0 <= self.control_share < 1 or self.control_share == -1):
+            raise UsageError(f"{named('control_share')} {self.control_share}: a share in [0, 1) (0.1 holds out 10%); "
+                             "leave it out (-1 in a notebook) for WORKBENCH_CONTROL_SHARE")
 
 
 def _seed(seed: int, named) -> None:
