@@ -350,3 +350,12 @@ def test_a_run_whose_model_was_refused_still_verifies(workspace):
     assert run.returncode == 0 and "not promoted" in run.stdout + run.stderr
     verify = cli("verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_a_signing_key_inside_the_data_folder_is_refused_before_the_first_stage(workspace, monkeypatch, capsys):
+    from churn_workbench import cli
+    monkeypatch.setenv("WORKBENCH_SIGNING_KEY_FILE", str(workspace.data_dir / "k.pem"))
+    assert cli.main(["--synthetic", "60", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "must live outside the data folder" in err, err
+    assert not workspace.db_path.exists() and not (workspace.data_dir / "k.pem").exists()
