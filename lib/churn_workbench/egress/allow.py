@@ -79,14 +79,28 @@ def configure(new: Rules | None) -> None:
     global _rules
     with _rules_lock:
         _rules = new
-        forget_chunks()
-        _MASKED.clear()
+        _forget_texts()
 
 
 def forget_verdicts() -> None:
     """Drop cached verdicts (the vocabulary changed)."""
+    _forget_texts()
+
+
+def _forget_texts() -> None:
+    global _generation
     forget_chunks()
     _MASKED.clear()
+    _generation += 1
+
+
+_generation = 0
+
+
+def generation() -> int:
+    """Changes whenever the rules or the vocabulary do: a result of the rule kept elsewhere
+    (the anonymizer's per text) is stale once this differs from when it was kept."""
+    return _generation
 
 
 def parse_categories(value: str | None) -> frozenset[str]:

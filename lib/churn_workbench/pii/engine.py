@@ -137,33 +137,9 @@ def detect(view: str, known_spans: list[tuple[int, int]] | tuple = ()) -> list[F
     into the view, possibly overlapping. `known_spans`: where the customer's own identifiers
     were found. They are masked whatever detection says, so the gates below read the view
     with them blanked out: a text whose only digits are the customer's own phone number skips
-    every digit detector. The detectors themselves read the whole view (context words stay).
-
-    The result depends on the view and the known spans alone (the name lists and patterns are
-    fixed), so it is kept per (view, known spans): feedback repeats whole texts ("Love the new
-    app"), and a text that names no customer of its own is the same key for every author."""
+    every digit detector. The detectors themselves read the whole view (context words stay)."""
     if not view:
         return []
-    key = (view, tuple(known_spans))
-    found = _DETECTED.get(key)
-    if found is None:
-        if len(_DETECTED) >= _DETECTED_MAX:
-            _DETECTED.clear()
-        found = _DETECTED[key] = tuple(_detect(view, known_spans))
-    return list(found)
-
-
-# (view, known spans) -> detected findings; cleared when full (forget_texts empties it).
-_DETECTED: dict[tuple[str, tuple], tuple[Finding, ...]] = {}
-_DETECTED_MAX = 50_000
-
-
-def forget_texts() -> None:
-    """Drop the findings kept per text (a benchmark pass that must not reuse another's)."""
-    _DETECTED.clear()
-
-
-def _detect(view: str, known_spans) -> list[Finding]:
     gate_view = _blanked(view, known_spans) if known_spans else view
     # Names: called as a plain function, every text needs it and Presidio's result objects
     # would cost more than the rule itself.

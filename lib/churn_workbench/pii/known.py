@@ -191,7 +191,10 @@ def _phones(text: str, national: str) -> list[Finding]:
     prefix ("+44 (0)20 ...", "0044 20 ...", "020 ...") and join the span; a leading + or (
     too. Knowing the exact country code is not needed, which keeps this free of parsing."""
     out = []
+    ascii_text = text.isascii()
     for m in _DIGIT_RUN_RE.finditer(text):
+        if ascii_text and national not in m.group().translate(_NOT_DIGITS):
+            continue  # the run's digits do not hold the number: no positions needed
         positions = [m.start() + i for i, ch in enumerate(m.group()) if ch.isdigit()]
         digits = "".join(text[p] for p in positions)
         k = digits.find(national)
