@@ -111,16 +111,18 @@ def anonymize(text: str, known: KnownIdentifiers | None = None) -> AnonymizedTex
         for label, n in added.items():
             counts[label] = counts.get(label, 0) + n
         result = AnonymizedText(masked, counts)
-    if len(_ANONYMIZED) >= _ANONYMIZED_MAX:
-        _ANONYMIZED.clear()
-    _ANONYMIZED[key] = AnonymizedText(result.text, dict(result.counts))
+    if len(clean) <= _KEEP_MAX_CHARS:  # long texts seldom repeat: memory stays bounded
+        if len(_ANONYMIZED) >= _ANONYMIZED_MAX:
+            _ANONYMIZED.clear()
+        _ANONYMIZED[key] = AnonymizedText(result.text, dict(result.counts))
     return result
 
 
 # (text, its author's findings in it) -> the anonymized text; emptied when full, when the allow
 # rule's settings or vocabulary change (allow.generation) and by forget_texts.
 _ANONYMIZED: dict[tuple[str, tuple], AnonymizedText] = {}
-_ANONYMIZED_MAX = 50_000
+_ANONYMIZED_MAX = 20_000
+_KEEP_MAX_CHARS = 500
 _kept_under = [-1]  # allow.generation() the kept results were computed under
 
 

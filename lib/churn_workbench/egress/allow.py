@@ -146,15 +146,17 @@ def mask(text: str) -> tuple[str, Counter]:
     if hit is not None:
         return hit[0], Counter(hit[1]) if hit[1] else _NOTHING_ADDED
     masked, added = _mask(text)
-    if len(_MASKED) >= _MASKED_MAX:
-        _MASKED.clear()
-    _MASKED[text] = (masked, Counter(added) if added else _NOTHING_ADDED)
+    if len(text) <= _KEEP_MAX_CHARS:  # long texts seldom repeat: memory stays bounded
+        if len(_MASKED) >= _MASKED_MAX:
+            _MASKED.clear()
+        _MASKED[text] = (masked, Counter(added) if added else _NOTHING_ADDED)
     return masked, added
 
 
 # text -> (masked text, placeholders added); emptied with the verdicts (forget_texts too)
 _MASKED: dict[str, tuple[str, Counter]] = {}
-_MASKED_MAX = 50_000
+_MASKED_MAX = 20_000
+_KEEP_MAX_CHARS = 500
 
 
 def forget_texts() -> None:
