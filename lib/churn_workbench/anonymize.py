@@ -41,6 +41,7 @@ __all__ = [
     "anonymize_many",
     "anonymize_pairs",
     "find_pii",
+    "forget_texts",
     "residual_pii",
     "strip_invisible",
 ]
@@ -57,12 +58,17 @@ def find_pii(text: str, known: KnownIdentifiers | None = None) -> list[Finding]:
     """
     if not text:
         return []
+    view, index = detection_view(text)
+    return _with_detected(view, index, known_matcher(known).find(view) if known else [])
+
+
+def _with_detected(view: str, index, own: list[Finding]) -> list[Finding]:
+    """find_pii's second step: the detectors' findings added to the customer's own (`own`,
+    found in `view`), overlaps resolved, spans mapped back through `index`."""
     # Imported here: Presidio (and the spaCy it imports) takes a second and a half to load, and
     # the stages that never look for PII (ingest, predict) import this module through others.
     from churn_workbench.pii.engine import detect, resolve_overlaps
-    view, index = detection_view(text)
-    findings = known_matcher(known).find(view) if known else []
-    findings += detect(view, [(f.start, f.end) for f in findings])
+    findings = own + detect(view, [(f.start, f.end) for f in own])
     findings = resolve_overlaps(findings)
     if index is None:
         return findings
@@ -77,16 +83,55 @@ def anonymize(text: str, known: KnownIdentifiers | None = None) -> AnonymizedTex
     Output: AnonymizedText(text with placeholders, counts per entity type; the allow rule's
     placeholders are counted under their labels: WORD, NUMBER, ID, HEALTH, ...). The text is in
     the allow rule's canonical form (NFKC, entities decoded, digits as ASCII digits).
+
+    Everything after finding the author's own identifiers depends on the text and those
+    findings alone, so its result is kept per (text, own findings): feedback repeats whole
+    texts ("Love the new app"), and one that does not name its author is the same for all.
     """
     clean = strip_invisible(text or "")
-    found = replace_findings(clean, find_pii(clean, known))
+    if not clean:
+        own: list[Finding] = []
+        view, index = clean, None
+    else:
+        view, index = detection_view(clean)
+        own = known_matcher(known).find(view) if known else []
+    key = (clean, tuple(own))
+    if _kept_under[0] != allow.generation():
+        _ANONYMIZED.clear()  # the allow rule's settings or vocabulary changed
+        _kept_under[0] = allow.generation()
+    hit = _ANONYMIZED.get(key)
+    if hit is not None:
+        return AnonymizedText(hit.text, dict(hit.counts))
+    found = replace_findings(clean, _with_detected(view, index, own) if clean else [])
     masked, added = allow.mask(found.text)
     if not added:
-        return AnonymizedText(masked, found.counts)
-    counts = dict(found.counts)
-    for label, n in added.items():
-        counts[label] = counts.get(label, 0) + n
-    return AnonymizedText(masked, counts)
+        result = AnonymizedText(masked, found.counts)
+    else:
+        counts = dict(found.counts)
+        for label, n in added.items():
+            counts[label] = counts.get(label, 0) + n
+        result = AnonymizedText(masked, counts)
+    if len(clean) <= _KEEP_MAX_CHARS:  # long texts seldom repeat: memory stays bounded
+        if len(_ANONYMIZED) >= _ANONYMIZED_MAX:
+            _ANONYMIZED.clear()
+        _ANONYMIZED[key] = AnonymizedText(result.text, dict(result.counts))
+    return result
+
+
+# (text, its author's findings in it) -> the anonymized text; emptied when full, when the allow
+# rule's settings or vocabulary change (allow.generation) and by forget_texts.
+_ANONYMIZED: dict[tuple[str, tuple], AnonymizedText] = {}
+_ANONYMIZED_MAX = 20_000
+_KEEP_MAX_CHARS = 500
+_kept_under = [-1]  # allow.generation() the kept results were computed under
+
+
+def forget_texts() -> None:
+    """Drop what is kept per whole text (anonymized texts, the allow rule's masked forms), so a
+    benchmark pass over texts already seen measures the work, not the lookups. The caches per
+    chunk and per word stay: they fill within the first few hundred texts."""
+    _ANONYMIZED.clear()
+    allow.forget_texts()
 
 
 def anonymize_many(

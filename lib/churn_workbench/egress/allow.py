@@ -79,12 +79,28 @@ def configure(new: Rules | None) -> None:
     global _rules
     with _rules_lock:
         _rules = new
-        forget_chunks()
+        _forget_texts()
 
 
 def forget_verdicts() -> None:
     """Drop cached verdicts (the vocabulary changed)."""
+    _forget_texts()
+
+
+def _forget_texts() -> None:
+    global _generation
     forget_chunks()
+    _MASKED.clear()
+    _generation += 1
+
+
+_generation = 0
+
+
+def generation() -> int:
+    """Changes whenever the rules or the vocabulary do: a result of the rule kept elsewhere
+    (the anonymizer's per text) is stale once this differs from when it was kept."""
+    return _generation
 
 
 def parse_categories(value: str | None) -> frozenset[str]:
@@ -123,7 +139,32 @@ def mask(text: str) -> tuple[str, Counter]:
     """The anonymizer's last pass: canonical(text) with every unknown token replaced by a
     placeholder (numbered after the placeholders already in the text, the same value keeping
     its number). Returns (masked text, placeholders added per label). The result passes
-    `denied` (checked: masking is repeated until nothing is left, at most three times)."""
+    `denied` (checked: masking is repeated until nothing is left, at most three times).
+    The result is kept per text until the rules or the vocabulary change: after the detectors'
+    placeholders, feedback repeats whole texts ("Great service, <PERSON_1> solved it")."""
+    hit = _MASKED.get(text)
+    if hit is not None:
+        return hit[0], Counter(hit[1]) if hit[1] else _NOTHING_ADDED
+    masked, added = _mask(text)
+    if len(text) <= _KEEP_MAX_CHARS:  # long texts seldom repeat: memory stays bounded
+        if len(_MASKED) >= _MASKED_MAX:
+            _MASKED.clear()
+        _MASKED[text] = (masked, Counter(added) if added else _NOTHING_ADDED)
+    return masked, added
+
+
+# text -> (masked text, placeholders added); emptied with the verdicts (forget_texts too)
+_MASKED: dict[str, tuple[str, Counter]] = {}
+_MASKED_MAX = 20_000
+_KEEP_MAX_CHARS = 500
+
+
+def forget_texts() -> None:
+    """Drop the results kept per text (a benchmark pass that must not reuse another's)."""
+    _MASKED.clear()
+
+
+def _mask(text: str) -> tuple[str, Counter]:
     view = canonical(text)
     added: Counter = _NOTHING_ADDED
     r = rules()

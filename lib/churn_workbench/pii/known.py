@@ -57,7 +57,7 @@ class KnownMatcher:
             found += _literal(text, lowered, self.email, "EMAIL")
         for extra in self.extras:
             found += _literal(text, lowered, extra, "CUSTOMER_ID")
-        if self.phone:
+        if self.phone and _has_digits(text, len(self.phone)):
             found += _phones(text, self.phone)
         if self.squeezed_keys:
             squeezed = variants.squeeze(lowered)
@@ -174,6 +174,16 @@ def _is_word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+_NOT_DIGITS = {c: None for c in range(128) if not chr(c).isdigit()}
+
+
+def _has_digits(text: str, n: int) -> bool:
+    """At least `n` digits in `text` (fewer cannot hold a phone number of n digits)."""
+    if text.isascii():
+        return len(text.translate(_NOT_DIGITS)) >= n
+    return sum(ch.isdigit() for ch in text) >= n
+
+
 def _phones(text: str, national: str) -> list[Finding]:
     """Occurrences of the phone's national digits in any digit run of the text.
 
@@ -181,7 +191,10 @@ def _phones(text: str, national: str) -> list[Finding]:
     prefix ("+44 (0)20 ...", "0044 20 ...", "020 ...") and join the span; a leading + or (
     too. Knowing the exact country code is not needed, which keeps this free of parsing."""
     out = []
+    ascii_text = text.isascii()
     for m in _DIGIT_RUN_RE.finditer(text):
+        if ascii_text and national not in m.group().translate(_NOT_DIGITS):
+            continue  # the run's digits do not hold the number: no positions needed
         positions = [m.start() + i for i, ch in enumerate(m.group()) if ch.isdigit()]
         digits = "".join(text[p] for p in positions)
         k = digits.find(national)
@@ -236,12 +249,16 @@ def _build_matcher(known: KnownIdentifiers) -> KnownMatcher:
     ignored, so a missing column value never matches anything. Built once per customer, a
     million times in a large run: the name is tokenised and folded once for every use."""
     name, email, phone = _text(known.name), _text(known.email), _text(known.phone)
-    words = [fold(w) for w in WORD_RE.findall(name)] if name else []
-    core = [w for w in words if w not in PARTICLES]  # first and last name, particles skipped
-    parts, capitalised = _name_parts(words)
+    parts, capitalised, name_keys, initials, name_particles = _name_facts(name)
     extras = _extras(known.extra)
-    parts |= _local_part_pieces(email)
+    pieces = _local_part_pieces(email)
+    if pieces:
+        parts = parts | pieces
     long_parts = tuple(sorted(p for p in parts if len(p) >= 5 and p.isalpha()))
+    keys = _id_keys(email, extras)
+    for key, raw in name_keys:
+        if key not in keys:
+            keys[key] = (key, raw, "PERSON", True)
     return KnownMatcher(
         name_parts=parts,
         capitalised_parts=capitalised,
@@ -249,14 +266,30 @@ def _build_matcher(known: KnownIdentifiers) -> KnownMatcher:
         email=email.lower() if email else None,
         phone=national_digits(phone) if phone else None,
         extras=extras,
-        squeezed_keys=_squeezed_keys(core, email, extras, words),
+        squeezed_keys=tuple(keys.values()),
         long_parts=long_parts,
         long_part_lengths=frozenset(n for p in long_parts for n in (len(p) - 1, len(p), len(p) + 1)),
         long_part_heads=frozenset(p[:2] for p in long_parts),
         long_part_tails=frozenset(p[-2:] for p in long_parts),
-        initials=_initials(core),
-        name_particles=PARTICLES.intersection(words) if len(core) < len(words) else frozenset(),
+        initials=initials,
+        name_particles=name_particles,
     )
+
+
+@lru_cache(maxsize=1 << 15)
+def _name_facts(name: str | None) -> tuple:
+    """What the matcher needs of a name alone: (parts, capitalised parts, joined-name keys
+    as (squeezed, as written), initials, the name's particles). Kept per name: many
+    customers share one ("Maria Garcia"), and the name costs most of a matcher's build."""
+    words = [fold(w) for w in WORD_RE.findall(name)] if name else []
+    core = [w for w in words if w not in PARTICLES]  # first and last name, particles skipped
+    parts, capitalised = _name_parts(words)
+    keys: dict[str, str] = {}
+    for key, raw in _name_joins(core, words):
+        if len(key) >= 6 and key not in keys:
+            keys[key] = raw
+    return (parts, capitalised, tuple(keys.items()), _initials(core),
+            PARTICLES.intersection(words) if len(core) < len(words) else frozenset())
 
 
 def _extras(values) -> tuple[str, ...]:
@@ -271,11 +304,10 @@ def _extras(values) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _squeezed_keys(core: list[str], email: str | None, extras: tuple[str, ...],
-                   words: list[str] = ()) -> tuple[tuple[str, str, str, bool], ...]:
-    """Keys matched against the squeezed text: every id and the e-mail local part (any
-    separators), the whole e-mail (letter-spaced), and the name joined both ways. `core`:
-    the name's folded words without particles."""
+def _id_keys(email: str | None, extras: tuple[str, ...]) -> dict[str, tuple[str, str, str, bool]]:
+    """Keys matched against the squeezed text, first part: every id and the e-mail local part
+    (any separators), the whole e-mail (letter-spaced); the name's joined forms follow
+    (_name_joins), in that order."""
     keys: dict[str, tuple[str, str, str, bool]] = {}
     for extra in extras:
         key = variants.squeeze(extra)
@@ -289,27 +321,29 @@ def _squeezed_keys(core: list[str], email: str | None, extras: tuple[str, ...],
             keys[local] = (local, raw_local, "EMAIL", True)
         whole = variants.squeeze(lowered)
         keys[whole] = (whole, lowered, "EMAIL", True)
-    if len(core) >= 2:
-        first, last = core[0], core[-1]
-        # (joined, as written with blanks): texts that only hold the blank form ("Anna
-        # Schmidt") are the name matcher's, and skip the position mapping.
-        joins = [(first + last, f"{first} {last}"), ("".join(core), " ".join(core)), (last + first, last + first)]
-        # A surname with particles is also written joined, alone or after the first name:
-        # "vandenberg", "TessavandenBerg", "Tessa vandenBerg" (`words`: with the particles).
-        first_particle = 0
-        if len(words) > len(core):  # the name has particles
-            first_particle = next((i for i, w in enumerate(words) if i and w in PARTICLES), 0)
-        if first_particle:
-            surname = words[first_particle:]
-            joins += [("".join(surname), " ".join(surname)), (first + "".join(surname), first + " " + " ".join(surname)),
-                      ("".join(surname) + first, "".join(surname) + first)]
-        if "-" in last:
-            joins += [(first + p, first + p) for p in last.split("-")] + [(p + first, p + first) for p in last.split("-")]
-        for joined, raw in joins:
-            key = variants.squeeze(joined)
-            if len(key) >= 6 and key not in keys:
-                keys[key] = (key, raw, "PERSON", True)
-    return tuple(keys.values())
+    return keys
+
+
+def _name_joins(core: list[str], words: list[str] = ()) -> list[tuple[str, str]]:
+    """(squeezed, as written) of the name joined both ways, and of a surname with particles."""
+    if len(core) < 2:
+        return []
+    first, last = core[0], core[-1]
+    # (joined, as written with blanks): texts that only hold the blank form ("Anna
+    # Schmidt") are the name matcher's, and skip the position mapping.
+    joins = [(first + last, f"{first} {last}"), ("".join(core), " ".join(core)), (last + first, last + first)]
+    # A surname with particles is also written joined, alone or after the first name:
+    # "vandenberg", "TessavandenBerg", "Tessa vandenBerg" (`words`: with the particles).
+    first_particle = 0
+    if len(words) > len(core):  # the name has particles
+        first_particle = next((i for i, w in enumerate(words) if i and w in PARTICLES), 0)
+    if first_particle:
+        surname = words[first_particle:]
+        joins += [("".join(surname), " ".join(surname)), (first + "".join(surname), first + " " + " ".join(surname)),
+                  ("".join(surname) + first, "".join(surname) + first)]
+    if "-" in last:
+        joins += [(first + p, first + p) for p in last.split("-")] + [(p + first, p + first) for p in last.split("-")]
+    return [(variants.squeeze(joined), raw) for joined, raw in joins]
 
 
 def _local_part_pieces(email: str | None) -> frozenset[str]:
