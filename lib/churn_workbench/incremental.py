@@ -8,7 +8,9 @@ What each stage keeps from the newest earlier run, and by which key:
   anonymized text (`anonymized`: texts, reused), and its offline analysis when it was analysed
   offline then and is now (`analysis_reused`: items, analysed); answers of an external model come
   from the analysis cache, so nothing is sent twice;
-- train: unchanged training data reuses the registered model (`model_reused`);
+- train: unchanged training data reuses the registered model (`model_reused`), and so does a
+  small change the retraining policy allows (model/retraining.py; `model_reused` with policy
+  "retraining", else `retraining` says why a new model is trained);
 - predict: a customer whose feature row and model are unchanged keeps the score and drivers
   (`predictions_written`: rows, reused_unchanged).
 
@@ -25,7 +27,7 @@ from .llm import local, schemas
 REUSED_ANALYSIS_COLUMNS = ("sentiment", "sentiment_label", "topics", "summary", "status", "provider", "model",
                            "prompt_version", "cache_key", "prompt_tokens", "completion_tokens")
 EVENTS = ("data_unchanged", "data_ingested", "anonymized", "analysis_reused", "model_reused", "model_trained",
-          "predictions_written")
+          "retraining", "predictions_written")
 
 
 def reusable_offline_analyses(feedback: pd.DataFrame, previous: pd.DataFrame, allowed: np.ndarray,
@@ -64,10 +66,15 @@ def describe(events: dict[tuple, dict]) -> str | None:
         if reused is not None:
             line += f", {int(reused.get('analysed') or 0):,} analysed ({int(reused.get('items') or 0):,} analyses kept)"
         parts.append(line)
-    if get("train", "model_reused") is not None:
+    kept = get("train", "model_reused")
+    if kept is not None and kept.get("policy") == "retraining":
+        parts.append(f"model kept ({100 * float(kept.get('changed_share') or 0):.2f}% of its labelled rows changed; "
+                     "retraining policy)")
+    elif kept is not None:
         parts.append("model reused (training data unchanged)")
     elif get("train", "model_trained") is not None:
-        parts.append("model retrained")
+        retrain = get("train", "retraining")
+        parts.append("model retrained" + (f" ({retrain.get('reason')})" if retrain and retrain.get("reason") else ""))
     written = get("predict", "predictions_written")
     if written is not None:
         rows, same = int(written.get("rows") or 0), int(written.get("reused_unchanged") or 0)
