@@ -102,6 +102,8 @@ def test_k_changed_customers_are_exactly_the_work(nightly):
     try:
         ev = _events(con, "run-3")
         scored = ev["predictions_written"]
+        consents = [con.execute("SELECT count(*) FROM consent WHERE run_id = 'run-1'").fetchone()[0],
+                    con.execute("SELECT count(*) FROM consent").fetchone()[0]]
         before = con.execute("SELECT customer_id, segment FROM predictions WHERE run_id = 'run-2'").df()
         after = con.execute("SELECT customer_id, segment, model_version FROM predictions WHERE run_id = 'run-3'").df()
         model_2 = con.execute("SELECT DISTINCT model_version FROM predictions WHERE run_id = 'run-2'").fetchall()
@@ -112,6 +114,9 @@ def test_k_changed_customers_are_exactly_the_work(nightly):
     finally:
         con.close()
     assert ev["anonymized"]["texts"] == 1 and ev["analysis_reused"]["analysed"] == 1
+    # The consent file is the one already imported: not read again, and nothing is lost.
+    assert ev["data_ingested"]["consent_file_unchanged"] is True
+    assert consents[0] == consents[1] > 0
     assert scored["rows"] - scored["reused_unchanged"] == K_CHANGED
     # Kept by the retraining policy: k of some 170 labelled rows is below 5%.
     assert ev["model_reused"]["policy"] == "retraining" and ev["model_reused"]["changed_rows"] == K_CHANGED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from churn_workbench.model import retraining
 
@@ -44,17 +45,24 @@ def test_a_small_change_keeps_the_model_and_says_why(tmp_path):
     kept = _decide(change)
     assert kept.keep and "0.50% of its 200 labelled rows changed" in kept.reason and "too few" in kept.reason
     assert kept.details["changed_rows"] == 1
-    held = _decide(change, quality=(0.74, 150, 60))
+    held = _decide(change, quality=(0.74, 60, 90))
     assert held.keep and "holds" in held.reason
+    # 0.70 on 150 rows: its interval reaches 0.78, so no evidence of a drop; on 6,000 rows there is.
+    assert _decide(change, quality=(0.70, 60, 90)).keep
 
 
 def test_a_large_change_a_customer_gone_bad_quality_or_force_retrain(tmp_path):
     assert not _decide(_change(tmp_path, shift={i: 1.0 for i in range(10)})).keep        # 5%: not below 5%
     gone = _decide(_change(tmp_path, current_n=198))
     assert not gone.keep and "left the training data" in gone.reason
-    worse = _decide(_change(tmp_path, shift={3: 1.0}), quality=(0.70, 150, 60))
+    worse = _decide(_change(tmp_path, shift={3: 1.0}), quality=(0.70, 2400, 3600))
     assert not worse.keep and "below its recorded interval" in worse.reason
     forced = _decide(_change(tmp_path), retrain="always")
     assert not forced.keep and "--retrain always" in forced.reason
     assert not _decide(None).keep                                                        # no rows on record
     assert not _decide(_change(tmp_path, shift={3: 1.0}), max_change=0.0).keep           # 0 = any change retrains
+
+
+def test_the_monitored_interval_narrows_with_more_rows():
+    assert retraining.auc_upper(0.72, 400, 924) == pytest.approx(0.7516, abs=0.001)
+    assert retraining.auc_upper(0.72, 40, 60) > retraining.auc_upper(0.72, 400, 600) > 0.72

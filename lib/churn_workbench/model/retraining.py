@@ -7,9 +7,11 @@ stays deployed while
    changed or gone (a row is one customer's features and label; feedback features included);
 2. no customer it learnt from has left the training data (erased, profiling consent withdrawn,
    removed from the input): a model is never kept on data a customer took back;
-3. its quality holds on the rows that did change: its ROC-AUC on the new or changed labelled
-   rows (which it never saw as they are now) is not below the lower end of its recorded 95%
-   interval by more than `WORKBENCH_MODEL_GATE_TOLERANCE`, nor below `WORKBENCH_MODEL_MIN_AUC`.
+3. its quality holds on the rows that did change: there is no evidence that its ROC-AUC on the
+   new or changed labelled rows (which it never saw as they are now) fell below its record --
+   the upper end of that ROC-AUC's 95% interval (Hanley & McNeil's standard error) is not below
+   the lower end of its recorded 95% interval by more than `WORKBENCH_MODEL_GATE_TOLERANCE`, nor
+   below `WORKBENCH_MODEL_MIN_AUC`.
    With too few such rows to measure (fewer than MIN_ROWS, or MIN_PER_CLASS of a class) the
    small change alone decides, and the decision says so.
 
@@ -20,6 +22,7 @@ model file keeps its customers in.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,12 +89,20 @@ class Decision:
     details: dict = field(default_factory=dict)
 
 
+def auc_upper(auc: float, positives: int, negatives: int) -> float:
+    """Upper end of a ROC-AUC's 95% interval (Hanley & McNeil 1982 standard error)."""
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    var = (auc * (1 - auc) + (positives - 1) * (q1 - auc ** 2) + (negatives - 1) * (q2 - auc ** 2)) \
+        / max(positives * negatives, 1)
+    return auc + 1.96 * math.sqrt(max(var, 0.0))
+
+
 def decide(change_: Change | None, max_change: float, quality: tuple[float | None, int, int] | None,
            recorded: tuple[float | None, list | None], tolerance: float, floor: float, retrain: str) -> Decision:
     """Keep the deployed model, or retrain (see the module docstring).
 
-    quality: (ROC-AUC of the deployed model on the new or changed rows, or None, rows, smaller
-    class count); recorded: the model's recorded gate ROC-AUC and 95% interval.
+    quality: (ROC-AUC of the deployed model on the new or changed rows, or None, their positives,
+    their negatives); recorded: the model's recorded gate ROC-AUC and 95% interval.
     """
     if retrain == "always":
         return Decision(False, "retraining asked for (--retrain always)")
@@ -105,17 +116,20 @@ def decide(change_: Change | None, max_change: float, quality: tuple[float | Non
                                "(erased, profiling consent withdrawn or removed)", details)
     if change_.share >= max_change:
         return Decision(False, f"{share}, not below WORKBENCH_RETRAIN_MAX_CHANGE {100 * max_change:g}%", details)
-    auc, rows, minority = quality if quality else (None, 0, 0)
+    auc, positives, negatives = quality if quality else (None, 0, 0)
+    rows, minority = positives + negatives, min(positives, negatives)
     low = (recorded[1] or [None])[0]
     if auc is None or low is None:
         why = (f"too few new or changed labelled rows to measure its quality ({rows:,}, {minority:,} of the smaller "
                f"class; at least {MIN_ROWS} with {MIN_PER_CLASS} of each needed)") if auc is None \
             else "its recorded ROC-AUC interval is not on record"
         return Decision(True, f"{share} (below {100 * max_change:g}%); {why}", details)
-    details.update(monitored_roc_auc=round(auc, 4), monitored_rows=rows, recorded_low=round(low, 4))
-    if auc < low - tolerance or auc < floor:
-        return Decision(False, f"{share}, but its ROC-AUC on the {rows:,} new or changed rows, {auc:.3f}, is below "
-                               f"its recorded interval's low end {low:.3f} (tolerance {tolerance:.3f}) or the floor "
-                               f"{floor:.2f}", details)
-    return Decision(True, f"{share} (below {100 * max_change:g}%) and its ROC-AUC on the {rows:,} new or changed "
-                          f"rows, {auc:.3f}, holds (recorded interval from {low:.3f})", details)
+    upper = auc_upper(auc, positives, negatives)
+    details.update(monitored_roc_auc=round(auc, 4), monitored_upper=round(upper, 4), monitored_rows=rows,
+                   recorded_low=round(low, 4))
+    measured = f"its ROC-AUC on the {rows:,} new or changed rows, {auc:.3f} (95% interval up to {upper:.3f}),"
+    if upper < low - tolerance or upper < floor:
+        return Decision(False, f"{share}, but {measured} lies below its recorded interval's low end {low:.3f} "
+                               f"(tolerance {tolerance:.3f}) or the floor {floor:.2f}", details)
+    return Decision(True, f"{share} (below {100 * max_change:g}%) and {measured} holds "
+                          f"(recorded interval from {low:.3f})", details)

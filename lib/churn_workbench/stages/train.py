@@ -174,7 +174,9 @@ def run(params: TrainParams) -> dict:
                     f"the training data is unchanged{figure}")
             return finish("reused", line, list(reusable), reused=True, gate="reused: the training data is unchanged")
 
-    rows = retraining.row_hashes(X[labelled], y[labelled])
+    # The leakage guard's allow-list shapes the model as much as the data: part of every row's hash.
+    rows = retraining.row_hashes((X.assign(**{"\0allow": ",".join(sorted(allow))}) if allow else X)[labelled],
+                                 y[labelled])
     if current is not None:
         decision = _retraining_decision(current, X[labelled], y[labelled], rows, params.retrain, s)
         if decision.keep:
@@ -237,10 +239,10 @@ def _retraining_decision(current, X, y, rows, retrain: str, s) -> retraining.Dec
         change = retraining.change(trained_rows, rows)
         fresh = change.new_or_changed
         labels = y[fresh].astype(int).to_numpy()
-        minority = int(min(labels.sum(), len(labels) - labels.sum()))
+        positives, negatives = int(labels.sum()), int(len(labels) - labels.sum())
         auc = None
         if change.gone == 0 and change.share < s.retrain_max_change and len(labels) >= retraining.MIN_ROWS \
-                and minority >= retraining.MIN_PER_CLASS:
+                and min(positives, negatives) >= retraining.MIN_PER_CLASS:
             try:
                 deployed = model.load_model(Path(current[1]), current[0])
             except (model.ModelIntegrityError, OSError):
@@ -248,6 +250,6 @@ def _retraining_decision(current, X, y, rows, retrain: str, s) -> retraining.Dec
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 auc = float(roc_auc_score(labels, model.predict_proba(deployed, X[fresh])))
-        quality = (auc, int(len(labels)), minority)
+        quality = (auc, positives, negatives)
     return retraining.decide(change, s.retrain_max_change, quality, recorded_auc(current[3]), s.model_gate_tolerance,
                              s.model_min_auc, retrain)
