@@ -23,7 +23,7 @@ $(info make: $(VENV) was built by $(or $(shell $(PY) --version 2>/dev/null | hea
 $(shell rm -rf $(VENV))
 endif
 
-.PHONY: setup chromium run test test-fast lint dashboard lab bench bench-llm bench-model bench-pii verify lock clean
+.PHONY: setup chromium run test test-fast lint dashboard lab bench bench-nightly bench-llm bench-model bench-pii verify lock clean
 
 setup: $(STAMP) $(TEMPLATES)/workbench chromium
 
@@ -98,6 +98,11 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_bench.py
+
+# Only the incremental cost: a first run, a re-run on unchanged inputs and a nightly re-run (1% of
+# the customers changed, 1% new feedback), per stage; SIZES=1000000 for another size.
+bench-nightly: $(STAMP)
+	$(PY) bench/run_bench.py --nightly-only --sizes $(or $(SIZES),100000)
 
 # requirements.lock from this environment: run after adding or upgrading a dependency, and commit it.
 lock: $(STAMP)

@@ -8,7 +8,8 @@ customers/second, peak memory of the whole process tree (runner, stage kernels, 
 the sum at the worst moment) and of its largest process, DuckDB file size, audit rows; a "floor"
 (the same rows read, a logistic regression fitted and scored, predictions written by a minimal
 script, measured in the same invocation) so the pipeline's cost is a ratio; and a nightly re-run
-after 1% of the customers changed and 1% new feedback arrived (the incremental cost).
+after 1% of the customers changed and 1% new feedback arrived, and one on unchanged inputs (the
+incremental cost, per stage, as a share of the first run's stage time, wall time and CPU seconds).
 Results go to bench/results/pipeline-<N>.json; then bench/scale_bench.py (one worker vs two on
 the per-customer work, the single writer's rate, a projection to 16 workers and 10M customers).
 First, the anonymizer's throughput on the synthetic feedback (texts per CPU-second, i.e. per
@@ -18,6 +19,7 @@ database of 1M customers (bench/publish_bench.py): bench/results/publish.json.
 
     python bench/run_bench.py                        # 1k, 100k, 1M
     python bench/run_bench.py --sizes 1000,100000    # a quicker subset
+    python bench/run_bench.py --sizes 100000 --nightly-only   # only the incremental cost (make bench-nightly)
 """
 from __future__ import annotations
 
@@ -165,24 +167,61 @@ def run_floor(workdir: Path) -> tuple[float, float]:
     return round(float(wall), 2), round(float(cpu), 2)
 
 
-def bench(n: int) -> dict:
+def bench(n: int, floor: bool = True) -> dict:
+    """The first run, the floor, an unchanged re-run and the nightly re-run (1% changed)."""
+    loads = []
     with tempfile.TemporaryDirectory(prefix=f"bench-{n}-") as tmp:
         workdir = Path(tmp)
         print(f"-- {n:,} customers: first run ...", flush=True)
+        loads.append(os.getloadavg()[0])
         first = run_pipeline(workdir, n, write_inputs(workdir, n))
-        print(f"   {first['wall_s']}s (stages {first['stage_s']}s); floor ...", flush=True)
-        floor, floor_cpu = run_floor(workdir)
-        print(f"   {floor}s; nightly re-run (1% customers changed, 1% new feedback) ...", flush=True)
+        floor_s = floor_cpu = None
+        if floor:
+            print(f"   {first['wall_s']}s (stages {first['stage_s']}s); floor ...", flush=True)
+            floor_s, floor_cpu = run_floor(workdir)
+            print(f"   {floor_s}s", flush=True)
+        print(f"   {first['wall_s']}s (stages {first['stage_s']}s); re-run on unchanged inputs ...", flush=True)
+        loads.append(os.getloadavg()[0])
+        unchanged = run_pipeline(workdir, n, write_inputs(workdir, n))
+        print(f"   {unchanged['wall_s']}s (stages {unchanged['stage_s']}s); nightly re-run (1% customers changed, "
+              "1% new feedback) ...", flush=True)
+        loads.append(os.getloadavg()[0])
         rerun = run_pipeline(workdir, n, write_inputs(workdir, n, nightly=True))
         print(f"   {rerun['wall_s']}s (stages {rerun['stage_s']}s)", flush=True)
-    result = {"customers": n, "first": first, "nightly": rerun, "floor_s": floor, "floor_cpu_s": floor_cpu,
-              "overhead_vs_floor": round(first["wall_s"] / floor, 2) if floor else None,
+    loads.append(os.getloadavg()[0])
+    result = {"customers": n, "first": first, "unchanged": unchanged, "nightly": rerun, "floor_s": floor_s,
+              "floor_cpu_s": floor_cpu,
+              "overhead_vs_floor": round(first["wall_s"] / floor_s, 2) if floor_s else None,
               "cpu_vs_floor": round(first["cpu_s"] / floor_cpu, 2) if floor_cpu else None,
-              "nightly_cpu_fraction": round(rerun["cpu_s"] / first["cpu_s"], 3) if first["cpu_s"] else None,
-              "nightly_fraction": round(rerun["wall_s"] / first["wall_s"], 3),
-              "load_average": round(os.getloadavg()[0], 1), "cpus": os.cpu_count()}
+              **{f"{name}_{what}": round(run[key] / first[key], 3) if first[key] else None
+                 for name, run in (("unchanged", unchanged), ("nightly", rerun))
+                 for what, key in (("fraction", "wall_s"), ("stage_fraction", "stage_s"), ("cpu_fraction", "cpu_s"))},
+              "load_average": round(max(loads), 1), "load_averages": [round(x, 1) for x in loads], "cpus": os.cpu_count()}
     (RESULTS / f"pipeline-{n}.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def incremental_table(results: list[dict]) -> str:
+    """Per stage: the first run, the unchanged re-run and the nightly re-run, and their ratios."""
+    stage_names = ["ingest", "feedback", "train", "predict", "act"]
+    lines = ["| customers | run | " + " | ".join(stage_names) + " | stages s | % of first (stages) | wall s (%) "
+             "| CPU s (%) |", "|" + "---|" * (len(stage_names) + 6)]
+    for r in results:
+        first = r["first"]
+        for name in ("first", "unchanged", "nightly"):
+            run = r.get(name)
+            if not run:
+                continue
+            pct = lambda key: f"{100 * run[key] / first[key]:.0f}%" if first.get(key) else ""  # noqa: E731
+            lines.append(f"| {r['customers']:,} | {name} | " + " | ".join(str(run["stages_s"].get(s, "")) for s in stage_names)
+                         + f" | {run['stage_s']} | {pct('stage_s')} | {run['wall_s']} ({pct('wall_s')})"
+                         f" | {run.get('cpu_s', '')} ({pct('cpu_s')}) |")
+        lines.append(f"load average {r.get('load_averages') or r.get('load_average')} on {r.get('cpus')} CPUs; "
+                     f"nightly target <= {100 * RERUN_TARGET:.0f}% of the first run")
+        for name in ("unchanged", "nightly"):
+            if (r.get(name) or {}).get("incremental"):
+                lines.append(f"  {name} at {r['customers']:,}: {r[name]['incremental']}")
+    return "\n".join(lines)
 
 
 def table(results: list[dict]) -> str:
@@ -195,7 +234,7 @@ def table(results: list[dict]) -> str:
         lines.append(f"| {r['customers']:,} | " + " | ".join(str(f["stages_s"].get(s, "")) for s in stage_names)
                      + f" | {f.get('stage_s', '')} | {f['wall_s']} | {f.get('cpu_s', '')} | {f['customers_per_s']:,}"
                      f" | {f.get('peak_rss_tree_mb', f.get('peak_rss_pipeline_mb'))} | {f.get('peak_rss_largest_mb', f.get('peak_rss_kernel_mb'))}"
-                     f" | {f['db_mb']} | {f['audit_rows']:,} | {r['floor_s']} | {r['overhead_vs_floor']} | {night['wall_s']}"
+                     f" | {f['db_mb']} | {f['audit_rows']:,} | {r['floor_s'] or ''} | {r['overhead_vs_floor'] or ''} | {night['wall_s']}"
                      f" | {night.get('cpu_s', '')}"
                      f" | {100 * night['wall_s'] / f['wall_s']:.0f}% |")
     for r in results:
@@ -233,9 +272,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--no-scale", action="store_true", help="skip bench/scale_bench.py")
+    parser.add_argument("--nightly-only", action="store_true",
+                        help="only the pipeline runs (first, unchanged, nightly) and their incremental cost")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.nightly_only:
+        report = incremental_table([bench(n, floor=False) for n in sizes])
+        (RESULTS / "nightly.md").write_text(report + "\n")
+        print(report)
+        return
     throughput = anonymizer_throughput()
     print(throughput, flush=True)
     subprocess.run([sys.executable, str(ROOT / "bench" / "publish_bench.py")], check=True)
@@ -243,7 +289,7 @@ def main() -> None:
         bench(n)
     # The summary covers every size measured so far, not only this invocation's.
     results = sorted((json.loads(p.read_text()) for p in RESULTS.glob("pipeline-*.json")), key=lambda r: r["customers"])
-    report = table(results) + "\n" + throughput
+    report = table(results) + "\n" + incremental_table(results) + "\n" + throughput
     if not args.no_scale:
         sys.path.insert(0, str(ROOT / "bench"))
         import scale_bench

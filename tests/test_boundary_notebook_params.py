@@ -41,6 +41,7 @@ def _hostile(tmp) -> dict[str, list]:
         "allow_columns": ["a,,b", ",", "   "],
         "action_segments": ["", "   ", "High,,Low", "Huge", "High,"],
         "control_share": [1.0, 1.5, float("nan"), -0.5, -2.0],
+        "retrain": ["sometimes", "", "   ", "Always"],
     }
 
 

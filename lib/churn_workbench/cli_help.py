@@ -28,6 +28,8 @@ PARAMETER_HELP = {
                      "(default: the WORKBENCH_CONTROL_SHARE setting, 0.1)",
     "max_train_rows": "at most this many labelled customers train the model; more are sampled down (default 200000)",
     "allow_columns": "comma-separated columns the leakage guard must keep (default none)",
+    "retrain": "auto: keep the deployed model while little of its training data changed and its quality holds "
+               "(WORKBENCH_RETRAIN_MAX_CHANGE); always: train a new model (default auto)",
 }
 
 # The settings most people need; `settings` lists every one (config.py declares them).

@@ -108,6 +108,10 @@ class Settings:
     model_gate_tolerance: float = _knob("WORKBENCH_MODEL_GATE_TOLERANCE", 0.005,
                                         "a new model is refused when the interval of its ROC-AUC difference to the "
                                         "deployed model of the same data contract lies wholly below minus this", hi=1)
+    retrain_max_change: float = _knob("WORKBENCH_RETRAIN_MAX_CHANGE", 0.05,
+                                      "a run keeps the deployed model while less than this share of the labelled rows "
+                                      "it was trained on changed, none of its customers left and its ROC-AUC on the "
+                                      "changed rows holds (0 = retrain on any change; `--retrain always` forces it)", hi=1)
     model_min_labelled: int = _knob("WORKBENCH_MODEL_MIN_LABELLED", 40,
                                     "fewest labelled customers (who may be profiled) to train on; below it the run "
                                     "trains nothing and says so", lo=1)

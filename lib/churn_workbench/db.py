@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS actions (
     run_id VARCHAR, customer_id VARCHAR, segment VARCHAR, action_type VARCHAR,
     channel VARCHAR, discount_pct DOUBLE, message VARCHAR, status VARCHAR,
     provider VARCHAR, model VARCHAR, prompt_version VARCHAR, model_version VARCHAR,
-    created_at TIMESTAMP);
+    created_at TIMESTAMP, context_sha256 VARCHAR);
 CREATE TABLE IF NOT EXISTS llm_egress (
     request_id VARCHAR, run_id VARCHAR, stage VARCHAR, provider VARCHAR, model VARCHAR,
     prompt_version VARCHAR, payload VARCHAR, payload_sha256 VARCHAR, n_items INTEGER,
@@ -143,6 +143,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     # Columns added to model_registry later: a database created before them gains them here.
     for column in ("contract_id VARCHAR", "contract VARCHAR", "data_run_id VARCHAR", "decision VARCHAR"):
         con.execute(f"ALTER TABLE model_registry ADD COLUMN IF NOT EXISTS {column}")
+    # What an action was chosen from (incremental.action_context_keys), added later too.
+    con.execute("ALTER TABLE actions ADD COLUMN IF NOT EXISTS context_sha256 VARCHAR")
     if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
         con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
     # The workspace's identity is created with its database (signed heads name it, not a path).

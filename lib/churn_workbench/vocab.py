@@ -19,6 +19,9 @@ LLM_PROFILES = tuple(PROFILES)  # the profiles themselves: profiles.py (no impor
 PURPOSES = ("profiling", "external_llm", "marketing")
 
 # Risk segments, highest first; customers with no score are shown as NOT_SCORED.
+# The train stage's --retrain: "auto" lets the retraining policy keep the deployed model
+# (model/retraining.py), "always" trains a new one.
+RETRAIN_CHOICES = ("auto", "always")
 SEGMENTS = ("High", "Medium", "Low")
 NOT_SCORED = "not scored"
 

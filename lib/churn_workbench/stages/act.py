@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
-from .. import cluster, consent, db, uplift
+from .. import cluster, consent, db, incremental, uplift
 from ..control import control_group, intended_actions, record_assignment
 from ..llm import ActionRequest, EgressJournal, propose_actions
+from ..llm.policy import load_catalogue
 from ..vocab import sentiment_label
 from .context import install_owner_words, latest_run_with, open_stage
 from .modeldata import load_feature_frame
@@ -31,7 +33,7 @@ def run(params: ActParams) -> dict:
             "SELECT customer_id, churn_probability, segment, drivers, model_version FROM predictions WHERE run_id = ?",
             [pred_run]).df()
         analysis_run = latest_run_with(con, "feedback_analysis", ctx.run_id)
-        analysis = _feedback_context_frame(con, analysis_run)
+        context = _feedback_context(_feedback_context_frame(con, analysis_run))
         # A customer labelled as churned has already left: never actioned, even when the
         # predictions read here are older than that label.
         left = set(con.execute("SELECT CAST(customer_id AS VARCHAR) FROM customers WHERE churned = 1").df().iloc[:, 0]) \
@@ -40,27 +42,40 @@ def run(params: ActParams) -> dict:
         targeted = preds["segment"].isin(wanted)
         candidates = preds[targeted & ~churned]
         # Once an earlier run's outcomes are in, target by expected effect x value (uplift.py).
-        candidates, targeting = _uplift_targets(con, ctx, preds[~churned], candidates, _feedback_context(analysis), seed)
+        candidates, targeting = _uplift_targets(con, ctx, preds[~churned], candidates, context, seed)
         marketing = consent.check(con, candidates["customer_id"], "marketing", ctx.audit, ctx.refs)
         external = consent.allowed(con, candidates["customer_id"], "external_llm")
+        previous = con.execute(
+            "SELECT customer_id, context_sha256, " + ", ".join(incremental.REUSED_ACTION_COLUMNS) + " FROM actions "
+            "WHERE run_id = ? AND context_sha256 IS NOT NULL", [latest_run_with(con, "actions", ctx.run_id)]).df()
     eligible = candidates[marketing.reindex(candidates["customer_id"]).to_numpy()].copy()
     # Keyed by the seed alone, never the run: a customer stays in their group run after run (control.py).
     in_control = control_group(eligible["customer_id"], share, seed)
     record_assignment(ctx.audit, ctx.refs, in_control, share, seed)
     eligible["control"] = in_control.reindex(eligible["customer_id"]).to_numpy()
-    context = _feedback_context(analysis)
     treat = eligible[~eligible["control"]]
     requests = [ActionRequest(customer_id=c, segment=s, churn_probability=float(p), drivers=json.loads(d),
                               topics=context.get(c, ([], None))[0], sentiment_label=context.get(c, ([], None))[1],
                               external_allowed=bool(external.get(c, False)))
                 for c, s, p, d in zip(treat["customer_id"], treat["segment"], treat["churn_probability"], treat["drivers"])]
+    # Incremental: an unchanged context whose action was the catalogue's choice, offline now too, keeps it.
+    keys = incremental.action_context_keys(requests, load_catalogue().version)
+    offline_now = np.array([ctx.settings.llm_provider == "local" or not r.external_allowed for r in requests], dtype=bool)
+    kept = incremental.reusable_offline_actions([r.customer_id for r in requests], keys, previous, offline_now)
+    fresh = ~kept["reused"].to_numpy()
+    todo = [r for r, f in zip(requests, fresh) if f]
     # Write-ahead: llm_egress rows and cached choices are written by the journal as requests go.
-    with ctx.step(f"proposing retention actions for {len(requests):,} customers"):
-        outcome = propose_actions(requests, ctx.settings, ctx.audit, ctx.run_id,
+    with ctx.step(f"proposing retention actions for {len(todo):,} customers"):
+        outcome = propose_actions(todo, ctx.settings, ctx.audit, ctx.run_id,
                                   journal=EgressJournal(ctx.settings.db_path, ctx.run_id, "act"))
-    # astype: an empty outcome (nobody to contact) has untyped columns.
-    actions = outcome.rows.astype({"customer_id": str}).merge(treat[["customer_id", "segment", "model_version"]],
-                                                              on="customer_id", how="left")
+    ctx.audit.event("actions_reused", items=int((~fresh).sum()), proposed=len(todo))
+    position = np.arange(len(requests))
+    kept = kept.assign(customer_id=[r.customer_id for r in requests], context_sha256=keys, order=position)[~fresh]
+    proposed = outcome.rows.assign(context_sha256=[k for k, f in zip(keys, fresh) if f], order=position[fresh])
+    # In the requests' order, as if all had been proposed; astype: an empty outcome has untyped columns.
+    actions = pd.concat([proposed, kept.drop(columns="reused")], ignore_index=True).sort_values("order") \
+        .drop(columns="order").astype({"customer_id": str}) \
+        .merge(treat[["customer_id", "segment", "model_version"]], on="customer_id", how="left")
     control = eligible[eligible["control"]]
     # A control row names the action the customer would have received (the catalogue's choice, no
     # LLM call), fixed before any outcome exists, so effects can be compared per action type.
@@ -73,7 +88,7 @@ def run(params: ActParams) -> dict:
     rows["run_id"] = ctx.run_id
     rows["created_at"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
     rows = rows[["run_id", "customer_id", "segment", "action_type", "channel", "discount_pct", "message", "status",
-                 "provider", "model", "prompt_version", "model_version", "created_at"]]
+                 "provider", "model", "prompt_version", "model_version", "created_at", "context_sha256"]]
     status = rows["status"].value_counts().to_dict()
     # Why scored customers got no action, in the terms of the rule that chose them (run_report.py).
     by_uplift = targeting["method"] == "uplift"

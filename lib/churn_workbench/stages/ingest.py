@@ -31,14 +31,20 @@ SYNTHETIC_CONFIG = inputs.DataConfig(sensitive_columns=("age",))
 
 
 def load_inputs(synthetic_n: int, seed: int, customers_path: str, feedback_path: str,
-                consent_path: str, data_config_path: str) -> tuple[inputs.CustomerTable, pd.DataFrame, pd.DataFrame]:
-    """Read and validate everything before touching the database; raises inputs.InputError."""
+                consent_path: str, data_config_path: str,
+                consent_stored: bool = False) -> tuple[inputs.CustomerTable, pd.DataFrame, pd.DataFrame]:
+    """Read and validate everything before touching the database; raises inputs.InputError.
+
+    consent_stored: the consent file is the one the store already holds every record of (same
+    sha256, same import filters): it is not read again (the register only ever appends records
+    it lacks, so reading it would add nothing)."""
     if customers_path:
         cfg = inputs.load_data_config(data_config_path or None)
         table = inputs.read_customers(customers_path, cfg)
         feedback = (inputs.read_feedback(feedback_path, cfg.encoding, on_long_text="reject") if feedback_path
                     else _empty_feedback())
-        consent = inputs.read_consent(consent_path, cfg.encoding) if consent_path else _empty_consent()
+        consent = inputs.read_consent(consent_path, cfg.encoding) if consent_path and not consent_stored \
+            else _empty_consent()
         if "consent" in table.roles.values():
             consent = pd.concat([consent, inputs.consent_from_column(table)], ignore_index=True)
     else:
@@ -103,9 +109,13 @@ def run(params: IngestParams) -> dict:
         ctx.audit.event("data_unchanged", input_sha256=input_sha256, sources=sources)
         ctx.commit(lambda con: _log_ingest(con, ctx.run_id, input_sha256, summary), replace_tables=("ingest_log",))
         return summary
+    # What the last ingest read, file by file (its summary; an unchanged ingest carries it over).
+    before = json.loads(last[1]) if last else {}
+    consent_stored = bool(p.consent_path) and before.get("filters") == filters and \
+        (before.get("sources") or {}).get("consent", {}).get("sha256") == sources.get("consent", {}).get("sha256")
     with ctx.step("reading and checking the inputs"):
         table, feedback, consent = load_inputs(p.synthetic_n, p.seed, p.customers_path, p.feedback_path,
-                                               p.consent_path, p.data_config_path)
+                                               p.consent_path, p.data_config_path, consent_stored=consent_stored)
     customers = table.frame
     # The data owner's allow-list for the egress allow rule, read by the stages that send.
     allow_words = inputs.load_data_config(p.data_config_path or None).allow_words if p.customers_path else ()
@@ -129,6 +139,7 @@ def run(params: IngestParams) -> dict:
                             "dtype": [str(customers[c].dtype) if c in customers else "" for c in table.roles],
                             "run_id": ctx.run_id, "leakage_allowed": [c in table.leakage_allowed for c in table.roles]})
     ctx.audit.event("data_ingested", customers=len(customers), feedback=len(feedback), consent_records=len(consent),
+                    consent_file_unchanged=consent_stored,
                     feedback_orphans_dropped=n_orphans, sources=sources, tombstoned_stripped=stripped,
                     feedback_past_retention=n_expired,
                     roles={role: sorted(c for c, r in table.roles.items() if r == role)
@@ -158,7 +169,9 @@ def run(params: IngestParams) -> dict:
         _log_ingest(con, ctx.run_id, input_sha256, summary)
 
     summary = {"run_id": ctx.run_id, "customers": len(customers), "labelled": int(customers["churned"].notna().sum()),
-               "feedback": len(feedback), "feedback_orphans_dropped": n_orphans, "consent_records": len(consent),
+               "feedback": len(feedback), "feedback_orphans_dropped": n_orphans,
+               "consent_records": before.get("consent_records", 0) if consent_stored else len(consent),
+               "consent_file_unchanged": consent_stored, "sources": sources, "filters": filters,
                "tombstoned_stripped": stripped, "feedback_past_retention": n_expired,
                "purposes": list(PURPOSES), "features": sorted(c for c, r in table.roles.items() if r == "feature")}
     # customers/feedback are the current snapshot, so they are replaced, not run-scoped.

@@ -21,7 +21,7 @@ from ..boundary.name_lists import comma_names
 from ..boundary.options import refuse_empty
 from ..boundary.run_ids import check_run_id
 from ..errors import UsageError
-from ..vocab import SEGMENTS
+from ..vocab import RETRAIN_CHOICES, SEGMENTS
 
 
 @dataclass
@@ -119,9 +119,12 @@ class TrainParams(StageParams):
     seed: int = 42
     max_train_rows: int = 200_000    # a larger labelled set is sampled down to this many rows
     allow_columns: str = ""          # comma-separated columns the leakage guard must keep
+    retrain: str = "auto"            # "auto": the retraining policy decides; "always": train a new model
 
     def _check(self, named):
         _seed(self.seed, named)
+        if self.retrain not in RETRAIN_CHOICES:
+            raise UsageError(f"{named('retrain')} {self.retrain!r}: needs one of {', '.join(RETRAIN_CHOICES)}")
         comma_names(self.allow_columns, named("allow_columns"), "column name")
         if not 1 <= self.max_train_rows <= MAX_TRAIN_ROWS:
             raise UsageError(f"{named('max_train_rows')} {self.max_train_rows}: needs a positive number of rows, "

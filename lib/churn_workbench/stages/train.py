@@ -14,12 +14,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 from .. import consent, model, model_card
 from ..boundary import paths
 from ..boundary.data_config import check_allow_columns
 from ..model import contract as contracts
-from ..model import evidence
+from ..model import evidence, retraining
 from ..model.gate import interval_text
 from .context import open_stage
 from .modeldata import frame_sha256, load_feature_frame
@@ -160,7 +161,7 @@ def run(params: TrainParams) -> dict:
     with ctx.reading() as con:
         reusable = con.execute(f"SELECT {REGISTRY_COLUMNS} FROM model_registry WHERE data_sha256 = ? AND contract_id = ? "
                                "ORDER BY trained_at DESC LIMIT 1", [data_hash, contract.contract_id]).fetchone()
-    if reusable and Path(reusable[1]).exists():
+    if reusable and Path(reusable[1]).exists() and params.retrain != "always":
         try:
             model.load_model(Path(reusable[1]), reusable[0])
         except model.ModelIntegrityError:
@@ -173,6 +174,19 @@ def run(params: TrainParams) -> dict:
                     f"the training data is unchanged{figure}")
             return finish("reused", line, list(reusable), reused=True, gate="reused: the training data is unchanged")
 
+    # The leakage guard's allow-list shapes the model as much as the data: part of every row's hash.
+    rows = retraining.row_hashes((X.assign(**{"\0allow": ",".join(sorted(allow))}) if allow else X)[labelled],
+                                 y[labelled])
+    if current is not None:
+        decision = _retraining_decision(current, X[labelled], y[labelled], rows, params.retrain, s)
+        if decision.keep:
+            ctx.audit.event("model_reused", model_sha256=current[0], data_sha256=data_hash, algorithm=current[2],
+                            policy="retraining", reason=decision.reason, **decision.details)
+            line = (f"deployed {current[2]} {current[0][:12]} of data contract {contract.short_id}, kept by the "
+                    f"retraining policy: {decision.reason}")
+            return finish("reused", line, list(current), reused=True, gate=f"kept: {decision.reason}",
+                          retraining=decision.details)
+        ctx.audit.event("retraining", reason=decision.reason, **decision.details)
     with ctx.step(f"training on {int(labelled.sum()):,} labelled customers (comparing models by cross-validation)"):
         trained = model.train(X[labelled], y[labelled].astype(int), seed=int(seed), max_train_rows=int(max_train_rows),
                               allow_columns=allow, sensitive_columns=list(sensitive.columns),
@@ -188,6 +202,7 @@ def run(params: TrainParams) -> dict:
     ctx.workspace.prove_folders()  # also when the notebook runs by hand, outside the runner's lock
     directory = paths.inside(ctx.workspace.models_dir, ctx.run_id) / ("" if promote else "not_promoted")
     path, version = model.save_model(trained, directory)
+    retraining.save_rows(rows, path)  # what the retraining policy compares the next runs' data with
     if promote:
         line = (f"deployed {trained.algorithm} {version[:12]} of data contract {contract.short_id} "
                 + (f"(replacing {current[0][:12]})" if current else "(a new model line for this data)") + f": {reason}")
@@ -212,3 +227,29 @@ def run(params: TrainParams) -> dict:
     ctx.audit.event("model_not_promoted", "rejected", model_sha256=version, reason=reason,
                     kept=current[0] if current else None, contract_id=contract.contract_id)
     return finish("kept" if current else "none", line, list(current) if current else None, **extra)
+
+
+def _retraining_decision(current, X, y, rows, retrain: str, s) -> retraining.Decision:
+    """The retraining policy (model/retraining.py) for the deployed model `current` (a registry
+    row) and the current labelled rows X, y (row_hashes `rows`)."""
+    trained_rows = None if retrain == "always" else retraining.load_rows(Path(current[1]))
+    change = None
+    quality = None
+    if trained_rows is not None:
+        change = retraining.change(trained_rows, rows)
+        fresh = change.new_or_changed
+        labels = y[fresh].astype(int).to_numpy()
+        positives, negatives = int(labels.sum()), int(len(labels) - labels.sum())
+        auc = None
+        if change.gone == 0 and change.share < s.retrain_max_change and len(labels) >= retraining.MIN_ROWS \
+                and min(positives, negatives) >= retraining.MIN_PER_CLASS:
+            try:
+                deployed = model.load_model(Path(current[1]), current[0])
+            except (model.ModelIntegrityError, OSError):
+                return retraining.Decision(False, "the deployed model's file could not be loaded")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                auc = float(roc_auc_score(labels, model.predict_proba(deployed, X[fresh])))
+        quality = (auc, positives, negatives)
+    return retraining.decide(change, s.retrain_max_change, quality, recorded_auc(current[3]), s.model_gate_tolerance,
+                             s.model_min_auc, retrain)
