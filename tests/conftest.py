@@ -32,12 +32,18 @@ def _isolated_home(tmp_path_factory, _shared_caches, monkeypatch) -> Path:
     """A home of its own for every test, so nothing a test runs (in this process or a subprocess,
     which inherits the environment) touches the user's real ~/.config or ~/.local/state: the
     signing key and the heads file point into it explicitly too."""
-    home = tmp_path_factory.mktemp("home")
+    return isolate_home(monkeypatch, tmp_path_factory.mktemp("home"), _shared_caches)
+
+
+def isolate_home(monkeypatch, home: Path, caches: Path) -> Path:
+    """Point HOME, the signing key, the heads file and the caches at `home` and `caches`, and drop
+    the person's own settings. Also for fixtures wider than one test (a module-scoped fixture is
+    made before the test's own home exists): use it there with `pytest.MonkeyPatch.context()`."""
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("WORKBENCH_SIGNING_KEY_FILE", str(home / ".config" / "churn-workbench" / "signing_key.pem"))
     monkeypatch.setenv("WORKBENCH_HEADS_FILE", str(home / ".local" / "state" / "churn-workbench" / "heads.jsonl"))
-    monkeypatch.setenv("MPLCONFIGDIR", str(_shared_caches / "matplotlib"))
-    monkeypatch.setenv("IPYTHONDIR", str(_shared_caches / "ipython"))
+    monkeypatch.setenv("MPLCONFIGDIR", str(caches / "matplotlib"))
+    monkeypatch.setenv("IPYTHONDIR", str(caches / "ipython"))
     for name in _OUTSIDE:
         monkeypatch.delenv(name, raising=False)
     return home

@@ -30,6 +30,7 @@ from churn_workbench.vocab import NOT_SCORED, SEGMENTS
 from churn_workbench.audit import AuditLog
 from churn_workbench.pseudonyms import SubjectRefs
 from churn_workbench.workspace import Workspace, snapshot_dir_of
+from conftest import isolate_home
 
 RAW_IDENTIFIERS = ("Anna Schmidt", "anna.schmidt7@example.com", "+44 7700 900123")
 N_CUSTOMERS = 40
@@ -241,6 +242,23 @@ def data(fx):
     loaded.close()
 
 
+@pytest.fixture(scope="module")
+def built_once(tmp_path_factory, _shared_caches) -> Fixture:
+    """The same fixture database, built once for the tests that only read it and its snapshot
+    (a test that changes either takes `fx`, its own)."""
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_home(mp, tmp_path_factory.mktemp("home"), _shared_caches)
+        return build_fixture(tmp_path_factory.mktemp("dashboard"))
+
+
+@pytest.fixture(scope="module")
+def read_only(built_once):
+    """`data`, loaded once from `built_once`: for tests that only query the snapshot."""
+    loaded = snapshot_data.load(built_once.snapshot_dir)
+    yield loaded
+    loaded.close()
+
+
 # --------------------------------------------------------------------------------------------
 
 def test_publish_switches_generation_atomically_and_leaves_no_temp_files(fx):
@@ -288,7 +306,8 @@ def test_snapshot_holds_no_raw_identifiers_or_feedback_text(fx):
         data.close()
 
 
-def test_kpis_and_last_run(data, fx):
+def test_kpis_and_last_run(read_only, built_once):
+    data, fx = read_only, built_once
     assert data.state == "ready"
     k = data.kpis()
     assert k["customers"] == N_CUSTOMERS
@@ -312,7 +331,8 @@ def test_kpis_and_last_run(data, fx):
     assert (trend["scored"] == N_CUSTOMERS - 2).all()
 
 
-def test_customer_filters(data):
+def test_customer_filters(read_only):
+    data = read_only
     everyone = data.customers(limit=1000)
     assert everyone.total == N_CUSTOMERS == len(everyone.rows)
     high = data.customers(snapshot_data.CustomerFilter(segment="High"), limit=1000)
@@ -337,7 +357,8 @@ def test_customer_filters(data):
         data.customers(snapshot_data.CustomerFilter(consent="telepathy"))
 
 
-def test_drill_down_shows_analysis_and_audit_trail_but_no_identifiers(data, fx):
+def test_drill_down_shows_analysis_and_audit_trail_but_no_identifiers(read_only, built_once):
+    data, fx = read_only, built_once
     detail = data.customer_detail("C0000001", fx.refs)
     assert detail["segment"] == "High" and detail["churn_probability"] == pytest.approx(0.91)
     assert detail["drivers"]["feature"].tolist() == ["contract", "tenure_months"]
@@ -362,7 +383,8 @@ def test_drill_down_shows_analysis_and_audit_trail_but_no_identifiers(data, fx):
     assert data.customer_detail("nobody") is None
 
 
-def test_model_section(data):
+def test_model_section(read_only):
+    data = read_only
     versions = data.model_versions()
     assert len(versions) == 2 and versions["roc_auc"].iloc[0] == pytest.approx(0.81)
     version = versions["model_version"].iloc[0]
@@ -381,7 +403,8 @@ def test_model_section(data):
                                        "as_top_driver": [38, 0]}
 
 
-def test_consent_coverage_latest_record_wins_and_no_record_is_no_consent(data):
+def test_consent_coverage_latest_record_wins_and_no_record_is_no_consent(read_only):
+    data = read_only
     cov = data.consent_coverage().set_index("purpose")
     assert (cov["customers"] == N_CUSTOMERS).all()
     assert cov.loc["profiling", "no_record"] == 2  # C0000003 and C0000005
@@ -391,7 +414,8 @@ def test_consent_coverage_latest_record_wins_and_no_record_is_no_consent(data):
     assert (cov["granted"] + cov["refused_or_withdrawn"] + cov["no_record"] == cov["customers"]).all()
 
 
-def test_governance_queries(data):
+def test_governance_queries(read_only):
+    data = read_only
     counts = data.anonymization_counts().set_index("entity_type")["count"].to_dict()
     assert counts == {"PHONE": 32, "PERSON": 12, "EMAIL": 4, "IBAN": 1}
     assert data.anonymization_counts(RUNS[1]).set_index("entity_type")["count"].to_dict() == {"PHONE": 2, "IBAN": 1}
@@ -426,7 +450,8 @@ def test_verify_status_recorded_at_publish(fx, data):
         again.close()
 
 
-def test_runs_and_notebook_hashes(data):
+def test_runs_and_notebook_hashes(read_only):
+    data = read_only
     runs = data.runs()
     assert runs["run_id"].tolist() == list(reversed(RUNS)) and runs["has_manifest"].all()
     notebooks = data.run_notebooks(RUNS[0])

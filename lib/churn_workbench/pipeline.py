@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import nbclient.exceptions
-import papermill
 from jupyter_client.manager import AsyncKernelManager
 
 from . import audit, cluster, db, run_report, signing
@@ -219,6 +217,11 @@ def execute_stage(stage: str, index: int, params: dict, run_dir: Path, progress:
     # The stage works in the kernel, out of the terminal's sight: its progress records (counts
     # only, no text) are followed here and shown as a live line where there is one to show.
     line = run_progress.live_line() if progress else None
+    # Imported here, not with the module: papermill and nbclient bring nbformat and jsonschema
+    # (seconds of CPU at import), which the command line's other paths and in-process callers
+    # never need.
+    import nbclient.exceptions
+    import papermill
     km = None
     try:
         if kernels is not None:
