@@ -703,15 +703,20 @@ def _subject(argv: list[str]) -> int:
         return _error(f"{cli_help.prog()} subject", exc)
 
 
-def _compare(argv: list[str]) -> int:
-    """`compare [RUN_A RUN_B]`: two runs side by side (compare.py)."""
-    prog = f"{cli_help.prog()} compare"
+def _compare_parser(prog: str) -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="Two runs side by side: inputs and what changed in them, risk segments "
                 "(and how customers moved between them), the model and its metrics, retention actions, LLM usage.",
                 epilog=f"example: {prog}   (the two newest succeeded runs);  {prog} trial-1 trial-2 --json")
     p.add_argument("runs", nargs="*", metavar="RUN", help="run A (older) and run B; default: the two newest succeeded runs")
     p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    return p
+
+
+def _compare(argv: list[str]) -> int:
+    """`compare [RUN_A RUN_B]`: two runs side by side (compare.py)."""
+    prog = f"{cli_help.prog()} compare"
+    p = _compare_parser(prog)
     try:
         args = p.parse_args(argv)
         if len(args.runs) not in (0, 2):

@@ -80,10 +80,21 @@ def input_file(value: str | Path, label: str) -> Path:
     with os_errors(label):
         if not path.exists():
             raise UsageError(f"{label} {value}: file does not exist")
-        if not path.is_file():
-            kind = "a folder" if path.is_dir() else "a pipe, device or socket"
-            raise UsageError(f"{label} {value}: is not a regular file ({kind}); give the file itself")
+    regular_or_absent(path, label, value)
     return path
+
+
+def regular_or_absent(path: Path, label: str, shown: str | Path | None = None) -> None:
+    """The rule for every path that names a file the workbench reads or writes as a whole (an
+    input, the database): a regular file, or nothing there yet. A device (`/dev/null`), a named
+    pipe or a socket is refused as what it is, before anything is opened or created beside it:
+    opening a pipe blocks, a device swallows writes, and a lock file would land beside either."""
+    with os_errors(label):
+        if not (path.exists() or path.is_symlink()) or path.is_file():
+            return
+        kind = "a folder" if path.is_dir() else "a pipe, device or socket" if path.exists() else "a broken link"
+    raise UsageError(f"{label} {shown if shown is not None else path}: is not a regular file ({kind}); "
+                     "give the file itself")
 
 
 def inside(root: str | Path, candidate: str | Path) -> Path:
@@ -132,6 +143,8 @@ def database_file(path: str | Path, label: str = "the database setting (--db, WO
     with os_errors(label):
         if path.is_dir():
             raise UsageError(f"{path}: is a folder; {label} names the DuckDB file, e.g. {path / 'workbench.duckdb'}")
+    regular_or_absent(path, label)
+    with os_errors(label):
         _folders_on_the_way(path.parent, f"the database {path}")
         if path.is_file() and path.stat().st_size:
             with open(path, "rb") as fh:
