@@ -13,7 +13,6 @@ import os
 import secrets
 import socket
 import sys
-from pathlib import Path
 
 from ..boundary.numbers import INT_OPTION, check_range
 from ..boundary.options import refuse_empty
