@@ -329,7 +329,7 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
         raise UsageError(f"run {run_id}: a run with that id exists already; resume it or choose another run id")
     else:
         done = set()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ws.folder(run_dir)
     if resume:
         store.resume(run_id, sorted(done))
     else:

@@ -29,6 +29,8 @@ from .errors import PipelineBusy
 
 IDENTITY_TABLE = "workspace_identity"
 EXPORTS_FOLDER = "exports"
+OUTCOMES_FOLDER = "outcomes"
+PROGRESS_FOLDER = ".progress"
 # Workspace locks this process holds (lock file -> depth), so a nested `lock()` does not wait on itself.
 _HELD: dict[str, int] = {}
 _HELD_GUARD = threading.Lock()
@@ -97,18 +99,60 @@ class Workspace:
         """Where access exports go when no `--out` is given (erasure sweeps it)."""
         return self.data_dir / EXPORTS_FOLDER
 
+    @property
+    def outcomes_dir(self) -> Path:
+        """Where `--simulate-outcomes` writes the outcomes it draws."""
+        return self.data_dir / OUTCOMES_FOLDER
+
+    @property
+    def progress_dir(self) -> Path:
+        """Where the stages report their live progress to the runner."""
+        return progress_dir_of(self.db_path)
+
+    @property
+    def keys_dir(self) -> Path:
+        """The folder of the subject key (and, by default, of the subject key store)."""
+        return Path(self.settings.subject_key_file).parent
+
+    @property
+    def keystore_dir(self) -> Path:
+        return Path(self.settings.subject_keystore).parent
+
+    def folders(self) -> dict[str, Path]:
+        """Every folder the workbench writes to for this workspace, by what it holds. Whatever
+        writes there obtains the folder through `folder()`, and `prove_folders()` proves them all,
+        so a folder added here is proven wherever it is written."""
+        return {"data": self.data_dir, "audit": self.audit_dir, "runs": self.runs_dir, "models": self.models_dir,
+                "snapshot": self.snapshot_dir, "exports": self.exports_dir, "outcomes": self.outcomes_dir,
+                "progress": self.progress_dir, "keys": self.keys_dir, "key store": self.keystore_dir}
+
+    def _anchor(self, folder: Path) -> Path:
+        """What `folder` hangs off: the database's folder, else the data folder, else the parent
+        of a folder set elsewhere on purpose (the audit folder, the key's folder). The anchor
+        itself may be a link (a workspace kept on another disk); nothing below it may."""
+        target = Path(os.path.abspath(folder))
+        set_elsewhere = (Path(os.path.abspath(f)).parent for f in (self.audit_dir, self.keys_dir, self.keystore_dir))
+        for anchor in (self.db_path.parent, Path(os.path.abspath(self.data_dir)), *set_elsewhere):
+            if target.is_relative_to(anchor) or target.is_relative_to(anchor.resolve()):
+                return anchor
+        return target.parent
+
+    def prove(self, folder: str | Path) -> Path:
+        """`folder` proven inside the workspace: no symbolic link on the way down from what it
+        hangs off (see `_anchor`). Raises UsageError naming the link; writes nothing."""
+        return paths.no_link_below(self._anchor(Path(folder)), folder)
+
+    def folder(self, folder: str | Path) -> Path:
+        """The one way to a folder the workbench writes into: proven (`prove`), then created
+        private (0700) if it does not exist. Returns it."""
+        proven = self.prove(folder)
+        return paths.private_folder(proven)
+
     def prove_folders(self) -> None:
-        """Prove every folder a run or a subject command writes to (audit, runs, models, snapshot,
-        exports) inside the workspace, with no symbolic link on the way down from the folder it
-        hangs off (the database's folder; for an audit folder elsewhere, its parent). Raises
-        UsageError naming the link. `lock()` calls it, so no writer starts without it."""
-        db_dir = self.db_path.parent
-        for folder in (self.models_dir, self.snapshot_dir):
-            paths.no_link_below(db_dir, folder)
-        paths.no_link_below(self.data_dir, self.exports_dir)
-        audit_raw = Path(os.path.abspath(self.audit_dir))
-        anchor = db_dir if audit_raw.is_relative_to(db_dir) else audit_raw.parent
-        paths.no_link_below(anchor, self.runs_dir)
+        """Prove every folder of `folders()` inside the workspace (see `prove`). `lock()` calls
+        it, so no writer starts while one of them is reached through a link."""
+        for folder in self.folders().values():
+            self.prove(folder)
 
     @property
     def lock_path(self) -> Path:
@@ -225,6 +269,17 @@ class Workspace:
 def snapshot_dir_of(db_path: str | Path) -> Path:
     """The dashboard snapshot of a database: `<db dir>/snapshot`."""
     return Path(db_path).resolve().parent / "snapshot"
+
+
+def progress_dir_of(db_path: str | Path) -> Path:
+    """Where the stages of runs on a database report progress: `<db dir>/.progress`."""
+    return Path(db_path).resolve().parent / PROGRESS_FOLDER
+
+
+def progress_folder(db_path: str | Path) -> Path:
+    """The progress folder of the workspace of `db_path`, proven and made (`Workspace.folder`)."""
+    ws = Workspace.open(db_path)
+    return ws.folder(ws.progress_dir)
 
 
 def read_identity(con: duckdb.DuckDBPyConnection) -> str | None:
