@@ -10,36 +10,12 @@ import pytest
 
 from churn_workbench import cli
 from churn_workbench.boundary import paths
-from churn_workbench.dashboard import serve
 from churn_workbench.errors import UsageError
 
-
-def _subactions(parser):
-    for action in parser._actions:
-        if getattr(action, "choices", None) and isinstance(action.choices, dict):
-            return action.choices
-    return {}
+from cli_commands import commands_with_db
 
 
-def _commands_with_db() -> list[list[str]]:
-    """The argv of every command that takes --db, with its required options filled in."""
-    found = []
-    main = cli._parser()
-    command = next(a for a in main._actions if a.dest == "command")
-    found += [([word], main) for word in command.choices]
-    for word, sub in _subactions(cli._subject_parser()).items():
-        found.append((["subject", word], sub))
-    found.append((["compare"], cli._compare_parser("compare")))
-    found.append((["dashboard"], serve.parser("dashboard")))
-    argvs = []
-    for words, parser in found:
-        assert "--db" in parser._option_string_actions, f"{' '.join(words)} takes no --db"
-        required = [a.option_strings[0] for a in parser._actions if a.required and a.option_strings]
-        argvs.append(words + [arg for flag in required for arg in (flag, "C1")])
-    return argvs
-
-
-COMMANDS = _commands_with_db()
+COMMANDS = commands_with_db()
 
 
 @pytest.fixture()

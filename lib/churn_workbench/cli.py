@@ -197,6 +197,7 @@ def _command(argv: list[str]) -> int:
         from .config import load_settings, select_llm_profile
         select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
+        _owned(settings)
         if args.command == "verify":
             return _verify(settings, args.heads, args.json)
         if args.outcomes or args.outcomes_for or args.simulate_outcomes:
@@ -219,6 +220,12 @@ def _command(argv: list[str]) -> int:
 # verify-only options to verify alone. --quiet (no progress bars) asks for nothing verify would
 # show, so scripts may pass it to every command.
 _VERIFY_OPTIONS = {"command", "db", "heads", "json", "llm", "llm_profile", "quiet"}
+
+
+def _owned(settings) -> None:
+    """Before a command touches anything: its configured folders belong to its database."""
+    from .workspace import Workspace
+    Workspace(settings).check_owner()
 
 
 def _refuse_foreign_options(parser: argparse.ArgumentParser, args) -> None:
@@ -667,6 +674,7 @@ def _subject(argv: list[str]) -> int:
         from . import subjects
         from .config import load_settings
         settings = load_settings(db_path=args.db)
+        _owned(settings)
         if args.action == "export":
             json_path, md_path = subjects.export_subject(settings, args.customer, args.out, force=args.force)
             print(f"export written: {json_path} and {md_path} (hand them over, then delete them)")
@@ -724,6 +732,7 @@ def _compare(argv: list[str]) -> int:
         from . import compare
         from .config import load_settings
         settings = load_settings(db_path=args.db)
+        _owned(settings)
         result = compare.runs(settings.db_path, *(args.runs or [None, None]))
         print(json.dumps(result.to_dict(), indent=2) if args.json else result)
         return 0

@@ -334,6 +334,7 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
         store.resume(run_id, sorted(done))
     else:
         store.start(run_id, params, settings.llm_provider, stages)
+    ws.stamp()  # a new database's folders are stamped as its own
     result = RunResult(run_id, "running", run_dir=run_dir)
     todo = [s for s in stages if s not in done]
     kernels = Prestarter(IpcKernelManager, "python3", NOTEBOOK_DIR)

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from . import db
+from . import db, ownership
 from .boundary import paths
 from .config import Settings, load_settings
 from .errors import PipelineBusy
@@ -34,6 +34,8 @@ PROGRESS_FOLDER = ".progress"
 # Workspace locks this process holds (lock file -> depth), so a nested `lock()` does not wait on itself.
 _HELD: dict[str, int] = {}
 _HELD_GUARD = threading.Lock()
+# Lock files of workspaces whose database did not exist when this process took the lock.
+_CREATED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,26 @@ class Workspace:
         with self.session() as con:
             return read_identity(con)
 
+    def read_only_identity(self) -> str | None:
+        """The id of an existing database, read without changing it."""
+        with self.reading() as con:
+            return read_identity(con)
+
+    # --- one database per set of folders -------------------------------------------------------------
+    def check_owner(self) -> None:
+        """Refuse (UsageError) when a configured folder belongs to another database, or a setting
+        moved a folder this database keeps inside its workspace (ownership.py). Writes nothing;
+        every command that takes --db calls it before anything else, `lock()` too."""
+        ownership.check(self)
+
+    def stamp(self) -> None:
+        """Stamp the workspace's folders with its database's identity (the database exists). A
+        database created under this process's lock where none was takes over the folders a
+        database removed from the same path left behind."""
+        with _HELD_GUARD:
+            taking_over = str(self.lock_path.resolve()) in _CREATED
+        ownership.stamp(self, self.identity(), taking_over)
+
     # --- one pipeline at a time ----------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, wait: bool = False, holder: str = "", retry: str = "") -> Iterator[None]:
@@ -207,6 +229,7 @@ class Workspace:
         caller that cannot wait passes nothing and is told only to try again later."""
         key = str(self.lock_path.resolve())
         self.prove_folders()  # before the lock file or anything else is written
+        self.check_owner()
         with _HELD_GUARD:
             if key in _HELD:
                 _HELD[key] += 1
@@ -223,11 +246,16 @@ class Workspace:
         with self._flock(wait, holder, retry):
             with _HELD_GUARD:
                 _HELD[key] = 1
+                if not self.db_path.exists():
+                    _CREATED.add(key)
             try:
+                if self.db_path.exists():  # a new database is stamped by the run that creates it
+                    self.stamp()
                 yield
             finally:
                 with _HELD_GUARD:
                     _HELD.pop(key, None)
+                    _CREATED.discard(key)
 
     @contextlib.contextmanager
     def _flock(self, wait: bool, holder: str, retry: str) -> Iterator[None]:
