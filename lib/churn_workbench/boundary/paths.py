@@ -29,6 +29,7 @@ models folder, ...) rather than reading settings, so it works for any workspace 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -69,7 +70,49 @@ def user_path(value: str | Path, label: str) -> Path:
         raise UsageError(f"{label} {text!r}: a path with a control character (a line break, a tab); "
                          "name the file without one")
     with os_errors(label):
-        return Path(text).expanduser().resolve()
+        path = Path(text).expanduser().resolve()
+    fits(path, label)
+    return path
+
+
+# Files kept beside the database take its name and add to it (`.<name>.folders.<pid>.tmp`,
+# `.<name>.compact-<pid>`): its own name must leave room for them.
+BESIDE_DATABASE = 24
+_TOO_LONG = os.strerror(errno.ENAMETOOLONG)  # the operating system's own words, as for its refusals
+
+
+def fits(path: Path, label: str, beside: int = 0) -> None:
+    """The whole path within the limits of the file system it would live on, checked before any
+    folder of it is made: every name at most NAME_MAX bytes (`beside` more for the last one, for
+    files named after it), the whole at most PATH_MAX. The limits are asked of the nearest folder
+    that exists (another file system may be mounted below)."""
+    existing = next((p for p in (path, *path.parents) if _is_dir(p)), Path("/"))
+    name_max = _limit(existing, "PC_NAME_MAX", 255)
+    path_max = _limit(existing, "PC_PATH_MAX", 4096)
+    parts = path.parts[1:]
+    for i, part in enumerate(parts):
+        size = len(os.fsencode(part)) + (beside if i == len(parts) - 1 else 0)
+        if size > name_max:
+            extra = f" (with {beside} for the files kept beside it)" if beside and i == len(parts) - 1 else ""
+            raise UsageError(f"{label} {path}: {_TOO_LONG}: the name {part[:24]}... is {len(os.fsencode(part))} bytes long{extra}; "
+                             f"this file system allows {name_max} per name; nothing was changed")
+    if len(os.fsencode(str(path))) + beside >= path_max:
+        raise UsageError(f"{label} {str(path)[:80]}...: {_TOO_LONG}: the path is longer than "
+                         f"this file system allows ({path_max} bytes); nothing was changed")
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long to look at: not an existing folder
+        return False
+
+
+def _limit(folder: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(folder, name)
+    except (OSError, ValueError):
+        return default
 
 
 def input_file(value: str | Path, label: str) -> Path:
@@ -140,6 +183,7 @@ def database_file(path: str | Path, label: str = "the database setting (--db, WO
     exists must be a DuckDB database (its header says DUCK), so a mistyped path is a one-line
     error, never a traceback from the database engine or a file taken over."""
     path = user_path(path, label)
+    fits(path, label, BESIDE_DATABASE)
     with os_errors(label):
         if path.is_dir():
             raise UsageError(f"{path}: is a folder; {label} names the DuckDB file, e.g. {path / 'workbench.duckdb'}")
