@@ -209,6 +209,7 @@ def _command(argv: list[str]) -> int:
         from .config import load_settings, select_llm_profile
         select_llm_profile(args.llm_profile)  # before any settings: the stage kernels inherit it
         settings = load_settings(db_path=args.db, llm_provider=args.llm)
+        _owned(settings)
         if args.command == "verify":
             return _verify(settings, args.heads, args.json)
         if args.outcomes or args.outcomes_for or args.simulate_outcomes:
@@ -231,6 +232,12 @@ def _command(argv: list[str]) -> int:
 # verify-only options to verify alone. --quiet (no progress bars) asks for nothing verify would
 # show, so scripts may pass it to every command.
 _VERIFY_OPTIONS = {"command", "db", "heads", "json", "llm", "llm_profile", "quiet"}
+
+
+def _owned(settings) -> None:
+    """Before a command touches anything: its configured folders belong to its database."""
+    from .workspace import Workspace
+    Workspace(settings).check_owner()
 
 
 def _refuse_foreign_options(parser: argparse.ArgumentParser, args) -> None:
@@ -683,6 +690,7 @@ def _subject(argv: list[str]) -> int:
         from . import subjects
         from .config import load_settings
         settings = load_settings(db_path=args.db)
+        _owned(settings)
         if args.action == "export":
             json_path, md_path = subjects.export_subject(settings, args.customer, args.out, force=args.force)
             print(f"export written: {json_path} and {md_path} (hand them over, then delete them)")
@@ -719,15 +727,20 @@ def _subject(argv: list[str]) -> int:
         return _error(f"{cli_help.prog()} subject", exc)
 
 
-def _compare(argv: list[str]) -> int:
-    """`compare [RUN_A RUN_B]`: two runs side by side (compare.py)."""
-    prog = f"{cli_help.prog()} compare"
+def _compare_parser(prog: str) -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description="Two runs side by side: inputs and what changed in them, risk segments "
                 "(and how customers moved between them), the model and its metrics, retention actions, LLM usage.",
                 epilog=f"example: {prog}   (the two newest succeeded runs);  {prog} trial-1 trial-2 --json")
     p.add_argument("runs", nargs="*", metavar="RUN", help="run A (older) and run B; default: the two newest succeeded runs")
     p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    return p
+
+
+def _compare(argv: list[str]) -> int:
+    """`compare [RUN_A RUN_B]`: two runs side by side (compare.py)."""
+    prog = f"{cli_help.prog()} compare"
+    p = _compare_parser(prog)
     try:
         args = p.parse_args(argv)
         if len(args.runs) not in (0, 2):
@@ -735,6 +748,7 @@ def _compare(argv: list[str]) -> int:
         from . import compare
         from .config import load_settings
         settings = load_settings(db_path=args.db)
+        _owned(settings)
         result = compare.runs(settings.db_path, *(args.runs or [None, None]))
         print(json.dumps(result.to_dict(), indent=2) if args.json else result)
         return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from .boundary.numbers import check_range, plain_float, plain_int
-from .boundary.paths import database_file
+from .boundary.paths import database_file, fits
 from .errors import UsageError
 from .profiles import apply_profile
 from .pseudonyms import default_store
@@ -206,6 +206,9 @@ class Settings:
         set_(self, "signing_key_file", Path(self.signing_key_file or DEFAULT_SIGNING_KEY_FILE).expanduser().resolve())
         set_(self, "heads_file", Path(self.heads_file or DEFAULT_HEADS_FILE).expanduser().resolve())
         set_(self, "subject_keystore", Path(self.subject_keystore or default_store(self.subject_key_file)).resolve())
+        # Every path whole within the file system's limits before any folder of it is made.
+        for name in ("data_dir", "audit_dir", "subject_key_file", "subject_keystore", "signing_key_file", "heads_file"):
+            fits(Path(getattr(self, name)), _env_of(name))
         # Every number in its range, named by its variable: a typo fails here, not in a stage.
         for f in knobs():
             check_range(f.metadata["env"], getattr(self, f.name), *f.metadata["range"])
@@ -217,6 +220,10 @@ class Settings:
             raise UsageError(f"WORKBENCH_MODEL_NESTED_MAX_ROWS must be a number of rows >= 0 (got {self.model_nested_max_rows})")
         if not 0 <= self.control_share < 1:
             raise UsageError(f"WORKBENCH_CONTROL_SHARE must be in [0, 1) (got {self.control_share})")
+
+
+def _env_of(name: str) -> str:
+    return next((f.metadata["env"] for f in dataclasses.fields(Settings) if f.name == name), name)
 
 
 def knobs() -> list[dataclasses.Field]:

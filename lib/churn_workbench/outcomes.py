@@ -36,6 +36,7 @@ from .inputs.columns import describe_rows, require_columns
 from .inputs.feedback import parse_timestamps
 from .inputs.values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, read_ids
 from .runs import case_twin_hint
+from .workspace import Workspace
 
 COLUMNS = ("customer_id", "churned", "observed_at")
 STAGE = "outcomes"  # the audit chain's stage name for outcome events (not a pipeline stage)
@@ -185,7 +186,8 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
     data = synthetic.generate(n, data_seed)
     draw_seed = int(audit_mod.sha256_hex(f"{run_id}:{seed}")[:12], 16)
     simulated = synthetic.simulate_outcomes(data, actions, draw_seed)
-    out_dir = paths.private_dir(Path(settings.data_dir) / "outcomes")
+    ws = Workspace(settings)
+    out_dir = ws.folder(ws.outcomes_dir)  # proven inside the workspace, then made
     path = paths.inside(out_dir, f"{check_run_id(run_id, '--simulate-outcomes')}.csv")
     frame = simulated.frame[["customer_id", "churned"]].assign(
         observed_at=pd.Timestamp.now(tz="UTC").tz_localize(None).isoformat(timespec="seconds"))

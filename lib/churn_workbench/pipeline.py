@@ -332,11 +332,12 @@ def _run_locked(ws: Workspace, params, stages, run_id, resume, progress, echo, s
         raise UsageError(f"run {run_id}: a run with that id exists already; resume it or choose another run id")
     else:
         done = set()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ws.folder(run_dir)
     if resume:
         store.resume(run_id, sorted(done))
     else:
         store.start(run_id, params, settings.llm_provider, stages)
+    ws.stamp()  # a new database's folders are stamped as its own
     result = RunResult(run_id, "running", run_dir=run_dir)
     todo = [s for s in stages if s not in done]
     kernels = Prestarter(IpcKernelManager, "python3", NOTEBOOK_DIR)

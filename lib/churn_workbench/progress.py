@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from .errors import WorkbenchError
 from .llm import progress as llm_progress
 
 UPDATE_INTERVAL_S = 0.5     # how often a step writes its counts, and the live line is redrawn
@@ -85,12 +86,15 @@ class Step:
 def file_sink(db_path: str | Path, run_id: str) -> Callable[[dict], None]:
     target = llm_progress.path(db_path, run_id)
 
+    proven: list[Path] = []
+
     def write(record: dict) -> None:
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if not proven:  # proven inside the workspace (never through a link), once
+                proven.append(llm_progress.proven_folder(db_path))
             with open(target, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, sort_keys=True) + "\n")
-        except OSError:
+        except (OSError, WorkbenchError):
             pass  # progress is a convenience: it never fails a stage
     return write
 

@@ -22,16 +22,20 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from . import db
+from . import db, ownership
 from .boundary import paths
 from .config import Settings, load_settings
 from .errors import PipelineBusy
 
 IDENTITY_TABLE = "workspace_identity"
 EXPORTS_FOLDER = "exports"
+OUTCOMES_FOLDER = "outcomes"
+PROGRESS_FOLDER = ".progress"
 # Workspace locks this process holds (lock file -> depth), so a nested `lock()` does not wait on itself.
 _HELD: dict[str, int] = {}
 _HELD_GUARD = threading.Lock()
+# Lock files of workspaces whose database did not exist when this process took the lock.
+_CREATED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -97,18 +101,60 @@ class Workspace:
         """Where access exports go when no `--out` is given (erasure sweeps it)."""
         return self.data_dir / EXPORTS_FOLDER
 
+    @property
+    def outcomes_dir(self) -> Path:
+        """Where `--simulate-outcomes` writes the outcomes it draws."""
+        return self.data_dir / OUTCOMES_FOLDER
+
+    @property
+    def progress_dir(self) -> Path:
+        """Where the stages report their live progress to the runner."""
+        return progress_dir_of(self.db_path)
+
+    @property
+    def keys_dir(self) -> Path:
+        """The folder of the subject key (and, by default, of the subject key store)."""
+        return Path(self.settings.subject_key_file).parent
+
+    @property
+    def keystore_dir(self) -> Path:
+        return Path(self.settings.subject_keystore).parent
+
+    def folders(self) -> dict[str, Path]:
+        """Every folder the workbench writes to for this workspace, by what it holds. Whatever
+        writes there obtains the folder through `folder()`, and `prove_folders()` proves them all,
+        so a folder added here is proven wherever it is written."""
+        return {"data": self.data_dir, "audit": self.audit_dir, "runs": self.runs_dir, "models": self.models_dir,
+                "snapshot": self.snapshot_dir, "exports": self.exports_dir, "outcomes": self.outcomes_dir,
+                "progress": self.progress_dir, "keys": self.keys_dir, "key store": self.keystore_dir}
+
+    def _anchor(self, folder: Path) -> Path:
+        """What `folder` hangs off: the database's folder, else the data folder, else the parent
+        of a folder set elsewhere on purpose (the audit folder, the key's folder). The anchor
+        itself may be a link (a workspace kept on another disk); nothing below it may."""
+        target = Path(os.path.abspath(folder))
+        set_elsewhere = (Path(os.path.abspath(f)).parent for f in (self.audit_dir, self.keys_dir, self.keystore_dir))
+        for anchor in (self.db_path.parent, Path(os.path.abspath(self.data_dir)), *set_elsewhere):
+            if target.is_relative_to(anchor) or target.is_relative_to(anchor.resolve()):
+                return anchor
+        return target.parent
+
+    def prove(self, folder: str | Path) -> Path:
+        """`folder` proven inside the workspace: no symbolic link on the way down from what it
+        hangs off (see `_anchor`). Raises UsageError naming the link; writes nothing."""
+        return paths.no_link_below(self._anchor(Path(folder)), folder)
+
+    def folder(self, folder: str | Path) -> Path:
+        """The one way to a folder the workbench writes into: proven (`prove`), then created
+        private (0700) if it does not exist. Returns it."""
+        proven = self.prove(folder)
+        return paths.private_folder(proven)
+
     def prove_folders(self) -> None:
-        """Prove every folder a run or a subject command writes to (audit, runs, models, snapshot,
-        exports) inside the workspace, with no symbolic link on the way down from the folder it
-        hangs off (the database's folder; for an audit folder elsewhere, its parent). Raises
-        UsageError naming the link. `lock()` calls it, so no writer starts without it."""
-        db_dir = self.db_path.parent
-        for folder in (self.models_dir, self.snapshot_dir):
-            paths.no_link_below(db_dir, folder)
-        paths.no_link_below(self.data_dir, self.exports_dir)
-        audit_raw = Path(os.path.abspath(self.audit_dir))
-        anchor = db_dir if audit_raw.is_relative_to(db_dir) else audit_raw.parent
-        paths.no_link_below(anchor, self.runs_dir)
+        """Prove every folder of `folders()` inside the workspace (see `prove`). `lock()` calls
+        it, so no writer starts while one of them is reached through a link."""
+        for folder in self.folders().values():
+            self.prove(folder)
 
     @property
     def lock_path(self) -> Path:
@@ -150,6 +196,26 @@ class Workspace:
         with self.session() as con:
             return read_identity(con)
 
+    def read_only_identity(self) -> str | None:
+        """The id of an existing database, read without changing it."""
+        with self.reading() as con:
+            return read_identity(con)
+
+    # --- one database per set of folders -------------------------------------------------------------
+    def check_owner(self) -> None:
+        """Refuse (UsageError) when a configured folder belongs to another database, or a setting
+        moved a folder this database keeps inside its workspace (ownership.py). Writes nothing;
+        every command that takes --db calls it before anything else, `lock()` too."""
+        ownership.check(self)
+
+    def stamp(self) -> None:
+        """Stamp the workspace's folders with its database's identity (the database exists). A
+        database created under this process's lock where none was takes over the folders a
+        database removed from the same path left behind."""
+        with _HELD_GUARD:
+            taking_over = str(self.lock_path.resolve()) in _CREATED
+        ownership.stamp(self, self.identity(), taking_over)
+
     # --- one pipeline at a time ----------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, wait: bool = False, holder: str = "", retry: str = "") -> Iterator[None]:
@@ -163,6 +229,7 @@ class Workspace:
         caller that cannot wait passes nothing and is told only to try again later."""
         key = str(self.lock_path.resolve())
         self.prove_folders()  # before the lock file or anything else is written
+        self.check_owner()
         with _HELD_GUARD:
             if key in _HELD:
                 _HELD[key] += 1
@@ -179,11 +246,16 @@ class Workspace:
         with self._flock(wait, holder, retry):
             with _HELD_GUARD:
                 _HELD[key] = 1
+                if not self.db_path.exists():
+                    _CREATED.add(key)
             try:
+                if self.db_path.exists():  # a new database is stamped by the run that creates it
+                    self.stamp()
                 yield
             finally:
                 with _HELD_GUARD:
                     _HELD.pop(key, None)
+                    _CREATED.discard(key)
 
     @contextlib.contextmanager
     def _flock(self, wait: bool, holder: str, retry: str) -> Iterator[None]:
@@ -225,6 +297,17 @@ class Workspace:
 def snapshot_dir_of(db_path: str | Path) -> Path:
     """The dashboard snapshot of a database: `<db dir>/snapshot`."""
     return Path(db_path).resolve().parent / "snapshot"
+
+
+def progress_dir_of(db_path: str | Path) -> Path:
+    """Where the stages of runs on a database report progress: `<db dir>/.progress`."""
+    return Path(db_path).resolve().parent / PROGRESS_FOLDER
+
+
+def progress_folder(db_path: str | Path) -> Path:
+    """The progress folder of the workspace of `db_path`, proven and made (`Workspace.folder`)."""
+    ws = Workspace.open(db_path)
+    return ws.folder(ws.progress_dir)
 
 
 def read_identity(con: duckdb.DuckDBPyConnection) -> str | None:

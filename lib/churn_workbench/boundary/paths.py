@@ -29,6 +29,7 @@ models folder, ...) rather than reading settings, so it works for any workspace 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from pathlib import Path
@@ -69,7 +70,49 @@ def user_path(value: str | Path, label: str) -> Path:
         raise UsageError(f"{label} {text!r}: a path with a control character (a line break, a tab); "
                          "name the file without one")
     with os_errors(label):
-        return Path(text).expanduser().resolve()
+        path = Path(text).expanduser().resolve()
+    fits(path, label)
+    return path
+
+
+# Files kept beside the database take its name and add to it (`.<name>.folders.<pid>.tmp`,
+# `.<name>.compact-<pid>`): its own name must leave room for them.
+BESIDE_DATABASE = 24
+_TOO_LONG = os.strerror(errno.ENAMETOOLONG)  # the operating system's own words, as for its refusals
+
+
+def fits(path: Path, label: str, beside: int = 0) -> None:
+    """The whole path within the limits of the file system it would live on, checked before any
+    folder of it is made: every name at most NAME_MAX bytes (`beside` more for the last one, for
+    files named after it), the whole at most PATH_MAX. The limits are asked of the nearest folder
+    that exists (another file system may be mounted below)."""
+    existing = next((p for p in (path, *path.parents) if _is_dir(p)), Path("/"))
+    name_max = _limit(existing, "PC_NAME_MAX", 255)
+    path_max = _limit(existing, "PC_PATH_MAX", 4096)
+    parts = path.parts[1:]
+    for i, part in enumerate(parts):
+        size = len(os.fsencode(part)) + (beside if i == len(parts) - 1 else 0)
+        if size > name_max:
+            extra = f" (with {beside} for the files kept beside it)" if beside and i == len(parts) - 1 else ""
+            raise UsageError(f"{label} {path}: {_TOO_LONG}: the name {part[:24]}... is {len(os.fsencode(part))} bytes long{extra}; "
+                             f"this file system allows {name_max} per name; nothing was changed")
+    if len(os.fsencode(str(path))) + beside >= path_max:
+        raise UsageError(f"{label} {str(path)[:80]}...: {_TOO_LONG}: the path is longer than "
+                         f"this file system allows ({path_max} bytes); nothing was changed")
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long to look at: not an existing folder
+        return False
+
+
+def _limit(folder: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(folder, name)
+    except (OSError, ValueError):
+        return default
 
 
 def input_file(value: str | Path, label: str) -> Path:
@@ -80,10 +123,21 @@ def input_file(value: str | Path, label: str) -> Path:
     with os_errors(label):
         if not path.exists():
             raise UsageError(f"{label} {value}: file does not exist")
-        if not path.is_file():
-            kind = "a folder" if path.is_dir() else "a pipe, device or socket"
-            raise UsageError(f"{label} {value}: is not a regular file ({kind}); give the file itself")
+    regular_or_absent(path, label, value)
     return path
+
+
+def regular_or_absent(path: Path, label: str, shown: str | Path | None = None) -> None:
+    """The rule for every path that names a file the workbench reads or writes as a whole (an
+    input, the database): a regular file, or nothing there yet. A device (`/dev/null`), a named
+    pipe or a socket is refused as what it is, before anything is opened or created beside it:
+    opening a pipe blocks, a device swallows writes, and a lock file would land beside either."""
+    with os_errors(label):
+        if not (path.exists() or path.is_symlink()) or path.is_file():
+            return
+        kind = "a folder" if path.is_dir() else "a pipe, device or socket" if path.exists() else "a broken link"
+    raise UsageError(f"{label} {shown if shown is not None else path}: is not a regular file ({kind}); "
+                     "give the file itself")
 
 
 def inside(root: str | Path, candidate: str | Path) -> Path:
@@ -129,9 +183,12 @@ def database_file(path: str | Path, label: str = "the database setting (--db, WO
     exists must be a DuckDB database (its header says DUCK), so a mistyped path is a one-line
     error, never a traceback from the database engine or a file taken over."""
     path = user_path(path, label)
+    fits(path, label, BESIDE_DATABASE)
     with os_errors(label):
         if path.is_dir():
             raise UsageError(f"{path}: is a folder; {label} names the DuckDB file, e.g. {path / 'workbench.duckdb'}")
+    regular_or_absent(path, label)
+    with os_errors(label):
         _folders_on_the_way(path.parent, f"the database {path}")
         if path.is_file() and path.stat().st_size:
             with open(path, "rb") as fh:

@@ -108,7 +108,7 @@ def publish(ws: Workspace, snapshot_dir: str | Path | None = None) -> Path:
     snapshot_dir = Path(snapshot_dir) if snapshot_dir else ws.snapshot_dir
     # The snapshot holds customers' names, e-mails and phones: folders 0700, files 0600 (the
     # dashboard reads them as the same user).
-    paths.private_folder(snapshot_dir)
+    ws.folder(snapshot_dir)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     generation = snapshot_dir / f"gen-{stamp}-{os.getpid()}"
     building = snapshot_dir / f".building-{generation.name}"

@@ -13,10 +13,10 @@ import os
 import secrets
 import socket
 import sys
-from pathlib import Path
 
 from ..boundary.numbers import INT_OPTION, check_range
 from ..boundary.options import refuse_empty
+from ..boundary.paths import database_file
 from ..errors import UsageError
 from .access import TOKEN_VARIABLE, configured_token, is_loopback, refusal
 
@@ -72,8 +72,8 @@ def prepare(ip: str, port: int, db: str | None = None, generate_token: bool = Fa
         token, generated = secrets.token_urlsafe(24), True
         env[TOKEN_VARIABLE] = token
     check_port(ip, port)
-    if db:
-        env["WORKBENCH_DB"] = str(Path(db).resolve())
+    if db:  # the same rule as every command's --db: a DuckDB file or a new name, nothing else
+        env["WORKBENCH_DB"] = str(database_file(db, "--db"))
     # The offline "workbench" template, even where make setup did not link it into the venv.
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT / "share" / "jupyter"), env.get("JUPYTER_PATH")) if p)
     shown_host = "127.0.0.1" if ip in ("0.0.0.0", "", "::") else ip

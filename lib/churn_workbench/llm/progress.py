@@ -23,10 +23,18 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..errors import WorkbenchError
+
 
 def path(db_path: str | Path, run_id: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", str(run_id))[:120] or "run"
     return Path(db_path).resolve().parent / ".progress" / f"{safe}.jsonl"
+
+
+def proven_folder(db_path: str | Path) -> Path:
+    """The progress folder, obtained from the workspace (proven inside it, then made)."""
+    from ..workspace import progress_folder
+    return progress_folder(db_path)
 
 
 class Reporter:
@@ -34,6 +42,7 @@ class Reporter:
 
     def __init__(self, db_path: str | Path, run_id: str, stage: str, interval_s: float = 1.0):
         self.file, self.stage, self.interval_s = path(db_path, run_id), stage, interval_s
+        self.db_path, self._proven = db_path, None
         self._last = 0.0
         self._lock = threading.Lock()
         self._base: dict = {}
@@ -41,10 +50,11 @@ class Reporter:
 
     def _write(self, record: dict) -> None:
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
+            if not self._proven:  # proven inside the workspace (never through a link), once
+                self._proven = proven_folder(self.db_path)
             with open(self.file, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, sort_keys=True) + "\n")
-        except OSError:
+        except (OSError, WorkbenchError):
             pass  # progress is a convenience: it never fails a stage
 
     def start(self, task: str, total: int, provider: str, model: str) -> None:

@@ -200,7 +200,7 @@ def run(params: TrainParams) -> dict:
                                          comparison, s.model_gate_tolerance, rows=m.get("evaluation_rows"))
     # The run id names a folder: proven inside the workspace's models folder before anything is written.
     ctx.workspace.prove_folders()  # also when the notebook runs by hand, outside the runner's lock
-    directory = paths.inside(ctx.workspace.models_dir, ctx.run_id) / ("" if promote else "not_promoted")
+    directory = ctx.workspace.folder(paths.inside(ctx.workspace.models_dir, ctx.run_id) / ("" if promote else "not_promoted"))
     path, version = model.save_model(trained, directory)
     retraining.save_rows(rows, path)  # what the retraining policy compares the next runs' data with
     if promote:
