@@ -35,7 +35,7 @@ from ..config import Settings
 from ..errors import ErasureIncomplete, UsageError
 from ..pseudonyms import SubjectRefs
 from .. import wiring
-from . import exports, proof, tombstones
+from . import exports, proof, tombstones, traces
 from .identify import resolve
 from .holdings import (
     BY_CUSTOMER_ID,
@@ -70,8 +70,9 @@ class ErasurePlan:
                 "consent_kept_in_doubt": self.consent_kept, "exports": [str(p) for p in self.exports]}
 
 
-def plan(con: duckdb.DuckDBPyConnection, cid: str, settings: Settings) -> ErasurePlan:
-    """What `forget` would remove (also what `--dry-run` prints)."""
+def plan(con: duckdb.DuckDBPyConnection, cid: str, settings: Settings, found_by: traces.Traces) -> ErasurePlan:
+    """What `forget` would remove (also what `--dry-run` prints). `found_by`: what names the
+    customer in the files of the exports folder."""
     cache_keys = [r[0] for r in con.execute(
         "SELECT DISTINCT cache_key FROM feedback_analysis WHERE customer_id = ? AND cache_key IS NOT NULL", [cid]).fetchall()]
     if cache_keys and db.table_exists(con, "analysis_cache"):
@@ -82,7 +83,7 @@ def plan(con: duckdb.DuckDBPyConnection, cid: str, settings: Settings) -> Erasur
     return ErasurePlan(customer_id=cid, rows=rows_held(con, cid),
                        egress=[h for h in egress_hits(con, cid) if set(h.mine) - set(h.shared)],
                        cache_keys=cache_keys, consent_kept=consent_kept_in_doubt(con, cid),
-                       exports=exports.of_customer(settings, cid))
+                       exports=exports.of_customer(settings, found_by))
 
 
 def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run: bool = False) -> dict:
@@ -97,10 +98,14 @@ def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run
     with ws.lock(wait=False, holder="a subject forget"):
         with ws.session() as con:
             resolve(con, refs, cid)
-            todo = plan(con, cid, settings)
+            # Computed before the secret is destroyed (it names the erasure event), and read with the
+            # personal values before the rows go: the files of the exports folder are searched for them.
+            ref = refs.ref(cid) if refs.known([cid])[0] else None
+            found_by = traces.collect(con, cid, ref)
+            todo = plan(con, cid, settings, found_by)
             if dry_run:
                 return {"dry_run": True, **todo.describe()}
-            ref = refs.ref(cid)  # computed before the secret is destroyed: it names the erasure event
+            ref = ref or refs.ref(cid)
             summary = _erase_rows(con, refs, cid, ref, todo) if todo.holds_rows else \
                 {"removed_rows": {}, "egress_redacted": 0, "tombstone_added": False}
         compact(settings.db_path)
@@ -112,7 +117,7 @@ def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run
             snapshot = ws.changed(drop_old=True)
             if snapshot is None:  # the cause was printed by the hook; the proof below reports it too
                 problem = "the dashboard snapshot was not republished"
-        remaining = proof.remaining(settings, refs, cid, todo.egress, todo.cache_keys, tombstoned=todo.holds_rows)
+        remaining = proof.remaining(settings, refs, found_by, todo.egress, todo.cache_keys, tombstoned=todo.holds_rows)
     if problem:
         remaining.append(problem)
     if remaining:
@@ -120,7 +125,7 @@ def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run
                                 "Fix the cause and run the same command again")
     return {"customer_id": cid, "subject_ref": ref, **summary, "secrets_destroyed": destroyed,
             "consent_kept_in_doubt": todo.consent_kept, "exports_removed": removed_exports,
-            "snapshot": str(snapshot) if snapshot else None}
+            "snapshot": str(snapshot) if snapshot else None, "checked": proof.checked(found_by)}
 
 
 def _erase_rows(con, refs: SubjectRefs, cid: str, ref: str, todo: ErasurePlan) -> dict:
