@@ -81,3 +81,13 @@ def test_a_file_that_cannot_be_removed_makes_the_erasure_incomplete(store, monke
     with pytest.raises(ErasureIncomplete) as caught:
         forget(config.Settings(data_dir=store.data_dir, audit_dir=store.audit_dir), "C7302", republish=False)
     assert f"file {kept} in the exports folder naming them" in str(caught.value)
+
+
+def test_files_are_streamed_and_a_trace_split_across_two_reads_is_found(tmp_path, monkeypatch):
+    from churn_workbench.subjects import traces
+    monkeypatch.setattr(traces, "CHUNK_BYTES", 8)
+    found_by = traces.Traces("C7302", "subj_abc", ("Zoë Ångström",))
+    for name, data in (("name.txt", "xxxxxxx Zoë Ångström yy".encode()), ("id.txt", b"abcde C7302 z"),
+                       ("longer-id.txt", b"abcde C73020 z"), ("ref.txt", b"abcde subj_abc")):
+        (tmp_path / name).write_bytes(data)
+    assert sorted(p.name for p in traces.files_naming(tmp_path, found_by)) == ["id.txt", "name.txt", "ref.txt"]

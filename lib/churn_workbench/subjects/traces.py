@@ -18,6 +18,7 @@ customer, nor by a file whose name says nothing. So:
 """
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import unicodedata
@@ -139,14 +140,14 @@ def _needles(traces: Traces) -> re.Pattern:
     return re.compile(r"(?<![\w\-])(?:" + "|".join(re.escape(k) for k in keys) + r")(?![\w\-])")
 
 
-def file_names(path: Path, pattern: re.Pattern, overlap: int) -> bool:
+def file_holds(path: Path, pattern: re.Pattern, overlap: int) -> bool:
     """Whether the file's bytes (decoded as UTF-8, undecodable bytes replaced; JSON escapes of
     non-ASCII characters read too) hold one of the traces. Streamed in chunks that overlap by
     `overlap` characters, so a trace split across two reads is still found."""
-    tail = ""
+    tail, decoder = "", codecs.getincrementaldecoder("utf-8")("replace")  # a character split across reads stays whole
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK_BYTES):
-            text = tail + _key(chunk.decode("utf-8", "replace"))
+            text = tail + _key(decoder.decode(chunk))
             if pattern.search(text) or pattern.search(_unescape(text)):
                 return True
             tail = text[-overlap:]
@@ -175,7 +176,7 @@ def files_naming(base: Path, traces: Traces) -> list[Path]:
             if path.is_symlink() or not path.is_file():
                 continue
             try:
-                if file_names(path, pattern, overlap):
+                if file_holds(path, pattern, overlap):
                     found.append(path)
             except OSError:
                 found.append(path)  # unreadable: it cannot be shown free of them
