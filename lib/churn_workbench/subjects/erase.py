@@ -11,11 +11,13 @@ Order matters:
    event declaring `removed_row_hashes` / `added_row_hashes` ({table: {run_id: [hash]}}), so
    `verify` can recompute each run's digest as sorted((current - added) | removed);
 3. after the commit, rewrite the database file, destroy the per-subject secret (refs can no
-   longer be linked to the person), remove the customer's access exports from the workspace and
-   republish the dashboard snapshot, removing older generations that still show the person;
+   longer be linked to the person), remove every file below the exports folder whose content
+   names the customer (traces.py), and republish the dashboard snapshot, removing older
+   generations that still show the person;
 4. prove it: every table, the analysis cache, the LLM requests, the key store, the tombstones,
-   the snapshot and the exports folder are searched again for the customer. Anything left is an
-   error (exit 1) naming it; "erased" is reported only when nothing is.
+   the snapshot and the exports folder are searched again for the customer, ids in canonical
+   form and files by content (traces.py). Anything left is an error (exit 1) naming it;
+   "erased" is reported only when nothing is.
 
 The model artefact holds no per-customer rows (coefficients / trees, and a model card with
 aggregates); the next train run reads the customers table without the person.
@@ -58,7 +60,7 @@ class ErasurePlan:
     egress: list[EgressHit] = field(default_factory=list)     # requests carrying their own items
     cache_keys: list[str] = field(default_factory=list)       # cached LLM answers about their texts
     consent_kept: int = 0                                      # look-alike records that stay (fail closed)
-    exports: list[Path] = field(default_factory=list)         # access exports in the workspace
+    exports: list[Path] = field(default_factory=list)         # files below the exports folder naming them
 
     @property
     def holds_rows(self) -> bool:
