@@ -675,7 +675,7 @@ def _confirm(args, question: str) -> None:
 def _describe_erasure(plan: dict) -> str:
     rows = ", ".join(f"{t} {n}" for t, n in plan["rows"].items()) or "none"
     text = (f"rows: {rows}; LLM requests to redact: {plan['egress_requests_redacted']}; cached LLM answers: "
-            f"{plan['cached_answers']}; access exports in the workspace: {len(plan['exports'])}; then the pseudonym "
+            f"{plan['cached_answers']}; files in the exports folder naming them (by content): {len(plan['exports'])}; then the pseudonym "
             "secret, a tombstone, the database file rewritten and the dashboard snapshot republished")
     if plan["consent_kept_in_doubt"]:
         text += (f"; {plan['consent_kept_in_doubt']} consent record(s) under a look-alike id stay (they may withdraw "
@@ -705,10 +705,8 @@ def _subject(argv: list[str]) -> int:
             kept = done["consent_kept_in_doubt"]
             print(f"customer {done['customer_id']} erased: rows removed: {rows}; LLM requests redacted: "
                   f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id); "
-                  "checked: no row under their id in any table with a customer_id column, nor their id in a text "
-                  "column of any other table the workbench does not keep, nothing of them in the consent register, "
-                  "LLM caches and requests, key store, dashboard snapshot or exports folder (their name or e-mail "
-                  "in tables without a customer_id column, and files elsewhere, were not searched)"
+                  f"files removed from the exports folder: {done['exports_removed']}; nothing of them found in "
+                  f"{done['checked']}"
                   + (f"; {kept} consent record(s) under a look-alike id kept (another customer's too)" if kept else ""))
         elif args.action == "lift":
             done = subjects.lift(settings, args.customer)

@@ -11,11 +11,13 @@ Order matters:
    event declaring `removed_row_hashes` / `added_row_hashes` ({table: {run_id: [hash]}}), so
    `verify` can recompute each run's digest as sorted((current - added) | removed);
 3. after the commit, rewrite the database file, destroy the per-subject secret (refs can no
-   longer be linked to the person), remove the customer's access exports from the workspace and
-   republish the dashboard snapshot, removing older generations that still show the person;
+   longer be linked to the person), remove every file below the exports folder whose content
+   names the customer (traces.py), and republish the dashboard snapshot, removing older
+   generations that still show the person;
 4. prove it: every table, the analysis cache, the LLM requests, the key store, the tombstones,
-   the snapshot and the exports folder are searched again for the customer. Anything left is an
-   error (exit 1) naming it; "erased" is reported only when nothing is.
+   the snapshot and the exports folder are searched again for the customer, ids in canonical
+   form and files by content (traces.py). Anything left is an error (exit 1) naming it;
+   "erased" is reported only when nothing is.
 
 The model artefact holds no per-customer rows (coefficients / trees, and a model card with
 aggregates); the next train run reads the customers table without the person.
@@ -35,7 +37,7 @@ from ..config import Settings
 from ..errors import ErasureIncomplete, UsageError
 from ..pseudonyms import SubjectRefs
 from .. import wiring
-from . import exports, proof, tombstones
+from . import exports, proof, tombstones, traces
 from .identify import resolve
 from .holdings import (
     BY_CUSTOMER_ID,
@@ -58,7 +60,7 @@ class ErasurePlan:
     egress: list[EgressHit] = field(default_factory=list)     # requests carrying their own items
     cache_keys: list[str] = field(default_factory=list)       # cached LLM answers about their texts
     consent_kept: int = 0                                      # look-alike records that stay (fail closed)
-    exports: list[Path] = field(default_factory=list)         # access exports in the workspace
+    exports: list[Path] = field(default_factory=list)         # files below the exports folder naming them
 
     @property
     def holds_rows(self) -> bool:
@@ -70,8 +72,9 @@ class ErasurePlan:
                 "consent_kept_in_doubt": self.consent_kept, "exports": [str(p) for p in self.exports]}
 
 
-def plan(con: duckdb.DuckDBPyConnection, cid: str, settings: Settings) -> ErasurePlan:
-    """What `forget` would remove (also what `--dry-run` prints)."""
+def plan(con: duckdb.DuckDBPyConnection, cid: str, settings: Settings, found_by: traces.Traces) -> ErasurePlan:
+    """What `forget` would remove (also what `--dry-run` prints). `found_by`: what names the
+    customer in the files of the exports folder."""
     cache_keys = [r[0] for r in con.execute(
         "SELECT DISTINCT cache_key FROM feedback_analysis WHERE customer_id = ? AND cache_key IS NOT NULL", [cid]).fetchall()]
     if cache_keys and db.table_exists(con, "analysis_cache"):
@@ -82,7 +85,7 @@ def plan(con: duckdb.DuckDBPyConnection, cid: str, settings: Settings) -> Erasur
     return ErasurePlan(customer_id=cid, rows=rows_held(con, cid),
                        egress=[h for h in egress_hits(con, cid) if set(h.mine) - set(h.shared)],
                        cache_keys=cache_keys, consent_kept=consent_kept_in_doubt(con, cid),
-                       exports=exports.of_customer(settings, cid))
+                       exports=exports.of_customer(settings, found_by))
 
 
 def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run: bool = False) -> dict:
@@ -97,10 +100,14 @@ def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run
     with ws.lock(wait=False, holder="a subject forget"):
         with ws.session() as con:
             resolve(con, refs, cid)
-            todo = plan(con, cid, settings)
+            # Computed before the secret is destroyed (it names the erasure event), and read with the
+            # personal values before the rows go: the files of the exports folder are searched for them.
+            ref = refs.ref(cid) if refs.known([cid])[0] else None
+            found_by = traces.collect(con, cid, ref)
+            todo = plan(con, cid, settings, found_by)
             if dry_run:
                 return {"dry_run": True, **todo.describe()}
-            ref = refs.ref(cid)  # computed before the secret is destroyed: it names the erasure event
+            ref = ref or refs.ref(cid)
             summary = _erase_rows(con, refs, cid, ref, todo) if todo.holds_rows else \
                 {"removed_rows": {}, "egress_redacted": 0, "tombstone_added": False}
         compact(settings.db_path)
@@ -112,7 +119,7 @@ def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run
             snapshot = ws.changed(drop_old=True)
             if snapshot is None:  # the cause was printed by the hook; the proof below reports it too
                 problem = "the dashboard snapshot was not republished"
-        remaining = proof.remaining(settings, refs, cid, todo.egress, todo.cache_keys, tombstoned=todo.holds_rows)
+        remaining = proof.remaining(settings, refs, found_by, todo.egress, todo.cache_keys, tombstoned=todo.holds_rows)
     if problem:
         remaining.append(problem)
     if remaining:
@@ -120,7 +127,7 @@ def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run
                                 "Fix the cause and run the same command again")
     return {"customer_id": cid, "subject_ref": ref, **summary, "secrets_destroyed": destroyed,
             "consent_kept_in_doubt": todo.consent_kept, "exports_removed": removed_exports,
-            "snapshot": str(snapshot) if snapshot else None}
+            "snapshot": str(snapshot) if snapshot else None, "checked": proof.checked(found_by)}
 
 
 def _erase_rows(con, refs: SubjectRefs, cid: str, ref: str, todo: ErasurePlan) -> dict:

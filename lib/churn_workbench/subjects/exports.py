@@ -2,43 +2,29 @@
 
 `<data dir>/exports/` (mode 0700, files 0600, git- and docker-ignored), never the current
 directory, where a personal-data file would sit in whatever folder the command ran from (a
-checkout: `git status` shows it). Erasure removes the customer's exports found there, in any
-folder below it too (`--out` may name one); copies written elsewhere with `--out` are outside
-the workbench's reach.
+checkout: `git status` shows it). Erasure removes every file there, in any folder below it too
+(`--out` may name one), whose content names the customer, whatever the file is called; copies
+written elsewhere with `--out` are outside the workbench's reach.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..config import Settings
 from ..workspace import Workspace
+from .traces import Traces, files_naming
 
 
 def folder(settings: Settings) -> Path:
     return Workspace(settings).exports_dir
 
 
-def of_customer(settings: Settings, customer_id: str) -> list[Path]:
-    """The customer's exports in the workspace folder or any folder below it: each JSON file
-    naming them, and its report. (An export may be written into a sub-folder with `--out`; a
-    search of the top folder only would report it gone while it stays.)"""
-    found: list[Path] = []
-    base = folder(settings)
-    if not base.is_dir():
-        return found
-    for path in sorted(base.rglob("*.json")):
-        if path.is_symlink() or not path.is_file():
-            continue
-        try:
-            owner = json.loads(path.read_text(encoding="utf-8")).get("customer_id")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if owner == customer_id:
-            found.append(path)
-            if path.with_suffix(".md").is_file():
-                found.append(path.with_suffix(".md"))
-    return found
+def of_customer(settings: Settings, found_by: Traces) -> list[Path]:
+    """Every file in the exports folder or any folder below it whose CONTENT names the customer
+    (traces.py: their id in any of its forms, their pseudonymous reference, the personal values
+    an export writes), whatever the file is called: a report kept after its JSON twin was
+    deleted, renamed, or copied into a sub-folder still goes with the person."""
+    return files_naming(folder(settings), found_by)
 
 
 def remove(paths: list[Path]) -> int:

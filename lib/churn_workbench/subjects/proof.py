@@ -1,9 +1,11 @@
 """After an erasure: search everything the workbench keeps for what is left of the customer.
 
-Independent of the erasure's own plan where it can be: every base table with a `customer_id`
-column is searched (not a list of known tables), and every text column of any other table the
-workbench does not keep itself, for the exact id, the consent register by the erasure's rule for
-it, the dashboard snapshot's Parquet files and the exports folder by content. What only the
+Independent of the erasure's own plan where it can be: every text column of every base table
+(not a list of known tables) is searched in canonical form (traces.py) -- a `customer_id` column
+for the id as its whole value, any other for the id as a word inside it --, the consent register
+by the erasure's look-alike rule, the dashboard snapshot's Parquet files the same way as tables,
+and every file below the exports folder by content (the id, the subject ref, the personal values
+collected before the rows were deleted). What only the
 plan can name (the LLM requests that carried the customer's items, the cached answers about
 their texts, found through rows that are gone now) is re-read and checked item by item.
 Returns one line per place that still holds something; empty means erased.
@@ -20,16 +22,27 @@ from ..config import Settings
 from ..dashboard import publish
 from ..pseudonyms import SubjectRefs
 from ..workspace import snapshot_dir_of
-from . import exports, tombstones
+from . import exports, tombstones, traces
 from .holdings import REDACTED_ITEM, EgressHit, request_items, where_customer
 
 
-def remaining(settings: Settings, refs: SubjectRefs, cid: str, egress: list[EgressHit], cache_keys: list[str],
-              tombstoned: bool) -> list[str]:
+def checked(found_by: traces.Traces) -> str:
+    """What `remaining` searched, in words (what forget prints after "checked:")."""
+    return ("every text column of every table in the store, in canonical form (NFKC, invisible characters "
+            "removed, trimmed): no customer_id value equal to their id, no other text value holding it as a "
+            "word; the consent register also for look-alike ids; the LLM cache and requests; the key store; "
+            "the tombstone; the dashboard snapshot (every text column); every file below the exports folder, "
+            f"by content, for {found_by.describe()} (links there are not followed; their name or e-mail in "
+            "tables, and files outside the exports folder, were not searched)")
+
+
+def remaining(settings: Settings, refs: SubjectRefs, found_by: traces.Traces, egress: list[EgressHit],
+              cache_keys: list[str], tombstoned: bool) -> list[str]:
+    """One line per place that still holds something of the customer (`found_by` names them)."""
+    cid = found_by.customer_id
     left: list[str] = []
     with db.session(settings.db_path) as con:
         left += _tables(con, cid)
-        left += _other_tables(con, cid)
         if cache_keys and db.table_exists(con, "analysis_cache"):
             n = con.execute("SELECT count(*) FROM analysis_cache WHERE cache_key IN (SELECT unnest(?))",
                             [cache_keys]).fetchone()[0]
@@ -41,49 +54,36 @@ def remaining(settings: Settings, refs: SubjectRefs, cid: str, egress: list[Egre
     if refs.known([cid])[0]:
         left.append(f"their pseudonym secret in {refs.store}")
     left += _snapshot(settings, cid)
-    left += [f"access export {p}" for p in exports.of_customer(settings, cid)]
+    left += [f"file {p} in the exports folder naming them" for p in exports.of_customer(settings, found_by)]
     return left
 
 
 def _tables(con: duckdb.DuckDBPyConnection, cid: str) -> list[str]:
-    tables = [r[0] for r in con.execute(
-        "SELECT DISTINCT c.table_name FROM information_schema.columns c JOIN information_schema.tables t "
-        "ON t.table_name = c.table_name AND t.table_schema = c.table_schema "
-        "WHERE t.table_type = 'BASE TABLE' AND lower(c.column_name) = 'customer_id' ORDER BY 1").fetchall()]
+    """Every base table, in every schema: a `customer_id` column whose canonical value is the id
+    (the consent register by the erasure's look-alike rule instead), and every other text column
+    holding the id as a token of its canonical text (traces.py)."""
+    traces.register_canonical(con)
+    columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, table, column, kind in con.execute(
+            "SELECT c.table_schema, c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
+            "JOIN information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema "
+            "AND t.table_catalog = c.table_catalog WHERE t.table_type = 'BASE TABLE' AND t.table_catalog = "
+            "current_database() ORDER BY 1, 2, c.ordinal_position").fetchall():
+        columns.setdefault((schema, table), []).append((column, kind))
     left = []
-    for table in tables:
-        where, params = where_customer(con, table, cid) if table == "consent" else \
-            ("CAST(customer_id AS VARCHAR) = ?", [cid])
-        n = con.execute(f"SELECT count(*) FROM {db.ident(table)} WHERE {where}", params).fetchone()[0]
-        if n:
-            left.append(f"{n} row(s) in table {table}")
-    return left
-
-
-def _other_tables(con: duckdb.DuckDBPyConnection, cid: str) -> list[str]:
-    """Tables the workbench does not keep (added by hand or another tool) and that have no
-    customer_id column: every text column searched for the exact id, so the proof does not claim
-    the store is clean while such a table still names the customer."""
-    ours = db.workbench_tables()
-    text_columns: dict[str, list[str]] = {}
-    with_id: set[str] = set()  # searched by _tables
-    for table, column, kind in con.execute(
-            "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c JOIN "
-            "information_schema.tables t ON t.table_name = c.table_name AND t.table_schema = c.table_schema "
-            "WHERE t.table_type = 'BASE TABLE' ORDER BY c.table_name, c.ordinal_position").fetchall():
-        if column.lower() == "customer_id":
-            with_id.add(table)
-        elif kind == "VARCHAR":
-            text_columns.setdefault(table, []).append(column)
-    left = []
-    for table, names in text_columns.items():
-        if table in ours or table in with_id:
-            continue
-        for column in names:
-            n = con.execute(f"SELECT count(*) FROM {db.ident(table)} WHERE trim({db.ident(column)}) = ?",
-                            [cid]).fetchone()[0]
+    for (schema, table), cols in columns.items():
+        source = f"{db.ident(schema)}.{db.ident(table)}"
+        name = table if schema == "main" else f"{schema}.{table}"
+        by_column = {column: column.lower() == "customer_id" for column, kind in cols if traces.is_text_type(kind)}
+        if table == "consent" and schema == "main":
+            where, params = where_customer(con, table, cid)  # also the look-alike ids a withdrawal matches
+            n = con.execute(f"SELECT count(*) FROM {source} WHERE {where}", params).fetchone()[0]
             if n:
-                left.append(f"{n} row(s) in table {table} (column {column}, not a workbench table) naming the id")
+                left.append(f"{n} row(s) in table {name}")
+            by_column = {c: by_id for c, by_id in by_column.items() if not by_id}
+        for column, n in traces.rows_naming(con, source, by_column, cid).items():
+            if n:
+                left.append(f"{n} row(s) in table {name}" + ("" if by_column[column] else f" (column {column}) naming the id"))
     return left
 
 
@@ -115,14 +115,15 @@ def _snapshot(settings: Settings, cid: str) -> list[str]:
         return left
     con = duckdb.connect(":memory:")
     try:
+        traces.register_canonical(con)
         for path in sorted(current.glob("*.parquet")):
             source = f"read_parquet({db.literal(path)})"
-            columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
-            for column in (c for c in columns if c.lower() == "customer_id"):
-                n = con.execute(f"SELECT count(*) FROM {source} WHERE CAST({db.ident(column)} AS VARCHAR) = ?",
-                                [cid]).fetchone()[0]
-                if n:
-                    left.append(f"{n} row(s) in the dashboard snapshot {Path(path).name}")
+            kinds = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {source})").fetchall()
+            counts = traces.rows_naming(con, source, {c: c.lower() == "customer_id" for c, kind in kinds
+                                                      if traces.is_text_type(kind)}, cid)
+            n = max(counts.values(), default=0)
+            if n:
+                left.append(f"{n} row(s) in the dashboard snapshot {Path(path).name}")
     finally:
         con.close()
     return left
