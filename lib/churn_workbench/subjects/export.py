@@ -112,11 +112,15 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
             refuse_destination(Path(str(out)).expanduser(), Workspace(settings))
         # Two exports in one second (two customers) must not meet at one name.
         json_path = paths.output_path(out, exports.folder(settings), f"subject-export-{stamp}-{secrets.token_hex(3)}.json")
+        # The file named is the file written: `--out x.md` never becomes `x.md.json`.
         if json_path.suffix.lower() != ".json":
-            json_path = json_path.with_name(json_path.name + ".json")
+            raise UsageError(f"--out {out}: the export is a JSON file; name it with .json (its readable report "
+                             "is written beside it, .md), or name a folder to write both in")
         md_path = json_path.with_suffix(".md")
         if given:
             refuse_destination(json_path, Workspace(settings))
+            for target in (json_path, md_path):  # a device or a pipe swallows or blocks, --force or not
+                paths.regular_or_absent(target, "--out")
         paths.refuse_existing([json_path, md_path], force)  # before anything is read or recorded
     refs = SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
     # The README promises the subject commands refuse to run while a pipeline holds the database.
