@@ -125,6 +125,12 @@ def _label(series: pd.Series, source: str, column: str, positive_label: str | No
     out[ones.to_numpy()] = 1
     out[zeros.to_numpy()] = 0
     other = lowered.notna() & ~ones & ~zeros
+    if positive_label and lowered.notna().any() and not ones.any():
+        # A churn value that occurs nowhere cannot be meant: read on, every churner would be
+        # stored as not churned (one other value is otherwise taken as "not churned").
+        values = ", ".join(repr(str(v)[:20]) for v in pd.unique(text[lowered.notna()])[:4])
+        raise InputError(f"{source}: column '{column}' (label) holds {values}; positive_label {positive_label!r} in the "
+                         "data config matches none of them, set it to the value that means churn")
     if positive_label and other.any():
         distinct = pd.unique(lowered[other])
         if len(distinct) == 1:  # e.g. positive_label = "left" and the other value is "stayed"
