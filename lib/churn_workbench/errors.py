@@ -16,6 +16,12 @@ class WorkbenchError(Exception):
         # One line: messages end up on a terminal and in run records.
         super().__init__(" ".join(str(message).split()))
 
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: in a notebook run by hand (Jupyter,
+        # papermill) a refusal is its one line, as on the command line. The error's class still
+        # travels as the cell's `ename`, which is what the runner reads.
+        return [f"{type(self).__name__}: {self}"]
+
 
 class UsageError(WorkbenchError):
     """Bad command-line usage or configuration: exit code 2, one line."""
