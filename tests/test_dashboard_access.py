@@ -121,6 +121,23 @@ def token_server(tmp_path_factory):
     assert TOKEN not in (root / "server.log").read_text(), "the token was written to the server log"
 
 
+def _shows(page, selector: str, root) -> None:
+    """Wait for `selector`; if it never shows, fail with what the page and the server did show
+    (a dashboard that does not appear on a busy machine must leave evidence of why)."""
+    from playwright.sync_api import TimeoutError as PageTimeout
+    try:
+        page.wait_for_selector(selector)
+    except PageTimeout:
+        try:
+            shown = page.inner_text("body")[:1500]
+        except PageTimeout:
+            shown = page.content()[:1500]
+        page.screenshot(path=str(root / "not-shown.png"))
+        log = (root / "server.log").read_text(errors="replace")[-2000:]
+        pytest.fail(f"{selector} never showed at {page.url}; the page showed: {shown!r}; server log ends: {log}",
+                    pytrace=False)
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.timeout(600)
@@ -151,18 +168,18 @@ def test_browser_needs_the_token(token_server):
         # The right token opens the dashboard (and a cookie keeps the session).
         page.fill("input[name=password]", TOKEN)
         page.click("button[type=submit], input[type=submit]")
-        page.wait_for_selector(".wb-tabs .lm-TabBar-tab")
-        page.wait_for_selector(".wb-kpis .wb-card")
+        _shows(page, ".wb-tabs .lm-TabBar-tab", root)
+        _shows(page, ".wb-kpis .wb-card", root)
         # Voilà streams the page while the dashboard's kernel runs: "load" comes only when all of
         # it has run, so the page is awaited by what it shows, not by its load event.
         page.goto(url, wait_until="commit")
-        page.wait_for_selector(".wb-kpis .wb-card")
+        _shows(page, ".wb-kpis .wb-card", root)
 
         # A token in the URL works too (the link `--generate-token` prints).
         fresh = browser.new_page()
         fresh.set_default_timeout(240_000)  # its own kernel, beside the first page's, on a busy machine
         fresh.on("request", lambda r: requests.append(r.url))
         fresh.goto(f"{url}?token={TOKEN}", wait_until="commit")
-        fresh.wait_for_selector(".wb-kpis .wb-card")
+        _shows(fresh, ".wb-kpis .wb-card", root)
         browser.close()
     assert_only_local(requests)
