@@ -23,28 +23,31 @@ def _store(settings, *side: str) -> None:
             con.execute(statement)
 
 
+def _forget_refused(tmp_path, create: str, insert: str, value: str) -> str:
+    """Forget C44 from a store with one added table holding `value`; the refusal's message."""
+    settings = _settings(tmp_path)
+    _store(settings, create)
+    with db.session(settings.db_path) as con:
+        con.execute(insert, [value])
+    with pytest.raises(ErasureIncomplete) as caught:
+        forget(settings, "C44", republish=False)
+    return str(caught.value)
+
+
 @pytest.mark.parametrize("stored", [" C44 ", "C44\u200b", "\ufeffC44", "\uff23\uff14\uff14", "\tC44\n", "C\u206044"],
                          ids=["padded", "zero-width-space", "bom", "full-width", "tab-newline", "word-joiner-inside"])
 def test_a_customer_id_column_holding_a_canonical_form_of_the_id_is_reported(tmp_path, stored):
-    settings = _settings(tmp_path)
-    _store(settings, "CREATE TABLE crm_notes (customer_id VARCHAR, note VARCHAR)")
-    with db.session(settings.db_path) as con:
-        con.execute("INSERT INTO crm_notes VALUES (?, 'x')", [stored])
-    with pytest.raises(ErasureIncomplete) as caught:
-        forget(settings, "C44", republish=False)
-    assert "table crm_notes" in str(caught.value), str(caught.value)
+    refusal = _forget_refused(tmp_path, "CREATE TABLE crm_notes (customer_id VARCHAR, note VARCHAR)",
+                              "INSERT INTO crm_notes VALUES (?, 'x')", stored)
+    assert "table crm_notes" in refusal, refusal
 
 
 @pytest.mark.parametrize("note", ["customer C44 complained", "called (C44), no answer", "re: \uff23\uff14\uff14 again",
                                   "ticket for C\u200b44"])
 def test_the_id_as_a_word_inside_free_text_is_reported(tmp_path, note):
-    settings = _settings(tmp_path)
-    _store(settings, "CREATE TABLE notes (body VARCHAR, n INTEGER)")
-    with db.session(settings.db_path) as con:
-        con.execute("INSERT INTO notes VALUES (?, 1)", [note])
-    with pytest.raises(ErasureIncomplete) as caught:
-        forget(settings, "C44", republish=False)
-    assert "table notes (column body)" in str(caught.value), str(caught.value)
+    refusal = _forget_refused(tmp_path, "CREATE TABLE notes (body VARCHAR, n INTEGER)",
+                              "INSERT INTO notes VALUES (?, 1)", note)
+    assert "table notes (column body)" in refusal, refusal
 
 
 def test_a_text_column_of_a_table_with_a_customer_id_column_is_searched_too(tmp_path):

@@ -193,10 +193,7 @@ def _command(argv: list[str]) -> int:
         # SIGTERM outside a run ends like Ctrl-C: one line, not a silent exit (the runner has its own).
         signal.signal(signal.SIGTERM, _interrupt)
     try:
-        unknown = cli_help.unknown_option(argv, parser._option_string_actions)
-        if unknown:
-            raise _ArgumentError(unknown)
-        args = parser.parse_args(argv)
+        args = parser.parse_args(argv)  # an unknown option is named by _Parser, with the one meant
         _refuse_foreign_options(parser, args)
         from .boundary.paths import user_path
         for flag, value in (("--heads", args.heads), ("--outcomes", args.outcomes)):
