@@ -181,5 +181,28 @@ def test_browser_needs_the_token(token_server):
         fresh.on("request", lambda r: requests.append(r.url))
         fresh.goto(f"{url}?token={TOKEN}", wait_until="commit")
         _shows(fresh, ".wb-kpis .wb-card", root)
+
+        # Leaving a page shuts its kernel down -- also for the browser that came in by the token
+        # link, which no login form gave an _xsrf cookie: reloads and closed tabs leave no kernels.
+        fresh.goto(url, wait_until="commit")
+        _shows(fresh, ".wb-kpis .wb-card", root)
+        page.goto("about:blank")  # leaving the page: its beacon shuts its kernel down
+        _kernels_settle_at(1, root)  # fresh's current kernel only
         browser.close()
     assert_only_local(requests)
+    assert "403 POST /voila/api/shutdown" not in (root / "server.log").read_text()
+
+
+def _kernels_settle_at(expected: int, root, deadline_s: float = 120) -> None:
+    """Wait until the server runs `expected` kernels by its log (shutdowns are asynchronous, and
+    Voilà serves no kernel list); fail with the kernels still running and the log if it never does."""
+    import re
+    import time
+    deadline = time.monotonic() + deadline_s
+    while True:
+        log = (root / "server.log").read_text(errors="replace")
+        running = set(re.findall(r"Kernel started: (\S+)", log)) - set(re.findall(r"Kernel shutdown: (\S+)", log))
+        if len(running) == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(running) == expected, f"{len(running)} kernels still run ({sorted(running)}); server log ends: {log[-2000:]}"

@@ -18,7 +18,9 @@ import ipaddress
 import socket
 import sys
 
-from jupyter_server.auth.identity import PasswordIdentityProvider
+from jupyter_server.auth.identity import PasswordIdentityProvider, User
+from tornado.web import RequestHandler
+from tornado.websocket import WebSocketHandler
 from traitlets import default
 
 TOKEN_VARIABLE = "WORKBENCH_DASHBOARD_TOKEN"
@@ -77,3 +79,14 @@ class DashboardIdentityProvider(PasswordIdentityProvider):
         if not is_loopback(host) and not self.auth_enabled:
             self.log.critical(refusal(host))
             sys.exit(REFUSED_EXIT_CODE)
+
+    async def _get_user(self, handler: RequestHandler) -> User | None:
+        user = await super()._get_user(handler)
+        if user is not None and handler.request.method == "GET" and not isinstance(handler, WebSocketHandler):
+            # Every page load starts a kernel, and the page shuts it down when it is left with a
+            # POST that must carry the `_xsrf` cookie. A browser that came in with the token in
+            # its URL (the link --generate-token prints) never saw a form that sets that cookie:
+            # its shutdowns were refused (403) and each reload left a kernel running until culled.
+            handler.current_user = user  # what the server does next anyway; xsrf_token reads it
+            handler.xsrf_token  # noqa: B018 -- reading it sets the cookie when the browser has none
+        return user
