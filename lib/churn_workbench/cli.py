@@ -361,8 +361,8 @@ def start(args, settings, echo=print, checked=None) -> "RunResult":
     stages, run_id, params = checked or _checked(args)
     # Settings the run will need at its end are checked before its first stage: a signing key
     # inside what it protects would otherwise be refused only after the whole run.
-    from .signing import check_key_location
-    check_key_location(settings.signing_key_file, settings)
+    from .signing import check_files
+    check_files(settings)
     if not args.resume:
         _check_inputs(args, params)
     # Then the workspace lock, before the database is opened anywhere: a second run on the same

@@ -17,7 +17,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from .boundary.numbers import check_range, plain_float, plain_int
-from .boundary.paths import database_file, fits
+from .boundary.paths import database_file, fits, written_file
 from .errors import UsageError
 from .profiles import apply_profile
 from .pseudonyms import default_store
@@ -195,19 +195,23 @@ class Settings:
         if self.data_dir is None:
             set_(self, "data_dir", Path(self.db_path).resolve().parent if self.db_path else DEFAULT_DATA_DIR)
         set_(self, "data_dir", Path(self.data_dir).resolve())
-        set_(self, "db_path", database_file(Path(self.db_path or self.data_dir / "workbench.duckdb").resolve()))
+        set_(self, "db_path", database_file(self.db_path or self.data_dir / "workbench.duckdb"))
         default_audit = PROJECT_ROOT / "audit" if self.data_dir == DEFAULT_DATA_DIR.resolve() else self.data_dir / "audit"
         # The audit folder's own name is not resolved: a link planted there must stay visible, so
         # the workspace can refuse it (Workspace.prove_folders) instead of writing through it.
         audit_dir = Path(os.path.abspath(Path(self.audit_dir or default_audit).expanduser()))
         set_(self, "audit_dir", audit_dir.parent.resolve() / audit_dir.name)
-        set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
-        # Signed heads protect the database and the audit folder, so neither default lives there.
-        set_(self, "signing_key_file", Path(self.signing_key_file or DEFAULT_SIGNING_KEY_FILE).expanduser().resolve())
-        set_(self, "heads_file", Path(self.heads_file or DEFAULT_HEADS_FILE).expanduser().resolve())
-        set_(self, "subject_keystore", Path(self.subject_keystore or default_store(self.subject_key_file)).resolve())
+        # The files the workbench writes are named, not followed: a link (or a folder, a device)
+        # at a file's own name is refused here, naming its variable, before any command writes
+        # (boundary.paths.written_file). Signed heads protect the database and the audit folder,
+        # so neither default of theirs lives there.
+        defaults = {"subject_key_file": self.data_dir / ".subject_key", "signing_key_file": DEFAULT_SIGNING_KEY_FILE,
+                    "heads_file": DEFAULT_HEADS_FILE, "subject_keystore": None}
+        for name, default in defaults.items():
+            value = getattr(self, name) or default or default_store(self.subject_key_file)
+            set_(self, name, written_file(value, _env_of(name)))
         # Every path whole within the file system's limits before any folder of it is made.
-        for name in ("data_dir", "audit_dir", "subject_key_file", "subject_keystore", "signing_key_file", "heads_file"):
+        for name in FOLDER_SETTINGS:
             fits(Path(getattr(self, name)), _env_of(name))
         # Every number in its range, named by its variable: a typo fails here, not in a stage.
         for f in knobs():
@@ -220,6 +224,10 @@ class Settings:
             raise UsageError(f"WORKBENCH_MODEL_NESTED_MAX_ROWS must be a number of rows >= 0 (got {self.model_nested_max_rows})")
         if not 0 <= self.control_share < 1:
             raise UsageError(f"WORKBENCH_CONTROL_SHARE must be in [0, 1) (got {self.control_share})")
+
+
+# The settings that name folders; every other path setting names a file the workbench writes.
+FOLDER_SETTINGS = ("data_dir", "audit_dir")
 
 
 def _env_of(name: str) -> str:
