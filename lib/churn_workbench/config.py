@@ -239,6 +239,33 @@ def knobs() -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(Settings) if f.metadata.get("env")]
 
 
+# A WORKBENCH_* variable set to an empty or blank value (`WORKBENCH_DB=` in .env, `"$DB"` with DB
+# unset) is refused, naming it: read as "not set" it would silently mean the default (another
+# database, folder or key). The exceptions, each documented with its meaning of empty:
+EMPTY_MEANS = {
+    "WORKBENCH_VALUE_COLUMN": "1 each",
+    "WORKBENCH_EGRESS_SPECIAL_ALLOWED": "none",
+    "WORKBENCH_DASK_SCHEDULER": "a local cluster per run",
+    # A secret read by `secret()`: empty is "no token", and beyond 127.0.0.1 the dashboard then
+    # refuses to start (fails closed), as with none.
+    "WORKBENCH_DASHBOARD_TOKEN": "no token",
+}
+# Workbench variables read outside the settings (at import, or as a secret), checked the same way.
+_OTHER_VARIABLES = ("WORKBENCH_HOME", "WORKBENCH_DASHBOARD_TOKEN")
+
+
+def variables() -> list[str]:
+    """Every WORKBENCH_* variable the workbench reads."""
+    return [f.metadata["env"] for f in knobs()] + list(_OTHER_VARIABLES)
+
+
+def refuse_empty_variables() -> None:
+    """Before anything reads a setting: no WORKBENCH_* variable set to an empty value (EMPTY_MEANS aside)."""
+    for name in variables():
+        if name in os.environ and not os.environ[name].strip() and name not in EMPTY_MEANS:
+            raise UsageError(f"{name} is set but empty: unset it or give a value")
+
+
 def _parse(f: dataclasses.Field, raw: str):
     kind = str(f.type)
     if kind.endswith("| None") and raw.strip().lower() == "none":
@@ -264,6 +291,7 @@ def load_settings(**overrides) -> Settings:
     An override of None or "" means "not given" (papermill parameters default to "").
     """
     load_env()
+    refuse_empty_variables()
     values = {}
     for f in knobs():
         raw = os.environ.get(f.metadata["env"], "").strip()
