@@ -205,11 +205,11 @@ class Settings:
         # at a file's own name is refused here, naming its variable, before any command writes
         # (boundary.paths.written_file). Signed heads protect the database and the audit folder,
         # so neither default of theirs lives there.
-        defaults = {"subject_key_file": self.data_dir / ".subject_key", "signing_key_file": DEFAULT_SIGNING_KEY_FILE,
-                    "heads_file": DEFAULT_HEADS_FILE, "subject_keystore": None}
-        for name, default in defaults.items():
-            value = getattr(self, name) or default or default_store(self.subject_key_file)
-            set_(self, name, written_file(value, _env_of(name)))
+        defaults = (("subject_key_file", lambda: self.data_dir / ".subject_key"),
+                    ("signing_key_file", lambda: DEFAULT_SIGNING_KEY_FILE), ("heads_file", lambda: DEFAULT_HEADS_FILE),
+                    ("subject_keystore", lambda: default_store(self.subject_key_file)))  # after the key file
+        for name, default in defaults:
+            set_(self, name, written_file(getattr(self, name) or default(), _env_of(name)))
         # Every path whole within the file system's limits before any folder of it is made.
         for name in FOLDER_SETTINGS:
             fits(Path(getattr(self, name)), _env_of(name))
