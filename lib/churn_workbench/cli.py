@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -25,9 +24,10 @@ import dataclasses
 # (pandas, DuckDB, papermill, scikit-learn, the PII engine) is imported; each command imports what
 # it needs once its arguments are known to be good.
 from . import cli_help
+from .cli_parser import Parser as _Parser
+from .cli_parser import _ArgumentError
 from .boundary.name_lists import comma_names
 from .boundary.numbers import FLOAT_OPTION, INT_OPTION
-from .boundary.options import refuse_empty
 from .boundary.run_ids import check_run_id
 from .errors import INTERRUPT_EXIT_CODES, ConfigurationError, InputError, UsageError, WorkbenchError
 from .stages.params import PARAMS, for_stage
@@ -49,53 +49,11 @@ def _flag(name: str) -> str:
     return _OWN_FLAGS.get(name) or "--" + name.replace("_", "-")
 
 
-class _ArgumentError(Exception):
-    pass
-
-
 def _error(prog: str, exc: Exception) -> int:
     """One line on stderr; the exit code the error's kind means (2 for usage)."""
     usage = isinstance(exc, _ArgumentError)
     print(f"{prog}: error: {exc}" + (" (see --help)" if usage else ""), file=sys.stderr)
     return 2 if usage else exc.exit_code
-
-
-# Options whose value is a run id: an empty one is refused by the run id's own rule.
-_RUN_ID_OPTIONS = {"run_id", "resume", "outcomes_for", "simulate_outcomes"}
-
-
-class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args, **kwargs):
-        # No abbreviations: `--y` must not confirm an irreversible erasure as `--yes` would.
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def parse_known_args(self, args=None, namespace=None):
-        # Every parser, each subcommand's too, names the option meant for one it does not know
-        # (`subject purge --y`: did you mean --yes?), before argparse would say "unrecognized
-        # arguments" or, for a mistyped required option, that the option is missing. A parser
-        # with subcommands leaves its words to the subcommand's parser.
-        if not any(isinstance(a, argparse._SubParsersAction) for a in self._actions):
-            words = list(sys.argv[1:] if args is None else args)
-            unknown = cli_help.unknown_option(words, self._option_string_actions)
-            if unknown:
-                raise _ArgumentError(unknown)
-        return super().parse_known_args(args, namespace)
-
-    def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
-        invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
-        raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)
-
-    def _get_values(self, action, arg_strings):
-        # An option given an empty value (`--out "$DIR"` with DIR unset) is refused: read as "not
-        # given" it would silently mean the default (another folder, file or database).
-        value = super()._get_values(action, arg_strings)
-        if action.option_strings and isinstance(value, str) and not value.strip():
-            flag = max(action.option_strings, key=len)
-            if action.dest in _RUN_ID_OPTIONS:
-                check_run_id(value, flag)  # the run id's own one-line refusal (it names the rules)
-            refuse_empty(flag, value, action.required)
-        return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -402,8 +360,8 @@ def start(args, settings, echo=print, checked=None) -> "RunResult":
     stages, run_id, params = checked or _checked(args)
     # Settings the run will need at its end are checked before its first stage: a signing key
     # inside what it protects would otherwise be refused only after the whole run.
-    from .signing import check_key_location
-    check_key_location(settings.signing_key_file, settings)
+    from .signing import check_files
+    check_files(settings)
     if not args.resume:
         _check_inputs(args, params)
     # Then the workspace lock, before the database is opened anywhere: a second run on the same
@@ -751,13 +709,16 @@ def _compare(argv: list[str]) -> int:
         return _error(prog, exc)
 
 
+def _settings_parser(prog: str) -> argparse.ArgumentParser:
+    return _Parser(prog=prog, description="Every setting: environment variable, current value (environment, then "
+                   ".env, then the default) and meaning. API keys and tokens are shown as set or not set, never their value.")
+
+
 def _settings(argv: list[str]) -> int:
     """`settings`: every WORKBENCH_* setting, its current value and what it means (secrets: set or not)."""
     prog = f"{cli_help.prog()} settings"
-    p = _Parser(prog=prog, description="Every setting: environment variable, current value (environment, then "
-                ".env, then the default) and meaning. API keys and tokens are shown as set or not set, never their value.")
     try:
-        p.parse_args(argv)
+        _settings_parser(prog).parse_args(argv)
         from .config import knobs, load_settings, secret
         from .dashboard.access import TOKEN_VARIABLE
         settings = load_settings()

@@ -17,7 +17,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from .boundary.numbers import check_range, plain_float, plain_int
-from .boundary.paths import database_file, fits
+from .boundary.paths import database_file, fits, written_file
 from .errors import UsageError
 from .profiles import apply_profile
 from .pseudonyms import default_store
@@ -195,19 +195,23 @@ class Settings:
         if self.data_dir is None:
             set_(self, "data_dir", Path(self.db_path).resolve().parent if self.db_path else DEFAULT_DATA_DIR)
         set_(self, "data_dir", Path(self.data_dir).resolve())
-        set_(self, "db_path", database_file(Path(self.db_path or self.data_dir / "workbench.duckdb").resolve()))
+        set_(self, "db_path", database_file(self.db_path or self.data_dir / "workbench.duckdb"))
         default_audit = PROJECT_ROOT / "audit" if self.data_dir == DEFAULT_DATA_DIR.resolve() else self.data_dir / "audit"
         # The audit folder's own name is not resolved: a link planted there must stay visible, so
         # the workspace can refuse it (Workspace.prove_folders) instead of writing through it.
         audit_dir = Path(os.path.abspath(Path(self.audit_dir or default_audit).expanduser()))
         set_(self, "audit_dir", audit_dir.parent.resolve() / audit_dir.name)
-        set_(self, "subject_key_file", Path(self.subject_key_file or self.data_dir / ".subject_key").resolve())
-        # Signed heads protect the database and the audit folder, so neither default lives there.
-        set_(self, "signing_key_file", Path(self.signing_key_file or DEFAULT_SIGNING_KEY_FILE).expanduser().resolve())
-        set_(self, "heads_file", Path(self.heads_file or DEFAULT_HEADS_FILE).expanduser().resolve())
-        set_(self, "subject_keystore", Path(self.subject_keystore or default_store(self.subject_key_file)).resolve())
+        # The files the workbench writes are named, not followed: a link (or a folder, a device)
+        # at a file's own name is refused here, naming its variable, before any command writes
+        # (boundary.paths.written_file). Signed heads protect the database and the audit folder,
+        # so neither default of theirs lives there.
+        defaults = (("subject_key_file", lambda: self.data_dir / ".subject_key"),
+                    ("signing_key_file", lambda: DEFAULT_SIGNING_KEY_FILE), ("heads_file", lambda: DEFAULT_HEADS_FILE),
+                    ("subject_keystore", lambda: default_store(self.subject_key_file)))  # after the key file
+        for name, default in defaults:
+            set_(self, name, written_file(getattr(self, name) or default(), _env_of(name)))
         # Every path whole within the file system's limits before any folder of it is made.
-        for name in ("data_dir", "audit_dir", "subject_key_file", "subject_keystore", "signing_key_file", "heads_file"):
+        for name in FOLDER_SETTINGS:
             fits(Path(getattr(self, name)), _env_of(name))
         # Every number in its range, named by its variable: a typo fails here, not in a stage.
         for f in knobs():
@@ -222,6 +226,10 @@ class Settings:
             raise UsageError(f"WORKBENCH_CONTROL_SHARE must be in [0, 1) (got {self.control_share})")
 
 
+# The settings that name folders; every other path setting names a file the workbench writes.
+FOLDER_SETTINGS = ("data_dir", "audit_dir")
+
+
 def _env_of(name: str) -> str:
     return next((f.metadata["env"] for f in dataclasses.fields(Settings) if f.name == name), name)
 
@@ -229,6 +237,33 @@ def _env_of(name: str) -> str:
 def knobs() -> list[dataclasses.Field]:
     """The settings that have an environment variable, in declaration order."""
     return [f for f in dataclasses.fields(Settings) if f.metadata.get("env")]
+
+
+# A WORKBENCH_* variable set to an empty or blank value (`WORKBENCH_DB=` in .env, `"$DB"` with DB
+# unset) is refused, naming it: read as "not set" it would silently mean the default (another
+# database, folder or key). The exceptions, each documented with its meaning of empty:
+EMPTY_MEANS = {
+    "WORKBENCH_VALUE_COLUMN": "1 each",
+    "WORKBENCH_EGRESS_SPECIAL_ALLOWED": "none",
+    "WORKBENCH_DASK_SCHEDULER": "a local cluster per run",
+    # A secret read by `secret()`: empty is "no token", and beyond 127.0.0.1 the dashboard then
+    # refuses to start (fails closed), as with none.
+    "WORKBENCH_DASHBOARD_TOKEN": "no token",
+}
+# Workbench variables read outside the settings (at import, or as a secret), checked the same way.
+_OTHER_VARIABLES = ("WORKBENCH_HOME", "WORKBENCH_DASHBOARD_TOKEN")
+
+
+def variables() -> list[str]:
+    """Every WORKBENCH_* variable the workbench reads."""
+    return [f.metadata["env"] for f in knobs()] + list(_OTHER_VARIABLES)
+
+
+def refuse_empty_variables() -> None:
+    """Before anything reads a setting: no WORKBENCH_* variable set to an empty value (EMPTY_MEANS aside)."""
+    for name in variables():
+        if name in os.environ and not os.environ[name].strip() and name not in EMPTY_MEANS:
+            raise UsageError(f"{name} is set but empty: unset it or give a value")
 
 
 def _parse(f: dataclasses.Field, raw: str):
@@ -256,6 +291,7 @@ def load_settings(**overrides) -> Settings:
     An override of None or "" means "not given" (papermill parameters default to "").
     """
     load_env()
+    refuse_empty_variables()
     values = {}
     for f in knobs():
         raw = os.environ.get(f.metadata["env"], "").strip()

@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .boundary.paths import append_private, written_file
 from .config import Settings
 from .errors import UsageError
 
@@ -72,6 +73,14 @@ def check_key_location(key_file: Path, settings: Settings) -> None:
                              "(set WORKBENCH_SIGNING_KEY_FILE)")
 
 
+def check_files(settings: Settings) -> None:
+    """Before a run's first stage, what its end will write: the key outside what it protects, and
+    no link (nor a folder, a device) at the heads file's public-key twin, which is appended to
+    like the heads file (whose own name the settings checked)."""
+    check_key_location(settings.signing_key_file, settings)
+    written_file(public_keys_path(settings.heads_file), "WORKBENCH_HEADS_FILE (its public key file)")
+
+
 def load_or_create_key(key_file: str | Path) -> Ed25519PrivateKey:
     """The private key at `key_file`, created (0600, folder 0700) if it does not exist yet."""
     key_file = Path(key_file)
@@ -104,8 +113,7 @@ def _export_public_key(heads_file: Path, public_key: Ed25519PublicKey) -> None:
     if fingerprint(public_key) in load_public_keys(path):
         return
     pem = public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    with open(path, "ab") as fh:
-        fh.write(pem)
+    append_private(path, pem.decode("ascii"), "WORKBENCH_HEADS_FILE (its public key file)")
 
 
 def load_public_keys(path: str | Path) -> dict[str, Ed25519PublicKey]:
@@ -147,17 +155,15 @@ def signature_problem(record: dict, keys: dict[str, Ed25519PublicKey]) -> str | 
 def export_head(ws: Workspace, head: dict) -> dict:
     """Sign `head` ({seq, hash, run_id}) for this workspace and append it to the heads file."""
     settings = ws.settings
-    check_key_location(settings.signing_key_file, settings)
+    check_files(settings)
     key = load_or_create_key(settings.signing_key_file)
     heads_file = Path(settings.heads_file)
     heads_file.parent.mkdir(parents=True, exist_ok=True)
     record = sign_head(key, dict(head, workspace=ws.identity(), db=str(settings.db_path),
                                  ts=datetime.now(timezone.utc).isoformat(timespec="seconds")))
     _export_public_key(heads_file, key.public_key())
-    with open(heads_file, "a", encoding="utf-8") as fh:
-        fh.write(_canonical(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())  # a head that is printed as exported must be on disk
+    # Appended on disk (a head that is printed as exported must be there), never through a link.
+    append_private(heads_file, _canonical(record) + "\n", "WORKBENCH_HEADS_FILE")
     return record
 
 

@@ -22,6 +22,10 @@ _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.IGNORECASE)
 
 
+# The same syntax, for readers that must tell a number the file meant from a stray text.
+PLAIN_FLOAT = _FLOAT
+
+
 def plain_int(text: str) -> int:
     """`text` (spaces at its ends dropped) as an int, if written in ASCII digits; else ValueError."""
     if _INT.fullmatch(str(text).strip()) is None:

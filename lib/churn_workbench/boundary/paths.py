@@ -15,6 +15,9 @@ models folder, ...) rather than reading settings, so it works for any workspace 
 - `git_work_tree(path)`: the git work tree a path lies in (a `.git` in it or a folder above), if any.
 - `output_path(out, default_dir, default_name)`: what an `--out` value means: nothing = the
   default folder, an existing folder = a file inside it, anything else = that file.
+- `written_file(value, label)`, `append_private(path, data)`: a file the workbench writes, named by
+  a setting or an option, is a regular file or not there yet at its own name -- never a link
+  (written through, the bytes would land in the file it points to), a folder, a device or a pipe.
 - `user_path(value, label)`, `input_file(value, label)`: a path the user gave (a flag, a
   setting, a notebook parameter), refused in one line when it holds a control character, and
   for an input when it is not an existing regular file.
@@ -32,6 +35,7 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -127,6 +131,42 @@ def input_file(value: str | Path, label: str) -> Path:
     return path
 
 
+def written_file(value: str | Path, label: str) -> Path:
+    """A file the workbench writes or appends to, named by a setting or an option (the database,
+    the signing key, the heads file, the subject key and key store): absolute, its folder resolved
+    (a folder may sit behind a link) but its own name not followed. A symbolic link at the name is
+    refused, naming `label`, the path and where it points: written through, it would put the
+    workbench's bytes into whatever file it points to (and keep that file's mode). A folder, a
+    device or a pipe is refused as by `regular_or_absent`."""
+    text = str(value)
+    if _CONTROL.search(text):
+        raise UsageError(f"{label} {text!r}: a path with a control character (a line break, a tab); "
+                         "name the file without one")
+    with os_errors(label):
+        path = Path(os.path.abspath(Path(text).expanduser()))
+        path = path.parent.resolve() / path.name
+    fits(path, label)
+    with os_errors(label):
+        if path.is_symlink():
+            raise UsageError(f"{label} {path}: is a symbolic link (-> {os.readlink(path)}); the workbench writes "
+                             "this file itself, never through a link: name the file, not a link to it")
+    regular_or_absent(path, label)
+    return path
+
+
+def append_private(path: str | Path, data: str, label: str = "") -> None:
+    """Append `data` to `path` (created 0600 if new) without following a link at its name, and
+    only to a regular file; on disk (fsync) when this returns."""
+    with os_errors(label):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, PRIVATE_FILE)
+        with os.fdopen(fd, "ab") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UsageError(f"{label + ' ' if label else ''}{path}: is not a regular file; give the file itself")
+            fh.write(data.encode("utf-8"))
+            fh.flush()
+            os.fsync(fd)
+
+
 def regular_or_absent(path: Path, label: str, shown: str | Path | None = None) -> None:
     """The rule for every path that names a file the workbench reads or writes as a whole (an
     input, the database): a regular file, or nothing there yet. A device (`/dev/null`), a named
@@ -182,7 +222,7 @@ def database_file(path: str | Path, label: str = "the database setting (--db, WO
     """A DuckDB file to open or create (`--db`, WORKBENCH_DB): not a folder, and a file that
     exists must be a DuckDB database (its header says DUCK), so a mistyped path is a one-line
     error, never a traceback from the database engine or a file taken over."""
-    path = user_path(path, label)
+    path = written_file(path, label)
     fits(path, label, BESIDE_DATABASE)
     with os_errors(label):
         if path.is_dir():

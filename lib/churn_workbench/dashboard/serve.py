@@ -17,6 +17,7 @@ import sys
 from ..boundary.numbers import INT_OPTION, check_range
 from ..boundary.options import refuse_empty
 from ..boundary.paths import database_file
+from ..cli_parser import Parser, _ArgumentError
 from ..errors import UsageError
 from .access import TOKEN_VARIABLE, configured_token, is_loopback, refusal
 
@@ -25,8 +26,8 @@ NOTEBOOK = "notebooks/dashboard.ipynb"
 
 
 def parser(prog: str = "churn-workbench dashboard") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=prog, allow_abbrev=False, description="Serve the stakeholder dashboard (Voilà) on the published snapshot.",
+    p = Parser(
+        prog=prog, description="Serve the stakeholder dashboard (Voilà) on the published snapshot.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"""examples:
   {prog}                               http://127.0.0.1:8866, this machine only
@@ -63,7 +64,9 @@ def check_port(ip: str, port: int) -> None:
 def prepare(ip: str, port: int, db: str | None = None, generate_token: bool = False) -> tuple[list[str], dict, str]:
     """The Voilà command line, its environment and the URL to open; raises UsageError when the
     start must be refused. The token travels in the environment, never on the command line."""
-    from ..config import PROJECT_ROOT, environment
+    from ..config import PROJECT_ROOT, environment, load_env, refuse_empty_variables
+    load_env()
+    refuse_empty_variables()  # the dashboard's kernel reads the same settings: refused here, in one line
     env = environment()
     token, generated = configured_token(), False
     if not is_loopback(ip) and not token:
@@ -88,12 +91,15 @@ def prepare(ip: str, port: int, db: str | None = None, generate_token: bool = Fa
 
 def main(argv: list[str], prog: str = "churn-workbench dashboard") -> int:
     from ..config import PROJECT_ROOT
-    args = parser(prog).parse_args(argv)
     try:
+        args = parser(prog).parse_args(argv)
         for flag, value in (("--ip", args.ip), ("--db", args.db)):
             refuse_empty(flag, value)
         check_range("--port", args.port, 1, 65535)
         command, env, url = prepare(args.ip, args.port, args.db, args.generate_token)
+    except _ArgumentError as exc:
+        print(f"{prog}: error: {exc} (see --help)", file=sys.stderr)
+        return 2
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -21,7 +21,10 @@ Decisions (documented here because they change results):
   surrounding spaces, currency symbols ($ € £ ¥), a trailing % (the number is kept in percent
   units: "3.5%" -> 3.5), accounting negatives "(12.50)", and thousands separators. The decimal
   convention is chosen per column: "1,234.50" (US) unless the column's unambiguous values use a
-  decimal comma ("3,5", "1.234,50"). Values that do not parse become blank, with a warning.
+  decimal comma ("3,5", "1.234,50"). Values that do not parse become blank, with a warning. A
+  number no 64-bit float can hold (beyond ±1.8e308 -- `1e400`, a thousand digits -- or written
+  as infinite, `inf`) is refused naming the file, column and rows: it is a value the file meant,
+  and blanked it would be lost unseen. The missing-value tokens above (NaN included) stay missing.
 - **Dates** (>= 95% parse as ISO 8601, or as d/m/Y, m/d/Y, d.m.Y -- the format that parses the
   most values wins, day-first on a tie) become "days before the newest date in the column".
 - **Booleans** (true/false, yes/no, y/n, t/f in any case) become 0/1.

@@ -237,7 +237,7 @@ def type_customers(df: pd.DataFrame, cfg: DataConfig, source: str) -> CustomerTa
             out[col], roles[col] = text, identifier_role(col, text)
             warnings.append(f"column '{col}' is named like a personal identifier: treated as an identifier, never a feature")
         else:
-            typed = type_feature(df[col], col)
+            typed = type_feature(df[col], col, source)
             if typed.kind in ("categorical", "excluded") and _looks_like_emails(typed.values.astype(object)):
                 out[col], roles[col] = typed.values.astype("string"), "email"
                 warnings.append(f"column '{col}' holds e-mail addresses: treated as an identifier, never a feature")

@@ -9,6 +9,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from ..boundary.customer_ids import canonical_series, malformed
+from ..boundary.numbers import PLAIN_FLOAT
 from ..errors import InputError
 from .columns import describe_rows
 
@@ -69,6 +70,15 @@ def parse_numbers(values: np.ndarray) -> np.ndarray:
 
     `values`: 1-D object array of stripped strings (no missing values). Returns float64, same shape.
     """
+    numbers = read_numbers(values)
+    numbers[~np.isfinite(numbers)] = np.nan
+    return numbers
+
+
+def read_numbers(values: np.ndarray) -> np.ndarray:
+    """`parse_numbers`, but a number beyond float64's range (`1e400`, a thousand digits) or written
+    as infinite is ±inf, not NaN: it is a number the file meant, which a reader must not take for
+    a stray text and blank silently."""
     s = pd.Series(values, dtype=object).astype(str)
     negative_paren = s.str.fullmatch(r"\(.*\)")
     s = s.where(~negative_paren, "-" + s.str.slice(1, -1))
@@ -83,8 +93,20 @@ def parse_numbers(values: np.ndarray) -> np.ndarray:
     else:
         converted = s.where(~us, s.str.replace(",", "", regex=False))
     numbers = pd.to_numeric(converted, errors="coerce").to_numpy(dtype=float)
-    numbers[~np.isfinite(numbers)] = np.nan
+    # pandas reads a number beyond float64's range as not a number; Python reads it as the ±inf it is.
+    lost = np.isnan(numbers) & converted.str.fullmatch(PLAIN_FLOAT.pattern, flags=re.IGNORECASE).to_numpy(dtype=bool)
+    numbers[lost] = [float(text) for text in converted.to_numpy(dtype=object)[lost]]
     return numbers
+
+
+def _refuse_unrepresentable(unrepresentable: np.ndarray, source: str, name: str) -> None:
+    """A present cell of a numeric column whose number no float can hold (beyond ±1.8e308, or
+    infinite) is refused naming the rows: blanked, the customer's value would be lost unseen."""
+    rows = np.flatnonzero(unrepresentable)
+    if len(rows):
+        raise InputError(f"{source + ': ' if source else ''}column '{name}' holds a number beyond the range of a "
+                         f"64-bit float (±1.8e308) or infinite at {describe_rows(rows)}; fix the cell, or leave it "
+                         "blank if the value is unknown")
 
 
 def parse_dates(values: np.ndarray) -> pd.DatetimeIndex:
@@ -115,13 +137,14 @@ class _Typed:
     note: str | None = None
 
 
-def type_feature(series: pd.Series, name: str) -> _Typed:
-    """Type one candidate feature column. Works on unique values, so 1M rows cost little."""
+def type_feature(series: pd.Series, name: str, source: str = "") -> _Typed:
+    """Type one candidate feature column. Works on unique values, so 1M rows cost little.
+    `source` (the file) names where a refused cell is."""
     if ptypes.is_bool_dtype(series.dtype):
         return _Typed(series.astype("float64"), "boolean")
     if ptypes.is_numeric_dtype(series.dtype):
         values = pd.to_numeric(series, errors="coerce").astype("float64")
-        values[~np.isfinite(values)] = np.nan
+        _refuse_unrepresentable(np.isinf(values.to_numpy()), source, name)  # NaN: a missing cell
         return _Typed(values, "numeric")
     if ptypes.is_datetime64_any_dtype(series.dtype):
         stamps = pd.to_datetime(series, utc=True).dt.tz_convert(None)
@@ -142,10 +165,11 @@ def type_feature(series: pd.Series, name: str) -> _Typed:
     if booleans is not None:
         return _Typed(booleans, "boolean")
 
-    numbers = parse_numbers(uniques)
-    parsed = ~np.isnan(numbers)
-    share = counts[parsed].sum() / n_present
+    numbers = read_numbers(uniques)
+    parsed = np.isfinite(numbers)
+    share = counts[parsed | np.isinf(numbers)].sum() / n_present
     if share >= NUMERIC_SHARE:
+        _refuse_unrepresentable(present & np.isinf(numbers)[np.maximum(codes, 0)], source, name)
         out = np.full(len(codes), np.nan)
         out[present] = numbers[codes[present]]
         note = None
