@@ -330,7 +330,8 @@ def run_built(root: Path, build, *stage_args, llm: bool = False, seed: int = 2):
     if not llm:
         return ws, inputs, run(ws, *inputs["args"], *stage_args)
     with FakeLLMServer(seed=seed) as server:
-        result = run(ws, *inputs["args"], *stage_args, "--llm", "openai", server=server)
+        backend = [] if "--llm" in inputs["args"] else ["--llm", "openai"]  # an option is given once
+        result = run(ws, *inputs["args"], *stage_args, *backend, server=server)
         return ws, dict(inputs, bodies=[r.body for r in server.chat_requests()]), result
 
 
