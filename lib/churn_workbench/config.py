@@ -10,6 +10,7 @@ executed notebook.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from dotenv import load_dotenv
 
 from .boundary.numbers import check_range, plain_float, plain_int
 from .boundary.paths import database_file, fits, written_file
+from .boundary.text import LINE_BREAKING
 from .errors import UsageError
 from .profiles import apply_profile
 from .pseudonyms import default_store
@@ -260,10 +262,30 @@ def variables() -> list[str]:
 
 
 def refuse_empty_variables() -> None:
-    """Before anything reads a setting: no WORKBENCH_* variable set to an empty value (EMPTY_MEANS aside)."""
-    for name in variables():
-        if name in os.environ and not os.environ[name].strip() and name not in EMPTY_MEANS:
+    """Before anything reads a setting, every WORKBENCH_* variable of the environment (and so of
+    `.env`, loaded into it) meets three rules, each refused in one line naming the variable:
+    - its name is one the workbench reads: a misspelt one (`WORKBENCH_RETENTON_DAYS`) would be
+      silently ignored and what the user meant would never happen; the nearest known name is named;
+    - its value holds no control character (a newline, a tab, NUL): never meant in a setting, and
+      a model name or path holding one splits every line that prints it;
+    - it is not empty (EMPTY_MEANS aside).
+    """
+    known = variables()
+    for name in sorted(n for n in os.environ if n.startswith(_PREFIX)):
+        value = os.environ[name]
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}?" if near else "`run_pipeline.py settings` lists every one"
+            raise UsageError(f"{name} is not a setting of the workbench ({hint}); fix or unset it "
+                             "(in the environment or .env)")
+        if LINE_BREAKING.search(value):
+            raise UsageError(f"{name}: its value holds a control character (a newline, a tab, ...) at position "
+                             f"{LINE_BREAKING.search(value).start() + 1}; give the value on one line, without one")
+        if not value.strip() and name not in EMPTY_MEANS:
             raise UsageError(f"{name} is set but empty: unset it or give a value")
+
+
+_PREFIX = "WORKBENCH_"
 
 
 def _parse(f: dataclasses.Field, raw: str):
