@@ -266,9 +266,9 @@ def refuse_empty_variables() -> None:
     `.env`, loaded into it) meets three rules, each refused in one line naming the variable:
     - its name is one the workbench reads: a misspelt one (`WORKBENCH_RETENTON_DAYS`) would be
       silently ignored and what the user meant would never happen; the nearest known name is named;
+    - it is not empty, blank included (EMPTY_MEANS aside);
     - its value holds no control character (a newline, a tab, NUL): never meant in a setting, and
-      a model name or path holding one splits every line that prints it;
-    - it is not empty (EMPTY_MEANS aside).
+      a model name or path holding one splits every line that prints it.
     """
     known = variables()
     for name in sorted(n for n in os.environ if n.startswith(_PREFIX)):
@@ -278,11 +278,11 @@ def refuse_empty_variables() -> None:
             hint = f"did you mean {near[0]}?" if near else "`run_pipeline.py settings` lists every one"
             raise UsageError(f"{name} is not a setting of the workbench ({hint}); fix or unset it "
                              "(in the environment or .env)")
+        if not value.strip() and name not in EMPTY_MEANS:
+            raise UsageError(f"{name} is set but empty: unset it or give a value")
         if LINE_BREAKING.search(value):
             raise UsageError(f"{name}: its value holds a control character (a newline, a tab, ...) at position "
                              f"{LINE_BREAKING.search(value).start() + 1}; give the value on one line, without one")
-        if not value.strip() and name not in EMPTY_MEANS:
-            raise UsageError(f"{name} is set but empty: unset it or give a value")
 
 
 _PREFIX = "WORKBENCH_"
