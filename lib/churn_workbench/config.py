@@ -296,7 +296,7 @@ def _parse(f: dataclasses.Field, raw: str):
         if kind.startswith("bool"):
             return raw.strip().lower() not in ("0", "false", "no", "off")
         if kind.startswith("Path"):
-            return Path(raw)
+            return raw  # as written: Path() would drop a trailing '/' (a folder where a file is meant)
         if kind.startswith("float"):
             return plain_float(raw)
         if kind.startswith("int"):
