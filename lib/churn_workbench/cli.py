@@ -152,7 +152,7 @@ def _command(argv: list[str]) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = parser.parse_args(argv)  # an unknown option is named by _Parser, with the one meant
-        _refuse_foreign_options(parser, args)
+        _refuse_options_without_effect(parser, args)
         from .boundary.paths import user_path
         for flag, value in (("--heads", args.heads), ("--outcomes", args.outcomes)):
             if value:
@@ -183,29 +183,29 @@ def _command(argv: list[str]) -> int:
         return _error(cli_help.prog(), exc)
 
 
-# The options of `verify`; every other option belongs to a run (or to --outcomes), and the two
-# verify-only options to verify alone. --quiet (no progress bars) asks for nothing verify would
-# show, so scripts may pass it to every command.
-_VERIFY_OPTIONS = {"command", "db", "heads", "json", "llm", "llm_profile", "quiet"}
-
-
 def _owned(settings) -> None:
     """Before a command touches anything: its configured folders belong to its database."""
     from .workspace import Workspace
     Workspace(settings).check_owner()
 
 
-def _refuse_foreign_options(parser: argparse.ArgumentParser, args) -> None:
-    """An option the chosen command does not use is refused, not silently ignored (a `--json` on
-    a run, a `--synthetic` on verify): the user meant something that would not happen."""
-    for action in parser._actions:
-        if not action.option_strings or getattr(args, action.dest, action.default) == action.default:
-            continue
-        flag = max(action.option_strings, key=len)
-        if args.command == "verify" and action.dest not in _VERIFY_OPTIONS:
-            raise UsageError(f"{flag} is not an option of verify; verify takes --db, --heads and --json")
-        if args.command == "run" and action.dest in ("heads", "json"):
-            raise UsageError(f"{flag} is an option of verify ({cli_help.prog()} verify {flag} ...), not of a run")
+def _refuse_options_without_effect(parser: argparse.ArgumentParser, args) -> None:
+    """An option the chosen mode does not read is refused, not silently ignored (a `--json` on a
+    run, a `--synthetic` on verify, a `--seed` with --outcomes): the one table is cli_modes's."""
+    from . import cli_modes
+    cli_modes.check(parser.given(), args, option_flags(parser), option_table())
+
+
+def option_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each option's dest -> its flag, as messages name it."""
+    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+
+
+def option_table() -> dict:
+    """cli_modes' table for this parser: the stage parameters whose flag is not their own name."""
+    from . import cli_modes
+    renamed = {name: flag[2:].replace("-", "_") for name, flag in _OWN_FLAGS.items() if name not in ("db_path", "run_id")}
+    return cli_modes.table(renamed)
 
 
 def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
