@@ -281,29 +281,39 @@ def _check_prerequisites(settings, stages: list[str]) -> None:
 
 
 def _check_allow_columns(settings, params: dict, stages: list[str]) -> None:
-    """--allow-columns against the columns train will see: those this run's ingest will import
-    (the customers file read and typed now, or a few synthetic customers: the same columns and
-    roles), else those the store's last import recorded."""
-    from . import db
+    """--allow-columns and WORKBENCH_LEAKAGE_ALLOW (the train stage keeps both) against the
+    columns train will see, by one checker at the same moment: those this run's ingest will
+    import (the customers file read and typed now, or a few synthetic customers: the same columns
+    and roles), else those the store's last import recorded."""
     from .boundary.data_config import check_allow_columns
+    given = [(label, value) for label, value in (("--allow-columns", params.get("allow_columns")),
+                                                 ("WORKBENCH_LEAKAGE_ALLOW", settings.leakage_allow)) if value]
+    if not given:
+        return
+    roles, where = _columns_train_will_see(settings, params, stages)
+    for label, value in given:
+        if roles:
+            check_allow_columns(value, roles, where, label)
+
+
+def _columns_train_will_see(settings, params: dict, stages: list[str]) -> tuple[dict[str, str], str]:
+    """(column -> role, where they come from); empty when the store has no import yet."""
+    from . import db
     if "ingest" in stages:
         from .stages.ingest import load_inputs
         small = min(int(params.get("synthetic_n") or 1), 50)  # the generator's columns, not its rows
         table, _, _ = load_inputs(small, params.get("seed", 42), params.get("customers_path") or "", "", "",
                                   params.get("data_config_path") or "")
-        where = params.get("customers_path") or "the synthetic customers"
-        check_allow_columns(params["allow_columns"], table.roles, where)
-        return
+        return table.roles, params.get("customers_path") or "the synthetic customers"
     if not settings.db_path.exists():
-        return
+        return {}, ""
     con = db.connect(settings.db_path, read_only=True, wait_s=0)
     try:
         roles = dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall()) \
             if db.table_exists(con, "customer_columns") else {}
     finally:
         con.close()
-    if roles:
-        check_allow_columns(params["allow_columns"], roles)
+    return roles, "the customers in the store"
 
 
 def _params(args) -> dict:
@@ -364,6 +374,8 @@ def start(args, settings, echo=print, checked=None) -> "RunResult":
     check_files(settings)
     if not args.resume:
         _check_inputs(args, params)
+        if "train" in stages:
+            _check_allow_columns(settings, params, stages)  # read-only: before the lock file is made
     # Then the workspace lock, before the database is opened anywhere: a second run on the same
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
     from .workspace import Workspace
@@ -386,7 +398,7 @@ def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, pa
     elif run_id:
         _refuse_existing_run(settings, run_id, args.db)
     _check_prerequisites(settings, stages)
-    if params and params.get("allow_columns") and "train" in stages:
+    if args.resume and "train" in stages:  # the recorded --allow-columns, and today's setting
         _check_allow_columns(settings, params, stages)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider

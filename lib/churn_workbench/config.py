@@ -18,6 +18,7 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from .boundary.numbers import check_range, plain_float, plain_int
+from .boundary.paired import check_backend, check_column_list, check_control_share, check_profile
 from .boundary.paths import database_file, fits, written_file
 from .boundary.text import LINE_BREAKING
 from .errors import UsageError
@@ -224,8 +225,11 @@ class Settings:
                              "and sum to at most 1")
         if self.model_nested_max_rows < 0:
             raise UsageError(f"WORKBENCH_MODEL_NESTED_MAX_ROWS must be a number of rows >= 0 (got {self.model_nested_max_rows})")
-        if not 0 <= self.control_share < 1:
-            raise UsageError(f"WORKBENCH_CONTROL_SHARE must be in [0, 1) (got {self.control_share})")
+        # The settings an option mirrors meet the option's own rule (boundary.paired), named by their variable.
+        check_control_share(self.control_share, "WORKBENCH_CONTROL_SHARE")
+        check_backend(self.llm_provider, "WORKBENCH_LLM")
+        check_profile(self.llm_profile, "WORKBENCH_LLM_PROFILE")
+        check_column_list(self.leakage_allow, "WORKBENCH_LEAKAGE_ALLOW")
 
 
 # The settings that name folders; every other path setting names a file the workbench writes.
@@ -324,6 +328,7 @@ def load_settings(**overrides) -> Settings:
         raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
     # A profile presets what was not set explicitly (by a variable or an override).
+    check_profile(values.get("llm_profile", ""), "WORKBENCH_LLM_PROFILE")
     try:
         values = apply_profile(values, explicit=set(values))
     except ValueError as exc:
