@@ -231,14 +231,11 @@ def _check_inputs(args, params: dict) -> None:
     """The input files' contents (their names and every parameter were checked before)."""
     if args.customers and args.synthetic is not None:
         raise UsageError("use either --synthetic or --customers, not both")
-    if args.customers:
-        # Validate the files before a run is recorded: bad input leaves the database untouched.
-        from .stages.ingest import load_inputs
-        try:
-            load_inputs(0, 0, params["customers_path"], params["feedback_path"], params["consent_path"],
-                        params["data_config_path"])
-        except InputError as exc:
-            raise UsageError(str(exc)) from None
+    # Validate the files before a run is recorded: bad input leaves the database untouched.
+    try:
+        for_stage("ingest", params).check_inputs()
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_parameters(params: dict, stages: list[str], named=_flag) -> None:

@@ -74,6 +74,12 @@ class StageParams:
     def _check(self, named: Callable[[str], str]) -> None:
         """The stage's own rules (ranges, known names)."""
 
+    def check_inputs(self) -> None:
+        """The contents of the stage's input files, read and checked without writing anything
+        (InputError naming the file, row or column). Every entry point calls it before its first
+        write: the command line before the lock file, a stage run by hand before its run record,
+        database or subject key are made (context.open_stage). Most stages read no files."""
+
 
 # Upper bounds: far beyond any real use, low enough that a typo fails here in one line rather
 # than deep in a stage with an engine's overflow message.
@@ -103,6 +109,11 @@ class IngestParams(StageParams):
         if (self.feedback_path or self.consent_path or self.data_config_path) and not self.customers_path:
             raise UsageError(f"{named('feedback_path')}, {named('consent_path')} and {named('data_config_path')} "
                              f"need {named('customers_path')}")
+
+    def check_inputs(self) -> None:
+        if self.customers_path:
+            from .ingest import load_inputs  # the heavy stack, only when there are files to read
+            load_inputs(0, 0, self.customers_path, self.feedback_path, self.consent_path, self.data_config_path)
 
 
 @dataclass
