@@ -1,7 +1,7 @@
 """WORKBENCH_* variables are checked in the one settings loader before anything reads them: a
 name the workbench does not read (a typo: what the user meant would never happen) is refused
 with the nearest known name, and a value holding a control character is refused naming its
-variable (config.refuse_empty_variables, called by load_settings and the dashboard)."""
+variable (config.check_variables, called by load_settings and the dashboard)."""
 from __future__ import annotations
 
 import pytest
@@ -41,7 +41,7 @@ def test_a_control_character_in_any_setting_is_refused_naming_it(monkeypatch, na
     monkeypatch.setenv(name, f"a{char}b") if char != "\x00" else monkeypatch.setattr(
         config.os, "environ", {**config.os.environ, name: "a\x00b"})
     with pytest.raises(UsageError) as exc:
-        config.refuse_empty_variables()
+        config.check_variables()
     assert str(exc.value).startswith(f"{name}: its value holds a control character")
 
 

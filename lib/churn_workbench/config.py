@@ -265,7 +265,7 @@ def variables() -> list[str]:
     return [f.metadata["env"] for f in knobs()] + list(_OTHER_VARIABLES)
 
 
-def refuse_empty_variables() -> None:
+def check_variables() -> None:
     """Before anything reads a setting, every WORKBENCH_* variable of the environment (and so of
     `.env`, loaded into it) meets three rules, each refused in one line naming the variable:
     - its name is one the workbench reads: a misspelt one (`WORKBENCH_RETENTON_DAYS`) would be
@@ -317,7 +317,7 @@ def load_settings(**overrides) -> Settings:
     An override of None or "" means "not given" (papermill parameters default to "").
     """
     load_env()
-    refuse_empty_variables()
+    check_variables()
     values = {}
     for f in knobs():
         raw = os.environ.get(f.metadata["env"], "").strip()

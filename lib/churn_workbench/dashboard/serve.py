@@ -71,9 +71,9 @@ def dashboard_url(ip: str, port: int) -> str:
 def prepare(ip: str, port: int, db: str | None = None, generate_token: bool = False) -> tuple[list[str], dict, str]:
     """The Voilà command line, its environment and the URL to open; raises UsageError when the
     start must be refused. The token travels in the environment, never on the command line."""
-    from ..config import PROJECT_ROOT, environment, load_env, refuse_empty_variables
+    from ..config import PROJECT_ROOT, check_variables, environment, load_env
     load_env()
-    refuse_empty_variables()  # the dashboard's kernel reads the same settings: refused here, in one line
+    check_variables()  # the dashboard's kernel reads the same settings: refused here, in one line
     env = environment()
     token, generated = configured_token(), False
     if not is_loopback(ip) and not token:
