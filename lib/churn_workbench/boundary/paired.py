@@ -23,9 +23,13 @@ PAIRS = {
 
 
 def check_backend(name: str, label: str) -> str:
-    """An LLM backend's name (--llm, WORKBENCH_LLM, a notebook's llm_provider); "" = not given."""
+    """An LLM backend's name (--llm, WORKBENCH_LLM, a notebook's llm_provider); "" = not given.
+    The built-in names answer without importing the backends; any other is looked up in the
+    registry (a backend registered in code is a backend too)."""
     if name and name not in LLM_BACKENDS:
-        raise UsageError(f"{label} {name!r}: unknown LLM backend; choose from {', '.join(sorted(LLM_BACKENDS))}")
+        from ..llm import PROVIDERS
+        if name not in PROVIDERS:
+            raise UsageError(f"{label} {name!r}: unknown LLM backend; choose from {', '.join(sorted(PROVIDERS))}")
     return name
 
 
