@@ -93,7 +93,7 @@ def _argv(synthetic, customers, feedback, consent, data_config, db, llm, llm_pro
 def run(*, synthetic: int | None = None, customers: str | Path | None = None, feedback: str | Path | None = None,
         consent: str | Path | None = None, data_config: str | Path | None = None, db: str | Path | None = None,
         llm: str | None = None, llm_profile: str | None = None, stages: str | list[str] | None = None,
-        run_id: str | None = None, resume: str | None = None, seed: int = 42, wait: bool = False,
+        run_id: str | None = None, resume: str | None = None, seed: int | None = None, wait: bool = False,
         progress: bool = True, **stage_parameters) -> RunResult:
     """Run the pipeline, as `churn-workbench` with the same-named options would.
 
@@ -101,7 +101,10 @@ def run(*, synthetic: int | None = None, customers: str | Path | None = None, fe
     customers/feedback/consent/data_config: input files (CSV or Parquet; TOML for the data config);
     stages: a subset of ingest, feedback, train, predict, act; resume: finish an interrupted run;
     progress: the live progress line (in a notebook, an output updated in place);
+    seed: for synthetic data, model training and the control group (default 42);
     stage_parameters: action_segments="High,Medium,Low", control_share=0.5, max_train_rows, allow_columns.
+    An argument the run would not use (`max_train_rows` with stages="ingest") is refused, as on
+    the command line.
     Lines about each stage are printed as the run goes; the summary is in the result.
     """
     from . import cli
@@ -109,10 +112,12 @@ def run(*, synthetic: int | None = None, customers: str | Path | None = None, fe
     from .errors import UsageError
     argv = _argv(synthetic, customers, feedback, consent, data_config, db, llm, llm_profile, stages, run_id,
                  resume, seed, wait, progress, stage_parameters)
+    parser = cli._parser()
     try:
-        args = cli._parser().parse_args(argv)
+        args = parser.parse_args(argv)
     except cli._ArgumentError as exc:
         raise UsageError(str(exc)) from None
+    cli._refuse_options_without_effect(parser, args)
     select_llm_profile(args.llm_profile)
     settings = _settings(args.db, args.llm)
     started = time.monotonic()

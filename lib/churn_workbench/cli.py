@@ -152,7 +152,7 @@ def _command(argv: list[str]) -> int:
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = parser.parse_args(argv)  # an unknown option is named by _Parser, with the one meant
-        _refuse_foreign_options(parser, args)
+        _refuse_options_without_effect(parser, args)
         from .boundary.paths import user_path
         for flag, value in (("--heads", args.heads), ("--outcomes", args.outcomes)):
             if value:
@@ -183,29 +183,29 @@ def _command(argv: list[str]) -> int:
         return _error(cli_help.prog(), exc)
 
 
-# The options of `verify`; every other option belongs to a run (or to --outcomes), and the two
-# verify-only options to verify alone. --quiet (no progress bars) asks for nothing verify would
-# show, so scripts may pass it to every command.
-_VERIFY_OPTIONS = {"command", "db", "heads", "json", "llm", "llm_profile", "quiet"}
-
-
 def _owned(settings) -> None:
     """Before a command touches anything: its configured folders belong to its database."""
     from .workspace import Workspace
     Workspace(settings).check_owner()
 
 
-def _refuse_foreign_options(parser: argparse.ArgumentParser, args) -> None:
-    """An option the chosen command does not use is refused, not silently ignored (a `--json` on
-    a run, a `--synthetic` on verify): the user meant something that would not happen."""
-    for action in parser._actions:
-        if not action.option_strings or getattr(args, action.dest, action.default) == action.default:
-            continue
-        flag = max(action.option_strings, key=len)
-        if args.command == "verify" and action.dest not in _VERIFY_OPTIONS:
-            raise UsageError(f"{flag} is not an option of verify; verify takes --db, --heads and --json")
-        if args.command == "run" and action.dest in ("heads", "json"):
-            raise UsageError(f"{flag} is an option of verify ({cli_help.prog()} verify {flag} ...), not of a run")
+def _refuse_options_without_effect(parser: argparse.ArgumentParser, args) -> None:
+    """An option the chosen mode does not read is refused, not silently ignored (a `--json` on a
+    run, a `--synthetic` on verify, a `--seed` with --outcomes): the one table is cli_modes's."""
+    from . import cli_modes
+    cli_modes.check(parser.given(), args, option_flags(parser), option_table())
+
+
+def option_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each option's dest -> its flag, as messages name it."""
+    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
+
+
+def option_table() -> dict:
+    """cli_modes' table for this parser: the stage parameters whose flag is not their own name."""
+    from . import cli_modes
+    renamed = {name: flag[2:].replace("-", "_") for name, flag in _OWN_FLAGS.items() if name not in ("db_path", "run_id")}
+    return cli_modes.table(renamed)
 
 
 def _verify(settings, heads: str | None = None, as_json: bool = False) -> int:
@@ -231,14 +231,11 @@ def _check_inputs(args, params: dict) -> None:
     """The input files' contents (their names and every parameter were checked before)."""
     if args.customers and args.synthetic is not None:
         raise UsageError("use either --synthetic or --customers, not both")
-    if args.customers:
-        # Validate the files before a run is recorded: bad input leaves the database untouched.
-        from .stages.ingest import load_inputs
-        try:
-            load_inputs(0, 0, params["customers_path"], params["feedback_path"], params["consent_path"],
-                        params["data_config_path"])
-        except InputError as exc:
-            raise UsageError(str(exc)) from None
+    # Validate the files before a run is recorded: bad input leaves the database untouched.
+    try:
+        for_stage("ingest", params).check_inputs()
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_parameters(params: dict, stages: list[str], named=_flag) -> None:
@@ -281,29 +278,39 @@ def _check_prerequisites(settings, stages: list[str]) -> None:
 
 
 def _check_allow_columns(settings, params: dict, stages: list[str]) -> None:
-    """--allow-columns against the columns train will see: those this run's ingest will import
-    (the customers file read and typed now, or a few synthetic customers: the same columns and
-    roles), else those the store's last import recorded."""
-    from . import db
+    """--allow-columns and WORKBENCH_LEAKAGE_ALLOW (the train stage keeps both) against the
+    columns train will see, by one checker at the same moment: those this run's ingest will
+    import (the customers file read and typed now, or a few synthetic customers: the same columns
+    and roles), else those the store's last import recorded."""
     from .boundary.data_config import check_allow_columns
+    given = [(label, value) for label, value in (("--allow-columns", params.get("allow_columns")),
+                                                 ("WORKBENCH_LEAKAGE_ALLOW", settings.leakage_allow)) if value]
+    if not given:
+        return
+    roles, where = _columns_train_will_see(settings, params, stages)
+    for label, value in given:
+        if roles:
+            check_allow_columns(value, roles, where, label)
+
+
+def _columns_train_will_see(settings, params: dict, stages: list[str]) -> tuple[dict[str, str], str]:
+    """(column -> role, where they come from); empty when the store has no import yet."""
+    from . import db
     if "ingest" in stages:
         from .stages.ingest import load_inputs
         small = min(int(params.get("synthetic_n") or 1), 50)  # the generator's columns, not its rows
         table, _, _ = load_inputs(small, params.get("seed", 42), params.get("customers_path") or "", "", "",
                                   params.get("data_config_path") or "")
-        where = params.get("customers_path") or "the synthetic customers"
-        check_allow_columns(params["allow_columns"], table.roles, where)
-        return
+        return table.roles, params.get("customers_path") or "the synthetic customers"
     if not settings.db_path.exists():
-        return
+        return {}, ""
     con = db.connect(settings.db_path, read_only=True, wait_s=0)
     try:
         roles = dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall()) \
             if db.table_exists(con, "customer_columns") else {}
     finally:
         con.close()
-    if roles:
-        check_allow_columns(params["allow_columns"], roles)
+    return roles, "the customers in the store"
 
 
 def _params(args) -> dict:
@@ -364,6 +371,8 @@ def start(args, settings, echo=print, checked=None) -> "RunResult":
     check_files(settings)
     if not args.resume:
         _check_inputs(args, params)
+        if "train" in stages:
+            _check_allow_columns(settings, params, stages)  # read-only: before the lock file is made
     # Then the workspace lock, before the database is opened anywhere: a second run on the same
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
     from .workspace import Workspace
@@ -386,7 +395,7 @@ def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, pa
     elif run_id:
         _refuse_existing_run(settings, run_id, args.db)
     _check_prerequisites(settings, stages)
-    if params and params.get("allow_columns") and "train" in stages:
+    if args.resume and "train" in stages:  # the recorded --allow-columns, and today's setting
         _check_allow_columns(settings, params, stages)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider

@@ -45,6 +45,11 @@ class Parser(argparse.ArgumentParser):
         self._given: dict[argparse.Action, list[str]] = {}  # option -> the values it was given in this parse
         return super().parse_known_args(args, namespace)
 
+    def given(self) -> list[str]:
+        """The dests of the options the last parse was given, in command-line order (a default
+        left alone is not given, even when typed out: `--seed 42` is given)."""
+        return [a.dest for a in getattr(self, "_given", {})]
+
     def error(self, message):  # argparse exits 2 by itself; raise so main() prints one clear line
         invalid = re.match(r"argument command: invalid choice: '([^']*)'", message)
         raise _ArgumentError(cli_help.unknown_command(invalid.group(1)) if invalid else message)

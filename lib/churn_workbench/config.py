@@ -10,6 +10,7 @@ executed notebook.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,9 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from .boundary.numbers import check_range, plain_float, plain_int
+from .boundary.paired import check_backend, check_column_list, check_control_share, check_profile
 from .boundary.paths import database_file, fits, written_file
+from .boundary.text import LINE_BREAKING
 from .errors import UsageError
 from .profiles import apply_profile
 from .pseudonyms import default_store
@@ -222,8 +225,11 @@ class Settings:
                              "and sum to at most 1")
         if self.model_nested_max_rows < 0:
             raise UsageError(f"WORKBENCH_MODEL_NESTED_MAX_ROWS must be a number of rows >= 0 (got {self.model_nested_max_rows})")
-        if not 0 <= self.control_share < 1:
-            raise UsageError(f"WORKBENCH_CONTROL_SHARE must be in [0, 1) (got {self.control_share})")
+        # The settings an option mirrors meet the option's own rule (boundary.paired), named by their variable.
+        check_control_share(self.control_share, "WORKBENCH_CONTROL_SHARE")
+        check_backend(self.llm_provider, "WORKBENCH_LLM")
+        check_profile(self.llm_profile, "WORKBENCH_LLM_PROFILE")
+        check_column_list(self.leakage_allow, "WORKBENCH_LEAKAGE_ALLOW")
 
 
 # The settings that name folders; every other path setting names a file the workbench writes.
@@ -259,11 +265,31 @@ def variables() -> list[str]:
     return [f.metadata["env"] for f in knobs()] + list(_OTHER_VARIABLES)
 
 
-def refuse_empty_variables() -> None:
-    """Before anything reads a setting: no WORKBENCH_* variable set to an empty value (EMPTY_MEANS aside)."""
-    for name in variables():
-        if name in os.environ and not os.environ[name].strip() and name not in EMPTY_MEANS:
+def check_variables() -> None:
+    """Before anything reads a setting, every WORKBENCH_* variable of the environment (and so of
+    `.env`, loaded into it) meets three rules, each refused in one line naming the variable:
+    - its name is one the workbench reads: a misspelt one (`WORKBENCH_RETENTON_DAYS`) would be
+      silently ignored and what the user meant would never happen; the nearest known name is named;
+    - it is not empty, blank included (EMPTY_MEANS aside);
+    - its value holds no control character (a newline, a tab, NUL): never meant in a setting, and
+      a model name or path holding one splits every line that prints it.
+    """
+    known = variables()
+    for name in sorted(n for n in os.environ if n.startswith(_PREFIX)):
+        value = os.environ[name]
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"did you mean {near[0]}?" if near else "`run_pipeline.py settings` lists every one"
+            raise UsageError(f"{name} is not a setting of the workbench ({hint}); fix or unset it "
+                             "(in the environment or .env)")
+        if not value.strip() and name not in EMPTY_MEANS:
             raise UsageError(f"{name} is set but empty: unset it or give a value")
+        if LINE_BREAKING.search(value):
+            raise UsageError(f"{name}: its value holds a control character (a newline, a tab, ...) at position "
+                             f"{LINE_BREAKING.search(value).start() + 1}; give the value on one line, without one")
+
+
+_PREFIX = "WORKBENCH_"
 
 
 def _parse(f: dataclasses.Field, raw: str):
@@ -274,7 +300,7 @@ def _parse(f: dataclasses.Field, raw: str):
         if kind.startswith("bool"):
             return raw.strip().lower() not in ("0", "false", "no", "off")
         if kind.startswith("Path"):
-            return Path(raw)
+            return raw  # as written: Path() would drop a trailing '/' (a folder where a file is meant)
         if kind.startswith("float"):
             return plain_float(raw)
         if kind.startswith("int"):
@@ -291,7 +317,7 @@ def load_settings(**overrides) -> Settings:
     An override of None or "" means "not given" (papermill parameters default to "").
     """
     load_env()
-    refuse_empty_variables()
+    check_variables()
     values = {}
     for f in knobs():
         raw = os.environ.get(f.metadata["env"], "").strip()
@@ -302,6 +328,7 @@ def load_settings(**overrides) -> Settings:
         raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
     # A profile presets what was not set explicitly (by a variable or an override).
+    check_profile(values.get("llm_profile", ""), "WORKBENCH_LLM_PROFILE")
     try:
         values = apply_profile(values, explicit=set(values))
     except ValueError as exc:

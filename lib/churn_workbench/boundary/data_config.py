@@ -99,18 +99,20 @@ def check_against_header(cfg: DataConfig, columns: Sequence[str], source: str) -
                 raise _missing(cfg, source, key, wanted, columns)
 
 
-def check_allow_columns(value: str, roles: dict[str, str], where: str = "the customers in the store") -> None:
-    """`--allow-columns` (the train parameter) meets the rules of the data config's allow_columns:
+def check_allow_columns(value: str, roles: dict[str, str], where: str = "the customers in the store",
+                        label: str = "--allow-columns") -> None:
+    """`--allow-columns` (the train parameter), and WORKBENCH_LEAKAGE_ALLOW which it adds to (`label`
+    names which), meets the rules of the data config's allow_columns:
     each name is a column of the imported customers, spelt exactly, and a feature column -- the id,
     the label, identifiers and columns taken out of the features have nothing for the leakage guard
     to keep. `roles`: column -> role as the ingest recorded them (table customer_columns)."""
-    for wanted in comma_names(value, "--allow-columns", "column name"):
+    for wanted in comma_names(value, label, "column name"):
         role = roles.get(wanted)
         if role is None:
             near = near_matches(wanted, list(roles))
             hint = (f"did you mean {' or '.join(repr(c) for c in near)}? (names must match exactly)" if near
                     else f"columns: {describe_columns(list(roles))}")
-            raise UsageError(f"--allow-columns names '{wanted}', which is not a column of {where}; {hint}")
+            raise UsageError(f"{label} names '{wanted}', which is not a column of {where}; {hint}")
         if role in ("id", "label", "excluded", "sensitive", "consent", *IDENTIFIER_ROLES):
-            raise UsageError(f"--allow-columns names '{wanted}', the {role} column, which is never a feature: the "
+            raise UsageError(f"{label} names '{wanted}', the {role} column, which is never a feature: the "
                              "leakage guard keeps feature columns only")

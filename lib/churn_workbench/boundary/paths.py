@@ -66,13 +66,26 @@ def os_errors(label: str = "") -> Iterator[None]:
         raise UsageError(os_error_line(exc, label)) from None
 
 
-def user_path(value: str | Path, label: str) -> Path:
-    """A path given by the user, absolute (`~` expanded, links resolved); a control character in
-    it, or a path the OS cannot even look at, is a one-line UsageError naming `label`."""
+def _text_of(value: str | Path, label: str) -> str:
+    """The path as text, refused in one line naming `label` when it holds a control character,
+    or bytes that are not UTF-8 (the OS hands them over as lone surrogates): printed, either
+    breaks or garbles every line that shows the path."""
     text = str(value)
-    if _CONTROL.search(text):
+    bad = _CONTROL.search(text)
+    if bad and "\ud800" <= bad.group() <= "\udfff":
+        raise UsageError(f"{label} {ascii(text)}: the path is not valid UTF-8 (byte 0x{ord(bad.group()) - 0xdc00:02x} "
+                         "of another encoding); rename the file or folder in UTF-8")
+    if bad:
         raise UsageError(f"{label} {text!r}: a path with a control character (a line break, a tab); "
                          "name the file without one")
+    return text
+
+
+def user_path(value: str | Path, label: str) -> Path:
+    """A path given by the user, absolute (`~` expanded, links resolved); a control character in
+    it, bytes that are not UTF-8, or a path the OS cannot even look at, is a one-line UsageError
+    naming `label`."""
+    text = _text_of(value, label)
     with os_errors(label):
         path = Path(text).expanduser().resolve()
     fits(path, label)
@@ -131,17 +144,25 @@ def input_file(value: str | Path, label: str) -> Path:
     return path
 
 
-def written_file(value: str | Path, label: str) -> Path:
+# The separators a path may end in; a file's name never does.
+_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
+
+
+def written_file(value: str | Path, label: str, example: str = "") -> Path:
     """A file the workbench writes or appends to, named by a setting or an option (the database,
     the signing key, the heads file, the subject key and key store): absolute, its folder resolved
     (a folder may sit behind a link) but its own name not followed. A symbolic link at the name is
     refused, naming `label`, the path and where it points: written through, it would put the
     workbench's bytes into whatever file it points to (and keep that file's mode). A folder, a
-    device or a pipe is refused as by `regular_or_absent`."""
-    text = str(value)
-    if _CONTROL.search(text):
-        raise UsageError(f"{label} {text!r}: a path with a control character (a line break, a tab); "
-                         "name the file without one")
+    device or a pipe is refused as by `regular_or_absent`. A value written as a folder (ending in
+    a separator, `--db data/`) is refused too, before anything exists there: taken as a file it
+    would create one named like the folder the user meant (`example`: a name the message offers
+    inside it). Pass the value as given (a str): `Path()` drops the trailing separator."""
+    text = _text_of(value, label)
+    if text.endswith(_SEPARATORS):
+        inside_it = f", e.g. {text}{example}" if example else " inside it"
+        raise UsageError(f"{label} {text}: ends in '{text[-1]}', so it names a folder where a file is meant; "
+                         f"give the file's name{inside_it}")
     with os_errors(label):
         path = Path(os.path.abspath(Path(text).expanduser()))
         path = path.parent.resolve() / path.name
@@ -222,7 +243,7 @@ def database_file(path: str | Path, label: str = "the database setting (--db, WO
     """A DuckDB file to open or create (`--db`, WORKBENCH_DB): not a folder, and a file that
     exists must be a DuckDB database (its header says DUCK), so a mistyped path is a one-line
     error, never a traceback from the database engine or a file taken over."""
-    path = written_file(path, label)
+    path = written_file(path, label, "workbench.duckdb")
     fits(path, label, BESIDE_DATABASE)
     with os_errors(label):
         if path.is_dir():

@@ -61,12 +61,19 @@ def check_port(ip: str, port: int) -> None:
                              f"Stop it, or use another: --port {port + 1}") from None
 
 
+def dashboard_url(ip: str, port: int) -> str:
+    """The URL to open for a dashboard listening on `ip`: a wildcard address shown as this
+    machine's, an IPv6 address in brackets (RFC 3986: `http://[::1]:8866/`)."""
+    host = "127.0.0.1" if ip in ("0.0.0.0", "", "::") else ip
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 def prepare(ip: str, port: int, db: str | None = None, generate_token: bool = False) -> tuple[list[str], dict, str]:
     """The Voilà command line, its environment and the URL to open; raises UsageError when the
     start must be refused. The token travels in the environment, never on the command line."""
-    from ..config import PROJECT_ROOT, environment, load_env, refuse_empty_variables
+    from ..config import PROJECT_ROOT, check_variables, environment, load_env
     load_env()
-    refuse_empty_variables()  # the dashboard's kernel reads the same settings: refused here, in one line
+    check_variables()  # the dashboard's kernel reads the same settings: refused here, in one line
     env = environment()
     token, generated = configured_token(), False
     if not is_loopback(ip) and not token:
@@ -79,8 +86,7 @@ def prepare(ip: str, port: int, db: str | None = None, generate_token: bool = Fa
         env["WORKBENCH_DB"] = str(database_file(db, "--db"))
     # The offline "workbench" template, even where make setup did not link it into the venv.
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT / "share" / "jupyter"), env.get("JUPYTER_PATH")) if p)
-    shown_host = "127.0.0.1" if ip in ("0.0.0.0", "", "::") else ip
-    url = f"http://{shown_host}:{port}/"
+    url = dashboard_url(ip, port)
     # A token made here is printed once (it exists nowhere else); a configured one never is.
     if generated:
         url += f"?token={token}"

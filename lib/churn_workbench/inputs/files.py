@@ -48,11 +48,14 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
         return _read_parquet(path, data)
     if data[:4] == b"\xd0\xcf\x11\xe0":
         raise InputError(f"{path}: looks like an Excel workbook, not a CSV; save the sheet as CSV (UTF-8)")
+    kind = _known_binary(data)
+    if kind:
+        raise InputError(f"{path}: is {kind}, not a CSV or Parquet file; pass the exported table")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:65536]:
-        odd = data[1:200:2]
-        if data[:2] in (b"\xff\xfe", b"\xfe\xff") or odd.count(0) > 0.4 * len(odd):
+        if _utf16_text(data):
             raise InputError(f"{path}: is UTF-16 encoded; re-save it as CSV UTF-8")
-        raise InputError(f"{path}: contains binary data (NUL bytes), not a CSV; check that this is the exported table")
+        raise InputError(f"{path}: contains binary data (NUL bytes), not a CSV or Parquet file; check that this is "
+                         "the exported table")
     try:
         text = data.decode(_codec(encoding))
     except UnicodeDecodeError as exc:
@@ -68,6 +71,34 @@ def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
     if _CONTROL.search(text):
         _raise_control(path, frame, text)
     return frame
+
+
+# Binary files a table is mistaken for, by their signature: (offset, bytes) -> what the file is.
+_SIGNATURES = {(8, b"DUCK"): "a DuckDB database", (0, b"SQLite format 3\x00"): "an SQLite database",
+               (0, b"%PDF"): "a PDF document", (0, b"\x7fELF"): "a program (ELF)"}
+
+
+def _known_binary(data: bytes) -> str:
+    return next((kind for (at, magic), kind in _SIGNATURES.items() if data[at:at + len(magic)] == magic), "")
+
+
+def _utf16_text(data: bytes) -> bool:
+    """Whether `data` reads as UTF-16 text (a byte-order mark, or every other byte NUL) whose
+    start is printable: binary data with many NUL bytes is not UTF-16 text."""
+    head = data[:4000]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        codec = "utf-16"
+    else:
+        odd, even = head[1::2], head[0::2]
+        if odd.count(0) > 0.4 * len(odd):
+            codec = "utf-16-le"
+        elif even.count(0) > 0.4 * len(even):
+            codec = "utf-16-be"
+        else:
+            return False
+    text = head[:len(head) // 2 * 2].decode(codec, errors="replace")
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return printable >= 0.95 * len(text)
 
 
 # A compressed export is read whole into memory: refuse one that would expand beyond this.

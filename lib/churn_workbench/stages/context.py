@@ -89,18 +89,20 @@ def open_stage(params: StageParams) -> StageContext:
     stage, run_id = params.check().stage, params.run_id
     settings = load_settings(db_path=params.db_path, llm_provider=getattr(params, "llm_provider", ""))
     store = runs.RunStore(Workspace(settings))
-    if not run_id:
-        run_id = INTERACTIVE_PREFIX + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        store.open_interactive(run_id, stage, settings.llm_provider)
-    else:
+    status = None
+    if run_id and settings.db_path.exists():  # no database: not a run the runner started
         what = "parameter run_id"
         with Workspace(settings).session() as con:
             status = runs.stored_status(con, run_id, what)
         if status == "succeeded":
             raise UsageError(f"{what} {run_id}: that run already succeeded, and its rows are sealed by its "
                              "manifest; leave run_id empty for an interactive run, or choose a new id")
-        if status is None:
-            store.open_interactive(run_id, stage, settings.llm_provider)
+    if status is None:
+        # A run by hand: its input files are proven before its first write (the database, the
+        # run record, the subject key); the runner's own runs were checked by the command line.
+        params.check_inputs()
+        run_id = run_id or INTERACTIVE_PREFIX + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        store.open_interactive(run_id, stage, settings.llm_provider)
     return StageContext(stage=stage, run_id=run_id, settings=settings, audit=AuditLog(run_id, stage),
                         refs=SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore))
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, ClassVar, Mapping
 from ..boundary import paths
 from ..boundary.name_lists import comma_names
 from ..boundary.options import refuse_empty
+from ..boundary.paired import check_backend, check_column_list, check_control_share
 from ..boundary.run_ids import check_run_id
 from ..errors import UsageError
 from ..vocab import RETRAIN_CHOICES, SEGMENTS
@@ -73,6 +74,12 @@ class StageParams:
     def _check(self, named: Callable[[str], str]) -> None:
         """The stage's own rules (ranges, known names)."""
 
+    def check_inputs(self) -> None:
+        """The contents of the stage's input files, read and checked without writing anything
+        (InputError naming the file, row or column). Every entry point calls it before its first
+        write: the command line before the lock file, a stage run by hand before its run record,
+        database or subject key are made (context.open_stage). Most stages read no files."""
+
 
 # Upper bounds: far beyond any real use, low enough that a typo fails here in one line rather
 # than deep in a stage with an engine's overflow message.
@@ -103,6 +110,11 @@ class IngestParams(StageParams):
             raise UsageError(f"{named('feedback_path')}, {named('consent_path')} and {named('data_config_path')} "
                              f"need {named('customers_path')}")
 
+    def check_inputs(self) -> None:
+        if self.customers_path:
+            from .ingest import load_inputs  # the heavy stack, only when there are files to read
+            load_inputs(0, 0, self.customers_path, self.feedback_path, self.consent_path, self.data_config_path)
+
 
 @dataclass
 class FeedbackParams(StageParams):
@@ -125,7 +137,7 @@ class TrainParams(StageParams):
         _seed(self.seed, named)
         if self.retrain not in RETRAIN_CHOICES:
             raise UsageError(f"{named('retrain')} {self.retrain!r}: needs one of {', '.join(RETRAIN_CHOICES)}")
-        comma_names(self.allow_columns, named("allow_columns"), "column name")
+        check_column_list(self.allow_columns, named("allow_columns"))
         if not 1 <= self.max_train_rows <= MAX_TRAIN_ROWS:
             raise UsageError(f"{named('max_train_rows')} {self.max_train_rows}: needs a positive number of rows, "
                              f"at most {MAX_TRAIN_ROWS:,}")
@@ -153,9 +165,8 @@ class ActParams(StageParams):
                              f"{', '.join(unknown)}; choose from {','.join(SEGMENTS)}")
         # Only the default itself means "the setting": any other negative (-0.5 typed for 0.5)
         # is a slip that would silently run with another share.
-        if not (0 <= self.control_share < 1 or self.control_share == -1):
-            raise UsageError(f"{named('control_share')} {self.control_share}: a share in [0, 1) (0.1 holds out 10%); "
-                             "leave it out (-1 in a notebook) for WORKBENCH_CONTROL_SHARE")
+        if self.control_share != -1:
+            check_control_share(self.control_share, named("control_share"))
 
 
 def _seed(seed: int, named) -> None:
@@ -164,9 +175,7 @@ def _seed(seed: int, named) -> None:
 
 
 def _provider(name: str, named) -> None:
-    from ..llm import PROVIDERS
-    if name and name not in PROVIDERS:
-        raise UsageError(f"{named('llm_provider')} {name!r}: unknown LLM backend; choose from {', '.join(sorted(PROVIDERS))}")
+    check_backend(name, named("llm_provider"))
 
 
 PARAMS: dict[str, type[StageParams]] = {p.stage: p for p in

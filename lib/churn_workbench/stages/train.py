@@ -101,7 +101,10 @@ def run(params: TrainParams) -> dict:
     allow = tuple(c.strip() for c in f"{s.leakage_allow},{allow_columns}".split(",") if c.strip())
     with ctx.reading() as con:
         # --allow-columns meets the data config's rules, against the columns the ingest recorded.
-        check_allow_columns(allow_columns, dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall()))
+        # WORKBENCH_LEAKAGE_ALLOW by the same rule, named by its variable.
+        roles = dict(con.execute("SELECT column_name, role FROM customer_columns").fetchall())
+        check_allow_columns(allow_columns, roles)
+        check_allow_columns(s.leakage_allow, roles, label="WORKBENCH_LEAKAGE_ALLOW")
         # The data config's allow_columns, recorded by the ingest beside the column roles.
         allow += tuple(r[0] for r in con.execute(
             "SELECT column_name FROM customer_columns WHERE leakage_allowed").fetchall())
