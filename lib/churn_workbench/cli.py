@@ -639,12 +639,24 @@ def _confirm(args, question: str) -> None:
 def _describe_erasure(plan: dict) -> str:
     rows = ", ".join(f"{t} {n}" for t, n in plan["rows"].items()) or "none"
     text = (f"rows: {rows}; LLM requests to redact: {plan['egress_requests_redacted']}; cached LLM answers: "
-            f"{plan['cached_answers']}; files in the exports folder naming them (by content): {len(plan['exports'])}; then the pseudonym "
+            f"{plan['cached_answers']}; files written for them (exports): {len(plan['exports'])}; files with a row "
+            f"of theirs rewritten (outcomes): {len(plan['shared_files'])}; then the pseudonym "
             "secret, a tombstone, the database file rewritten and the dashboard snapshot republished")
+    if plan["unvouched"]:
+        text += f"; {_unvouched(plan['unvouched'])}"
     if plan["consent_kept_in_doubt"]:
         text += (f"; {plan['consent_kept_in_doubt']} consent record(s) under a look-alike id stay (they may withdraw "
                  "another customer's consent)")
     return text
+
+
+# `subject forget` when the erasure is complete for everything the workbench holds, but files it
+# did not write lie in its exports or outcomes folders (never read, so not vouched for).
+ERASURE_UNVOUCHED_EXIT = 3
+
+
+def _unvouched(names: list[str]) -> str:
+    return (f"not written by the workbench, not searched: {', '.join(names)} -- remove or check them")
 
 
 def _subject(argv: list[str]) -> int:
@@ -667,11 +679,18 @@ def _subject(argv: list[str]) -> int:
             done = subjects.forget(settings, args.customer)
             rows = ", ".join(f"{t} {n}" for t, n in done["removed_rows"].items() if n) or "none"
             kept = done["consent_kept_in_doubt"]
-            print(f"customer {done['customer_id']} erased: rows removed: {rows}; LLM requests redacted: "
-                  f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id); "
-                  f"files removed from the exports folder: {done['exports_removed']}; nothing of them found in "
-                  f"{done['checked']}"
-                  + (f"; {kept} consent record(s) under a look-alike id kept (another customer's too)" if kept else ""))
+            details = (f"rows removed: {rows}; LLM requests redacted: "
+                       f"{done['egress_redacted']}; pseudonym shredded; tombstone set (later imports strip the id); "
+                       f"files the workbench wrote for them removed: {done['exports_removed']}, files with a row of "
+                       f"theirs rewritten: {done['files_rewritten']}; nothing of them found in {done['checked']}"
+                       + (f"; {kept} consent record(s) under a look-alike id kept (another customer's too)" if kept else "")
+                       + ("; an interrupted erasure completed" if done["resumed"] else ""))
+            if done["unvouched"]:
+                print(f"customer {done['customer_id']}: {details}")
+                print(f"customer {done['customer_id']}: the erasure is complete for what the workbench holds, but "
+                      f"{len(done['unvouched'])} file(s) in its folders were {_unvouched(done['unvouched'])}")
+                return ERASURE_UNVOUCHED_EXIT
+            print(f"customer {done['customer_id']} erased: {details}")
         elif args.action == "lift":
             done = subjects.lift(settings, args.customer)
             print(f"tombstone of customer {done['customer_id']} lifted: the next import takes the id in again")
@@ -685,6 +704,12 @@ def _subject(argv: list[str]) -> int:
             done = subjects.purge(settings, args.older_than)
             print("purged: " + ", ".join(f"{k} {n} (before {done['cutoffs'][k]})" for k, n in done["purged"].items()))
         return 0
+    except KeyboardInterrupt as exc:
+        name = str(exc) or "SIGINT"
+        # Each step of a subject command is a transaction or repeatable: the same command completes it.
+        print(f"{cli_help.prog()} subject: interrupted ({'Ctrl-C' if name == 'SIGINT' else name}); run the same "
+              "command again to complete it (an erasure already begun resumes where it stopped)", file=sys.stderr)
+        return INTERRUPT_EXIT_CODES.get(name, 130)
     except (_ArgumentError, WorkbenchError) as exc:
         return _error(f"{cli_help.prog()} subject", exc)
 

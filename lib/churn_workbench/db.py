@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS audit_log (
     status VARCHAR, subject_ref VARCHAR, details VARCHAR, prev_hash VARCHAR, hash VARCHAR);
 CREATE TABLE IF NOT EXISTS tombstones (
     id_hash VARCHAR, created_at DATE, lifted_at DATE, reason VARCHAR);
+-- Files the workbench wrote that hold customer data (subjects/registry.py): erasure finds them here.
+CREATE TABLE IF NOT EXISTS workspace_files (
+    path VARCHAR, kind VARCHAR, subject_hash VARCHAR, sha256 VARCHAR, size BIGINT, written_at TIMESTAMP);
+-- Erasures committed whose later steps (files, key, snapshot, proof) have not finished yet.
+CREATE TABLE IF NOT EXISTS erasures_pending (id_hash VARCHAR, started_at DATE);
 CREATE TABLE IF NOT EXISTS outcomes (
     run_id VARCHAR, customer_id VARCHAR, churned INTEGER, observed_at TIMESTAMP, source VARCHAR,
     source_sha256 VARCHAR, attached_at TIMESTAMP);

@@ -13,6 +13,8 @@ run whose actions were all created before the earliest `observed_at` in the file
 named with `--outcomes-for`. An outcome observed before the run's actions were created cannot
 show their effect and is rejected. Attaching outcomes to a run again replaces the earlier ones,
 in one transaction, and is recorded in the audit chain (file sha256, counts; no customer ids).
+Rows of erased customers (an active tombstone) are skipped, counted and audited without the id,
+like every other input (subjects/tombstones.admit).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from .inputs.columns import describe_rows, require_columns
 from .inputs.feedback import parse_timestamps
 from .inputs.values import BOOLEAN_SPELLINGS, NO_TOKENS, YES_TOKENS, as_text, read_ids
 from .runs import case_twin_hint
+from .subjects import registry
 from .workspace import Workspace
 
 COLUMNS = ("customer_id", "churned", "observed_at")
@@ -92,6 +95,7 @@ class Attached:
     control: int
     not_in_run: int       # customers of the file the run neither treated nor held out
     source_sha256: str
+    erased_skipped: int = 0  # rows of erased customers (tombstoned ids) left out
 
 
 def experiment_runs(con) -> pd.DataFrame:
@@ -118,17 +122,35 @@ def choose_run(con, outcomes: pd.DataFrame, source: str, run_id: str | None) -> 
     return str(before.iloc[0]["run_id"])
 
 
-def attach(db_path: str | Path, path: str | Path, run_id: str | None = None) -> Attached:
+def attach(db_path: str | Path, path: str | Path, run_id: str | None = None, refs=None) -> Attached:
     """Validate the file, pick the run, and store its outcomes (replacing earlier ones for that run)."""
     outcomes = read_outcomes(path)
     source_sha256 = audit_mod.file_sha256(path)
-    return store(db_path, outcomes, str(path), source_sha256, run_id)
+    return store(db_path, outcomes, str(path), source_sha256, run_id, refs)
+
+
+def _refs_of(db_path=None, settings=None):
+    """The subject key of the workspace (the tombstones are hashed with it): of `settings`, else
+    of the settings `db_path` is used with."""
+    from .config import load_settings
+    from .pseudonyms import SubjectRefs
+    settings = settings or load_settings(db_path=str(db_path))
+    return SubjectRefs(settings.subject_key_file, settings.subject_key, settings.subject_keystore)
 
 
 def store(db_path: str | Path, outcomes: pd.DataFrame, source: str, source_sha256: str,
-          run_id: str | None = None) -> Attached:
-    """Store validated outcomes (columns COLUMNS) for a run, with an audit event, in one transaction."""
+          run_id: str | None = None, refs=None) -> Attached:
+    """Store validated outcomes (columns COLUMNS) for a run, with an audit event, in one transaction.
+    Erased customers' rows are skipped first (`refs`: the subject refs; default the workspace's)."""
+    from .subjects import tombstones
     with db.session(db_path) as con:
+        if con.execute("SELECT count(*) FROM tombstones WHERE lifted_at IS NULL").fetchone()[0]:
+            kept, counts = tombstones.admit(con, refs or _refs_of(db_path), {"outcomes": outcomes})
+            outcomes, skipped = kept["outcomes"], counts["outcomes"]
+        else:
+            skipped = 0
+        if outcomes.empty:
+            raise InputError(f"{source}: every row is an erased customer's ({skipped} row(s)); nothing to attach")
         run_id = choose_run(con, outcomes, source, run_id)
         arms = con.execute("SELECT customer_id, status = 'control' AS control FROM actions WHERE run_id = ?",
                            [run_id]).df()
@@ -142,9 +164,10 @@ def store(db_path: str | Path, outcomes: pd.DataFrame, source: str, source_sha25
                                 attached_at=pd.Timestamp.now(tz="UTC").tz_localize(None))
         result = Attached(run_id=run_id, rows=len(frame), in_experiment=int(arm.notna().sum()),
                           treated=int((arm == False).sum()), control=int((arm == True).sum()),  # noqa: E712
-                          not_in_run=int(arm.isna().sum()), source_sha256=source_sha256)
+                          not_in_run=int(arm.isna().sum()), source_sha256=source_sha256, erased_skipped=skipped)
         log = AuditLog(run_id, STAGE)
         log.event("outcomes_attached", source=Path(source).name, source_sha256=source_sha256, rows=result.rows,
+                  erased_skipped=skipped,
                   treated=result.treated, control=result.control, not_in_run=result.not_in_run,
                   churned=int(frame["churned"].sum()),
                   observed_from=str(frame["observed_at"].min()), observed_to=str(frame["observed_at"].max()))
@@ -192,8 +215,12 @@ def simulate_for_run(settings, run_id: str, seed: int = 0):
     frame = simulated.frame[["customer_id", "churned"]].assign(
         observed_at=pd.Timestamp.now(tz="UTC").tz_localize(None).isoformat(timespec="seconds"))
     # Outcomes are per-customer data: 0600, and a link planted at the name is replaced, not followed.
-    paths.write_private(path, frame.to_csv(index=False), force=True)
-    return attach(settings.db_path, path, run_id), simulated, path
+    # Recorded first, so erasure finds the file by its record (subjects/registry.py).
+    content = frame.to_csv(index=False)
+    with ws.session() as con, db.transaction(con):
+        registry.record(con, ws, path, "outcomes", content.encode())
+    paths.write_private(path, content, force=True)
+    return attach(settings.db_path, path, run_id, _refs_of(settings=settings)), simulated, path
 
 
 def command(settings, outcomes_path: str | None, outcomes_for: str | None, simulate_run: str | None,
@@ -216,9 +243,10 @@ def command(settings, outcomes_path: str | None, outcomes_for: str | None, simul
                               for t, t_ in (("treated", True), ("control", False)) if (frame["treated"] == t_).any())
             echo(f"  generator's true effect (mean over customers): {simulated.true_effect():+.1%} ({truth})")
         else:
-            attached = attach(settings.db_path, outcomes_path, outcomes_for)
+            attached = attach(settings.db_path, outcomes_path, outcomes_for, _refs_of(settings=settings))
         echo(f"Attached {attached.rows:,} outcomes to run {attached.run_id}: {attached.treated:,} treated, "
-             f"{attached.control:,} control, {attached.not_in_run:,} not in that run's experiment")
+             f"{attached.control:,} control, {attached.not_in_run:,} not in that run's experiment"
+             + (f"; {attached.erased_skipped:,} row(s) of erased customers skipped" if attached.erased_skipped else ""))
         with db.session(settings.db_path) as con:
             rep = effect.report(con, attached.run_id, settings.min_control)
         for line in rep.lines():

@@ -15,7 +15,7 @@ import pandas as pd
 from .. import audit, db, effect
 from ..errors import SnapshotGone
 from ..vocab import NOT_SCORED, PURPOSES, SEGMENTS
-from .publish import LLM_PRICES_USD_PER_MTOK, META, TABLES, current_generation
+from .publish import LLM_PRICES_USD_PER_MTOK, META, TABLES, current_generation, refused
 
 # Markdown image links, e.g. ![ROC](model_card_roc.png) or ![x](https://host/x.png "title").
 _IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(\s*([^)\s]+)[^)]*\)")
@@ -469,6 +469,10 @@ class DashboardData:
 def load(snapshot_dir: str | Path) -> DashboardData:
     """Open the current snapshot generation. Never raises for a missing, empty or broken
     snapshot: the returned `state` and `message` say what the user should do instead."""
+    why = refused(snapshot_dir)
+    if why:
+        return DashboardData(None, "unreadable", f"The dashboard does not read this snapshot: {why}. Run `make run` "
+                                                 "to publish a fresh one.")
     generation = current_generation(snapshot_dir)
     if generation is None:
         return DashboardData(None, "missing", f"No dashboard snapshot in {snapshot_dir}. Run `make run` first: "

@@ -75,20 +75,45 @@ def drop_generations_except(snapshot_dir: str | Path, keep: Path) -> None:
     """Remove every generation but `keep` at once, instead of after the usual grace period (after
     an erasure, older generations still show the person)."""
     for path in Path(snapshot_dir).iterdir():
-        if path.is_dir() and path != keep and (path.name.startswith("gen-") or path.name.startswith(".building-")):
-            shutil.rmtree(path, ignore_errors=True)
+        if path != keep and (path.name.startswith("gen-") or path.name.startswith(".building-")):
+            if path.is_symlink():
+                path.unlink()  # a link planted among the generations: the link goes, never its target
+            elif path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def current_generation(snapshot_dir: str | Path) -> Path | None:
-    """The generation directory `CURRENT` points to, or None if nothing was published yet."""
+    """The generation directory `CURRENT` points to, or None if nothing was published yet (or
+    `CURRENT` names something outside the snapshot folder, or is reached through a link:
+    `refused` says why)."""
     pointer = Path(snapshot_dir) / POINTER
+    if pointer.is_symlink():
+        return None
     try:
         name = pointer.read_text().strip()
     except FileNotFoundError:
         return None
-    if not name or os.path.basename(name) != name:
+    if not name or os.path.basename(name) != name or (Path(snapshot_dir) / name).is_symlink():
         return None
     return Path(snapshot_dir) / name
+
+
+def refused(snapshot_dir: str | Path) -> str | None:
+    """Why the current generation may not be read, in one line, or None. The workbench writes
+    `CURRENT` and every generation as plain entries of the snapshot folder; a link there (to
+    anywhere) was put there by someone else, and what it points to is not the workbench's."""
+    pointer = Path(snapshot_dir) / POINTER
+    if pointer.is_symlink():
+        return f"{pointer} is a symbolic link (to {os.readlink(pointer)}), not the pointer the workbench writes"
+    try:
+        name = pointer.read_text().strip()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    generation = Path(snapshot_dir) / name
+    if name and os.path.basename(name) == name and generation.is_symlink():
+        return (f"the snapshot generation {generation} is a symbolic link (to {os.readlink(generation)}), "
+                "not a generation the workbench published")
+    return None
 
 
 # --------------------------------------------------------------------------------------------

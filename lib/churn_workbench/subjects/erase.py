@@ -10,14 +10,19 @@ Order matters:
 2. one transaction: delete/redact the rows, add the tombstone, append ONE `subject_erased` audit
    event declaring `removed_row_hashes` / `added_row_hashes` ({table: {run_id: [hash]}}), so
    `verify` can recompute each run's digest as sorted((current - added) | removed);
+   The same transaction marks the erasure pending (`erasures_pending`, a keyed hash);
 3. after the commit, rewrite the database file, destroy the per-subject secret (refs can no
-   longer be linked to the person), remove every file below the exports folder whose content
-   names the customer (traces.py), and republish the dashboard snapshot, removing older
-   generations that still show the person;
+   longer be linked to the person), delete the files the workbench wrote for them and cut their
+   rows from the files it wrote for many customers -- both found by the record of where
+   customer data lives (registry.py), never by searching content --, and republish the
+   dashboard snapshot, removing older generations that still show the person. Each step is
+   repeatable, so an interrupted forget is completed by running it again;
 4. prove it: every table, the analysis cache, the LLM requests, the key store, the tombstones,
-   the snapshot and the exports folder are searched again for the customer, ids in canonical
-   form and files by content (traces.py). Anything left is an error (exit 1) naming it;
-   "erased" is reported only when nothing is.
+   the snapshot and the recorded files are searched again for the customer, ids in canonical
+   form (traces.py). Anything left is an error (exit 1) naming it; the pending mark goes only
+   when nothing is. Files in the exports and outcomes folders the workbench did not write are
+   never read: the result names them (`unvouched`), and the command line does not call the
+   customer "erased" while they are there.
 
 The model artefact holds no per-customer rows (coefficients / trees, and a model card with
 aggregates); the next train run reads the customers table without the person.
@@ -36,8 +41,9 @@ from ..boundary.customer_ids import subject_id
 from ..config import Settings
 from ..errors import ErasureIncomplete, UsageError
 from ..pseudonyms import SubjectRefs
+from ..workspace import Workspace
 from .. import wiring
-from . import exports, proof, tombstones, traces
+from . import proof, registry, tombstones
 from .identify import resolve
 from .holdings import (
     BY_CUSTOMER_ID,
@@ -60,7 +66,9 @@ class ErasurePlan:
     egress: list[EgressHit] = field(default_factory=list)     # requests carrying their own items
     cache_keys: list[str] = field(default_factory=list)       # cached LLM answers about their texts
     consent_kept: int = 0                                      # look-alike records that stay (fail closed)
-    exports: list[Path] = field(default_factory=list)         # files below the exports folder naming them
+    exports: list[Path] = field(default_factory=list)         # files the workbench wrote for them (registry.py)
+    shared_files: list[Path] = field(default_factory=list)    # recorded files holding a row of theirs
+    unvouched: list[Path] = field(default_factory=list)       # files it did not write: named, never read
 
     @property
     def holds_rows(self) -> bool:
@@ -69,12 +77,12 @@ class ErasurePlan:
     def describe(self) -> dict:
         return {"customer_id": self.customer_id, "rows": {t: n for t, n in self.rows.items() if n},
                 "egress_requests_redacted": len(self.egress), "cached_answers": len(self.cache_keys),
-                "consent_kept_in_doubt": self.consent_kept, "exports": [str(p) for p in self.exports]}
+                "consent_kept_in_doubt": self.consent_kept, "exports": [str(p) for p in self.exports],
+                "shared_files": [str(p) for p in self.shared_files], "unvouched": [str(p) for p in self.unvouched]}
 
 
-def plan(con: duckdb.DuckDBPyConnection, cid: str, settings: Settings, found_by: traces.Traces) -> ErasurePlan:
-    """What `forget` would remove (also what `--dry-run` prints). `found_by`: what names the
-    customer in the files of the exports folder."""
+def plan(con: duckdb.DuckDBPyConnection, cid: str, ws: Workspace, refs: SubjectRefs) -> ErasurePlan:
+    """What `forget` would remove (also what `--dry-run` prints)."""
     cache_keys = [r[0] for r in con.execute(
         "SELECT DISTINCT cache_key FROM feedback_analysis WHERE customer_id = ? AND cache_key IS NOT NULL", [cid]).fetchall()]
     if cache_keys and db.table_exists(con, "analysis_cache"):
@@ -85,13 +93,33 @@ def plan(con: duckdb.DuckDBPyConnection, cid: str, settings: Settings, found_by:
     return ErasurePlan(customer_id=cid, rows=rows_held(con, cid),
                        egress=[h for h in egress_hits(con, cid) if set(h.mine) - set(h.shared)],
                        cache_keys=cache_keys, consent_kept=consent_kept_in_doubt(con, cid),
-                       exports=exports.of_customer(settings, found_by))
+                       exports=[f.path for f in registry.of_subject(con, ws, refs, cid) if f.path.exists()],
+                       shared_files=[f.path for f in registry.shared(con, ws)
+                                     if f.unchanged() and registry.rows_of(f.path, cid)[1]],
+                       unvouched=registry.unvouched(con, ws))
+
+
+def _pending(con, refs: SubjectRefs, cid: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM erasures_pending WHERE id_hash = ?",
+                            [registry.subject_hash(con, refs, cid)]).fetchone()[0])
+
+
+def _mark_pending(con, refs: SubjectRefs, cid: str) -> None:
+    """Inside the erasure's transaction: the later steps are owed (a resumed forget finds this)."""
+    if not _pending(con, refs, cid):
+        con.execute("INSERT INTO erasures_pending VALUES (?, current_date)", [registry.subject_hash(con, refs, cid)])
 
 
 def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run: bool = False) -> dict:
     """Erase `customer_id` and prove it. UsageError (exit 2) if nothing is held under that id;
     ErasureIncomplete (exit 1) naming what is left if the proof finds anything.
-    With `dry_run`, only the plan is returned and nothing changes."""
+    With `dry_run`, only the plan is returned and nothing changes.
+
+    Interruptible: the rows go in one transaction that also marks the erasure pending; every
+    later step is complete on its own and repeatable, and the mark goes only when the proof
+    finds nothing. A forget interrupted after the transaction is completed by running it again
+    (the id then counts as held: its erasure is owed). The result's `unvouched` names the files in
+    the exports and outcomes folders the workbench did not write (never read; see registry.py)."""
     cid = subject_id(customer_id)
     if not settings.db_path.exists():
         raise UsageError(f"{settings.db_path}: no database yet, nothing to erase")
@@ -99,35 +127,47 @@ def forget(settings: Settings, customer_id: str, republish: bool = True, dry_run
     ws = wiring.open_workspace(settings)
     with ws.lock(wait=False, holder="a subject forget"):
         with ws.session() as con:
-            resolve(con, refs, cid)
-            # Computed before the secret is destroyed (it names the erasure event), and read with the
-            # personal values before the rows go: the files of the exports folder are searched for them.
+            resumed = _pending(con, refs, cid)
+            if not resumed:
+                resolve(con, refs, cid)
+            # Computed before the secret is destroyed (it names the erasure event).
             ref = refs.ref(cid) if refs.known([cid])[0] else None
-            found_by = traces.collect(con, cid, ref)
-            todo = plan(con, cid, settings, found_by)
+            todo = plan(con, cid, ws, refs)
             if dry_run:
-                return {"dry_run": True, **todo.describe()}
+                return {"dry_run": True, "resumed": resumed, **todo.describe()}
             ref = ref or refs.ref(cid)
-            summary = _erase_rows(con, refs, cid, ref, todo) if todo.holds_rows else \
-                {"removed_rows": {}, "egress_redacted": 0, "tombstone_added": False}
+            if todo.holds_rows:
+                summary = _erase_rows(con, refs, cid, ref, todo)
+            else:
+                summary = {"removed_rows": {}, "egress_redacted": 0, "tombstone_added": False}
+                with db.transaction(con):
+                    _mark_pending(con, refs, cid)
         compact(settings.db_path)
         destroyed = refs.forget([cid])
-        removed_exports = exports.remove(todo.exports)
+        with ws.session() as con:
+            files = registry.erase_files(con, ws, refs, cid)
         snapshot, problem = None, None
         if republish:
             # A fresh snapshot without the person; older generations (which still show them) go at once.
             snapshot = ws.changed(drop_old=True)
             if snapshot is None:  # the cause was printed by the hook; the proof below reports it too
                 problem = "the dashboard snapshot was not republished"
-        remaining = proof.remaining(settings, refs, found_by, todo.egress, todo.cache_keys, tombstoned=todo.holds_rows)
-    if problem:
-        remaining.append(problem)
+        remaining = proof.remaining(settings, refs, cid, todo.egress, todo.cache_keys,
+                                    tombstoned=todo.holds_rows or resumed)
+        if problem:
+            remaining.append(problem)
+        with ws.session() as con:
+            unvouched = registry.unvouched(con, ws)
+            if not remaining:
+                con.execute("DELETE FROM erasures_pending WHERE id_hash = ?", [registry.subject_hash(con, refs, cid)])
     if remaining:
         raise ErasureIncomplete(f"customer {cid}: NOT fully erased; still held: {'; '.join(remaining)}. "
                                 "Fix the cause and run the same command again")
     return {"customer_id": cid, "subject_ref": ref, **summary, "secrets_destroyed": destroyed,
-            "consent_kept_in_doubt": todo.consent_kept, "exports_removed": removed_exports,
-            "snapshot": str(snapshot) if snapshot else None, "checked": proof.checked(found_by)}
+            "consent_kept_in_doubt": todo.consent_kept, "exports_removed": files["files_removed"],
+            "files_rewritten": files["files_rewritten"], "resumed": resumed,
+            "unvouched": [str(p) for p in unvouched],
+            "snapshot": str(snapshot) if snapshot else None, "checked": proof.checked()}
 
 
 def _erase_rows(con, refs: SubjectRefs, cid: str, ref: str, todo: ErasurePlan) -> dict:
@@ -157,6 +197,7 @@ def _erase_rows(con, refs: SubjectRefs, cid: str, ref: str, todo: ErasurePlan) -
         for table, (condition, params) in where.items():
             con.execute(f"DELETE FROM {db.ident(table)} WHERE {condition}", params)
         new_tombstone = tombstones.add(con, refs, cid)
+        _mark_pending(con, refs, cid)
         log = AuditLog(operation_id("subject-erasure"), "subject")
         log.event("subject_erased", "ok", ref, removed_rows={k: int(v) for k, v in counts.items()},
                   egress_requests_redacted=len(todo.egress), tombstone_added=new_tombstone,

@@ -22,7 +22,7 @@ from ..errors import UsageError
 from ..pseudonyms import SubjectRefs
 from ..vocab import PURPOSES
 from ..workspace import Workspace
-from . import exports
+from . import exports, registry
 from .identify import resolve
 from .holdings import action_context_hits, egress_hits, operation_id, where_customer
 
@@ -135,11 +135,19 @@ def export_subject(settings: Settings, customer_id: str, out: str | Path | None 
         log = AuditLog(operation_id("subject-export"), "subject")
         log.event("subject_exported", "ok", refs.ref(cid),
                   items={k: len(v) for k, v in data.items() if isinstance(v, list)})
+        texts = {json_path: json.dumps(data, indent=2, ensure_ascii=False, default=str), md_path: markdown(data)}
+        ws = Workspace(settings)
         with db.session(settings.db_path) as con, db.transaction(con):
             log.flush(con)
+            # Files in the workspace's exports folder are recorded before they are written:
+            # erasure deletes them by this record (registry.py), never by searching content.
+            if json_path.parent.resolve().is_relative_to(ws.exports_dir.resolve()):
+                subject = registry.subject_hash(con, refs, cid)
+                for path, text in texts.items():
+                    registry.record(con, ws, path, "export", text.encode(), subject)
     paths.private_folder(json_path.parent)  # folders made for an export: its owner's only
-    paths.write_private(json_path, json.dumps(data, indent=2, ensure_ascii=False, default=str), force)
-    paths.write_private(md_path, markdown(data), force)
+    for path, text in texts.items():
+        paths.write_private(path, text, force)
     return json_path, md_path
 
 

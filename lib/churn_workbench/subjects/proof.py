@@ -4,8 +4,8 @@ Independent of the erasure's own plan where it can be: every text column of ever
 (not a list of known tables) is searched in canonical form (traces.py) -- a `customer_id` column
 for the id as its whole value, any other for the id as a word inside it --, the consent register
 by the erasure's look-alike rule, the dashboard snapshot's Parquet files the same way as tables,
-and every file below the exports folder by content (the id, the subject ref, the personal values
-collected before the rows were deleted). What only the
+and every file the workbench recorded writing (registry.py): the customer's exports must be gone
+and the shared files (outcomes) must hold no row of theirs. What only the
 plan can name (the LLM requests that carried the customer's items, the cached answers about
 their texts, found through rows that are gone now) is re-read and checked item by item.
 Returns one line per place that still holds something; empty means erased.
@@ -21,25 +21,24 @@ from .. import db
 from ..config import Settings
 from ..dashboard import publish
 from ..pseudonyms import SubjectRefs
-from ..workspace import snapshot_dir_of
-from . import exports, tombstones, traces
+from ..workspace import Workspace, snapshot_dir_of
+from . import registry, tombstones, traces
 from .holdings import REDACTED_ITEM, EgressHit, request_items, where_customer
 
 
-def checked(found_by: traces.Traces) -> str:
+def checked() -> str:
     """What `remaining` searched, in words (what forget prints after "checked:")."""
     return ("every text column of every table in the store, in canonical form (NFKC, invisible characters "
             "removed, trimmed): no customer_id value equal to their id, no other text value holding it as a "
             "word; the consent register also for look-alike ids; the LLM cache and requests; the key store; "
-            "the tombstone; the dashboard snapshot (every text column); every file below the exports folder, "
-            f"by content, for {found_by.describe()} (links there are not followed; their name or e-mail in "
-            "tables, and files outside the exports folder, were not searched)")
+            "the tombstone; the dashboard snapshot (every text column); every file the workbench wrote into "
+            "the exports folder and the outcomes folder, by its record (their name or e-mail in tables, and files the "
+            "workbench did not write, were not searched)")
 
 
-def remaining(settings: Settings, refs: SubjectRefs, found_by: traces.Traces, egress: list[EgressHit],
+def remaining(settings: Settings, refs: SubjectRefs, cid: str, egress: list[EgressHit],
               cache_keys: list[str], tombstoned: bool) -> list[str]:
-    """One line per place that still holds something of the customer (`found_by` names them)."""
-    cid = found_by.customer_id
+    """One line per place that still holds something of the customer."""
     left: list[str] = []
     with db.session(settings.db_path) as con:
         left += _tables(con, cid)
@@ -51,10 +50,10 @@ def remaining(settings: Settings, refs: SubjectRefs, found_by: traces.Traces, eg
         left += _egress(con, egress)
         if tombstoned and not tombstones.is_tombstoned(con, refs, cid):
             left.append("no tombstone: a later import would take the id in again")
+        left += registry.remaining(con, Workspace(settings), refs, cid)
     if refs.known([cid])[0]:
         left.append(f"their pseudonym secret in {refs.store}")
     left += _snapshot(settings, cid)
-    left += [f"file {p} in the exports folder naming them" for p in exports.of_customer(settings, found_by)]
     return left
 
 

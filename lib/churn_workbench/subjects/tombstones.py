@@ -95,17 +95,19 @@ def state_digest(con: duckdb.DuckDBPyConnection) -> str:
     return sha256_hex(canonical_json(hashes))
 
 
-def strip(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customers: pd.DataFrame, feedback: pd.DataFrame,
-          consent_records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """Drop tombstoned customers and their feedback and consent records from imported frames.
+def admit(con: duckdb.DuckDBPyConnection, refs: SubjectRefs,
+          frames: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """The one tombstone check every input passes: drop the rows of erased customers from each
+    frame (by its `customer_id` column, already in canonical form -- inputs.values.read_ids).
 
-    Returns the kept frames and the counts dropped per kind (all zero without tombstones).
+    `frames`: input kind -> frame. Returns the kept frames and, per kind, the rows dropped, plus
+    `looks_like_erased`: ids kept that only look like an erased one (another id, flagged for the
+    operator). Counts only: nothing here names an id. Without active tombstones nothing is read.
     """
-    counts = {"customers": 0, "feedback": 0, "consent_records": 0, "looks_like_erased": 0}
-    if not con.execute("SELECT count(*) FROM tombstones WHERE lifted_at IS NULL").fetchone()[0]:
-        return customers, feedback, consent_records, counts
-    ids = pd.concat([customers["customer_id"], feedback["customer_id"], consent_records["customer_id"]],
-                    ignore_index=True).dropna().astype(str).unique()
+    counts = {kind: 0 for kind in frames} | {"looks_like_erased": 0}
+    if not frames or not con.execute("SELECT count(*) FROM tombstones WHERE lifted_at IS NULL").fetchone()[0]:
+        return dict(frames), counts
+    ids = pd.concat([f["customer_id"] for f in frames.values()], ignore_index=True).dropna().astype(str).unique()
     con.register("_incoming_ids", pd.DataFrame({"customer_id": ids}))
     try:
         matched = {}
@@ -117,16 +119,21 @@ def strip(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customers: pd.DataF
     finally:
         con.unregister("_incoming_ids")
     erased = matched[_EXACT] | matched[_DOMAIN]
-    known = set(customers["customer_id"].dropna().astype(str))
-    counts["looks_like_erased"] = len((matched[_LOOKALIKE] - erased) & known)
-    if not erased:
-        return customers, feedback, consent_records, counts
-    frames = []
-    for name, frame in (("customers", customers), ("feedback", feedback), ("consent_records", consent_records)):
-        drop = frame["customer_id"].astype(str).isin(erased).to_numpy()
-        counts[name] = int(drop.sum())
-        frames.append(frame.loc[~drop].reset_index(drop=True) if drop.any() else frame)
-    return frames[0], frames[1], frames[2], counts
+    first = next(iter(frames.values()))  # the customers of an ingest; any kept id elsewhere
+    counts["looks_like_erased"] = len((matched[_LOOKALIKE] - erased) & set(first["customer_id"].dropna().astype(str)))
+    kept = {}
+    for name, frame in frames.items():
+        drop = frame["customer_id"].astype(str).isin(erased).to_numpy() if erased else None
+        counts[name] = int(drop.sum()) if drop is not None else 0
+        kept[name] = frame.loc[~drop].reset_index(drop=True) if counts[name] else frame
+    return kept, counts
+
+
+def strip(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customers: pd.DataFrame, feedback: pd.DataFrame,
+          consent_records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """`admit` for an ingest's three frames: (customers, feedback, consent records, counts)."""
+    kept, counts = admit(con, refs, {"customers": customers, "feedback": feedback, "consent_records": consent_records})
+    return kept["customers"], kept["feedback"], kept["consent_records"], counts
 
 
 def lift(settings: Settings, customer_id: str) -> dict:
