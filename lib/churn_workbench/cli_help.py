@@ -40,9 +40,10 @@ COMMON_SETTINGS = ("WORKBENCH_DB", "WORKBENCH_LLM", "GROQ_API_KEY", "OPENAI_API_
 
 def prog() -> str:
     """How the user called us: `churn-workbench`, `python -m churn_workbench` or `run_pipeline.py`."""
-    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    if name == "__main__.py":
-        return "python -m churn_workbench"
+    path = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    name = os.path.basename(path)
+    if name == "__main__.py" and os.path.basename(os.path.dirname(path)) == "churn_workbench":
+        return "python -m churn_workbench"  # (another package's __main__, pytest's say, is not us)
     return name if name in ("churn-workbench", "run_pipeline.py") else "run_pipeline.py"
 
 
