@@ -77,7 +77,7 @@ def test_a_stage_option_without_its_stage_is_refused(dest, stage):
         _check(["--stages", stage, *_words(dest)])
 
 
-ACCEPTED = [(dest, mode) for dest, effect in sorted(TABLE.items()) for mode in effect.modes
+ACCEPTED = [(dest, mode) for dest, effect in sorted(TABLE.items()) for mode in sorted(effect.modes)
             if mode in ("run", "verify") and dest not in MODE_OPTIONS]
 
 
