@@ -278,19 +278,24 @@ def _check_prerequisites(settings, stages: list[str]) -> None:
 
 
 def _check_allow_columns(settings, params: dict, stages: list[str]) -> None:
-    """--allow-columns and WORKBENCH_LEAKAGE_ALLOW (the train stage keeps both) against the
-    columns train will see, by one checker at the same moment: those this run's ingest will
-    import (the customers file read and typed now, or a few synthetic customers: the same columns
-    and roles), else those the store's last import recorded."""
-    from .boundary.data_config import check_allow_columns
-    given = [(label, value) for label, value in (("--allow-columns", params.get("allow_columns")),
-                                                 ("WORKBENCH_LEAKAGE_ALLOW", settings.leakage_allow)) if value]
+    """Every option and setting that names a customer column, against the columns the stages
+    will see, before the first stage: --allow-columns and WORKBENCH_LEAKAGE_ALLOW (the train stage
+    keeps both) by one checker at the same moment, and WORKBENCH_VALUE_COLUMN (read by predict
+    and act). The columns are those this run's ingest will import (the customers file read and
+    typed now, or a few synthetic customers: the same columns and roles), else those the store's
+    last import recorded."""
+    from .boundary.data_config import check_allow_columns, check_value_column
+    given = [(check_allow_columns, label, value)
+             for label, value in (("--allow-columns", params.get("allow_columns")),
+                                  ("WORKBENCH_LEAKAGE_ALLOW", settings.leakage_allow)) if value and "train" in stages]
+    if settings.value_column.strip() and {"predict", "act"} & set(stages):
+        given.append((check_value_column, "WORKBENCH_VALUE_COLUMN", settings.value_column))
     if not given:
         return
     roles, where = _columns_train_will_see(settings, params, stages)
-    for label, value in given:
+    for check, label, value in given:
         if roles:
-            check_allow_columns(value, roles, where, label)
+            check(value, roles, where, label)
 
 
 def _columns_train_will_see(settings, params: dict, stages: list[str]) -> tuple[dict[str, str], str]:
@@ -371,8 +376,7 @@ def start(args, settings, echo=print, checked=None) -> "RunResult":
     check_files(settings)
     if not args.resume:
         _check_inputs(args, params)
-        if "train" in stages:
-            _check_allow_columns(settings, params, stages)  # read-only: before the lock file is made
+        _check_allow_columns(settings, params, stages)  # read-only: before the lock file is made
     # Then the workspace lock, before the database is opened anywhere: a second run on the same
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
     from .workspace import Workspace
@@ -395,7 +399,7 @@ def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, pa
     elif run_id:
         _refuse_existing_run(settings, run_id, args.db)
     _check_prerequisites(settings, stages)
-    if args.resume and "train" in stages:  # the recorded --allow-columns, and today's setting
+    if args.resume:  # the recorded --allow-columns, and today's settings
         _check_allow_columns(settings, params, stages)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider

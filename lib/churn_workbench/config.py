@@ -230,6 +230,11 @@ class Settings:
         check_backend(self.llm_provider, "WORKBENCH_LLM")
         check_profile(self.llm_profile, "WORKBENCH_LLM_PROFILE")
         check_column_list(self.leakage_allow, "WORKBENCH_LEAKAGE_ALLOW")
+        # A closed list is checked where it is read in, not first by the stage that uses it (a
+        # typo would otherwise fail the run in its second stage).
+        if self.egress_special_allowed.strip():
+            from .egress.allow import parse_categories
+            parse_categories(self.egress_special_allowed)
 
 
 # The settings that name folders; every other path setting names a file the workbench writes.

@@ -116,3 +116,21 @@ def check_allow_columns(value: str, roles: dict[str, str], where: str = "the cus
         if role in ("id", "label", "excluded", "sensitive", "consent", *IDENTIFIER_ROLES):
             raise UsageError(f"{label} names '{wanted}', the {role} column, which is never a feature: the "
                              "leakage guard keeps feature columns only")
+
+
+
+def check_value_column(value: str, roles: dict[str, str], where: str = "the customers in the store",
+                       label: str = "WORKBENCH_VALUE_COLUMN") -> None:
+    """WORKBENCH_VALUE_COLUMN (what a kept customer is worth, for value-weighted targeting) names
+    one column of the imported customers, spelt exactly, holding a value: not the id, the label,
+    a consent flag or an identifier (an e-mail is worth nothing as a number)."""
+    wanted = value.strip()
+    role = roles.get(wanted)
+    if role is None:
+        near = near_matches(wanted, list(roles))
+        hint = (f"did you mean {' or '.join(repr(c) for c in near)}? (names must match exactly)" if near
+                else f"columns: {describe_columns(list(roles))}")
+        raise UsageError(f"{label} names '{wanted}', which is not a column of {where}; {hint}")
+    if role in ("id", "label", "consent", *IDENTIFIER_ROLES):
+        raise UsageError(f"{label} names '{wanted}', the {role} column, which holds no value of a customer: "
+                         "name a column of amounts (e.g. monthly charges), or unset it for 1 each")
