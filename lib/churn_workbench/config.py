@@ -47,6 +47,19 @@ def secret(name: str) -> str | None:
     return value or None
 
 
+# A secret the workbench itself protects something with (the dashboard's token, the subject-ref
+# key) is refused below this many characters: "x" would be guessed at the first try.
+MIN_SECRET_CHARS = 16
+
+
+def check_secret_strength(name: str, value: str | None) -> str | None:
+    """`value` unchanged, or a UsageError naming `name` when it is too short to protect anything."""
+    if value is not None and len(value) < MIN_SECRET_CHARS:
+        raise UsageError(f"{name} is {len(value)} characters long: a secret that protects customer data needs at "
+                         f"least {MIN_SECRET_CHARS} (e.g. python -c \"import secrets; print(secrets.token_urlsafe(24))\")")
+    return value
+
+
 def env_flag(name: str) -> str:
     """The raw value of a non-workbench variable the workbench must react to (e.g. an SDK's log level)."""
     return os.environ.get(name, "")
@@ -230,6 +243,7 @@ class Settings:
         check_backend(self.llm_provider, "WORKBENCH_LLM")
         check_profile(self.llm_profile, "WORKBENCH_LLM_PROFILE")
         check_column_list(self.leakage_allow, "WORKBENCH_LEAKAGE_ALLOW")
+        check_secret_strength("WORKBENCH_SUBJECT_KEY", self.subject_key)
         # A closed list is checked where it is read in, not first by the stage that uses it (a
         # typo would otherwise fail the run in its second stage).
         if self.egress_special_allowed.strip():

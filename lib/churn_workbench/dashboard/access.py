@@ -23,6 +23,8 @@ from tornado.web import RequestHandler
 from tornado.websocket import WebSocketHandler
 from traitlets import default
 
+from ..errors import UsageError
+
 TOKEN_VARIABLE = "WORKBENCH_DASHBOARD_TOKEN"
 # Exit code of a refused start: bad usage or configuration (errors.UsageError).
 REFUSED_EXIT_CODE = 2
@@ -55,8 +57,9 @@ def refusal(host: str) -> str:
 
 
 def configured_token() -> str | None:
-    from ..config import secret  # the one reader of the environment and .env
-    return secret(TOKEN_VARIABLE)
+    """WORKBENCH_DASHBOARD_TOKEN; a UsageError when it is too short to keep anyone out."""
+    from ..config import check_secret_strength, secret  # the one reader of the environment and .env
+    return check_secret_strength(TOKEN_VARIABLE, secret(TOKEN_VARIABLE))
 
 
 class DashboardIdentityProvider(PasswordIdentityProvider):
@@ -72,7 +75,11 @@ class DashboardIdentityProvider(PasswordIdentityProvider):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         if not self.token:
-            token = configured_token()
+            try:
+                token = configured_token()
+            except UsageError as exc:  # a start typed by hand is refused as the launcher refuses it
+                self.log.critical(str(exc))
+                sys.exit(REFUSED_EXIT_CODE)
             if token:
                 self.token = token
         host = getattr(self.parent, "ip", "localhost")
