@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +37,32 @@ DEFAULT_HEADS_FILE = Path("~/.local/state/churn-workbench/heads.jsonl")
 
 
 def load_env() -> None:
+    env_file = PROJECT_ROOT / ".env"
+    refuse_twice_set(env_file)
     # override=False: a variable set in the real environment always wins over .env.
-    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    load_dotenv(env_file, override=False)
+
+
+def refuse_twice_set(env_file: Path) -> None:
+    """A name set twice in `.env` is refused, naming both lines: python-dotenv would keep the
+    last without a word, and whoever edited the first would think it in force (as an option given
+    twice on the command line is refused)."""
+    try:
+        text = env_file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return  # no .env (the usual case), or one python-dotenv reports on itself
+    from dotenv.parser import parse_stream
+    first_line: dict[str, int] = {}
+    offset = 0
+    for binding in parse_stream(io.StringIO(text)):
+        start, offset = offset, offset + len(binding.original.string)
+        if binding.key is None:
+            continue
+        # The line of the name itself (the parser's own count runs behind after blank lines).
+        line = text.count("\n", 0, start + binding.original.string.find(binding.key)) + 1
+        if binding.key in first_line:
+            raise UsageError(f"{env_file}: {binding.key} is set twice (lines {first_line[binding.key]} and {line}): keep one")
+        first_line[binding.key] = line
 
 
 def secret(name: str) -> str | None:
