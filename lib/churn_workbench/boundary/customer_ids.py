@@ -14,7 +14,8 @@ character that imitates an ASCII letter or digit folded to it (Cyrillic `С`, Gr
 mathematical and full-width forms, Latin small capitals like `ᴄ`; Unicode TR39 confusables as
 bundled by `confusable-homoglyphs`, see pii/confusables.py), taken before and after NFKC, so a
 look-alike NFKC turns into another letter (`Ϲ` -> `Σ`) still folds to the letter it imitated;
-white space trimmed. ASCII characters are
+white space and any other characters that are neither letters nor digits trimmed at both ends
+(quotes, brackets or a full stop around an id). ASCII characters are
 never folded onto each other (`O`/`0`, `l`/`1` stay apart: real ids differ by exactly those).
 A withdrawal in doubt wins, so it is generous; a grant is exact, so it is strict.
 
@@ -168,8 +169,12 @@ def _sql_template() -> str:
     folded = fold(f"lower({fold('{x}')})")
     space = " || ".join(f"chr({ord(c)})" for c in ASCII_SPACE)
     any_foldable = _literal(_char_class([cp for points in by_target.values() for cp in points]))
-    return (f"(CASE WHEN strlen({{x}}) = length({{x}}) OR NOT regexp_matches({{x}}, {any_foldable}) "
-            f"THEN lower(trim({{x}}, {space})) ELSE trim({folded}, {space}) END)")
+    key = (f"(CASE WHEN strlen({{x}}) = length({{x}}) OR NOT regexp_matches({{x}}, {any_foldable}) "
+           f"THEN lower(trim({{x}}, {space})) ELSE trim({folded}, {space}) END)")
+    # Whatever wraps the id is not part of it: quotes, brackets, a full stop typed after it
+    # (`"C7001"`, `[C7001]`, `C7001.`) -- any run of characters that are neither letters nor digits
+    # at either end.
+    return f"regexp_replace({key}, '^[^\\pL\\pN]+|[^\\pL\\pN]+$', '', 'g')"
 
 
 def match_key_sql(expr: str) -> str:
