@@ -107,16 +107,10 @@ def check_allow_columns(value: str, roles: dict[str, str], where: str = "the cus
     the label, identifiers and columns taken out of the features have nothing for the leakage guard
     to keep. `roles`: column -> role as the ingest recorded them (table customer_columns)."""
     for wanted in comma_names(value, label, "column name"):
-        role = roles.get(wanted)
-        if role is None:
-            near = near_matches(wanted, list(roles))
-            hint = (f"did you mean {' or '.join(repr(c) for c in near)}? (names must match exactly)" if near
-                    else f"columns: {describe_columns(list(roles))}")
-            raise UsageError(f"{label} names '{wanted}', which is not a column of {where}; {hint}")
+        role = _role_of(wanted, roles, where, label)
         if role in ("id", "label", "excluded", "sensitive", "consent", *IDENTIFIER_ROLES):
             raise UsageError(f"{label} names '{wanted}', the {role} column, which is never a feature: the "
                              "leakage guard keeps feature columns only")
-
 
 
 def check_value_column(value: str, roles: dict[str, str], where: str = "the customers in the store",
@@ -125,12 +119,19 @@ def check_value_column(value: str, roles: dict[str, str], where: str = "the cust
     one column of the imported customers, spelt exactly, holding a value: not the id, the label,
     a consent flag or an identifier (an e-mail is worth nothing as a number)."""
     wanted = value.strip()
+    role = _role_of(wanted, roles, where, label)
+    if role in ("id", "label", "consent", *IDENTIFIER_ROLES):
+        raise UsageError(f"{label} names '{wanted}', the {role} column, which holds no value of a customer: "
+                         "name a column of amounts (e.g. monthly charges), or unset it for 1 each")
+
+
+def _role_of(wanted: str, roles: dict[str, str], where: str, label: str) -> str:
+    """The role of column `wanted`, spelt exactly; a UsageError naming `label` and the nearest
+    columns when there is no such column."""
     role = roles.get(wanted)
     if role is None:
         near = near_matches(wanted, list(roles))
         hint = (f"did you mean {' or '.join(repr(c) for c in near)}? (names must match exactly)" if near
                 else f"columns: {describe_columns(list(roles))}")
         raise UsageError(f"{label} names '{wanted}', which is not a column of {where}; {hint}")
-    if role in ("id", "label", "consent", *IDENTIFIER_ROLES):
-        raise UsageError(f"{label} names '{wanted}', the {role} column, which holds no value of a customer: "
-                         "name a column of amounts (e.g. monthly charges), or unset it for 1 each")
+    return role
