@@ -23,7 +23,6 @@ workspace still finds its files. The subject of an export is kept as a keyed has
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ..audit import file_sha256, sha256_hex
 from ..boundary import paths
 from ..boundary.customer_ids import canonical_series
 from ..pseudonyms import SubjectRefs
@@ -55,10 +55,6 @@ def subject_hash(con: duckdb.DuckDBPyConnection, refs: SubjectRefs, customer_id:
                        [refs.keyed_prefix(_SUBJECT_DOMAIN), str(customer_id)]).fetchone()[0]
 
 
-def digest(content: bytes) -> str:
-    return hashlib.sha256(content).hexdigest()
-
-
 def record(con: duckdb.DuckDBPyConnection, ws: Workspace, path: Path, kind: str, content: bytes,
            subject: str | None = None) -> None:
     """Record a file the workbench is about to write (or has written) with `content`. Call it
@@ -69,7 +65,7 @@ def record(con: duckdb.DuckDBPyConnection, ws: Workspace, path: Path, kind: str,
     rel = ws.relative(path)
     con.execute("DELETE FROM workspace_files WHERE path = ?", [rel])
     con.execute("INSERT INTO workspace_files VALUES (?, ?, ?, ?, ?, now())",
-                [rel, kind, subject, digest(content), len(content)])
+                [rel, kind, subject, sha256_hex(content), len(content)])
 
 
 @dataclass(frozen=True)
@@ -85,8 +81,7 @@ class WrittenFile:
         try:
             if self.path.is_symlink() or not self.path.is_file() or self.path.stat().st_size != self.size:
                 return False
-            with open(self.path, "rb") as fh:
-                return hashlib.file_digest(fh, "sha256").hexdigest() == self.sha256
+            return file_sha256(self.path) == self.sha256
         except OSError:
             return False
 
