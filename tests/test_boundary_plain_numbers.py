@@ -53,3 +53,19 @@ def test_older_than_in_a_lenient_form_is_refused_before_anything_runs(workspace,
 def test_run_options_in_a_lenient_form_are_refused(workspace, argv, capsys):
     assert cli.main([*argv, "--stages", "ingest"]) == 2
     assert argv[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["365.5", "1e3", "1.0"], ids=repr)
+def test_retention_is_whole_days_and_a_fraction_is_refused_saying_so(workspace, monkeypatch, text, capsys):
+    monkeypatch.setenv("WORKBENCH_RETENTION_FEEDBACK_DAYS", text)
+    with pytest.raises(UsageError, match="WORKBENCH_RETENTION_FEEDBACK_DAYS=.*expected a whole number"):
+        config.load_settings()
+    monkeypatch.delenv("WORKBENCH_RETENTION_FEEDBACK_DAYS")
+    assert cli.main(["subject", "purge", "--older-than", text, "--dry-run"]) == 2
+    assert "is not a whole number" in capsys.readouterr().err
+
+
+def test_a_share_setting_asks_for_a_number_not_a_whole_one(workspace, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CONTROL_SHARE", "ten percent")
+    with pytest.raises(UsageError, match=r"WORKBENCH_CONTROL_SHARE='ten percent': expected a number in plain digits .*0\.1$"):
+        config.load_settings()

@@ -116,3 +116,24 @@ def test_the_python_api_applies_the_same_table(tmp_path):
 def test_the_table_names_a_known_mode_only():
     assert {m for e in TABLE.values() for m in e.modes} <= set(MODES)
     assert isinstance(PARSER.parse_args([]), argparse.Namespace)
+
+
+@pytest.mark.parametrize("backend", [[], ["--llm", "local"]], ids=["default backend", "--llm local"])
+def test_an_llm_profile_for_the_offline_analyzer_is_refused_before_anything_is_made(tmp_path, capsys, monkeypatch, backend):
+    """A profile tunes requests to an endpoint; the offline analyzer sends none."""
+    monkeypatch.delenv("WORKBENCH_LLM", raising=False)
+    db = tmp_path / "data" / "wb.duckdb"
+    code = cli.main(["--synthetic", "50", "--llm-profile", "local-cpu", "--db", str(db), *backend])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--llm-profile local-cpu has no effect with the offline analyzer" in err
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_llm_profile_goes_with_a_backend_that_sends_requests_and_a_standing_setting_stays_quiet():
+    from types import SimpleNamespace
+    for backend in ("openai", "groq"):
+        cli._check_profile_backend(SimpleNamespace(llm_profile="local-cpu"), SimpleNamespace(llm_provider=backend))
+    cli._check_profile_backend(SimpleNamespace(llm_profile=None), SimpleNamespace(llm_provider="local"))
+    with pytest.raises(UsageError, match="^--llm-profile local-cpu has no effect"):
+        cli._check_profile_backend(SimpleNamespace(llm_profile="local-cpu"), SimpleNamespace(llm_provider="local"))

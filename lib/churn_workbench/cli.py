@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-config", help="TOML mapping of your column names")
     p.add_argument("--llm", choices=sorted(LLM_BACKENDS), help="LLM backend (default: local, or WORKBENCH_LLM)")
     p.add_argument("--llm-profile", choices=sorted(LLM_PROFILES), help="preset of LLM settings, e.g. local-cpu "
-                   "for a CPU llama.cpp/Ollama server (or WORKBENCH_LLM_PROFILE)")
+                   "for a CPU llama.cpp/Ollama server, with --llm groq or openai (or WORKBENCH_LLM_PROFILE)")
     p.add_argument("--db", help="DuckDB file (default data/workbench.duckdb, or WORKBENCH_DB)")
     p.add_argument("--run-id", help="id for this run (default: timestamp + random suffix)")
     p.add_argument("--stages", help=f"comma-separated subset of {','.join(STAGES)}")
@@ -377,6 +377,7 @@ def start(args, settings, echo=print, checked=None) -> "RunResult":
     if not args.resume:
         _check_inputs(args, params)
         _check_allow_columns(settings, params, stages)  # read-only: before the lock file is made
+        _check_profile_backend(args, settings)
     # Then the workspace lock, before the database is opened anywhere: a second run on the same
     # database is refused by it (or waits, --wait), never by DuckDB's file lock.
     from .workspace import Workspace
@@ -401,6 +402,8 @@ def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, pa
     _check_prerequisites(settings, stages)
     if args.resume:  # the recorded --allow-columns, and today's settings
         _check_allow_columns(settings, params, stages)
+    if args.resume:  # the backend it recorded, unless --llm chose another
+        _check_profile_backend(args, settings)
     # A backend that is not configured (missing key or URL) is a usage error, found before any stage runs.
     from .llm import get_provider
     try:
@@ -412,6 +415,15 @@ def _run_locked(args, ws: "Workspace", stages: list[str], run_id: str | None, pa
         db.connect(settings.db_path, wait_s=0).close()
     return pipeline.run(wiring.open_workspace(settings), params, stages, run_id=run_id, resume=bool(args.resume),
                         wait=args.wait, progress=not args.quiet, echo=echo)
+
+
+def _check_profile_backend(args, settings) -> None:
+    """`--llm-profile` tunes the requests to an LLM endpoint; with the offline analyzer, which
+    sends none, it would have no effect, and an option without effect is refused. (A profile set
+    by WORKBENCH_LLM_PROFILE is a standing preference and stays quiet on an offline run.)"""
+    if args.llm_profile and settings.llm_provider == "local":
+        raise UsageError(f"--llm-profile {args.llm_profile} has no effect with the offline analyzer (--llm local), which "
+                         "sends no request: drop it, or choose --llm groq or --llm openai")
 
 
 def command(*words: str, db: str | None = None) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from .boundary.numbers import check_range, plain_float, plain_int
+from .boundary.numbers import NUMBER, WHOLE_NUMBER, check_range, plain_float, plain_int
 from .boundary.paired import check_backend, check_column_list, check_control_share, check_profile
 from .boundary.paths import database_file, fits, written_file
 from .boundary.text import LINE_BREAKING
@@ -350,8 +350,7 @@ def _parse(f: dataclasses.Field, raw: str):
         if kind.startswith("int"):
             return plain_int(raw)
     except ValueError:
-        raise UsageError(f"{f.metadata['env']}={raw!r}: expected a number ({kind}) in plain digits "
-                         "(0-9, e.g. 30 or 0.1)") from None
+        raise UsageError(f"{f.metadata['env']}={raw!r}: expected {WHOLE_NUMBER if kind.startswith('int') else NUMBER}") from None
     return raw
 
 

@@ -191,9 +191,9 @@ class Workspace:
         finally:
             con.close()
 
-    def identity(self) -> str:
+    def identity(self, wait_s: float = 30.0) -> str:
         """The workspace's id, created with its database; signed heads name it."""
-        with self.session() as con:
+        with self.session(wait_s) as con:
             return read_identity(con)
 
     def read_only_identity(self) -> str | None:
@@ -214,7 +214,10 @@ class Workspace:
         database removed from the same path left behind."""
         with _HELD_GUARD:
             taking_over = str(self.lock_path.resolve()) in _CREATED
-        ownership.stamp(self, self.identity(), taking_over)
+        # Called under the workspace lock, so no other run or subject command of this workspace
+        # holds the file: a DuckDB lock now is another program (a notebook, a DuckDB shell), and
+        # its user is told at once instead of after a 30-second wait.
+        ownership.stamp(self, self.identity(wait_s=0), taking_over)
 
     # --- one pipeline at a time ----------------------------------------------------------------------
     @contextlib.contextmanager

@@ -26,17 +26,22 @@ _FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+
 PLAIN_FLOAT = _FLOAT
 
 
+# What each reader accepts, in the words every refusal uses (options, settings, files).
+WHOLE_NUMBER = "a whole number in plain digits (0-9), e.g. 30"
+NUMBER = "a number in plain digits (0-9, '.', an exponent), e.g. 0.1"
+
+
 def plain_int(text: str) -> int:
     """`text` (spaces at its ends dropped) as an int, if written in ASCII digits; else ValueError."""
     if _INT.fullmatch(str(text).strip()) is None:
-        raise ValueError(f"{text!r} is not a whole number in plain digits (0-9), e.g. 30")
+        raise ValueError(f"{text!r} is not {WHOLE_NUMBER}")
     return int(text)
 
 
 def plain_float(text: str) -> float:
     """`text` as a float, if written in ASCII digits (`0.1`, `1e-1`); else ValueError."""
     if _FLOAT.fullmatch(str(text).strip()) is None:
-        raise ValueError(f"{text!r} is not a number in plain digits (0-9, '.', an exponent), e.g. 0.1")
+        raise ValueError(f"{text!r} is not {NUMBER}")
     return float(text)
 
 
