@@ -8,6 +8,7 @@ import pandas as pd
 
 from .. import audit as audit_mod
 from .. import db, inputs, synthetic
+from ..boundary.allow_words import check as allow_words_check
 from ..config import load_settings
 from ..errors import UsageError
 from ..vocab import IDENTIFIER_ROLES, PURPOSES
@@ -41,6 +42,8 @@ def load_inputs(synthetic_n: int, seed: int, customers_path: str, feedback_path:
     if customers_path:
         cfg = inputs.load_data_config(data_config_path or None)
         table = inputs.read_customers(customers_path, cfg)
+        # The owner's allow-list may never name a person's data (it would let exactly that leave).
+        allow_words_check(cfg.allow_words, table.frame, table.roles, cfg.source, str(customers_path))
         feedback = (inputs.read_feedback(feedback_path, cfg.encoding, on_long_text="reject") if feedback_path
                     else _empty_feedback())
         consent = inputs.read_consent(consent_path, cfg.encoding) if consent_path and not consent_stored \
