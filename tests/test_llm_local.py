@@ -386,3 +386,24 @@ def test_auth_failure_stops_all_egress():
     assert set(out.rows["status"]) == {"fallback"} and out.stats["stop_reason"] == "auth_failed"
     (stopped,) = [json.loads(e["details"]) for e in audit.pending if e["event_type"] == "llm_egress_stopped"]
     assert stopped["reason"] == "auth_failed"
+
+
+def test_nothing_to_propose_needs_no_policy_check_of_the_catalogue(monkeypatch):
+    """The catalogue's policy check loads the output guard's detectors (seconds): an unchanged
+    run, which proposes nothing and records only the control group's intended action types,
+    reads the catalogue as written. With something to propose, the check runs first."""
+    import pandas as pd
+
+    from churn_workbench import control
+    from churn_workbench.llm import agent
+
+    def refuse(*_):
+        raise AssertionError("the catalogue's policy check ran")
+
+    monkeypatch.setattr(agent, "load_catalogue", refuse)
+    out = propose_actions([], settings("local"), AuditLog("run", "act"), "run")
+    assert out.rows.empty
+    rows = pd.DataFrame({"customer_id": ["c1"], "segment": ["High"], "drivers": ['["dropped_calls_30d"]']})
+    assert control.intended_actions(rows, {"c1": (["network_quality"], "negative")}) == ["technical_support"]
+    with pytest.raises(AssertionError, match="policy check ran"):
+        propose_actions([ActionRequest("c1", "High", 0.9, [], [], None, True)], settings("local"), AuditLog("run", "act"), "run")

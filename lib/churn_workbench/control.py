@@ -30,6 +30,7 @@ import pandas as pd
 
 from .audit import AuditLog, canonical_json, sha256_hex
 from .llm.local import catalogue_choice  # offline and deterministic: nothing leaves the machine
+from .llm.policy import parse_catalogue
 from .pseudonyms import SubjectRefs
 
 
@@ -85,7 +86,9 @@ def intended_actions(rows: pd.DataFrame, context: dict) -> list[str]:
     """The action type the catalogue picks for each row (segment, drivers; topics from `context`,
     customer_id -> (topics, sentiment label)): what a control customer would have received."""
     out = []
+    # Only the action type is recorded (nothing is sent): the catalogue as written will do.
+    catalogue = parse_catalogue()
     for cid, segment, drivers in zip(rows["customer_id"], rows["segment"], rows["drivers"]):
         topics = context.get(cid, ([], None))[0]
-        out.append(catalogue_choice(segment, topics, json.loads(drivers) if drivers else [])["action_type"])
+        out.append(catalogue_choice(segment, topics, json.loads(drivers) if drivers else [], catalogue)["action_type"])
     return out

@@ -33,7 +33,7 @@ from .base import ActionOutcome, ActionRequest, AnalysisOutcome, FeedbackItem, P
 from .engine import WorkItem, empty_egress
 from .partitioned import run_engine
 from .guard import text_violations
-from .policy import SEGMENTS, load_catalogue, violations
+from .policy import SEGMENTS, load_catalogue, parse_catalogue, violations
 from .progress import Reporter
 from .registry import get_provider
 
@@ -378,7 +378,9 @@ def propose_actions(requests: list[ActionRequest], settings, audit, run_id: str,
     (`policy_fallback`); failures use the local choice (`fallback`). Identical contexts are sent
     once; with a journal, choices are cached as they arrive (a resumed stage does not resend).
     """
-    catalogue = load_catalogue()
+    # The policy check of the catalogue loads the output guard's detectors: only when there is
+    # something to propose (an unchanged nightly run proposes nothing).
+    catalogue = load_catalogue() if requests else parse_catalogue()
     task = schemas.ACTION
     contexts = [action_context(r) for r in requests]
 

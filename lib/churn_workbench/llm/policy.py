@@ -66,8 +66,10 @@ def _catalogue_path() -> Path:
 
 
 @lru_cache(maxsize=4)
-def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """Parse and check the catalogue: every default action must itself pass the policy."""
+def parse_catalogue(path: str | Path | None = None) -> Catalogue:
+    """The catalogue as written (its version, offers and fallbacks), without the policy check of
+    `load_catalogue`: for readers that only need its version or ids, as an unchanged run's act
+    stage, which proposes nothing and so need not load the output guard's detectors."""
     raw = tomllib.loads(Path(path or _catalogue_path()).read_text(encoding="utf-8"))
     offers = {}
     for o in raw["offer"]:
@@ -82,7 +84,15 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         offer = catalogue.fallback_for(segment)
         if segment not in offer.segments:
             raise ValueError(f"catalogue: fallback offer {offer.id!r} is not eligible for segment {segment!r}")
-    for offer in offers.values():
+    return catalogue
+
+
+@lru_cache(maxsize=4)
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Parse and check the catalogue: every default action must itself pass the policy (before
+    anything proposes one of them)."""
+    catalogue = parse_catalogue(path)
+    for offer in catalogue.offers.values():
         broken = violations(offer.catalogue_action(), offer.segments[0], catalogue)
         if broken:
             raise ValueError(f"catalogue: offer {offer.id!r} breaks its own policy: {', '.join(broken)}")

@@ -10,7 +10,7 @@ import pandas as pd
 from .. import cluster, consent, db, incremental, uplift
 from ..control import control_group, intended_actions, record_assignment
 from ..llm import ActionRequest, EgressJournal, propose_actions
-from ..llm.policy import load_catalogue
+from ..llm.policy import parse_catalogue
 from ..vocab import sentiment_label
 from .context import install_owner_words, latest_run_with, open_stage
 from .modeldata import load_feature_frame
@@ -59,7 +59,7 @@ def run(params: ActParams) -> dict:
                               external_allowed=bool(external.get(c, False)))
                 for c, s, p, d in zip(treat["customer_id"], treat["segment"], treat["churn_probability"], treat["drivers"])]
     # Incremental: an unchanged context whose action was the catalogue's choice, offline now too, keeps it.
-    keys = incremental.action_context_keys(requests, load_catalogue().version)
+    keys = incremental.action_context_keys(requests, parse_catalogue().version)
     offline_now = np.array([ctx.settings.llm_provider == "local" or not r.external_allowed for r in requests], dtype=bool)
     kept = incremental.reusable_offline_actions([r.customer_id for r in requests], keys, previous, offline_now)
     fresh = ~kept["reused"].to_numpy()
