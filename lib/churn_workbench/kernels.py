@@ -30,7 +30,10 @@ WARM_UP = {
                  "from churn_workbench.anonymize import anonymize as _a; _a('warm-up: Anna Smith, +44 20 7946 0958'); del _a"],
     "train": ["import churn_workbench.stages.train", "import churn_workbench.embed"],
     "predict": ["import matplotlib.pyplot", "import churn_workbench.stages.predict"],
-    "act": ["import churn_workbench.stages.act"],
+    # The catalogue's policy check loads the output guard's detectors: done here, ahead, for a
+    # run that proposes actions (one that proposes none never asks for it).
+    "act": ["import churn_workbench.stages.act",
+            "from churn_workbench.llm.policy import load_catalogue as _c; _c(); del _c"],
 }
 
 
