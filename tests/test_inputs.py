@@ -308,7 +308,7 @@ def test_read_consent(tmp_path):
 def test_synthetic_customers_type_cleanly():
     from churn_workbench.synthetic import generate
     data = generate(500, seed=3)
-    from churn_workbench.stages.ingest import SYNTHETIC_CONFIG
+    from churn_workbench.inputs.load import SYNTHETIC_CONFIG
     table = inputs.type_customers(data.customers, SYNTHETIC_CONFIG, "synthetic")
     assert table.warnings == []
     assert table.columns_with_role("name", "email", "phone") == ["name", "email", "phone"]

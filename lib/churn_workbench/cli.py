@@ -302,7 +302,7 @@ def _columns_train_will_see(settings, params: dict, stages: list[str]) -> tuple[
     """(column -> role, where they come from); empty when the store has no import yet."""
     from . import db
     if "ingest" in stages:
-        from .stages.ingest import load_inputs
+        from .inputs.load import load_inputs
         small = min(int(params.get("synthetic_n") or 1), 50)  # the generator's columns, not its rows
         table, _, _ = load_inputs(small, params.get("seed", 42), params.get("customers_path") or "", "", "",
                                   params.get("data_config_path") or "")

@@ -8,8 +8,8 @@ import pandas as pd
 
 from .. import audit as audit_mod
 from .. import db, inputs, synthetic
-from ..boundary.allow_words import check as allow_words_check
 from ..config import load_settings
+from ..inputs.load import load_inputs
 from ..errors import UsageError
 from ..vocab import IDENTIFIER_ROLES, PURPOSES
 from ..subjects import retention, tombstones
@@ -25,48 +25,6 @@ def fingerprint(synthetic_n: int, seed: int, customers_path: str, feedback_path:
                 for name, p in (("customers", customers_path), ("feedback", feedback_path),
                                 ("consent", consent_path), ("data_config", data_config_path)) if p}
     return synthetic.source_fingerprint(synthetic_n, seed)
-
-
-# The generator's customers have an age: declared sensitive, as a user's data config would.
-SYNTHETIC_CONFIG = inputs.DataConfig(sensitive_columns=("age",))
-
-
-def load_inputs(synthetic_n: int, seed: int, customers_path: str, feedback_path: str,
-                consent_path: str, data_config_path: str,
-                consent_stored: bool = False) -> tuple[inputs.CustomerTable, pd.DataFrame, pd.DataFrame]:
-    """Read and validate everything before touching the database; raises inputs.InputError.
-
-    consent_stored: the consent file is the one the store already holds every record of (same
-    sha256, same import filters): it is not read again (the register only ever appends records
-    it lacks, so reading it would add nothing)."""
-    if customers_path:
-        cfg = inputs.load_data_config(data_config_path or None)
-        table = inputs.read_customers(customers_path, cfg)
-        # The owner's allow-list may never name a person's data (it would let exactly that leave).
-        allow_words_check(cfg.allow_words, table.frame, table.roles, cfg.source, str(customers_path))
-        feedback = (inputs.read_feedback(feedback_path, cfg.encoding, on_long_text="reject") if feedback_path
-                    else _empty_feedback())
-        consent = inputs.read_consent(consent_path, cfg.encoding) if consent_path and not consent_stored \
-            else _empty_consent()
-        if "consent" in table.roles.values():
-            consent = pd.concat([consent, inputs.consent_from_column(table)], ignore_index=True)
-    else:
-        data = synthetic.generate(int(synthetic_n), int(seed))
-        table = inputs.type_customers(data.customers, SYNTHETIC_CONFIG, "synthetic")
-        feedback, consent = data.feedback, data.consent
-    return table, feedback, consent
-
-
-def _empty_feedback() -> pd.DataFrame:
-    return pd.DataFrame({"feedback_id": pd.Series(dtype="string"), "customer_id": pd.Series(dtype="string"),
-                         "text": pd.Series(dtype="string"), "created_at": pd.Series(dtype="datetime64[ns]"),
-                         "channel": pd.Series(dtype="string")})
-
-
-def _empty_consent() -> pd.DataFrame:
-    return pd.DataFrame({"customer_id": pd.Series(dtype="string"), "purpose": pd.Series(dtype="string"),
-                         "granted": pd.Series(dtype="bool"), "recorded_at": pd.Series(dtype="datetime64[ns]"),
-                         "source": pd.Series(dtype="string")})
 
 
 def refuse_hand_run_over_imported_data(params: IngestParams) -> None:

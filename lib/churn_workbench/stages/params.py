@@ -112,7 +112,7 @@ class IngestParams(StageParams):
 
     def check_inputs(self) -> None:
         if self.customers_path:
-            from .ingest import load_inputs  # the heavy stack, only when there are files to read
+            from ..inputs.load import load_inputs  # the heavy stack, only when there are files to read
             load_inputs(0, 0, self.customers_path, self.feedback_path, self.consent_path, self.data_config_path)
 
 
