@@ -319,12 +319,16 @@ def _columns_train_will_see(settings, params: dict, stages: list[str]) -> tuple[
 
 
 def _params(args) -> dict:
-    absolute = lambda v: str(Path(v).resolve()) if v else ""
+    from .boundary.paths import input_file
+
+    def absolute(value, flag):  # checked as typed: resolving would drop a trailing '/'
+        return str(input_file(value, flag)) if value else ""
+
     derived = {name: getattr(args, name) for name in _derived_parameters() if getattr(args, name) is not None}
     synthetic = 1000 if args.synthetic is None else args.synthetic
-    return {"synthetic_n": synthetic, "seed": args.seed, "customers_path": absolute(args.customers),
-            "feedback_path": absolute(args.feedback), "consent_path": absolute(args.consent),
-            "data_config_path": absolute(args.data_config), **derived}
+    return {"synthetic_n": synthetic, "seed": args.seed, "customers_path": absolute(args.customers, "--customers"),
+            "feedback_path": absolute(args.feedback, "--feedback"), "consent_path": absolute(args.consent, "--consent"),
+            "data_config_path": absolute(args.data_config, "--data-config"), **derived}
 
 
 def _run(args, settings, checked=None) -> int:

@@ -78,7 +78,26 @@ def _text_of(value: str | Path, label: str) -> str:
     if bad:
         raise UsageError(f"{label} {text!r}: a path with a control character (a line break, a tab); "
                          "name the file without one")
+    if text != text.strip():
+        # Invisible in every message and listing: `wb.duckdb ` would be a second database beside `wb.duckdb`.
+        raise UsageError(f"{label} {text!r}: a path with a space at its start or end (not visible when shown); "
+                         "name the file without it")
     return text
+
+
+# The separators a path may end in; a file's name never does.
+_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
+
+
+def _names_a_file(text: str, label: str, example: str | None = "") -> None:
+    """A value written as a folder (ending in a separator, `--db data/`, `--customers x.csv/`)
+    where a file is meant is refused before anything is read or made: the OS would quietly drop
+    the separator, or create a file named like the folder the user meant (`example`: a name the
+    message offers inside it)."""
+    if text.endswith(_SEPARATORS):
+        inside_it = f", e.g. {text}{example}" if example else ("" if example is None else " inside it")
+        raise UsageError(f"{label} {text}: ends in '{text[-1]}', so it names a folder where a file is meant; "
+                         f"give the file's name{inside_it}")
 
 
 def user_path(value: str | Path, label: str) -> Path:
@@ -136,16 +155,13 @@ def input_file(value: str | Path, label: str) -> Path:
     """An input the workbench reads (`--customers`, a data config, ...): an existing regular
     file. A pipe or a device (`/dev/stdin`) cannot be read twice (checked, then read), so it is
     refused as what it is, not as missing."""
+    _names_a_file(_text_of(value, label), label, None)
     path = user_path(value, label)
     with os_errors(label):
         if not path.exists():
             raise UsageError(f"{label} {value}: file does not exist")
     regular_or_absent(path, label, value)
     return path
-
-
-# The separators a path may end in; a file's name never does.
-_SEPARATORS = tuple(sep for sep in (os.sep, os.altsep) if sep)
 
 
 def written_file(value: str | Path, label: str, example: str = "") -> Path:
@@ -159,10 +175,7 @@ def written_file(value: str | Path, label: str, example: str = "") -> Path:
     would create one named like the folder the user meant (`example`: a name the message offers
     inside it). Pass the value as given (a str): `Path()` drops the trailing separator."""
     text = _text_of(value, label)
-    if text.endswith(_SEPARATORS):
-        inside_it = f", e.g. {text}{example}" if example else " inside it"
-        raise UsageError(f"{label} {text}: ends in '{text[-1]}', so it names a folder where a file is meant; "
-                         f"give the file's name{inside_it}")
+    _names_a_file(text, label, example)
     with os_errors(label):
         path = Path(os.path.abspath(Path(text).expanduser()))
         path = path.parent.resolve() / path.name
@@ -243,6 +256,11 @@ def database_file(path: str | Path, label: str = "the database setting (--db, WO
     """A DuckDB file to open or create (`--db`, WORKBENCH_DB): not a folder, and a file that
     exists must be a DuckDB database (its header says DUCK), so a mistyped path is a one-line
     error, never a traceback from the database engine or a file taken over."""
+    if "?" in str(path):
+        # DuckDB reads what follows a '?' in a database path as connection options, and names
+        # its write-ahead log by cutting the path there (`q.wal?x/wb.duckdb`).
+        raise UsageError(f"{label} {path}: a database path cannot hold a '?' (DuckDB reads what follows it as "
+                         "options); rename the folder or file")
     path = written_file(path, label, "workbench.duckdb")
     fits(path, label, BESIDE_DATABASE)
     with os_errors(label):
