@@ -150,14 +150,69 @@ def _read_parquet(path: Path, data: bytes) -> pd.DataFrame:
         if pa_nested(kind):
             raise InputError(f"{path}: column '{name}' holds nested values ({kind}); flatten it into plain columns "
                              "or drop it before export")
+        if _no_plain_kind(kind):
+            raise InputError(f"{path}: column '{name}' holds {'times of day' if _no_plain_kind(kind) == 'time' else 'durations'} "
+                             f"({kind}); export it as text or as a number (e.g. seconds)")
     try:
-        frame = pd.read_parquet(io.BytesIO(data))
+        table = pq.read_table(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
         raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__}); re-export it") from exc
+    frame = _plain_kinds(path, table).to_pandas()
     names = [str(c).strip() for c in frame.columns]
     check_header(path, names)
     frame.columns = names
     return frame.reset_index(drop=True)
+
+
+def _plain_kinds(path: Path, table):
+    """Every column as one of the kinds a CSV gives (text, number, timestamp, true/false), so a
+    Parquet file is read as its CSV export would be: bytes as UTF-8 text (a customer id stored as
+    binary would otherwise become the text "b'C1'" and match nobody, not even for an erasure),
+    decimals as floats, timestamps with a time zone as UTC. (A kind with no such reading, a time of
+    day or a duration, was refused from the schema, before any data was read.)"""
+    import pyarrow as pa
+    import pyarrow.types as pat
+
+    columns = []
+    for field, column in zip(table.schema, table.columns):
+        kind = field.type
+        if pat.is_dictionary(kind):
+            column, kind = column.cast(kind.value_type), kind.value_type
+        if pat.is_binary(kind) or pat.is_large_binary(kind) or pat.is_fixed_size_binary(kind):
+            column = _utf8(path, field.name, column)
+        elif pat.is_decimal(kind):
+            column = column.cast(pa.float64())
+        elif pat.is_timestamp(kind) and kind.tz is not None:
+            column = column.cast(pa.timestamp(kind.unit))  # the stored instants are UTC
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def _no_plain_kind(kind) -> str:
+    """'time' or 'duration' for a Parquet kind no CSV cell reads as (see _plain_kinds), else ''."""
+    import pyarrow.types as pat
+
+    if pat.is_dictionary(kind):
+        kind = kind.value_type
+    return "time" if pat.is_time(kind) else "duration" if pat.is_duration(kind) or pat.is_interval(kind) else ""
+
+
+def _utf8(path: Path, name: str, column):
+    """A binary column as text; a value that is not UTF-8 is refused naming its rows. Decoded
+    here, not by an Arrow cast: a cast that fails leaves Arrow's thread pool in a state that can
+    abort the process at exit, which would turn a one-line refusal into a crash."""
+    import pyarrow as pa
+
+    values, bad = [], []
+    for i, value in enumerate(column.to_pylist()):
+        try:
+            values.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad.append(i)
+    if bad:
+        raise InputError(f"{path}: column '{name}' holds bytes that are not UTF-8 text at {describe_rows(bad)}; "
+                         "export it as text")
+    return pa.array(values, pa.string())
 
 
 def pa_nested(kind) -> bool:
