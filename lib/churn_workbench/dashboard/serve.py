@@ -9,7 +9,9 @@ template, kernel culling, the identity provider).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import re
 import secrets
 import socket
 import sys
@@ -49,6 +51,30 @@ docs/dashboard.md, "Sharing the dashboard", also shows a set-up behind a reverse
 def voila_command(ip: str, port: int) -> list[str]:
     return [sys.executable, "-m", "voila", NOTEBOOK, "--no-browser", f"--Voila.ip={ip}", f"--port={port}",
             "--Voila.port_retries=0"]
+
+
+# A host name as RFC 1123 allows it: dot-separated labels of letters, digits and inner hyphens.
+_HOST_NAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?")
+
+
+def check_ip(ip: str) -> None:
+    """`--ip` is an IP address (v4, or v6 with an optional %zone) or a host name that resolves,
+    refused in one line naming the option otherwise: a blank or a typo would else surface as a
+    port that "is not available", blaming the wrong thing."""
+    try:
+        ipaddress.ip_address(ip.split("%")[0] if ":" in ip else ip)
+        return
+    except ValueError:
+        pass
+    if not _HOST_NAME.fullmatch(ip):
+        raise UsageError(f"--ip {ip!r}: not an IP address or host name; e.g. 127.0.0.1 (this machine only), "
+                         "0.0.0.0 (every interface) or ::1")
+    try:
+        socket.getaddrinfo(ip, None)
+    except OSError as exc:
+        raise UsageError(f"--ip {ip}: the host name does not resolve ({exc.strerror or exc}); give an address "
+                         "of this machine, e.g. 127.0.0.1") from None
 
 
 def check_port(ip: str, port: int) -> None:
@@ -102,6 +128,7 @@ def main(argv: list[str], prog: str = "churn-workbench dashboard") -> int:
         for flag, value in (("--ip", args.ip), ("--db", args.db)):
             refuse_empty(flag, value)
         check_range("--port", args.port, 1, 65535)
+        check_ip(args.ip)
         command, env, url = prepare(args.ip, args.port, args.db, args.generate_token)
     except _ArgumentError as exc:
         print(f"{prog}: error: {exc} (see --help)", file=sys.stderr)
