@@ -12,9 +12,8 @@ Exit codes: 0 success, 1 a stage failed, 2 bad input or usage.
 """
 from __future__ import annotations
 
-import sys
-
-from churn_workbench.cli import main
+# The package's entry first, alone: it notes a Ctrl-C from its first line, while the rest loads.
+from churn_workbench.__main__ import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main()
