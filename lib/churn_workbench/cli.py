@@ -773,7 +773,7 @@ def _settings(argv: list[str]) -> int:
         from .dashboard.access import TOKEN_VARIABLE
         settings = load_settings()
         rows = [(f.metadata["env"], "(set)" if not f.repr and getattr(settings, f.name) else str(getattr(settings, f.name)),
-                 f.metadata["help"]) for f in knobs()]
+                 f"{f.metadata['help']}; accepts {f.metadata['domain'].expected}") for f in knobs()]
         rows += [(name, "(set)" if secret(name) else "(not set)", "secret, read only from the environment or .env")
                  for name in ("GROQ_API_KEY", "OPENAI_API_KEY", TOKEN_VARIABLE)]
         width = max(len(r[0]) for r in rows)

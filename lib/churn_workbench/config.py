@@ -160,7 +160,7 @@ class Settings:
     subject_key_file: Path | None = _knob("WORKBENCH_SUBJECT_KEY_FILE", None,
                                           "key of the pseudonymous subject refs (default `<data dir>/.subject_key`)", domain=FILE)
     subject_key: str | None = _knob("WORKBENCH_SUBJECT_KEY", None,
-                                    "the subject-ref key itself, instead of the key file", domain=SECRET, repr=False)
+                                    "the subject-ref key itself, instead of the key file (not both)", domain=SECRET, repr=False)
     subject_keystore: Path | None = _knob("WORKBENCH_SUBJECT_KEYSTORE", None,
                                           "per-subject secrets of the subject refs, destroyed on erasure "
                                           "(default `.subject_keys.parquet` beside the key file)", domain=FILE)
