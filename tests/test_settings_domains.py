@@ -68,6 +68,7 @@ def test_a_value_outside_its_domain_is_refused_naming_the_variable(monkeypatch, 
 
 @pytest.mark.parametrize("name,value", [
     ("WORKBENCH_LLM_REASONING_EFFORT", "extreme"),
+    ("WORKBENCH_LLM_REASONING_EFFORT", "LOW"),           # sent to the endpoint as written
     ("WORKBENCH_LLM_PROGRESS", "flase"),  # read as "yes" before: anything but the words for no was
     ("WORKBENCH_EGRESS_SPECIAL_ALLOWED", "health,,religion"),
     ("WORKBENCH_EGRESS_SPECIAL_ALLOWED", "health,Health"),
@@ -76,6 +77,7 @@ def test_a_value_outside_its_domain_is_refused_naming_the_variable(monkeypatch, 
     ("WORKBENCH_DASK_SCHEDULER", "tcp://127.0.0.1"),     # no port
     ("WORKBENCH_DASK_SCHEDULER", "inproc://127.0.0.1/1/1"),  # reaches no other process
     ("WORKBENCH_DASK_SCHEDULER", "file:///tmp/scheduler.json"),
+    ("WORKBENCH_DASK_SCHEDULER", "tcp://127.0.0.1:8786/status"),
     ("OPENAI_BASE_URL", "http://"),                      # no host
     ("OPENAI_BASE_URL", "http://localhost:99999/v1"),    # no such port
     ("OPENAI_BASE_URL", "localhost:8000/v1"),

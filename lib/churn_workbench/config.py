@@ -138,7 +138,7 @@ BACKEND = Checked(f"an LLM backend: one of {', '.join(LLM_BACKENDS)} (or one reg
 PROFILE = Checked(f"an LLM profile: one of {', '.join(LLM_PROFILES)}", check_profile)
 CONTROL_SHARE = Checked("a share from 0 to below 1", check_control_share)
 RESPONSE_FORMAT = Choices(("auto", *LLM_RESPONSE_FORMATS))
-REASONING_EFFORT = Choices(REASONING_EFFORTS)
+REASONING_EFFORT = Choices(REASONING_EFFORTS, any_case=False)  # sent as written
 SPECIAL_CATEGORIES = Names("special category", "special categories", _special_categories)
 # An LLM endpoint speaks HTTP; a Dask scheduler one of the protocols of distributed's comm layer
 # that reach another process (inproc:// does not, ucx:// needs a library the workbench lacks).

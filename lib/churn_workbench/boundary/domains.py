@@ -80,16 +80,19 @@ class PathName(Domain):
 
 @dataclass(frozen=True)
 class Choices(Domain):
-    """One word of a closed list, in any case (`JSON_SCHEMA` is json_schema)."""
+    """One word of a closed list; in any case (`JSON_SCHEMA` is json_schema) when its reader
+    folds it, as written when the word is passed on as it is (to an endpoint)."""
 
     choices: tuple[str, ...]
+    any_case: bool = True
 
     @property
     def expected(self) -> str:
         return f"one of {', '.join(self.choices)}"
 
     def check(self, name: str, value) -> None:
-        if value is not None and str(value).strip().lower() not in self.choices:
+        word = None if value is None else str(value).strip()
+        if word is not None and (word.lower() if self.any_case else word) not in self.choices:
             raise self.refuse(name, value)
 
 
@@ -133,7 +136,7 @@ class Address(Domain):
 
     schemes: tuple[str, ...]
     example: str
-    port: bool = False
+    port: bool = False  # a port is required, and nothing may follow it (a scheduler's address)
 
     @property
     def expected(self) -> str:
@@ -157,6 +160,8 @@ class Address(Domain):
             raise self.refuse(name, value, "no host")
         if self.port and port is None:
             raise self.refuse(name, value, "no port")
+        if self.port and (parts.path not in ("", "/") or parts.query or parts.fragment):
+            raise self.refuse(name, value, "nothing may follow the port")
 
 
 @dataclass(frozen=True)
