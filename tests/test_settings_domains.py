@@ -56,7 +56,7 @@ def test_the_readme_states_each_domain():
 # The inputs an outside tester found accepted, each with a full run.
 @pytest.mark.parametrize("name,value,says", [
     ("WORKBENCH_LLM_RESPONSE_FORMAT", "xml", "expected one of auto, json_schema, json_object, text"),
-    ("WORKBENCH_EGRESS_SPECIAL_ALLOWED", "health,", "an empty special category"),
+    ("WORKBENCH_EGRESS_SPECIAL_ALLOWED", "health,", "an empty special category; expected"),
     ("WORKBENCH_DASK_SCHEDULER", "not a url", "e.g. tcp://127.0.0.1:8786"),
     ("OPENAI_BASE_URL", "file:///etc/passwd", "expected an address starting http:// or https://"),
     ("GROQ_BASE_URL", "api.groq.com", "expected an address starting http:// or https://"),

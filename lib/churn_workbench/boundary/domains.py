@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ..errors import UsageError
+from .name_lists import comma_names
 from .numbers import check_range
 
 
@@ -115,14 +116,14 @@ class Names(Domain):
         return tuple(self.known() if callable(self.known) else self.known) if self.known is not None else None
 
     def check(self, name: str, value) -> None:
-        names = [part.strip() for part in (value or "").split(",")] if (value or "").strip() else []
-        if not all(names):
-            raise self.refuse(name, value, f"an empty {self.what} (a comma at either end or two in a row)")
+        names = comma_names(value or "", name, self.what)  # no empty item, none twice as written
         known = self._known()
-        unknown = [n for n in names if known is not None and n.lower() not in known]
+        if known is None:
+            return
+        unknown = [n for n in names if n.lower() not in known]
         if unknown:
             raise self.refuse(name, value, f"unknown {self.what} {', '.join(unknown)}")
-        folded = [n.lower() if known is not None else n for n in names]
+        folded = [n.lower() for n in names]
         twice = sorted({n for n in folded if folded.count(n) > 1})
         if twice:
             raise self.refuse(name, value, f"{', '.join(twice)} given twice")

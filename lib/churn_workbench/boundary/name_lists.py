@@ -17,9 +17,9 @@ def comma_names(value: str, label: str, what: str = "name") -> list[str]:
         return []
     names = [part.strip() for part in value.split(",")]
     if not all(names):
-        raise UsageError(f"{label} {value!r}: an empty {what}; give {what}s separated by commas, without a comma "
+        raise UsageError(f"{label}={value}: an empty {what}; expected {what}s separated by commas, without a comma "
                          "at either end or two in a row")
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
-        raise UsageError(f"{label} {value!r}: {', '.join(twice)} given twice; name each {what} once")
+        raise UsageError(f"{label}={value}: {', '.join(twice)} given twice; expected each {what} once")
     return names
