@@ -124,6 +124,11 @@ def test_an_api_key_with_a_space_is_refused_without_showing_it(monkeypatch):
     assert message.startswith("GROQ_API_KEY=(not shown): ") and "secret-part" not in message
 
 
+def test_a_short_dashboard_token_is_refused_with_the_settings(monkeypatch):
+    """Read only by the dashboard, it is checked with every other variable all the same."""
+    assert _refusal(monkeypatch, WORKBENCH_DASHBOARD_TOKEN="x").startswith("WORKBENCH_DASHBOARD_TOKEN is 1 characters long")
+
+
 def test_the_subject_key_and_its_file_together_are_refused_naming_both(monkeypatch, tmp_path):
     message = _refusal(monkeypatch, WORKBENCH_SUBJECT_KEY=STRONG, WORKBENCH_SUBJECT_KEY_FILE=str(tmp_path / "key"))
     assert "WORKBENCH_SUBJECT_KEY and WORKBENCH_SUBJECT_KEY_FILE are both set" in message
