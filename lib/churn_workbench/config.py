@@ -18,15 +18,15 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from .boundary.domains import Address, Checked, Choices, Domain, Flag, Names, Number, PathName, Word
+from .boundary.domains import Address, Checked, Choices, Domain, Flag, Names, Number, PathName, Whole, Word
 from .boundary.numbers import NUMBER, WHOLE_NUMBER, plain_float, plain_int
 from .boundary.paired import check_backend, check_column_list, check_control_share, check_profile
 from .boundary.paths import database_file, fits, written_file
 from .boundary.text import LINE_BREAKING
 from .errors import UsageError
 from .profiles import apply_profile
-from .vocab import LLM_BACKENDS, LLM_PROFILES, LLM_RESPONSE_FORMATS, REASONING_EFFORTS
 from .pseudonyms import default_store
+from .vocab import LLM_BACKENDS, LLM_PROFILES, LLM_RESPONSE_FORMATS, REASONING_EFFORTS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # A retention period longer than this (100 years) is a typo, and dates before year 1 do not exist.
@@ -165,11 +165,11 @@ class Settings:
                                           "per-subject secrets of the subject refs, destroyed on erasure "
                                           "(default `.subject_keys.parquet` beside the key file)", domain=FILE)
     retention_feedback_days: int | None = _knob("WORKBENCH_RETENTION_FEEDBACK_DAYS", None,
-                                                "days feedback text is kept (by its date; none = no limit)", domain=Number(hi=MAX_RETENTION_DAYS))
+                                                "days feedback text is kept (by its date; none = no limit)", domain=Whole(hi=MAX_RETENTION_DAYS))
     retention_egress_days: int | None = _knob("WORKBENCH_RETENTION_EGRESS_DAYS", None,
-                                              "days LLM request payloads are kept (none = no limit)", domain=Number(hi=MAX_RETENTION_DAYS))
+                                              "days LLM request payloads are kept (none = no limit)", domain=Whole(hi=MAX_RETENTION_DAYS))
     retention_analysis_days: int | None = _knob("WORKBENCH_RETENTION_ANALYSIS_DAYS", None,
-                                                "days feedback analyses are kept (by their run; none = no limit)", domain=Number(hi=MAX_RETENTION_DAYS))
+                                                "days feedback analyses are kept (by their run; none = no limit)", domain=Whole(hi=MAX_RETENTION_DAYS))
     signing_key_file: Path | None = _knob("WORKBENCH_SIGNING_KEY_FILE", None,
                                           "Ed25519 key that signs exported chain heads, created on first use; must be "
                                           "outside the data and audit folders (default `~/.config/churn-workbench/signing_key.pem`)", domain=FILE)
@@ -184,7 +184,7 @@ class Settings:
     segment_high_share: float = _knob("WORKBENCH_SEGMENT_HIGH_SHARE", 0.10,
                                       "\"High\" = this top share of customers by expected loss", domain=Number(hi=1))
     segment_medium_share: float = _knob("WORKBENCH_SEGMENT_MEDIUM_SHARE", 0.20, "\"Medium\" = the next share", domain=Number(hi=1))
-    segment_high_budget: int = _knob("WORKBENCH_SEGMENT_HIGH_BUDGET", 0, "at most this many \"High\" customers (0 = no cap)", domain=Number())
+    segment_high_budget: int = _knob("WORKBENCH_SEGMENT_HIGH_BUDGET", 0, "at most this many \"High\" customers (0 = no cap)", domain=Whole())
     model_min_auc: float = _knob("WORKBENCH_MODEL_MIN_AUC", 0.60,
                                  "quality floor: a model whose ROC-AUC interval lies wholly below this is never "
                                  "promoted (nor is one whose interval reaches chance, 0.5)", domain=Number(hi=1))
@@ -197,42 +197,42 @@ class Settings:
                                       "changed rows holds (0 = retrain on any change; `--retrain always` forces it)", domain=Number(hi=1))
     model_min_labelled: int = _knob("WORKBENCH_MODEL_MIN_LABELLED", 40,
                                     "fewest labelled customers (who may be profiled) to train on; below it the run "
-                                    "trains nothing and says so", domain=Number(lo=1))
+                                    "trains nothing and says so", domain=Whole(lo=1))
     model_min_per_class: int = _knob("WORKBENCH_MODEL_MIN_PER_CLASS", 10,
-                                     "fewest churned, and fewest not churned, among them", domain=Number(lo=1))
+                                     "fewest churned, and fewest not churned, among them", domain=Whole(lo=1))
     model_nested_max_rows: int = _knob("WORKBENCH_MODEL_NESTED_MAX_ROWS", 600,
                                        "up to this many labelled customers the model's figures come from a nested "
                                        "cross-validation (about six times the training time; 0 = never nested, the "
-                                       "selection-corrected figures instead, a less strict gate on small tables)", domain=Number(lo=0))
+                                       "selection-corrected figures instead, a less strict gate on small tables)", domain=Whole(lo=0))
     leakage_allow: str = _knob("WORKBENCH_LEAKAGE_ALLOW", "", "comma-separated columns the leakage guard must keep", domain=COLUMNS)
     control_share: float = _knob("WORKBENCH_CONTROL_SHARE", 0.10, "share of contactable customers held out as control", domain=CONTROL_SHARE)
     min_control: int = _knob("WORKBENCH_MIN_CONTROL", 30,
-                             "fewest control (and treated) customers with outcomes before an effect is reported", domain=Number())
+                             "fewest control (and treated) customers with outcomes before an effect is reported", domain=Whole())
     value_column: str = _knob("WORKBENCH_VALUE_COLUMN", "",
                               "customers column with each customer's value: segments rank by probability x value, "
                               "uplift targeting by effect x value (empty: 1 each)", domain=COLUMN)
-    llm_batch_size: int = _knob("WORKBENCH_LLM_BATCH_SIZE", 8, "feedback items per LLM request", domain=Number(lo=1))
-    llm_requests_per_minute: int = _knob("WORKBENCH_LLM_RPM", 30, "client-side request limit (0 = none)", domain=Number())
-    llm_tokens_per_minute: int = _knob("WORKBENCH_LLM_TPM", 6000, "client-side token limit (0 = none)", domain=Number())
-    llm_concurrency: int = _knob("WORKBENCH_LLM_CONCURRENCY", 4, "parallel LLM requests", domain=Number(lo=1))
-    llm_max_requests: int = _knob("WORKBENCH_LLM_MAX_REQUESTS", 2000, "LLM request budget per stage", domain=Number())
-    llm_max_tokens: int = _knob("WORKBENCH_LLM_MAX_TOKENS", 500_000, "LLM token budget per stage", domain=Number())
+    llm_batch_size: int = _knob("WORKBENCH_LLM_BATCH_SIZE", 8, "feedback items per LLM request", domain=Whole(lo=1))
+    llm_requests_per_minute: int = _knob("WORKBENCH_LLM_RPM", 30, "client-side request limit (0 = none)", domain=Whole())
+    llm_tokens_per_minute: int = _knob("WORKBENCH_LLM_TPM", 6000, "client-side token limit (0 = none)", domain=Whole())
+    llm_concurrency: int = _knob("WORKBENCH_LLM_CONCURRENCY", 4, "parallel LLM requests", domain=Whole(lo=1))
+    llm_max_requests: int = _knob("WORKBENCH_LLM_MAX_REQUESTS", 2000, "LLM request budget per stage", domain=Whole())
+    llm_max_tokens: int = _knob("WORKBENCH_LLM_MAX_TOKENS", 500_000, "LLM token budget per stage", domain=Whole())
     llm_timeout_s: float = _knob("WORKBENCH_LLM_TIMEOUT", 30.0, "seconds per LLM request", domain=Number(lo=0.1))
     # Tuning values of the LLM request engine (docs/llm.md).
     llm_max_attempts: int = _knob("WORKBENCH_LLM_MAX_ATTEMPTS", 4,
-                                  "attempts of one request on errors (5xx, timeout, connection, bad reply)", domain=Number(lo=1))
+                                  "attempts of one request on errors (5xx, timeout, connection, bad reply)", domain=Whole(lo=1))
     llm_max_rate_limited: int = _knob("WORKBENCH_LLM_MAX_RATE_LIMITED", 8,
-                                      "429s tolerated for one request (a 429 means \"later\", not \"broken\")", domain=Number())
+                                      "429s tolerated for one request (a 429 means \"later\", not \"broken\")", domain=Whole())
     llm_item_tries: int = _knob("WORKBENCH_LLM_ITEM_TRIES", 3,
-                                "requests one item may be part of when its result is missing or invalid", domain=Number(lo=1))
+                                "requests one item may be part of when its result is missing or invalid", domain=Whole(lo=1))
     llm_backoff_s: float = _knob("WORKBENCH_LLM_BACKOFF_S", 1.0, "backoff base in seconds (exponential, equal jitter)", domain=Number())
     llm_backoff_max_s: float = _knob("WORKBENCH_LLM_BACKOFF_MAX_S", 30.0, "backoff ceiling in seconds", domain=Number())
     llm_max_wait_s: float = _knob("WORKBENCH_LLM_MAX_WAIT_S", 60.0,
                                   "longest retry-after honoured; a 429 asking for more than twice this stops egress", domain=Number())
     llm_rate_window_s: float = _knob("WORKBENCH_LLM_RATE_WINDOW_S", 60.0, "rate limiter window in seconds", domain=Number(lo=0.1))
     llm_min_batch: int | None = _knob("WORKBENCH_LLM_MIN_BATCH", None,
-                                      "smallest batch sent to use leftover capacity in the window (none: batch size / 4)", domain=Number(lo=1))
-    llm_max_text_chars: int = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", 1000, "feedback cut (at a word) before sending", domain=Number(lo=1))
+                                      "smallest batch sent to use leftover capacity in the window (none: batch size / 4)", domain=Whole(lo=1))
+    llm_max_text_chars: int = _knob("WORKBENCH_LLM_MAX_TEXT_CHARS", 1000, "feedback cut (at a word) before sending", domain=Whole(lo=1))
     llm_progress: bool = _knob("WORKBENCH_LLM_PROGRESS", True, "progress bar for LLM work", domain=FLAG)
     llm_progress_file: bool = _knob("WORKBENCH_LLM_PROGRESS_FILE", True,
                                     "progress lines of LLM work for the runner's terminal", domain=FLAG)
@@ -246,9 +246,9 @@ class Settings:
                                              "reasoning_effort sent to gpt-oss (none: `low` on gpt-oss via groq, "
                                              "else not sent)", domain=REASONING_EFFORT)
     llm_max_completion_tokens: int = _knob("WORKBENCH_LLM_MAX_COMPLETION_TOKENS", 2048,
-                                           "cap on max_tokens of one LLM request", domain=Number(lo=1))
+                                           "cap on max_tokens of one LLM request", domain=Whole(lo=1))
     llm_temperature: float | None = _knob("WORKBENCH_LLM_TEMPERATURE", 0.0, "sent with every request (`none`: not sent)", domain=Number(hi=2))
-    llm_seed: int | None = _knob("WORKBENCH_LLM_SEED", 7, "sent with every request (`none`: not sent)", domain=Number())
+    llm_seed: int | None = _knob("WORKBENCH_LLM_SEED", 7, "sent with every request (`none`: not sent)", domain=Whole())
     llm_response_format: str = _knob("WORKBENCH_LLM_RESPONSE_FORMAT", "auto",
                                      "auto (json_schema, then json_object, then text), or one of those", domain=RESPONSE_FORMAT)
     llm_fallback_threshold: float = _knob("WORKBENCH_LLM_FALLBACK_THRESHOLD", 0.5,
@@ -264,10 +264,10 @@ class Settings:
     dask_scheduler: str = _knob("WORKBENCH_DASK_SCHEDULER", "",
                                 "address of a running Dask scheduler (`tcp://host:8786`) for the per-customer work; "
                                 "empty: a local cluster per run, sized to the machine", domain=SCHEDULER)
-    dask_workers: int = _knob("WORKBENCH_DASK_WORKERS", 0, "worker processes of the local cluster (0 = one per CPU)", domain=Number())
+    dask_workers: int = _knob("WORKBENCH_DASK_WORKERS", 0, "worker processes of the local cluster (0 = one per CPU)", domain=Whole())
     dask_min_items: int = _knob("WORKBENCH_DASK_MIN_ITEMS", 20_000,
                                 "a step with fewer items (texts, customers) runs in the stage's own process, "
-                                "without the cluster", domain=Number())
+                                "without the cluster", domain=Whole())
 
     def __post_init__(self):
         # Derived defaults: everything the workbench writes for one database lives together (one

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from ..errors import UsageError
 from .name_lists import comma_names
-from .numbers import check_range
+from .numbers import MAX_COUNT, check_range
 
 
 class Domain:
@@ -50,6 +50,15 @@ class Number(Domain):
 
 # The words a yes/no setting is written with; anything else is a typo (`flase`), not "yes".
 FLAG_WORDS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+@dataclass(frozen=True)
+class Whole(Number):
+    """A whole number in [lo, hi]; without hi, up to MAX_COUNT (check_range's ceiling for ints)."""
+
+    @property
+    def expected(self) -> str:
+        return f"a whole number from {self.lo:g} to {self.hi if self.hi is not None else MAX_COUNT}"
 
 
 @dataclass(frozen=True)
