@@ -117,15 +117,17 @@ class Names(Domain):
 
     @property
     def expected(self) -> str:
+        return f"{self._listed()} separated by commas"
+
+    def _listed(self) -> str:
         known = self._known()
-        shown = f" ({', '.join(known)})" if known is not None else ""
-        return f"{self.plural}{shown} separated by commas"
+        return f"{self.plural} ({', '.join(known)})" if known is not None else self.plural
 
     def _known(self) -> tuple[str, ...] | None:
         return tuple(self.known() if callable(self.known) else self.known) if self.known is not None else None
 
     def check(self, name: str, value) -> None:
-        names = comma_names(value or "", name, self.what)  # no empty item, none twice as written
+        names = comma_names(value or "", name, self.what, self._listed())  # no empty item, none twice as written
         known = self._known()
         if known is None:
             return
