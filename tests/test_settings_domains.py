@@ -37,6 +37,7 @@ def test_every_setting_declares_a_domain():
     """A field of Settings without one fails here: a new setting cannot be added unchecked."""
     missing = [f.name for f in dataclasses.fields(config.Settings) if not isinstance(f.metadata.get("domain"), Domain)]
     assert missing == []
+    assert all(isinstance(domain, Domain) and meaning for domain, meaning in config.OTHER_VARIABLES.values())
     assert all(f.metadata["domain"].expected for f in dataclasses.fields(config.Settings))
 
 

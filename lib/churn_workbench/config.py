@@ -336,15 +336,17 @@ EMPTY_MEANS = {
 # Variables read outside the settings (at import, as a secret, or by an LLM SDK the workbench
 # starts), with their domains: `load_settings` checks each one that is set, as it does the settings.
 OTHER_VARIABLES = {
-    "WORKBENCH_HOME": FOLDER,
-    "WORKBENCH_DASHBOARD_TOKEN": SECRET,
-    "OPENAI_BASE_URL": ENDPOINT,
-    "OPENAI_API_KEY": API_KEY,
+    "WORKBENCH_HOME": (FOLDER, "the project folder, holding .env (so read from the environment only)"),
+    "WORKBENCH_DASHBOARD_TOKEN": (SECRET, "login token of the dashboard beyond 127.0.0.1"),
+    "OPENAI_BASE_URL": (ENDPOINT, "the OpenAI-compatible endpoint of `--llm openai` (read by its SDK)"),
+    "OPENAI_API_KEY": (API_KEY, "the key of that endpoint (local servers take any value)"),
     # The groq SDK appends /openai/v1 itself: its base URL is the host root.
-    "GROQ_BASE_URL": Address(("http", "https"), "https://api.groq.com"),
-    "GROQ_API_KEY": API_KEY,
+    "GROQ_BASE_URL": (Address(("http", "https"), "https://api.groq.com"), "Groq's host root, only to leave the default"),
+    "GROQ_API_KEY": (API_KEY, "the key of `--llm groq`"),
 }
 _OTHER_VARIABLES = tuple(name for name in OTHER_VARIABLES if name.startswith("WORKBENCH_"))
+# Those never shown, only said to be set or not.
+SECRET_VARIABLES = tuple(name for name, (domain, _) in OTHER_VARIABLES.items() if domain in (SECRET, API_KEY))
 
 # One secret given two ways: with both set, which one is in force would be a guess, and the wrong
 # subject-ref key leaves tombstones and subject refs unmatchable. Refused, naming both.
@@ -353,7 +355,7 @@ ONE_SECRET = (("WORKBENCH_SUBJECT_KEY", "WORKBENCH_SUBJECT_KEY_FILE"),)
 
 def check_other_variables() -> None:
     """Each variable of OTHER_VARIABLES that is set (not blank) lies in its domain."""
-    for name, domain in OTHER_VARIABLES.items():
+    for name, (domain, _) in OTHER_VARIABLES.items():
         value = os.environ.get(name, "").strip()
         if value:
             domain.check(name, value)
