@@ -773,13 +773,15 @@ def _settings(argv: list[str]) -> int:
     prog = f"{cli_help.prog()} settings"
     try:
         _settings_parser(prog).parse_args(argv)
-        from .config import knobs, load_settings, secret
-        from .dashboard.access import TOKEN_VARIABLE
+        from .config import OTHER_VARIABLES, SECRET_VARIABLES, knobs, load_settings, secret
         settings = load_settings()
         rows = [(f.metadata["env"], "(set)" if not f.repr and getattr(settings, f.name) else str(getattr(settings, f.name)),
-                 f.metadata["help"]) for f in knobs()]
-        rows += [(name, "(set)" if secret(name) else "(not set)", "secret, read only from the environment or .env")
-                 for name in ("GROQ_API_KEY", "OPENAI_API_KEY", TOKEN_VARIABLE)]
+                 f"{f.metadata['help']}; accepts {f.metadata['domain'].expected}") for f in knobs()]
+        for name, (domain, meaning) in OTHER_VARIABLES.items():
+            value = secret(name)
+            shown = "(not set)" if not value else "(set)" if name in SECRET_VARIABLES else value
+            kind = "; a secret: never shown" if name in SECRET_VARIABLES else ""
+            rows.append((name, shown, f"{meaning}{kind}; accepts {domain.expected}"))
         width = max(len(r[0]) for r in rows)
         for env, value, meaning in rows:
             print(f"{env:<{width}}  {value}\n{'':<{width}}  {meaning}")

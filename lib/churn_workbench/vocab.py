@@ -14,6 +14,10 @@ STAGES = ("ingest", "feedback", "train", "predict", "act")
 # these profiles (a test keeps the three in step).
 LLM_BACKENDS = ("local", "groq", "openai")
 LLM_PROFILES = tuple(PROFILES)  # the profiles themselves: profiles.py (no imports, light)
+# The structured-output modes of an LLM request, strictest first (llm/engine.py degrades along
+# them), and the reasoning efforts an OpenAI-compatible endpoint takes for reasoning models.
+LLM_RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+REASONING_EFFORTS = ("minimal", "low", "medium", "high")
 
 # Consent purposes (see consent.py for what each one allows).
 PURPOSES = ("profiling", "external_llm", "marketing")

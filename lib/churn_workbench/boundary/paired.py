@@ -29,21 +29,21 @@ def check_backend(name: str, label: str) -> str:
     if name and name not in LLM_BACKENDS:
         from ..llm import PROVIDERS
         if name not in PROVIDERS:
-            raise UsageError(f"{label} {name!r}: unknown LLM backend; choose from {', '.join(sorted(PROVIDERS))}")
+            raise UsageError(f"{label}={name}: unknown LLM backend; expected one of {', '.join(sorted(PROVIDERS))}")
     return name
 
 
 def check_profile(name: str, label: str) -> str:
     """An LLM profile's name (--llm-profile, WORKBENCH_LLM_PROFILE); "" = none."""
     if name and name.strip().lower() not in LLM_PROFILES:
-        raise UsageError(f"{label} {name!r}: unknown LLM profile; choose from {', '.join(sorted(LLM_PROFILES))}")
+        raise UsageError(f"{label}={name}: unknown LLM profile; expected one of {', '.join(sorted(LLM_PROFILES))}")
     return name
 
 
 def check_control_share(share: float, label: str) -> float:
     """The share of contactable customers held out as control (--control-share, WORKBENCH_CONTROL_SHARE)."""
     if not 0 <= share < 1:
-        raise UsageError(f"{label} {share}: a share in [0, 1) (0.1 holds out 10%)")
+        raise UsageError(f"{label}={share}: expected a share in [0, 1) (0.1 holds out 10%)")
     return share
 
 

@@ -40,6 +40,7 @@ from tqdm import tqdm
 from ..egress.gate import denials as egress_gate
 from ..egress.gate import trusted_strings
 from ..errors import CapabilityError, LLMUnavailable, WriteAheadError
+from ..vocab import LLM_RESPONSE_FORMATS
 from . import prompts, schemas
 from .adapt import Adaptation, Limits, SlowEndpointWatch, too_slow_hint
 from .attempts import RetryPolicy, send_with_retries
@@ -54,7 +55,7 @@ from .workqueue import WorkItem, WorkQueue, run_workers
 # Names callers import from here: the engine's public surface.
 __all__ = ["Engine", "LLMUnavailable", "MODES", "WorkItem", "empty_egress", "entity_types", "parse_content"]
 
-MODES = ("json_schema", "json_object", "text")
+MODES = LLM_RESPONSE_FORMATS
 
 
 def entity_types(findings) -> list[str]:
