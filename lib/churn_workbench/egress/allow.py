@@ -272,6 +272,18 @@ def _chunk_fact(body: str, r: Rules) -> tuple[int, int, int] | None:
     return english, numerics, phrase
 
 
+def _joins(toks: list[tuple[int, Token]], keys: list[str], i: int) -> bool:
+    """Token i keeps a run of numbers going: it and at most one more joiner after it stand
+    before the next number ("cuarenta y cinco"; Esperanto "kvar sep du ok tri", where "du" and
+    "ok" are digits that are also common words elsewhere)."""
+    for j in (i, i + 1):
+        if j >= len(toks) or keys[j] not in lexicons.RUN_JOINERS:
+            return False
+        if j + 1 < len(toks) and toks[j + 1][1].numeric:
+            return True
+    return False
+
+
 def _judge(view: str, toks: list[tuple[int, Token]], r: Rules) -> list[Denied]:
     if not toks:
         return []
@@ -290,7 +302,7 @@ def _judge(view: str, toks: list[tuple[int, Token]], r: Rules) -> list[Denied]:
                 covered_until = end
         if t.numeric:
             numeric.append(i)
-        elif not (numeric and keys[i] in lexicons.RUN_JOINERS and i + 1 < len(toks) and toks[i + 1][1].numeric):
+        elif not (numeric and _joins(toks, keys, i)):
             _close_run(toks, numeric, out)
             numeric = []
         if i < covered_until:

@@ -214,7 +214,20 @@ dziesięć jedenaście dwanaście dwadzieścia trzydzieści czterdzieści pięć
 # a run going (a run still needs three numbers).
 RUN_JOINERS = frozenset("""and y e et und en i ve na và at
 年 月 日 号 號 년 월 일 tháng ngày""".split())
-# Words that are also a preposition or pronoun elsewhere ("to", "en") would make "one to one"
-# a number read aloud: left out. Articles stay: "un quatre deux" is a number.
-DIGIT_WORDS = frozenset(_DIGIT_WORDS.split()) - frozenset("en to ni ett".split())
+# Words that are also a preposition, pronoun or common word elsewhere ("to", "en", French "et"
+# and "du", English "pet" and "set") would make "one to one" a number read aloud: left out.
+# Articles stay: "un quatre deux" is a number.
+_NOT_DIGITS = frozenset("en to ni ett et du ok set pet dim sia ida se sis nou".split())
+
+
+def _generated_digit_words() -> frozenset[str]:
+    """data/digit_words.txt: the digits 0-9 in every language num2words knows (tools/digit_words.py)."""
+    text = resources.files("churn_workbench").joinpath("data", "digit_words.txt").read_text(encoding="utf-8")
+    return frozenset(w for line in text.splitlines() if line and not line.startswith("#")
+                     for w in line.split(":", 1)[1].split())
+
+
+DIGIT_WORDS = (frozenset(_DIGIT_WORDS.split()) | _generated_digit_words()) - _NOT_DIGITS
+# Between two numbers those left out still keep a run going, as joiners do.
+RUN_JOINERS = RUN_JOINERS | (_NOT_DIGITS & (frozenset(_DIGIT_WORDS.split()) | _generated_digit_words()))
 HAN_NUMERALS = frozenset("〇零一二三四五六七八九十百千万萬两兩壹贰貳叁參肆伍陆陸柒捌玖拾")
