@@ -371,6 +371,26 @@ def check_one_secret(values: dict) -> None:
                              "(the key and the key file must not both be given)")
 
 
+# Secrets with different keepers: the dashboard token is handed to stakeholders, the subject-ref
+# key stays with the data owner (whoever holds it can link pseudonyms to customers), the API keys
+# with whoever pays the backend. One value serving two of them hands each keeper the others'.
+DISTINCT_SECRETS = ("WORKBENCH_SUBJECT_KEY", "WORKBENCH_DASHBOARD_TOKEN", "OPENAI_API_KEY", "GROQ_API_KEY")
+
+
+def check_distinct_secrets() -> None:
+    """No two variables of DISTINCT_SECRETS that are set hold the same value."""
+    seen: dict[str, str] = {}
+    for name in DISTINCT_SECRETS:
+        value = os.environ.get(name, "").strip()
+        if not value:
+            continue
+        if value in seen:
+            raise UsageError(f"{name} holds the same secret as {seen[value]}: each has another keeper (a dashboard "
+                             "token is handed to stakeholders, the subject-ref key must stay with the data owner); "
+                             "make a new one for one of them")
+        seen[value] = name
+
+
 def variables() -> list[str]:
     """Every WORKBENCH_* variable the workbench reads."""
     return [f.metadata["env"] for f in knobs()] + list(_OTHER_VARIABLES)
@@ -378,7 +398,8 @@ def variables() -> list[str]:
 
 def check_variables() -> None:
     """Before anything reads a setting, every WORKBENCH_* variable of the environment (and so of
-    `.env`, loaded into it) meets three rules, each refused in one line naming the variable:
+    `.env`, loaded into it) meets three rules, each refused in one line naming the variable (and
+    no two secrets of DISTINCT_SECRETS share a value):
     - its name is one the workbench reads: a misspelt one (`WORKBENCH_RETENTON_DAYS`) would be
       silently ignored and what the user meant would never happen; the nearest known name is named;
     - it is not empty, blank included (EMPTY_MEANS aside);
@@ -398,6 +419,7 @@ def check_variables() -> None:
         if LINE_BREAKING.search(value):
             raise UsageError(f"{name}: its value holds a control character (a newline, a tab, ...) at position "
                              f"{LINE_BREAKING.search(value).start() + 1}; give the value on one line, without one")
+    check_distinct_secrets()
 
 
 _PREFIX = "WORKBENCH_"

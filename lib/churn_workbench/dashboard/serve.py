@@ -108,8 +108,12 @@ def prepare(ip: str, port: int, db: str | None = None, generate_token: bool = Fa
         token, generated = secrets.token_urlsafe(24), True
         env[TOKEN_VARIABLE] = token
     check_port(ip, port)
-    if db:  # the same rule as every command's --db: a DuckDB file or a new name, nothing else
-        env["WORKBENCH_DB"] = str(database_file(db, "--db"))
+    if db:  # the same rule as every command's --db: a DuckDB file, nothing else
+        path = database_file(db, "--db")
+        if not path.exists():  # a dashboard only reads: a name not taken yet is a typo, not a new workspace
+            raise UsageError(f"--db {db}: no workbench database there; name an existing one, or make it first "
+                             f"(run_pipeline.py --db {db})")
+        env["WORKBENCH_DB"] = str(path)
     # The offline "workbench" template, even where make setup did not link it into the venv.
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT / "share" / "jupyter"), env.get("JUPYTER_PATH")) if p)
     url = dashboard_url(ip, port)

@@ -88,10 +88,10 @@ def load_data_config(path: str | Path | None) -> DataConfig:
                 raise InputError(f"{path}: key '{key}' lists a column twice; list each column once")
             values[key] = tuple(v.strip() for v in value)
         elif key == "allow_words":
-            if isinstance(value, str):
-                value = [value]
+            # A bare string is refused as for every list key: one rule, and `"a, b"` is not two words.
             if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-                raise InputError(f"{path}: key 'allow_words' must be a list of words, e.g. allow_words = [\"Fritzbox\"]")
+                raise InputError(f"{path}: key 'allow_words' must be a list of words, e.g. allow_words = [\"Fritzbox\"]"
+                                 + (f" (got the string {value!r})" if isinstance(value, str) else ""))
             values[key] = tuple(v.strip() for v in value)
         elif key == "positive_label":
             if isinstance(value, bool) or not isinstance(value, (str, int)):
