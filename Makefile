@@ -66,13 +66,17 @@ run: $(STAMP)
 	$(PY) run_pipeline.py $(DB_FLAG)
 
 # Everything CI runs. Tests that share a built workspace run on one worker (--dist loadgroup).
+# Both test targets let Python keep its compiled modules (__pycache__, ignored by git) even where
+# PYTHONDONTWRITEBYTECODE is set: without them every worker rewrites the test modules' asserts and
+# every stage kernel compiles the package again, seconds of CPU each, on every run.
+TEST_PY := PYTHONDONTWRITEBYTECODE= $(PY)
 test: setup
 	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks
-	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15
+	$(TEST_PY) -m pytest -q -n auto --dist loadgroup --durations=15
 
 # Unit tests and stages called in-process on tiny data: no kernels, no servers, a couple of minutes.
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n auto --dist loadgroup --durations=10
+	$(TEST_PY) -m pytest -q -m "not slow" -n auto --dist loadgroup --durations=10
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lib tests bench run_pipeline.py notebooks

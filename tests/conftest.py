@@ -109,38 +109,73 @@ def pipeline_env(ws: Workspace, **extra) -> dict:
 # `make test` and `make test-fast` run with --dist loadgroup: tests that share an expensive fixture
 # are kept on one worker, so it is made once. A test that uses a built workspace (tests/workspaces.py)
 # is slow and joins that mode's group; one that uses the session's edge-case run joins its group;
-# tests of a file with a module-scoped fixture stay together. Groups and the files that run
-# pipelines of their own go first: a long one started last keeps every other worker idle until it
-# ends. The sort is stable: the order inside a file stays.
+# the tests of a file that share a module-scoped fixture stay together (one group per set of
+# fixtures that tests share, so a file's independent fixtures are built on different workers).
+# xdist hands out the largest groups first; then single tests in the order below: the files of long
+# tests and pipelines of their own go first, since a long one started last keeps every other
+# worker idle until it ends. The sort is stable: the order inside a file stays.
 _SHARED = {"built_local": "ws-local", "built_openai": "ws-openai", "built_loop": "ws-loop", "edge_run": "edge-run"}
 _LONG_FIRST = ("module:test_model_contract.py", "ws-openai", "ws-local", "ws-loop", "test_robustness.py", "test_egress.py",
                "module:test_egress_pipeline.py", "test_api.py", "test_model_contract.py", "test_uplift.py",
                "test_pipeline.py", "test_dashboard_browser.py", "test_llm_real_server.py", "test_notebooks.py",
-               "module:test_model.py")
+               "module:test_model.py", "test_train_stage.py", "test_consent.py", "test_audit.py", "test_model.py",
+               "test_explain.py", "test_erasure_registry.py", "test_subject_erasure.py", "test_erasure_interrupt.py",
+               "test_erasure_canonical_forms.py", "test_erasure_tombstone_inputs.py", "test_inputs.py", "test_cli.py",
+               "test_llm_providers.py", "test_pii_eval.py", "test_boundary_export_subfolders.py", "test_subjects.py")
 
 
-def _group(item) -> str | None:
-    names = getattr(item, "fixturenames", ())
-    shared = [group for name, group in _SHARED.items() if name in names]
-    if shared:
-        return shared[0]
+def _module_fixtures(item) -> list[str]:
     defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
-    if any(d and d[-1].scope == "module" for d in defs.values()):
-        return f"module:{item.path.name}"
-    return None
+    return sorted(name for name, d in defs.items() if d and d[-1].scope == "module")
+
+
+def _groups(items) -> dict[str, str | None]:
+    """Each test's group: a shared workspace's, or (tests of one file joined by the module-scoped
+    fixtures they share) the file's and the first fixture's name, or none."""
+    owner: dict[tuple[str, str], tuple[str, str]] = {}   # union-find over (file, fixture)
+
+    def root(key):
+        while owner.setdefault(key, key) != key:
+            key = owner[key]
+        return key
+
+    for item in items:
+        keys = [(item.path.name, name) for name in _module_fixtures(item)]
+        for key in keys[1:]:
+            a, b = root(keys[0]), root(key)
+            if a != b:
+                owner[max(a, b)] = min(a, b)
+    groups = {}
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        shared = [group for name, group in _SHARED.items() if name in names]
+        fixtures = _module_fixtures(item)
+        if shared:
+            groups[item.nodeid] = shared[0]
+        elif fixtures:
+            file, fixture = root((item.path.name, fixtures[0]))
+            groups[item.nodeid] = f"module:{file}:{fixture}"
+        else:
+            groups[item.nodeid] = None
+    return groups
+
+
+def _file_group(group: str | None) -> str | None:
+    """`module:<file>` for a module group (the name _LONG_FIRST ranks), else the group."""
+    return ":".join(group.split(":")[:2]) if group and group.startswith("module:") else group
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    groups = {}
+    groups = _groups(items)
     for item in items:
-        group = groups[item.nodeid] = _group(item)
+        group = groups[item.nodeid]
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
         if group in ("ws-local", "ws-openai", "ws-loop"):
             item.add_marker(pytest.mark.slow)
     rank = {name: i for i, name in enumerate(_LONG_FIRST)}
-    items.sort(key=lambda item: min(rank.get(groups[item.nodeid], len(rank)), rank.get(item.path.name, len(rank))))
+    items.sort(key=lambda item: min(rank.get(_file_group(groups[item.nodeid]), len(rank)), rank.get(item.path.name, len(rank))))
     _GroupScheduling.publish(config, {nodeid: group for nodeid, group in groups.items() if group})
 
 

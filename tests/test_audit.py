@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
+
+import conftest
 
 from churn_workbench.workspace import Workspace
 
@@ -12,8 +15,7 @@ from churn_workbench import audit, db, pseudonyms, verification
 FIELDS = ["seq", "ts", "run_id", "stage", "event_type", "status", "subject_ref", "details", "prev_hash", "hash"]
 
 
-@pytest.fixture
-def chained(workspace):
+def _chain(workspace) -> None:
     """Two runs of events with manifests and one executed-notebook artefact each."""
     with db.session(workspace.db_path) as con:
         for run in ("run-a", "run-b"):
@@ -26,7 +28,32 @@ def chained(workspace):
             notebook.parent.mkdir(parents=True, exist_ok=True)
             notebook.write_text(json.dumps({"cells": [], "run": run}))
             audit.write_manifest(notebook.parent, run, audit.chain_head(con), audit.artefact_hashes({"notebook:ingest": notebook}))
-    return workspace
+
+
+@pytest.fixture(scope="module")
+def _chained_once(tmp_path_factory, _shared_caches):
+    """`_chain` made once for this file; each test gets it back as made, at the same path (the
+    manifests name their artefacts by absolute path)."""
+    base = tmp_path_factory.mktemp("chained")
+    ws = conftest.Workspace.at(base / "ws")
+    with pytest.MonkeyPatch.context() as mp:
+        conftest.isolate_home(mp, base / "home", _shared_caches)
+        for name, value in conftest.workspace_env(ws).items():
+            mp.setenv(name, value)
+        _chain(ws)
+    shutil.copytree(ws.root, base / "pristine", symlinks=True)
+    return ws, base / "pristine"
+
+
+@pytest.fixture
+def chained(_chained_once, monkeypatch):
+    """Two runs of events with manifests and one executed-notebook artefact each (see `_chain`)."""
+    ws, pristine = _chained_once
+    shutil.rmtree(ws.root)
+    shutil.copytree(pristine, ws.root, symlinks=True)
+    for name, value in conftest.workspace_env(ws).items():
+        monkeypatch.setenv(name, value)
+    return ws
 
 
 def _verify(ws):
@@ -279,7 +306,6 @@ def test_exported_head_verifies_and_survives_only_an_intact_chain(chained):
     with db.session(chained.db_path) as con:
         con.execute("DELETE FROM audit_log")
         con.execute("DELETE FROM runs")
-    import shutil
     shutil.rmtree(chained.audit_dir / "runs")
     assert _verify(chained).ok
     result = verification.verify(Workspace.open(chained.db_path), settings.heads_file)

@@ -5,13 +5,16 @@ kinds are discovered from the code -- every module whose reader canonicalises cu
 from __future__ import annotations
 
 import ast
+import functools
 import json
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import small_store
+from conftest import Workspace, isolate_home, workspace_env
 from churn_workbench import db, inputs, outcomes
 from churn_workbench.pseudonyms import SubjectRefs
 from churn_workbench.subjects import forget, tombstones
@@ -34,14 +37,15 @@ READERS = {
 }
 
 
-def _readers_of_ids() -> set[str]:
+@functools.cache   # read when the tests are collected; the test itself uses the same scan
+def _readers_of_ids() -> frozenset[str]:
     """Modules (below lib/churn_workbench) that call read_ids: where a kind of input's ids are read."""
     found = set()
     for path in LIB.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "read_ids":
                 found.add(path.relative_to(LIB).as_posix())
-    return found
+    return frozenset(found)
 
 
 def test_every_input_kind_that_reads_customer_ids_is_checked_here():
@@ -51,12 +55,27 @@ def test_every_input_kind_that_reads_customer_ids_is_checked_here():
                                    f"tombstones: route it through tombstones.admit and add it to READERS: {found - set(READERS)}")
 
 
+@pytest.fixture(scope="module")
+def _erased_once(tmp_path_factory, _shared_caches):
+    """The small store after C7302's erasure, made once for this file (each test gets a copy)."""
+    root = tmp_path_factory.mktemp("erased")
+    ws = Workspace.at(root)
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_home(mp, root / "home", _shared_caches)
+        for name, value in workspace_env(ws).items():
+            mp.setenv(name, value)
+        s = small_store.settings(root)
+        small_store.build(s)
+        forget(s, "C7302", republish=False)
+    return root
+
+
 @pytest.fixture
-def erased(workspace):
-    s = small_store.settings(workspace.root)
-    small_store.build(s)
-    forget(s, "C7302", republish=False)
-    return s
+def erased(workspace, _erased_once):
+    for part in _erased_once.iterdir():   # data, audit, keys and heads; not the build's home
+        if part.name != "home":
+            shutil.copytree(part, workspace.root / part.name, symlinks=True, dirs_exist_ok=True)
+    return small_store.settings(workspace.root)
 
 
 @pytest.mark.parametrize("module", sorted(_readers_of_ids()))

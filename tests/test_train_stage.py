@@ -16,13 +16,24 @@ def _events(con, event_type):
         "SELECT details FROM audit_log WHERE event_type = ? ORDER BY seq", [event_type]).fetchall()]
 
 
+def _store(workspace, monkeypatch, customers: int):
+    ingest.run(IngestParams(synthetic_n=customers, seed=5, run_id=""))
+    monkeypatch.setenv("WORKBENCH_MODEL_NESTED_MAX_ROWS", "0")
+    return workspace
+
+
 @pytest.fixture
 def store(workspace, monkeypatch):
     """600 synthetic customers. Training here is without the nested evaluation (a sixth of the
     time), except where a refusal must rest on the default evidence."""
-    ingest.run(IngestParams(synthetic_n=600, seed=5, run_id=""))
-    monkeypatch.setenv("WORKBENCH_MODEL_NESTED_MAX_ROWS", "0")
-    return workspace
+    return _store(workspace, monkeypatch, 600)
+
+
+@pytest.fixture
+def gate_store(workspace, monkeypatch):
+    """200 synthetic customers (134 labelled ones the model may profile): enough signal for a first
+    model to be promoted, and the default (nested) evidence of a second costs a third of 600's."""
+    return _store(workspace, monkeypatch, 200)
 
 
 def test_objection_to_profiling_keeps_customers_out_of_training(store):
@@ -79,7 +90,8 @@ def test_leakage_is_excluded_with_one_audited_warning_each(store):
     assert "row_no" in candidate.feature_columns and "churn reason" not in candidate.feature_columns
 
 
-def test_quality_gate_keeps_the_previous_model(store, monkeypatch):
+def test_quality_gate_keeps_the_previous_model(gate_store, monkeypatch):
+    store = gate_store
     first = train.run(TrainParams(run_id="run-a"))   # the deployed model: only its promotion matters
     assert first["promoted"]
     monkeypatch.delenv("WORKBENCH_MODEL_NESTED_MAX_ROWS")   # the refusal rests on the default evidence
