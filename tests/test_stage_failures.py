@@ -47,7 +47,7 @@ def test_resume_checks_the_recorded_parameters_instead_of_failing_again(workspac
         con.execute("INSERT INTO runs (run_id, started_at, status, params) VALUES ('bad-1', now(), 'failed', ?)",
                     [json.dumps({"synthetic_n": 20, "seed": 42, "control_share": 1.5, "run_id": "bad-1"})])
     assert cli.main(["--resume", "bad-1"]) == 2
-    assert "--resume bad-1: its recorded control_share 1.5" in _one_line(capsys)
+    assert "--resume bad-1: its recorded control_share=1.5: expected a share in [0, 1)" in _one_line(capsys)
 
 
 @pytest.mark.parametrize("ename, evalue, shown", [
