@@ -14,8 +14,6 @@ A refusal names the config file, the entry and why, in one line; the run stops b
 """
 from __future__ import annotations
 
-import unicodedata
-
 import pandas as pd
 
 from ..errors import InputError
@@ -25,7 +23,8 @@ from .customer_ids import canonical
 
 
 def _key(text: str) -> str:
-    return canonical(unicodedata.normalize("NFKC", str(text))).casefold()
+    """The customer-id canonical form (NFKC, invisible characters dropped, trimmed), case-folded."""
+    return canonical(text).casefold()
 
 
 def _values_of(column: pd.Series, role: str) -> set[str]:
