@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("after", [0.0, 0.05, 0.15, 0.3, 0.6])
+@pytest.mark.parametrize("after", [0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6, 0.9])
 def test_a_signal_while_loading_ends_in_one_line(tmp_path, sig, code, after):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT / "lib"),
            "WORKBENCH_SIGNING_KEY_FILE": str(tmp_path / "keys" / "k.pem"),
@@ -39,3 +39,19 @@ def test_a_signal_while_loading_ends_in_one_line(tmp_path, sig, code, after):
     lines = [line for line in err.splitlines() if line.strip()]
     assert "interrupted" in lines[-1] and ("Ctrl-C" if sig == signal.SIGINT else "SIGTERM") in lines[-1], err
     assert len(lines) == 1 or "resume it with" in lines[-1] or "marked interrupted" in err, err
+
+
+def test_an_import_a_signal_broke_counts_as_the_signal():
+    """DuckDB's `ImportError: initialization failed`, caused by the KeyboardInterrupt the SIGTERM
+    handler raised inside it, is the interruption, not a failure (a lazy import in the command line)."""
+    from churn_workbench.__main__ import _interruption
+
+    try:
+        try:
+            raise KeyboardInterrupt("SIGTERM")
+        except KeyboardInterrupt as signal_exc:
+            raise ImportError("initialization failed") from signal_exc
+    except ImportError as exc:
+        assert _interruption(exc) == "SIGTERM"
+    assert _interruption(ImportError("no module named x")) is None
+    assert _interruption(KeyboardInterrupt()) == "SIGINT"
