@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 
 from churn_workbench import consent, db
-from churn_workbench.boundary.customer_ids import canonical, match_key_sql
+from churn_workbench.boundary.customer_ids import canonical, match_key_sql, register_sql_functions
 from churn_workbench.pii.confusables import ascii_lookalikes
 
 
 @pytest.fixture(scope="module")
 def con():
     c = duckdb.connect()
+    register_sql_functions(c)  # as every workbench connection does (db.connect)
     yield c
     c.close()
 

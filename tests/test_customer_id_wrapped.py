@@ -6,11 +6,12 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from churn_workbench.boundary.customer_ids import canonical, match_key_sql
+from churn_workbench.boundary.customer_ids import canonical, match_key_sql, register_sql_functions
 
 
 def _key(value: str) -> str:
     con = duckdb.connect()
+    register_sql_functions(con)  # as every workbench connection does (db.connect)
     try:
         return con.execute(f"SELECT {match_key_sql('v')} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchone()[0]
     finally:

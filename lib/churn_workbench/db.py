@@ -14,6 +14,7 @@ from typing import Iterator
 import duckdb
 import pandas as pd
 
+from .boundary.customer_ids import register_sql_functions
 from .boundary.paths import make_private, private_folder
 from .errors import DatabaseLocked
 
@@ -127,6 +128,7 @@ def connect(path: str | Path, read_only: bool = False, wait_s: float = 0.0) -> d
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
+            register_sql_functions(con)  # the customer-id match key's fold (boundary/customer_ids.py)
             if not read_only:
                 # The store holds names, e-mails and phones: its file and write-ahead log are the
                 # owner's only, also when an older version or a loose umask created them 0644.
@@ -140,6 +142,14 @@ def connect(path: str | Path, read_only: bool = False, wait_s: float = 0.0) -> d
                     f"{path}: the database is in use by another process (close it, or wait for the running pipeline)"
                 ) from exc
             time.sleep(0.2)
+
+
+def in_memory() -> duckdb.DuckDBPyConnection:
+    """A private in-memory database (to ATTACH database files or query frames), with the same SQL
+    functions as every other workbench connection."""
+    con = duckdb.connect(":memory:")
+    register_sql_functions(con)
+    return con
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> None:

@@ -115,7 +115,7 @@ class SubjectRefs:
     @contextlib.contextmanager
     def _query(self, ids: list[str]) -> Iterator[duckdb.DuckDBPyConnection]:
         """An in-memory DuckDB with `q(pos, id, idx)` for the ids and `store(idx, secret)`."""
-        con = duckdb.connect(":memory:")
+        con = db.in_memory()
         try:
             con.register("q_ids", pa.table({"pos": pa.array(range(len(ids)), pa.int64()), "id": pa.array(ids, pa.string())}))
             con.execute("CREATE TEMP TABLE q AS SELECT pos, id, unhex(substr(sha256(? || chr(31) || id), 1, 32)) AS idx "

@@ -19,9 +19,9 @@ white space and any other characters that are neither letters nor digits trimmed
 never folded onto each other (`O`/`0`, `l`/`1` stay apart: real ids differ by exactly those).
 A withdrawal in doubt wins, so it is generous; a grant is exact, so it is strict.
 
-The key exists only in SQL, computed over the stored ids (one definition, and records written
-before this rule are matched by it too). Ids made of ASCII only (nearly all) take a fast path;
-the fold table applies to the rest.
+The key is computed in SQL over the stored ids (one definition, and records written before this
+rule are matched by it too). Ids made of ASCII only (nearly all) take a fast path; the fold
+table applies to the rest, through a function every workbench connection registers.
 """
 from __future__ import annotations
 
@@ -149,26 +149,42 @@ def _char_class(code_points: list[int]) -> str:
     return "[" + "".join(parts) + "]"
 
 
+# The SQL function that folds the look-alike characters of an id (the slow path of the match
+# key). Every connection the workbench opens registers it (`register_sql_functions`, called by
+# db.connect): in pure SQL the fold table is some eighty regular expressions over thousands of
+# code points, which DuckDB compiles again for every query -- about 0.1 s per query whatever its
+# size, so a tiny erasure took seconds. Here the table is built once per process and applies
+# only to the rare ids that hold a foldable character.
+FOLD_FUNCTION = "workbench_id_fold"
+
+
+@build_once
+def _fold_table() -> dict[int, str]:
+    """str.translate table: every look-alike to the (lower-case) ASCII it imitates, or dropped.
+    Sources are non-ASCII and targets ASCII, so one pass equals folding target by target."""
+    return {cp: target.lower() for cp, target in fold_map().items() if target == "" or target.isascii()}
+
+
+def fold(text: str | None) -> str | None:
+    """The fold of the match key: each look-alike character replaced by its ASCII letter or digit."""
+    return None if text is None else text.translate(_fold_table())
+
+
+def register_sql_functions(con) -> None:
+    """Make the match key's fold callable in SQL on `con`, a new DuckDB connection (once)."""
+    con.create_function(FOLD_FUNCTION, fold, ["VARCHAR"], "VARCHAR", side_effects=False)
+
+
 @build_once
 def _sql_template() -> str:
-    """The match key as SQL with `{x}` for the id. One regexp_replace per ASCII target (RE2
-    compiles each class once per query): a non-ASCII id costs tens of microseconds, where
-    translate() with the whole table costs milliseconds per row. Only targets that are ASCII
-    (or nothing) are folded: stored ids are NFKC already (canonical form at import)."""
-    by_target: dict[str, list[int]] = {}
-    for cp, target in fold_map().items():
-        if target == "" or target.isascii():
-            by_target.setdefault(target.lower(), []).append(cp)
-    def fold(expr: str) -> str:
-        for target, points in sorted(by_target.items()):
-            replacement = target.replace("\\", "\\\\")   # RE2 replacement strings treat \ specially
-            expr = f"regexp_replace({expr}, {_literal(_char_class(points))}, {_literal(replacement)}, 'g')"
-        return expr
+    """The match key as SQL with `{x}` for the id. Ids that are ASCII, or hold no foldable
+    character, take the fast path (lower-casing); the rest go through FOLD_FUNCTION."""
+    foldable = [cp for cp, target in fold_map().items() if target == "" or target.isascii()]
     # Folded before lower-casing (lower-casing first turns `Σ`, NFKC of the C look-alike `Ϲ`, into
     # `σ`, an o look-alike), and again after it (a capital whose small letter is the look-alike).
-    folded = fold(f"lower({fold('{x}')})")
+    folded = f"{FOLD_FUNCTION}(lower({FOLD_FUNCTION}({{x}})))"
     space = " || ".join(f"chr({ord(c)})" for c in ASCII_SPACE)
-    any_foldable = _literal(_char_class([cp for points in by_target.values() for cp in points]))
+    any_foldable = _literal(_char_class(foldable))
     key = (f"(CASE WHEN strlen({{x}}) = length({{x}}) OR NOT regexp_matches({{x}}, {any_foldable}) "
            f"THEN lower(trim({{x}}, {space})) ELSE trim({folded}, {space}) END)")
     # Whatever wraps the id is not part of it: quotes, brackets, a full stop typed after it

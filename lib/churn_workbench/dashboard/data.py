@@ -479,7 +479,7 @@ def load(snapshot_dir: str | Path) -> DashboardData:
                                               "every pipeline run publishes one.")
     try:
         meta = json.loads((generation / META).read_text())
-        con = duckdb.connect(":memory:")
+        con = db.in_memory()
         try:
             for table in TABLES:
                 con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet({db.literal(generation / (table + '.parquet'))})")

@@ -30,7 +30,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from .. import consent, db, runs, verification
@@ -140,7 +139,7 @@ def publish(ws: Workspace, snapshot_dir: str | Path | None = None) -> Path:
     verify = _verify(ws) if db_path.exists() else None
     try:
         building.mkdir(mode=paths.PRIVATE_DIR)
-        con = duckdb.connect(":memory:")
+        con = db.in_memory()
         try:
             counts = _export(con, ws, building)
         finally:

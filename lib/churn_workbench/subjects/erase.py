@@ -220,7 +220,7 @@ def compact(db_path: Path) -> None:
     db_path = Path(db_path)
     tmp = db_path.with_name(f".{db_path.name}.compact-{os.getpid()}")
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(":memory:")
+    con = db.in_memory()
     try:
         con.execute(f"ATTACH {db.literal(db_path)} AS old_db")
         con.execute(f"ATTACH {db.literal(tmp)} AS new_db")

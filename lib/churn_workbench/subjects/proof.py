@@ -112,7 +112,7 @@ def _snapshot(settings: Settings, cid: str) -> list[str]:
             if p.is_dir() and p != current and p.name.startswith(("gen-", ".building-"))]
     if current is None or not current.is_dir():
         return left
-    con = duckdb.connect(":memory:")
+    con = db.in_memory()
     try:
         traces.register_canonical(con)
         for path in sorted(current.glob("*.parquet")):
