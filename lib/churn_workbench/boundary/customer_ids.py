@@ -149,13 +149,14 @@ def _char_class(code_points: list[int]) -> str:
     return "[" + "".join(parts) + "]"
 
 
-# The SQL function that folds the look-alike characters of an id (the slow path of the match
-# key). Every connection the workbench opens registers it (`register_sql_functions`, called by
-# db.connect): in pure SQL the fold table is some eighty regular expressions over thousands of
+# The SQL functions of this module, registered on every connection the workbench opens
+# (`register_sql_functions`, called by db.connect): CANONICAL_FUNCTION, the canonical form, and
+# FOLD_FUNCTION, the fold of look-alike characters (the slow path of the match key). In pure SQL the fold table is some eighty regular expressions over thousands of
 # code points, which DuckDB compiles again for every query -- about 0.1 s per query whatever its
 # size, so a tiny erasure took seconds. Here the table is built once per process and applies
 # only to the rare ids that hold a foldable character.
 FOLD_FUNCTION = "workbench_id_fold"
+CANONICAL_FUNCTION = "workbench_canonical_id"
 
 
 @build_once
@@ -171,8 +172,10 @@ def fold(text: str | None) -> str | None:
 
 
 def register_sql_functions(con) -> None:
-    """Make the match key's fold callable in SQL on `con`, a new DuckDB connection (once)."""
+    """Make `canonical` and the match key's fold callable in SQL on `con`, a new DuckDB
+    connection (once). Both are for the rare non-ASCII values: queries take an SQL fast path first."""
     con.create_function(FOLD_FUNCTION, fold, ["VARCHAR"], "VARCHAR", side_effects=False)
+    con.create_function(CANONICAL_FUNCTION, canonical, ["VARCHAR"], "VARCHAR", side_effects=False)
 
 
 @build_once

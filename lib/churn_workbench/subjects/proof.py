@@ -61,7 +61,6 @@ def _tables(con: duckdb.DuckDBPyConnection, cid: str) -> list[str]:
     """Every base table, in every schema: a `customer_id` column whose canonical value is the id
     (the consent register by the erasure's look-alike rule instead), and every other text column
     holding the id as a token of its canonical text (traces.py)."""
-    traces.register_canonical(con)
     columns: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for schema, table, column, kind in con.execute(
             "SELECT c.table_schema, c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
@@ -114,7 +113,6 @@ def _snapshot(settings: Settings, cid: str) -> list[str]:
         return left
     con = db.in_memory()
     try:
-        traces.register_canonical(con)
         for path in sorted(current.glob("*.parquet")):
             source = f"read_parquet({db.literal(path)})"
             kinds = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {source})").fetchall()

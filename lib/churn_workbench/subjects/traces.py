@@ -20,22 +20,13 @@ import re
 import duckdb
 
 from .. import db
-from ..boundary.customer_ids import ASCII_SPACE, canonical
+from ..boundary.customer_ids import ASCII_SPACE, CANONICAL_FUNCTION
 
-CANONICAL_UDF = "wb_canonical_id"
 # What Python's str.strip() removes from an ASCII string: the canonical form trims exactly that.
 _ASCII_STRIP = ASCII_SPACE + "\x1c\x1d\x1e\x1f"
 
 
 # --- tables -------------------------------------------------------------------------------------
-
-def register_canonical(con: duckdb.DuckDBPyConnection) -> None:
-    """Make `wb_canonical_id(text)` (the import's canonical form) callable on this connection."""
-    exists = con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [CANONICAL_UDF]).fetchone()[0]
-    if not exists:
-        con.create_function(CANONICAL_UDF, canonical, ["VARCHAR"], "VARCHAR",
-                            null_handling="default", side_effects=False)
-
 
 def token_pattern(value: str) -> re.Pattern:
     """`value` as a token: not inside a longer id (no letter, digit, `_` or `-` on either side)."""
@@ -48,14 +39,14 @@ def rows_naming(con: duckdb.DuckDBPyConnection, source: str, columns: dict[str, 
     One query for all the columns. ASCII values are canonicalised in SQL (trimmed); only the
     others go through the Python canonical function (CASE evaluates its ELSE branch only for the
     rows that reach it). SQL keeps the distinct canonical values containing the id; the token
-    rule is applied to those few in Python. Call register_canonical(con) first."""
+    rule is applied to those few in Python."""
     if not columns:
         return {}
     spaces = " || ".join(f"chr({ord(c)})" for c in _ASCII_STRIP)
     parts, params = [], []
     for i, (column, whole_value) in enumerate(columns.items()):
         v = f"CAST({db.ident(column)} AS VARCHAR)"
-        canon = f"CASE WHEN strlen({v}) = length({v}) THEN trim({v}, {spaces}) ELSE {CANONICAL_UDF}({v}) END"
+        canon = f"CASE WHEN strlen({v}) = length({v}) THEN trim({v}, {spaces}) ELSE {CANONICAL_FUNCTION}({v}) END"
         if whole_value:
             parts.append(f"SELECT {i} AS i, NULL AS v, count(*) AS n FROM (SELECT {canon} AS v FROM {source}) WHERE v = ?")
         else:
