@@ -67,11 +67,13 @@ def _rows(ws: Workspace, sql: str) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def switching(tmp_path_factory):
-    """Telco example -> synthetic -> Telco -> synthetic, all on one database."""
+    """Telco example -> synthetic -> Telco -> synthetic, all on one database (the stages a model
+    line passes through: the feedback and action stages take no part in it)."""
     root = tmp_path_factory.mktemp("switch")
     ws = Workspace(root, root / "data", root / "data" / "workbench.duckdb", root / "audit")
     ws.data_dir.mkdir()
-    results = [_run(ws, *source, "--run-id", f"run-{i}") for i, source in enumerate([TELCO, SYNTHETIC, TELCO, SYNTHETIC])]
+    results = [_run(ws, *source, "--stages", "ingest,train,predict", "--run-id", f"run-{i}")
+               for i, source in enumerate([TELCO, SYNTHETIC, TELCO, SYNTHETIC])]
     return ws, results
 
 
