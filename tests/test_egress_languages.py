@@ -23,7 +23,7 @@ import pytest
 
 from churn_workbench.cli import _llm_lines
 from churn_workbench.egress import allow
-from churn_workbench.egress.languages import vetting
+from churn_workbench.egress.languages import unvetted_language, vetting
 from churn_workbench.run_report import LLMHealth
 
 UNVETTED = {  # PII-free feedback in languages without a frequency list -> the identifier's code
@@ -57,7 +57,8 @@ def test_a_text_in_a_language_without_a_list_stays_home_with_the_reason(language
     v = vetting(UNVETTED[language])
     assert v.kept_home(0.5)
     assert v.share == 0.0
-    assert v.reason == f"language not vetted: {language}"
+    assert v.unvetted == language
+    assert unvetted_language(UNVETTED[language], 0.5) == language
 
 
 @pytest.mark.parametrize("text", VETTED)
@@ -65,6 +66,7 @@ def test_english_and_listed_languages_go(text):
     v = vetting(text)
     assert not v.kept_home(0.5), v
     assert v.share == 1.0
+    assert unvetted_language(text, 0.5) is None
 
 
 def test_an_english_text_with_a_few_foreign_words_goes_masked_where_needed():
@@ -173,7 +175,7 @@ def test_a_kept_home_text_is_in_no_request(tmp_path):
             "--feedback", str(_write(tmp_path / "feedback.csv", feedback)),
             "--consent", str(_write(tmp_path / "consent.csv", consent))]
     with FakeLLMServer(seed=5) as server:
-        result = run_pipeline(ws, *args, "--llm", "openai",
+        result = run_pipeline(ws, *args, "--llm", "openai", "--stages", "ingest,feedback",
                               env=dict(server.env(), WORKBENCH_LLM_RPM=100000, WORKBENCH_LLM_TPM=10000000))
         requests = list(server.chat_requests())
     assert result.returncode == 0, result.stdout + result.stderr

@@ -57,14 +57,18 @@ class Vetting:
         """True when less than `min_share` of the text's words can be vetted."""
         return self.words > 0 and self.share < min_share
 
-    @property
-    def reason(self) -> str:
-        return f"language not vetted: {self.unvetted}"
-
 
 def supported() -> dict[str, tuple[str, ...]]:
     """Script -> the languages the allow rule can vet in it (lexicons.languages_by_script)."""
     return lexicons.languages_by_script()
+
+
+def unvetted_language(text: str, min_share: float) -> str | None:
+    """The language (or script) that keeps `text` home: less than `min_share` of its words can
+    be vetted. None: it may go, token by token. Read on the text as written, before the
+    anonymizer turns the words the rule cannot vet into placeholders (which have no language)."""
+    v = vetting(text)
+    return v.unvetted if v.kept_home(min_share) else None
 
 
 def vetting(text: str) -> Vetting:

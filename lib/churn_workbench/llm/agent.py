@@ -25,7 +25,6 @@ import pandas as pd
 from .. import db
 from ..anonymize import strip_invisible
 from ..cluster import map_partitions
-from ..egress.languages import vetting
 from ..egress.output import CopyIndex
 from ..egress.output import violations as output_violations
 from . import local, prompts, schemas
@@ -188,9 +187,8 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
             text = _truncate(strip_invisible(item.text or "").strip(), settings.llm_max_text_chars)
             if not text:
                 continue  # nothing to analyse; the offline analyzer labels it neutral
-            vetted = vetting(text)
-            if vetted.kept_home(settings.egress_min_vetted_share):
-                unvetted[i] = vetted.unvetted  # never sent, never answered from the cache either
+            if item.unvetted_language:
+                unvetted[i] = item.unvetted_language  # never sent, never answered from the cache either
                 continue
             key = cache_key(text, version, model)
             members.setdefault(key, []).append(i)
