@@ -33,10 +33,10 @@ UNVETTED = {  # PII-free feedback in languages without a frequency list -> the i
     "cy": "Mae eich gwasanaeth yn ofnadwy, mae'r rhyngrwyd yn torri bob dydd ac nid wyf wedi cael unrhyw help.",
     "kk": "Сіздің қызметіңіз өте нашар, интернет күн сайын өшіп қалады.",
     "mr": "तुमची सेवा खूप वाईट आहे, इंटरनेट रोज बंद पडते.",
-    "ka (GEORGIAN)": "თქვენი მომსახურება ძალიან ცუდია, ინტერნეტი ყოველდღე ითიშება.",
-    "am (ETHIOPIC)": "አገልግሎታችሁ በጣም መጥፎ ነው፣ ኢንተርኔቱ በየቀኑ ይቋረጣል።",
-    "hy (ARMENIAN)": "Ձեր ծառայությունը շատ վատն է, ինտերնետը ամեն օր անջատվում է։",
-    "km (KHMER)": "សេវាកម្មរបស់អ្នកអាក្រក់ណាស់ អ៊ីនធឺណិតដាច់រាល់ថ្ងៃ",
+    "script GEORGIAN": "თქვენი მომსახურება ძალიან ცუდია, ინტერნეტი ყოველდღე ითიშება.",
+    "script ETHIOPIC": "አገልግሎታችሁ በጣም መጥፎ ነው፣ ኢንተርኔቱ በየቀኑ ይቋረጣል።",
+    "script ARMENIAN": "Ձեր ծառայությունը շատ վատն է, ինտերնետը ամեն օր անջատվում է։",
+    "script KHMER": "សេវាកម្មរបស់អ្នកអាក្រក់ណាស់ អ៊ីនធឺណិតដាច់រាល់ថ្ងៃ",
 }
 VETTED = [
     "Great service!", "Slow internet", "Billing was wrong again, cancel", "Sven fixed my router, thanks",
@@ -92,7 +92,7 @@ def test_the_share_is_by_words_and_a_text_at_the_threshold_goes():
     assert v.share == 0.5 and v.words == 8
     assert not v.kept_home(0.5)
     assert v.kept_home(0.51)
-    assert v.unvetted == "ka (GEORGIAN)"
+    assert v.unvetted == "script GEORGIAN"
     mostly = "The router is slow. თქვენი მომსახურება ძალიან ცუდია, ინტერნეტი ყოველდღე ითიშება."
     assert vetting(mostly).kept_home(0.5)
 
@@ -125,10 +125,10 @@ def test_the_per_text_decision_never_unmasks_a_token():
 
 def test_the_run_summary_counts_language_apart_from_the_pii_gate():
     health = LLMHealth(stage="feedback", provider="openai", requests=3, items=10, model_items=6, blocked=3,
-                       unvetted=2, unvetted_languages="ka (GEORGIAN), sw")
+                       unvetted=2, unvetted_languages="script GEORGIAN, sw")
     line, = _llm_lines("openai", [health])
     assert "; 1 kept home by the PII gate" in line
-    assert "; 2 kept home and analysed offline (language not vetted: ka (GEORGIAN), sw)" in line
+    assert "; 2 kept home and analysed offline (language not vetted: script GEORGIAN, sw)" in line
     assert "analysed offline (no external_llm consent)" in line  # 10 - 6 - 3 = 1
     only_language = LLMHealth(stage="feedback", provider="openai", items=4, model_items=2, blocked=2, unvetted=2,
                               unvetted_languages="sw")
@@ -150,9 +150,9 @@ def _write(path: Path, rows: list[dict]) -> Path:
 PLAIN = ["The router keeps dropping the connection every evening, please fix it.",
          "Great support today, thanks for the quick help with my bill.",
          "Too expensive for what I get, I will cancel next month."]
-HOME = {"F000": ("sw", "mtandao"), "F001": ("ka (GEORGIAN)", "მომსახურება"), "F002": ("am (ETHIOPIC)", "አገልግሎታችሁ"),
+HOME = {"F000": ("sw", "mtandao"), "F001": ("script GEORGIAN", "მომსახურება"), "F002": ("script ETHIOPIC", "አገልግሎታችሁ"),
         "F003": ("eu", "zerbitzua")}
-HOME_TEXTS = {"F000": UNVETTED["sw"], "F001": UNVETTED["ka (GEORGIAN)"], "F002": UNVETTED["am (ETHIOPIC)"],
+HOME_TEXTS = {"F000": UNVETTED["sw"], "F001": UNVETTED["script GEORGIAN"], "F002": UNVETTED["script ETHIOPIC"],
               "F003": UNVETTED["eu"]}
 
 
@@ -201,5 +201,5 @@ def test_a_kept_home_text_is_in_no_request(tmp_path):
     assert {status[f"F{k:03d}"] for k in range(4, len(texts))} == {"ok"}
     reasons = {e["reason"]: e["n_items"] for e in events if e.get("scope") == "text"}
     assert reasons == {f"language not vetted: {lang}": 1 for lang, _ in HOME.values()}
-    assert "4 kept home and analysed offline (language not vetted: am (ETHIOPIC), eu, ka (GEORGIAN), sw)" \
+    assert "4 kept home and analysed offline (language not vetted: eu, script ETHIOPIC, script GEORGIAN, sw)" \
         in result.stdout, result.stdout

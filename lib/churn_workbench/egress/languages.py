@@ -46,8 +46,8 @@ _SENTENCE_RE = regex.compile(r"[^.!?;。！？\n]+")
 @dataclass(frozen=True)
 class Vetting:
     """share: vetted word tokens / word tokens (1.0 for a text without words). unvetted: the
-    language (identifier code) or script the most unvetted words are in, e.g. "sw", "ka
-    (GEORGIAN)", "script ETHIOPIC"; None when every word can be vetted."""
+    language (the identifier's code) or the script without any list that the most unvetted
+    words are in, e.g. "sw", "script GEORGIAN"; None when every word can be vetted."""
 
     share: float
     words: float
@@ -87,8 +87,7 @@ def _vetting(view: str) -> Vetting:
     bounds = [m.end() for m in _SENTENCE_RE.finditer(view)]
     stretches: dict[tuple[int, str], list[str]] = {}  # (sentence, listed script) -> its words there
     listed: dict[str, list[str]] = {}                 # listed script -> the text's words in it
-    unlisted: dict[str, list[str]] = {}               # script without a list -> the text's words in it
-    unlisted_weight: dict[str, float] = {}
+    unlisted_weight: dict[str, float] = {}            # script without a list -> the text's words in it
     sentence = 0
     for start, t in words:
         while sentence < len(bounds) - 1 and start >= bounds[sentence]:
@@ -98,13 +97,10 @@ def _vetting(view: str) -> Vetting:
             stretches.setdefault((sentence, script), []).append(t.text)
             listed.setdefault(script, []).append(t.text)
         else:
-            unlisted.setdefault(script, []).append(t.text)
             unlisted_weight[script] = unlisted_weight.get(script, 0.0) + _weight(t.text, script)
-    unvetted: dict[str, float] = {}
-    for script, seen in unlisted.items():
-        lang, confidence = _identifier().classify(" ".join(seen))
-        label = f"{lang} ({script})" if confidence >= _MIN_CONFIDENCE else f"script {script}"
-        unvetted[label] = unvetted.get(label, 0.0) + unlisted_weight[script]
+    # A script without any list is named as such: no language of it can be vetted, and the
+    # identifier guesses wildly at scripts it was not trained on (Inuktitut syllabics: "am").
+    unvetted: dict[str, float] = {f"script {script}": weight for script, weight in unlisted_weight.items()}
     whole = {script: _language(seen, script, by_script) for script, seen in listed.items()}
     for (_, script), seen in stretches.items():
         lang = _language(seen, script, by_script) if len(seen) >= _MIN_WORDS else whole[script]
