@@ -30,6 +30,7 @@ import regex
 
 from ..pii.lazy import build_once
 from . import lexicons
+from .allow import all_english, generation, rules
 from .canonical import canonical
 from .tokens import tokens
 
@@ -73,16 +74,17 @@ def unvetted_language(text: str, min_share: float) -> str | None:
 
 def vetting(text: str) -> Vetting:
     """The share of `text`'s word tokens the allow rule can vet (see the module's docstring)."""
-    return _vetting(canonical(text))
+    return _vetting(canonical(text), generation())
 
 
 @lru_cache(maxsize=20_000)
-def _vetting(view: str) -> Vetting:
+def _vetting(view: str, _generation: int) -> Vetting:
+    """(The rules' generation is part of the key: a verdict kept from older rules is not reused.)"""
     by_script = supported()
     words = [(off + t.start, t) for off, t in tokens(view) if t.kind == "word"]
     if not words:
         return Vetting(1.0, 0.0)
-    if all(t.script == "LATIN" for _, t in words) and _plainly_english([t.key for _, t in words]):
+    if all(t.script == "LATIN" for _, t in words) and all_english([t.key for _, t in words]):
         return Vetting(1.0, float(len(words)))  # most feedback: nothing to identify
     bounds = [m.end() for m in _SENTENCE_RE.finditer(view)]
     stretches: dict[tuple[int, str], list[str]] = {}  # (sentence, listed script) -> its words there
@@ -112,12 +114,6 @@ def _vetting(view: str) -> Vetting:
     return Vetting((total - bad) / total, float(total), main)
 
 
-def _plainly_english(keys: list[str]) -> bool:
-    from .allow import all_english
-
-    return all_english(keys)
-
-
 def _language(seen: list[str], script: str, by_script: dict[str, tuple[str, ...]]) -> str | None:
     """The identifier's code for words of a listed script when it is confident they are in a
     language without a list in that script; None otherwise (vetted, or too little to tell)."""
@@ -135,8 +131,6 @@ def _covered(seen: list[str], langs: tuple[str, ...]) -> bool:
     """At least `_COVERED` of the words are common words of one listed language: its list vets
     the stretch, whatever the identifier took it for. (Swahili: 0.3 by Malay's; Marathi: 0.7 by
     Hindi's; Basque: 0.4 by Turkish's.)"""
-    from .allow import rules
-
     r = rules()
     keys = [w.casefold() for w in seen]
     need = _COVERED * len(keys)
