@@ -1,8 +1,9 @@
 """A text mainly in a language the allow rule cannot vet stays home (egress/languages.py).
 
 The rule knows a word is safe only by a frequency list of the word's language. Proves:
-- PII-free texts in languages without a list (Swahili, Yoruba, Basque, Welsh, Kazakh, Marathi;
-  Georgian, Amharic, Armenian, Khmer) are kept home, the reason naming the language;
+- PII-free texts in languages without a list (Swahili, Yoruba, Basque, Welsh, Kazakh, Marathi,
+  Serbian in Cyrillic, Hmong; Georgian, Amharic, Armenian, Khmer) are kept home, the reason
+  naming the language or script;
 - English feedback (short, with names, with a few foreign words) and texts in listed languages
   go, still masked token by token where needed;
 - the share is measured by words, and a text exactly at the threshold goes;
@@ -33,6 +34,9 @@ UNVETTED = {  # PII-free feedback in languages without a frequency list -> the i
     "cy": "Mae eich gwasanaeth yn ofnadwy, mae'r rhyngrwyd yn torri bob dydd ac nid wyf wedi cael unrhyw help.",
     "kk": "Сіздің қызметіңіз өте нашар, интернет күн сайын өшіп қалады.",
     "mr": "तुमची सेवा खूप वाईट आहे, इंटरनेट रोज बंद पडते.",
+    "sr": "Чакав сам сат времена на телефону и онда је позив прекинут.",  # Serbian in Cyrillic: no list there
+    # a language the identifier does not know (Hmong): nobody is confident and no list knows the words
+    "unidentified (LATIN)": "Kuv xav tau kev pab vim kuv lub xov tooj tsis ua haujlwm li.",
     "script GEORGIAN": "თქვენი მომსახურება ძალიან ცუდია, ინტერნეტი ყოველდღე ითიშება.",
     "script ETHIOPIC": "አገልግሎታችሁ በጣም መጥፎ ነው፣ ኢንተርኔቱ በየቀኑ ይቋረጣል።",
     "script ARMENIAN": "Ձեր ծառայությունը շատ վատն է, ինտերնետը ամեն օր անջատվում է։",
@@ -47,6 +51,8 @@ VETTED = [
     "आपकी सेवा बहुत खराब है, इंटरनेट हर दिन बंद हो जाता है।",
     "你们的服务太差了，网络每天都断。", "サービスが悪いです。毎日ネットが切れます。",
     "บริการแย่มาก อินเทอร์เน็ตหลุดทุกวัน", "Hizmetiniz çok kötü, internet her gün kesiliyor.",
+    # Serbo-Croatian in Latin script, which the identifier spreads over sr, hr and bs: one listed language
+    "Čekao sam sat vremena na telefonu i onda je poziv prekinut.",
     # a short German sentence the identifier takes for Frisian: its words are common German ones
     "Karte 49 65 57 27 17 02 14 66 wurde doppelt belastet.",
 ]

@@ -37,6 +37,7 @@ from .tokens import tokens
 _MIN_WORDS = 3          # fewer words than this in a stretch say too little about its language
 _MIN_CONFIDENCE = 0.5   # the identifier's (normalised) probability needed to call a language unvetted
 _COVERED = 0.8          # ... unless this share of its words is common in one listed language
+_UNSURE_COVERED = 0.5   # where no language is confident, this share decides
 _LETTERS_PER_WORD = 4   # an uncut run of a script written without blanks: one word per this many letters
 _UNCUT_SCRIPTS = frozenset({"KHMER", "LAO", "MYANMAR", "TIBETAN"})
 # The identifier's codes that the frequency lists spell differently.
@@ -48,7 +49,8 @@ _SENTENCE_RE = regex.compile(r"[^.!?;。！？\n]+")
 class Vetting:
     """share: vetted word tokens / word tokens (1.0 for a text without words). unvetted: the
     language (the identifier's code) or the script without any list that the most unvetted
-    words are in, e.g. "sw", "script GEORGIAN"; None when every word can be vetted."""
+    words are in, e.g. "sw", "script GEORGIAN", "unidentified (LATIN)"; None when every word
+    can be vetted."""
 
     share: float
     words: float
@@ -115,25 +117,32 @@ def _vetting(view: str, _generation: int) -> Vetting:
 
 
 def _language(seen: list[str], script: str, by_script: dict[str, tuple[str, ...]]) -> str | None:
-    """The identifier's code for words of a listed script when it is confident they are in a
-    language without a list in that script; None otherwise (vetted, or too little to tell)."""
+    """The identifier's code for words of a listed script when they are in a language without a
+    list in that script; None when they are vetted or too few to tell. The languages with a list
+    together most likely: vetted. Another language confidently: unvetted, unless one list knows
+    most of the words anyway (a short stretch mistaken). Nobody confident (a language the
+    identifier does not know, Hmong; a short Kazakh sentence between kk, ky and tt): the lists
+    decide -- vetted when one of them knows at least half of the words, else "unidentified"."""
     if len(seen) < _MIN_WORDS:
         return None
-    lang, confidence = _identifier().classify(" ".join(seen))
-    if _ALIASES.get(lang, lang) in by_script[script] or confidence < _MIN_CONFIDENCE:
-        return None
-    if _covered(seen, by_script[script]):
-        return None  # a short stretch the identifier mistook ("Karte ... wurde doppelt belastet": Frisian)
-    return lang
+    listed = by_script[script]
+    ranked = _identifier().rank(" ".join(seen))
+    if sum(p for lang, p in ranked if _ALIASES.get(lang, lang) in listed) >= _MIN_CONFIDENCE:
+        return None  # Serbo-Croatian read as sr 0.51, hr 0.31, bs 0.17 is one listed language
+    lang, confidence = next((lang, p) for lang, p in ranked if _ALIASES.get(lang, lang) not in listed)
+    if confidence >= _MIN_CONFIDENCE and lang != "zxx":  # zxx: "no linguistic content"
+        return None if _covered(seen, listed, _COVERED) else lang
+    return None if _covered(seen, listed, _UNSURE_COVERED) else f"unidentified ({script})"
 
 
-def _covered(seen: list[str], langs: tuple[str, ...]) -> bool:
-    """At least `_COVERED` of the words are common words of one listed language: its list vets
-    the stretch, whatever the identifier took it for. (Swahili: 0.3 by Malay's; Marathi: 0.7 by
-    Hindi's; Basque: 0.4 by Turkish's.)"""
+def _covered(seen: list[str], langs: tuple[str, ...], share: float) -> bool:
+    """At least `share` of the words are common words of one listed language: its list vets the
+    stretch, whatever the identifier took it for ("Karte ... wurde doppelt belastet": Frisian).
+    One list's share of other languages' words: Swahili 0.3 (Malay's), Basque 0.4 (Turkish's),
+    Marathi 0.7 (Hindi's)."""
     r = rules()
     keys = [w.casefold() for w in seen]
-    need = _COVERED * len(keys)
+    need = share * len(keys)
     return any(sum(k in common for k in keys) >= need
                for common in (lexicons.word_sets(lang, r.min_zipf, r.name_min_zipf).common for lang in langs))
 
