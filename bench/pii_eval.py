@@ -34,6 +34,7 @@ from pathlib import Path
 from churn_workbench.anonymize import Finding, KnownIdentifiers, anonymize, find_pii
 from churn_workbench.egress import allow, gate
 from churn_workbench.egress.canonical import canonical
+from churn_workbench.egress.languages import unvetted_language
 from churn_workbench.egress.tokens import tokens
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,6 +267,14 @@ def over_masking(records: list[Record]) -> dict:
             "records_touched": sum(1 for x in per_record if x > 0)}
 
 
+def kept_home_for_language(records: list[Record], min_share: float = 0.5) -> dict:
+    """Records whose text is mainly in a language the allow rule cannot vet: they would never
+    leave (egress/languages.py). On a corpus in vetted languages, every one is a text kept home
+    for nothing."""
+    kept = Counter(lang for lang in (unvetted_language(rec.text, min_share) for rec in records) if lang)
+    return {"records": len(records), "kept_home": sum(kept.values()), "languages": dict(kept.most_common())}
+
+
 def utility(records: list[Record]) -> dict:
     """Sentiment label and topic set of the offline analyzer on raw vs anonymized text."""
     from churn_workbench.llm.local import analyze_one
@@ -342,6 +351,7 @@ def run(records: list[Record], with_presidio: bool = True) -> dict:
         "end_to_end_holdout": end_to_end(holdout, lambda text, known: anonymize(text, known).text),
         "allow_rule_alone_all": end_to_end(records, lambda text, known: allow.mask(text)[0]),
         "over_masking": over_masking(records),
+        "language": kept_home_for_language(records),
     }
     if with_presidio:
         out["presidio_holdout"] = evaluate(holdout, presidio_finder())
@@ -407,6 +417,10 @@ def markdown(results: dict, speed: dict | None, baseline: dict | None) -> str:
               f"- Over-masking by the anonymizer (detectors + allow rule) on the {over['records']} PII-free "
               f"records: **{_pct(over['share'])}** of their {over['words']} words replaced "
               f"({over['records_touched']} records touched).",
+              f"- Kept home because the allow rule cannot vet their language (less than half of their words in a "
+              f"language with a frequency list): {results['language']['kept_home']} of {results['language']['records']} "
+              "records" + (" (" + ", ".join(f"{k} {v}" for k, v in results["language"]["languages"].items()) + ")"
+                           if results["language"]["languages"] else "") + ".",
               f"- Request gate (the allow rule alone, no finder) on the raw held-out texts as request items: refuses "
               f"{gate['gate_refuses_raw']}/{gate['records_with_pii']} records with PII ({_pct(gate['gate_recall_raw'])}); "
               f"anonymized held-out texts it would still block: {gate['anonymized_records_blocked']}/{gate['records']}.",

@@ -600,8 +600,10 @@ def _llm_lines(provider: str, health: list) -> list[str]:
             line += f" ({h.reason_text()})"
         if h.policy_fallbacks:
             line += f"; {h.policy_fallbacks:,} replaced by the catalogue (policy)"
-        if h.blocked:
-            line += f"; {h.blocked:,} kept home by the PII gate"
+        if h.blocked > h.unvetted:
+            line += f"; {h.blocked - h.unvetted:,} kept home by the PII gate"
+        if h.unvetted:
+            line += f"; {h.unvetted:,} kept home and analysed offline (language not vetted: {h.unvetted_languages})"
         offline = h.items - h.model_items - h.blocked
         if offline:
             line += f"; {offline:,} analysed offline (no external_llm consent)"

@@ -257,6 +257,10 @@ class Settings:
                                    "a word leaves only if its Zipf frequency in its language (wordfreq) is at least this", domain=Number())
     egress_name_min_zipf: float = _knob("WORKBENCH_EGRESS_NAME_MIN_ZIPF", 4.5,
                                         "... and at least this when it is also a person's name", domain=Number())
+    egress_min_vetted_share: float = _knob("WORKBENCH_EGRESS_MIN_VETTED_SHARE", 0.5,
+                                           "a text leaves only if at least this share of its words is in a language "
+                                           "the allow rule has a frequency list for; else it is analysed offline",
+                                           domain=Number(hi=1))
     egress_special_allowed: str = _knob("WORKBENCH_EGRESS_SPECIAL_ALLOWED", "",
                                         "special categories (GDPR Art. 9/10) that may leave, comma-separated "
                                         "(health, religion, ...; empty: none)", domain=SPECIAL_CATEGORIES)

@@ -25,8 +25,9 @@ _EVENTS = tuple(dict.fromkeys(("stage_started", "consent_checked", "predictions_
 @dataclass
 class LLMHealth:
     """One LLM stage of one run. `model_items`: items meant for the external model (consent given,
-    text to send, not blocked by the residual-PII gate); `fallbacks` of them were analysed offline
-    because the model did not answer usably."""
+    text to send, not kept home by the egress rule); `fallbacks` of them were analysed offline
+    because the model did not answer usably. `blocked`: kept home, `unvetted` of them because
+    their text is mainly in a language the allow rule cannot vet (`unvetted_languages`)."""
 
     stage: str
     provider: str
@@ -38,6 +39,8 @@ class LLMHealth:
     fallbacks: int = 0
     policy_fallbacks: int = 0
     blocked: int = 0
+    unvetted: int = 0
+    unvetted_languages: str = ""
     reasons: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -89,6 +92,8 @@ def llm_health(events: dict[tuple, dict], stage: str, provider: str) -> LLMHealt
                      retries=int(stats.get("retries") or 0), rate_limited=int(stats.get("rate_limited") or 0),
                      items=items, model_items=max(items - local - blocked, 0), fallbacks=int(stats.get("fallbacks") or 0),
                      policy_fallbacks=int(stats.get("policy_fallbacks") or 0), blocked=blocked,
+                     unvetted=int(stats.get("language_not_vetted") or 0),
+                     unvetted_languages=str(stats.get("languages_not_vetted") or ""),
                      reasons=dict(events.get((stage, "llm_fallback", None), {})))
 
 

@@ -334,7 +334,8 @@ class DashboardData:
             FROM kv GROUP BY 1 ORDER BY 2 DESC, 1""", [run_id, run_id])
 
     def egress_blocks(self, run_id: str | None = None) -> pd.DataFrame:
-        """Requests the residual-PII gate refused to send (event_type "egress_blocked")."""
+        """Texts and requests the egress rule kept home (event_type "egress_blocked": a token not
+        known to be safe, or a text mainly in a language the rule cannot vet)."""
         return self.query("""SELECT seq, ts, run_id, stage, status, details FROM audit_log
                              WHERE event_type = 'egress_blocked' AND (?::VARCHAR IS NULL OR run_id = ?)
                              ORDER BY seq DESC""", [run_id, run_id])

@@ -543,7 +543,7 @@ def governance(data: DashboardData, ctx: Context) -> W.Widget:
                 ax.barh([words.entity(e) for e in counts["entity_type"][::-1]], counts["count"][::-1], color="#756bb1")
                 ax.set_xlabel("replaced before anything left the machine")
                 parts.append(image(png(fig), "460px"))
-            parts += [heading(f"Requests kept home because personal data remained: {len(blocks)}"),
+            parts += [heading(f"Kept home (a token not known to be safe, or a language the rule cannot vet): {len(blocks)}"),
                       table(words.readable(blocks, ["ts", "run_id", "stage", "details"]), empty="no request was kept home",
                             wide=(words.LABELS["details"],))]
             display(W.VBox(parts))

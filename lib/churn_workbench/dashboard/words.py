@@ -85,7 +85,7 @@ EVENTS = {
     "training_skipped": "no model was trained", "predictions_written": "customers were scored",
     "targeting": "customers were chosen for an action", "control_group_assigned": "a control group was held out",
     "actions_written": "retention actions were written", "action_fallback": "a catalogue offer replaced the AI's",
-    "action_policy_violation": "the AI's offer broke the policy", "egress_blocked": "a request was kept home (personal data)",
+    "action_policy_violation": "the AI's offer broke the policy", "egress_blocked": "a text was kept home (not known to be safe)",
     "egress_batch_split": "a request was split to keep one text home", "llm_request": "a request went to an external AI",
     "llm_send": "a request went to an external AI", "llm_retry": "a request was retried", "llm_fallback":
     "the AI did not answer usably; analysed offline", "llm_output_violation": "the AI's answer broke the rules",

@@ -12,5 +12,6 @@ alone, so a miss of the detectors cannot pass both.
 Modules: canonical (normalisation), scripts (segmenters for text without blanks), tokens (the
 one tokenisation), lexicons (frequency lists, names, number words), special (GDPR Art. 9/10
 terms), numbers (harmless number forms), vocabulary (product terms and the owner's list),
-allow (the rule, masking and checking), gate (request payloads), output (model-written text).
+allow (the rule, masking and checking), gate (request payloads), output (model-written text),
+languages (a text mainly in a language no list vets stays home).
 """

@@ -500,7 +500,7 @@ def _languages(toks: list[tuple[int, Token]]) -> dict[str, str | None]:
             out[script] = None
         elif len(candidates) == 1:
             out[script] = candidates[0]
-        elif script == "LATIN" and _all_english(seen):
+        elif script == "LATIN" and all_english(seen):
             out[script] = "en"  # most feedback: every word an English one, nothing to weigh
         else:
             index = lexicons.top_index().get(script, {})
@@ -513,7 +513,7 @@ def _languages(toks: list[tuple[int, Token]]) -> dict[str, str | None]:
     return out
 
 
-def _all_english(words: list[str]) -> bool:
+def all_english(words: list[str]) -> bool:
     """Every word is in the English list and English function words are among them."""
     r = rules()
     index = lexicons.top_index().get("LATIN", {})

@@ -162,7 +162,9 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
     """Sentiment, topics and a summary for each feedback item (texts already anonymized).
 
     Items without external_llm consent, or when the backend is `local`, are analysed offline
-    (status `local`). The rest: cached results are reused (`cached`), the others are sent in
+    (status `local`). A text mainly in a language the allow rule cannot vet
+    (egress/languages.py) stays home and is analysed offline too (`blocked`, audited with the
+    language). The rest: cached results are reused (`cached`), the others are sent in
     batches (`ok`); residual PII keeps an item home (`blocked`), and any failure falls back to
     the offline analyzer (`fallback`); a result whose text breaks the output guard is replaced by
     the offline analysis (`policy_fallback`). Raises for configuration errors (e.g. a missing
@@ -172,6 +174,7 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
     task = schemas.ANALYSIS
 
     copies: dict[str, CopyIndex] = {}  # the stage's sent texts, for the cross-item copy check
+    unvetted: dict[int, str] = {}  # input row -> the language that keeps its text home
 
     def select(provider, model, version, _journal):
         work: dict[str, WorkItem] = {}
@@ -184,6 +187,9 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
             text = _truncate(strip_invisible(item.text or "").strip(), settings.llm_max_text_chars)
             if not text:
                 continue  # nothing to analyse; the offline analyzer labels it neutral
+            if item.unvetted_language:
+                unvetted[i] = item.unvetted_language  # never sent, never answered from the cache either
+                continue
             key = cache_key(text, version, model)
             members.setdefault(key, []).append(i)
             if key in work or key in known:
@@ -195,6 +201,9 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
                 known[key] = _from_cache(hit)
             else:
                 work[key] = WorkItem(payload={"text": text}, screen_text=text, key=key)
+        for language, n_items in sorted(Counter(unvetted.values()).items()):
+            audit.event("egress_blocked", "blocked", scope="text", task=task, reason=f"language not vetted: {language}",
+                        n_items=n_items)
         if refused["cache_refused"]:
             audit.event("llm_cache_refused", "policy_fallback", task=task, n_items=int(refused["cache_refused"]),
                         rule="not_allowed")
@@ -255,8 +264,13 @@ def analyze_feedback(items: list[FeedbackItem], settings, audit, run_id: str,
         sentiment[i], label[i], summary[i] = float(r["sentiment"]), r["label"], r["summary"]
     if done:
         topics[np.asarray(done)] = _topics_json([results[i]["topics"] for i in done])
+    for i in unvetted:
+        status[i] = "blocked"
     stats["local"] = status.count("local")
     stats["blocked"] = status.count("blocked")
+    stats["language_not_vetted"] = len(unvetted)
+    if unvetted:
+        stats["languages_not_vetted"] = ", ".join(sorted(set(unvetted.values())))
     stats["fallbacks"] = status.count("fallback")
     stats["policy_fallbacks"] = status.count("policy_fallback")
     stats["tokens"] = stats.get("tokens", 0)

@@ -36,6 +36,9 @@ class FeedbackItem:
     customer_id: str          # never sent anywhere; used only to attach results locally
     text: str                 # already anonymized
     external_allowed: bool    # external_llm consent; False => local analyzer only, no egress
+    # The language the text as written is mainly in, when the allow rule cannot vet it
+    # (egress.languages.unvetted_language): the item stays home. None: it may go.
+    unvetted_language: str | None = None
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Stage 2: the feedback NLP agent — anonymize every text, then analyse it (LLM or offline).
 
-Customers without `external_llm` consent are analysed by the offline analyzer only. Texts whose
+Customers without `external_llm` consent, and texts mainly in a language the allow rule cannot
+vet (egress/languages.py), are analysed by the offline analyzer only. Texts whose
 source (text + the customer's identifiers) is unchanged since an earlier run reuse that run's
 anonymized text, so a re-run does not anonymize or send anything twice.
 """
@@ -14,6 +15,7 @@ import pandas as pd
 from .. import audit as audit_mod
 from .. import cluster, consent, db, incremental
 from ..anonymize import KnownIdentifiers, anonymize_pairs
+from ..egress.languages import unvetted_language
 from ..llm import EgressJournal, FeedbackItem, analyze_feedback
 from ..inputs.customers import name_part
 from ..vocab import IDENTIFIER_ROLES
@@ -108,8 +110,13 @@ def run(params: FeedbackParams) -> dict:
     # Incremental: an unchanged text analysed offline last time, and offline again now, keeps that analysis.
     kept = incremental.reusable_offline_analyses(feedback, previous, allowed, ctx.settings.llm_provider)
     fresh = ~kept["reused"].to_numpy()
-    items = [FeedbackItem(f, c, t, bool(a)) for f, c, t, a in zip(
-        feedback["feedback_id"][fresh], feedback["customer_id"][fresh], anonymized[fresh], allowed[fresh])]
+    # A text mainly in a language the allow rule cannot vet stays home: judged on the text as
+    # written (the anonymizer has made its unvetted words placeholders, which have no language).
+    remote = ctx.settings.llm_provider != "local"
+    share = float(ctx.settings.egress_min_vetted_share)
+    items = [FeedbackItem(f, c, t, bool(a), unvetted_language(raw, share) if a and remote else None)
+             for f, c, t, a, raw in zip(feedback["feedback_id"][fresh], feedback["customer_id"][fresh],
+                                        anonymized[fresh], allowed[fresh], feedback["text"][fresh].astype(str))]
     # Write-ahead: llm_egress rows and cached answers are written by the journal as requests go.
     journal = EgressJournal(ctx.settings.db_path, ctx.run_id, "feedback")
     with ctx.step(f"analysing {len(items):,} feedback items"):
