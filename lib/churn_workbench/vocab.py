@@ -13,6 +13,9 @@ STAGES = ("ingest", "feedback", "train", "predict", "act")
 # importing the LLM layer. llm/registry.py registers these backends and profiles.py defines
 # these profiles (a test keeps the three in step).
 LLM_BACKENDS = ("local", "groq", "openai")
+# Backends registered in code besides those (llm.registry.register_provider adds their names):
+# a backend's name is checked against both at the boundary, without importing the backends.
+REGISTERED_BACKENDS: set[str] = set()
 LLM_PROFILES = tuple(PROFILES)  # the profiles themselves: profiles.py (no imports, light)
 # The structured-output modes of an LLM request, strictest first (llm/engine.py degrades along
 # them), and the reasoning efforts an OpenAI-compatible endpoint takes for reasoning models.

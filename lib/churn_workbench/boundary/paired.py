@@ -10,7 +10,7 @@ boundary.data_config.check_allow_columns (it needs the columns the run will see)
 from __future__ import annotations
 
 from ..errors import UsageError
-from ..vocab import LLM_BACKENDS, LLM_PROFILES
+from ..vocab import LLM_BACKENDS, LLM_PROFILES, REGISTERED_BACKENDS
 from .name_lists import comma_names
 
 PAIRS = {
@@ -24,12 +24,10 @@ PAIRS = {
 
 def check_backend(name: str, label: str) -> str:
     """An LLM backend's name (--llm, WORKBENCH_LLM, a notebook's llm_provider); "" = not given.
-    The built-in names answer without importing the backends; any other is looked up in the
-    registry (a backend registered in code is a backend too)."""
-    if name and name not in LLM_BACKENDS:
-        from ..llm import PROVIDERS
-        if name not in PROVIDERS:
-            raise UsageError(f"{label}={name}: unknown LLM backend; expected one of {', '.join(sorted(PROVIDERS))}")
+    A built-in backend, or one registered in code (vocab.REGISTERED_BACKENDS)."""
+    known = {*LLM_BACKENDS, *REGISTERED_BACKENDS}
+    if name and name not in known:
+        raise UsageError(f"{label}={name}: unknown LLM backend; expected one of {', '.join(sorted(known))}")
     return name
 
 

@@ -5,6 +5,7 @@ the registry imports needs the package's __init__: no import cycle.
 """
 from __future__ import annotations
 
+from ..vocab import LLM_BACKENDS, REGISTERED_BACKENDS
 from .base import ConfigurationError, Provider
 from .groq_provider import GroqProvider
 from .local import LocalProvider
@@ -16,6 +17,8 @@ PROVIDERS: dict[str, type[Provider]] = {}
 def register_provider(name: str, provider: type[Provider]) -> None:
     """Add (or replace) a backend under `name`."""
     PROVIDERS[name] = provider
+    if name not in LLM_BACKENDS:
+        REGISTERED_BACKENDS.add(name)  # the boundary's check of a backend name knows it now
 
 
 def get_provider(name: str | None, settings=None) -> Provider:
