@@ -182,7 +182,7 @@ def pipeline(*args: str, env: dict, timeout: int = 600) -> subprocess.CompletedP
 
 
 def rows(db_path, sql, params=()):
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = db.connect(db_path, read_only=True)  # with the workbench's SQL functions (consent's match key)
     try:
         return con.execute(sql, list(params)).fetchall()
     finally:
