@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from churn_workbench import config, db
