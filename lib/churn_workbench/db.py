@@ -166,8 +166,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
 def _drop_audit_log_index(con: duckdb.DuckDBPyConnection) -> None:
     """A database made before audit_log lost its primary key gets the table rebuilt without it,
     once (same rows, same order: every hash stays as it was)."""
-    if not con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'audit_log' "
-                       "AND constraint_type = 'PRIMARY KEY'").fetchone()[0]:
+    if not con.execute("SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+                       "AND table_name = 'audit_log' AND constraint_type = 'PRIMARY KEY'").fetchone()[0]:
         return
     with transaction(con):
         con.execute("CREATE TABLE audit_log_rebuilt AS SELECT * FROM audit_log ORDER BY seq")
