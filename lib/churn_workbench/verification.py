@@ -33,8 +33,9 @@ from .audit import ADDED_ROW_HASHES, ARTEFACTS_SEALED, GENESIS, GOVERNED_TABLES,
 # Events whose details verify reads (everything else is only hashed), and the keys by which any
 # event (an erasure, a retention purge) declares rows it removed or rewrote.
 _DECLARES = (REMOVED_ROW_HASHES, ADDED_ROW_HASHES)
-_READ_DETAILS = {ARTEFACTS_SEALED, consent_trail.CHECKED, consent_trail.EXCLUDED, consent_trail.UNCHANGED, ROWS_COMMITTED, SUBJECT_ERASED, "stage_finished", "stage_failed", "model_not_promoted",
-                 "model_trained", "model_reused"}
+_READ_DETAILS = {ARTEFACTS_SEALED, ROWS_COMMITTED, SUBJECT_ERASED, "stage_finished", "stage_failed", "model_not_promoted",
+                 "model_trained", "model_reused",
+                 consent_trail.CHECKED, consent_trail.EXCLUDED, consent_trail.UNCHANGED}
 
 
 @dataclass
