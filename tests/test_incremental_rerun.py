@@ -101,6 +101,17 @@ def test_a_long_carried_chain_lists_every_customer_again(store):
     assert consent_trail.check_trail(_events(con), con) == []
 
 
+def test_a_customers_carried_exclusions_are_found_for_their_access_export(store):
+    con = store
+    _check(con, "r1", "predict", "profiling", ["a", "b"])
+    _check(con, "r2", "predict", "profiling", ["a", "b"])      # a and b carried
+    _check(con, "r3", "predict", "profiling", ["b", "c"])      # a left, c new, b carried
+    unchanged = {e["run_id"]: e["seq"] for e in _events(con) if e["event_type"] == consent_trail.UNCHANGED}
+    assert consent_trail.carried_for(con, "a") == [unchanged["r2"]]
+    assert consent_trail.carried_for(con, "b") == [unchanged["r2"], unchanged["r3"]]
+    assert consent_trail.carried_for(con, "c") == []
+
+
 # --- pipeline runs ---------------------------------------------------------------------------------
 
 N_CUSTOMERS = 240

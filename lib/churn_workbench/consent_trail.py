@@ -159,3 +159,26 @@ def _checks(events: Iterable[dict]):
             check, last = e, e["seq"]
     if check is not None:
         yield check, members
+
+
+def carried_for(con: duckdb.DuckDBPyConnection, ref: str) -> list[int]:
+    """The seqs of the `consent_excluded_unchanged` events whose customers include `ref` (a
+    subject's access export lists them with the events under the ref): the chain's checks
+    replayed in order, following one customer only."""
+    rows = con.execute(
+        f"""SELECT seq, run_id, stage, event_type, subject_ref,
+                   CASE WHEN event_type = '{UNCHANGED}' THEN details END FROM audit_log
+            WHERE event_type IN ('{CHECKED}', '{EXCLUDED}', '{UNCHANGED}') ORDER BY seq""").fetchall()
+    events = ({"seq": s, "run_id": r, "stage": st, "event_type": e, "subject_ref": sr,
+               "details": json.loads(d) if d else {}} for s, r, st, e, sr, d in rows)
+    inside: dict[int, bool] = {}
+    found = []
+    for check, members in _checks(events):
+        now = any(m["event_type"] == EXCLUDED and m["subject_ref"] == ref for m in members)
+        for m in members:
+            d = m["details"]
+            if m["event_type"] == UNCHANGED and inside.get(int(d.get("since_seq", -1))) and ref not in (d.get("left") or ()):
+                now = True
+                found.append(m["seq"])
+        inside[check["seq"]] = now
+    return found
