@@ -171,8 +171,10 @@ def verify(ws: Workspace, heads_file: str | Path | None = None) -> VerifyResult:
             heads_checked = _check_heads(chain, Path(heads_file), identity, db_path, findings, notes)
         runs_checked = _check_runs(chain, runs_table, ws, findings, notes)
         digests_checked = _check_rows(con, chain, findings, notes)
+        # Only runs whose rows all precede a break: a check cut off by it is not a finding of its own.
+        trusted = [e for e in chain.events if chain.run_trusted(e["run_id"])]
         findings.extend(Finding("consent", f"audit_log seq {seq}", problem)
-                        for seq, problem in consent_trail.check_trail(chain.events, con))
+                        for seq, problem in consent_trail.check_trail(trusted, con))
     finally:
         con.close()
     return VerifyResult(findings, len(chain.hashes), runs_checked, digests_checked, heads_checked, notes)
