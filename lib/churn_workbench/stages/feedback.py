@@ -190,10 +190,14 @@ def _texts_of(con, feedback: pd.DataFrame, fresh: np.ndarray, hit: np.ndarray, p
     con.register("_wanted", wanted)
     try:
         found = con.execute(
-            """SELECT w.pos, CASE WHEN w.raw THEN f.text END AS text, p.anonymized_text, p.pii_counts FROM _wanted w
-               LEFT JOIN feedback f ON w.raw AND f.feedback_id = w.feedback_id
+            # Equality joins only: a condition such as `w.raw AND f.feedback_id = ...` in a LEFT
+            # JOIN makes DuckDB compare every pair of rows.
+            """SELECT w.pos, CASE WHEN w.raw THEN f.text END AS text,
+                      CASE WHEN w.earlier THEN p.anonymized_text END AS anonymized_text,
+                      CASE WHEN w.earlier THEN p.pii_counts END AS pii_counts FROM _wanted w
+               LEFT JOIN feedback f ON f.feedback_id = w.feedback_id
                LEFT JOIN (SELECT DISTINCT ON (source_sha256) source_sha256, anonymized_text, pii_counts
-                          FROM feedback_analysis WHERE run_id = ?) p ON w.earlier AND p.source_sha256 = w.source_sha256
+                          FROM feedback_analysis WHERE run_id = ?) p ON p.source_sha256 = w.source_sha256
                ORDER BY w.pos""", [previous_run]).df()
     finally:
         con.unregister("_wanted")
