@@ -23,8 +23,8 @@ from typing import Iterable
 import duckdb
 import pandas as pd
 
-from . import db
-from .audit import AuditLog
+from . import consent_trail, db
+from .audit import AuditLog, digest_of
 from .boundary.customer_ids import match_key_sql
 from .pseudonyms import SubjectRefs
 from .vocab import PURPOSES
@@ -76,15 +76,18 @@ def future_dated(con: duckdb.DuckDBPyConnection) -> int:
 
 def check(con: duckdb.DuckDBPyConnection, customer_ids: Iterable, purpose: str,
           audit: AuditLog, refs: SubjectRefs) -> pd.Series:
-    """`allowed`, plus the audit trail: counts per outcome and one event per excluded customer."""
+    """`allowed`, plus the audit trail: counts per outcome, the digest of the excluded customers'
+    refs, and their exclusion events (consent_trail.py: one per customer whose exclusion is new,
+    one for those excluded as at the previous check)."""
     decision = allowed(con, customer_ids, purpose)
     n_allowed = int(decision.sum())
     withdrawn = withdrawn_count(con, decision.index[~decision.values], purpose)
+    excluded_refs = refs.refs(decision.index[~decision.values])
     audit.event("consent_checked", "ok", purpose=purpose, allowed=n_allowed,
                 excluded=int(len(decision) - n_allowed), withdrawn=withdrawn,
-                no_record=int(len(decision) - n_allowed - withdrawn), future_dated_ignored=future_dated(con))
-    audit.subject_events("consent_excluded", "excluded", refs.refs(decision.index[~decision.values]),
-                         purpose=purpose)
+                no_record=int(len(decision) - n_allowed - withdrawn), future_dated_ignored=future_dated(con),
+                excluded_sha256=digest_of(excluded_refs))
+    consent_trail.record(con, audit, purpose, excluded_refs)
     return decision
 
 

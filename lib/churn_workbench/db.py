@@ -68,8 +68,13 @@ CREATE TABLE IF NOT EXISTS stage_runs (
     run_id VARCHAR, stage VARCHAR, status VARCHAR, started_at TIMESTAMP,
     finished_at TIMESTAMP, duration_s DOUBLE, notebook_path VARCHAR, notebook_sha256 VARCHAR,
     summary VARCHAR, error VARCHAR);
+-- No PRIMARY KEY on seq: DuckDB rewrites a table's whole index at every checkpoint, i.e. at the
+-- end of every short session that appends an event, which cost a second or more per session once
+-- the log held 100,000 events and grew with it. seq is unique by construction (one writer process,
+-- DuckDB's file lock; `AuditLog.flush` continues from the last row in its transaction) and
+-- `verify` proves it: a repeated or missing seq breaks the chain.
 CREATE TABLE IF NOT EXISTS audit_log (
-    seq BIGINT PRIMARY KEY, ts VARCHAR, run_id VARCHAR, stage VARCHAR, event_type VARCHAR,
+    seq BIGINT, ts VARCHAR, run_id VARCHAR, stage VARCHAR, event_type VARCHAR,
     status VARCHAR, subject_ref VARCHAR, details VARCHAR, prev_hash VARCHAR, hash VARCHAR);
 CREATE TABLE IF NOT EXISTS tombstones (
     id_hash VARCHAR, created_at DATE, lifted_at DATE, reason VARCHAR);
@@ -162,9 +167,22 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE actions ADD COLUMN IF NOT EXISTS context_sha256 VARCHAR")
     if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
         con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
+    _drop_audit_log_index(con)
     # The workspace's identity is created with its database (signed heads name it, not a path).
     if con.execute("SELECT count(*) FROM workspace_identity").fetchone()[0] == 0:
         con.execute("INSERT INTO workspace_identity VALUES ('ws-' || replace(CAST(uuid() AS VARCHAR), '-', ''), now())")
+
+
+def _drop_audit_log_index(con: duckdb.DuckDBPyConnection) -> None:
+    """A database made before audit_log lost its primary key gets the table rebuilt without it,
+    once (same rows, same order: every hash stays as it was)."""
+    if not con.execute("SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+                       "AND table_name = 'audit_log' AND constraint_type = 'PRIMARY KEY'").fetchone()[0]:
+        return
+    with transaction(con):
+        con.execute("CREATE TABLE audit_log_rebuilt AS SELECT * FROM audit_log ORDER BY seq")
+        con.execute("DROP TABLE audit_log")
+        con.execute("ALTER TABLE audit_log_rebuilt RENAME TO audit_log")
 
 
 @contextlib.contextmanager

@@ -24,15 +24,18 @@ from jupyter_core.utils import run_sync
 
 # What each stage's notebook imports first, and what builds slowly on first use.
 _COMMON = ["import json", "import pandas", "from IPython.display import Markdown, display"]
+# Every stage after the ingest checks consent, whose SQL folds look-alike characters: the fold
+# table takes a second to build, once per kernel, so it is built ahead too.
+_CONSENT = "from churn_workbench.boundary.customer_ids import match_key_sql as _m; _m('x'); del _m"
 WARM_UP = {
     "ingest": ["import churn_workbench.stages.ingest"],
-    "feedback": ["import matplotlib.pyplot", "import churn_workbench.stages.feedback",
+    "feedback": ["import matplotlib.pyplot", "import churn_workbench.stages.feedback", _CONSENT,
                  "from churn_workbench.anonymize import anonymize as _a; _a('warm-up: Anna Smith, +44 20 7946 0958'); del _a"],
-    "train": ["import churn_workbench.stages.train", "import churn_workbench.embed"],
-    "predict": ["import matplotlib.pyplot", "import churn_workbench.stages.predict"],
+    "train": ["import churn_workbench.stages.train", "import churn_workbench.embed", _CONSENT],
+    "predict": ["import matplotlib.pyplot", "import churn_workbench.stages.predict", _CONSENT],
     # The catalogue's policy check loads the output guard's detectors: done here, ahead, for a
     # run that proposes actions (one that proposes none never asks for it).
-    "act": ["import churn_workbench.stages.act",
+    "act": ["import churn_workbench.stages.act", _CONSENT,
             "from churn_workbench.llm.policy import load_catalogue as _c; _c(); del _c"],
 }
 

@@ -9,7 +9,9 @@ Checked, in this order (the first divergence is what `verify` leads with):
    `model_trained`/`model_reused`) = the manifest's = the file's; the manifest's chain head is
    in the chain;
 5. rows: each run's rows in every governed table hash to the digest the chain committed
-   (`rows_committed`), counting rows erased since (`subject_erased` events).
+   (`rows_committed`), counting rows erased since (`subject_erased` events);
+6. consent: each consent check's exclusion events name exactly the customers its count and
+   digest record, carried sets included (consent_trail.py).
 
 A broken chain is reported once, at the first bad row; checks that would depend on rows at or
 after it are skipped instead of reported, so one edit is not reported as a cascade of
@@ -23,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 
-from . import audit, db, signing
+from . import audit, consent_trail, db, signing
 from .workspace import Workspace, read_identity
 from .audit import ADDED_ROW_HASHES, ARTEFACTS_SEALED, GENESIS, GOVERNED_TABLES, REMOVED_ROW_HASHES, ROWS_COMMITTED, SUBJECT_ERASED
 
@@ -33,12 +34,13 @@ from .audit import ADDED_ROW_HASHES, ARTEFACTS_SEALED, GENESIS, GOVERNED_TABLES,
 # event (an erasure, a retention purge) declares rows it removed or rewrote.
 _DECLARES = (REMOVED_ROW_HASHES, ADDED_ROW_HASHES)
 _READ_DETAILS = {ARTEFACTS_SEALED, ROWS_COMMITTED, SUBJECT_ERASED, "stage_finished", "stage_failed", "model_not_promoted",
-                 "model_trained", "model_reused"}
+                 "model_trained", "model_reused",
+                 consent_trail.CHECKED, consent_trail.EXCLUDED, consent_trail.UNCHANGED}
 
 
 @dataclass
 class Finding:
-    kind: str     # chain | heads | runs | manifest | artefact | rows
+    kind: str     # chain | heads | runs | manifest | artefact | rows | consent
     where: str    # the record, file or table
     message: str  # one line, naming `where`
 
@@ -108,14 +110,12 @@ class Chain:
 
 def read_chain(con: duckdb.DuckDBPyConnection) -> Chain:
     """Recompute every hash in seq order; stop trusting at the first row that does not chain."""
-    frame = con.execute(f"SELECT {', '.join(audit._ROW_FIELDS)}, prev_hash, hash FROM audit_log ORDER BY seq").df()
     span = {r[0]: (int(r[1]), int(r[2])) for r in con.execute(
         "SELECT run_id, min(seq), max(seq) FROM audit_log GROUP BY run_id").fetchall()}
     chain = Chain({}, {}, [], span)
     prev, expected = GENESIS, 1
-    for row in frame.to_dict("records"):
-        row = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in row.items()}
-        row["seq"] = seq = int(row["seq"])
+    for row in _audit_rows(con):
+        seq = row["seq"]
         problem = None
         if seq != expected:
             problem = f"expected seq {expected}, found seq {seq} (row missing or reordered)"
@@ -133,9 +133,20 @@ def read_chain(con: duckdb.DuckDBPyConnection) -> Chain:
         chain.types[row["run_id"]].add(row["event_type"])
         if row["event_type"] in _READ_DETAILS or any(f'"{k}":' in (row["details"] or "") for k in _DECLARES):
             chain.events.append({"seq": seq, "run_id": row["run_id"], "stage": row["stage"],
-                                 "event_type": row["event_type"], "details": json.loads(row["details"] or "{}")})
+                                 "event_type": row["event_type"], "subject_ref": row["subject_ref"],
+                                 "details": json.loads(row["details"] or "{}")})
         expected += 1
     return chain
+
+
+def _audit_rows(con: duckdb.DuckDBPyConnection, batch: int = 50_000):
+    """audit_log's rows in seq order as dicts, fetched in batches. Plain tuples, not a DataFrame:
+    every column is text (or the integer seq) exactly as it was hashed, NULL as None."""
+    fields = (*audit._ROW_FIELDS, "prev_hash", "hash")
+    cursor = con.execute(f"SELECT {', '.join(fields)} FROM audit_log ORDER BY seq")
+    while rows := cursor.fetchmany(batch):
+        for values in rows:
+            yield dict(zip(fields, values))
 
 
 def verify_chain(con: duckdb.DuckDBPyConnection) -> tuple[list[str], dict[int, str]]:
@@ -160,6 +171,10 @@ def verify(ws: Workspace, heads_file: str | Path | None = None) -> VerifyResult:
             heads_checked = _check_heads(chain, Path(heads_file), identity, db_path, findings, notes)
         runs_checked = _check_runs(chain, runs_table, ws, findings, notes)
         digests_checked = _check_rows(con, chain, findings, notes)
+        # Only runs whose rows all precede a break: a check cut off by it is not a finding of its own.
+        trusted = [e for e in chain.events if chain.run_trusted(e["run_id"])]
+        findings.extend(Finding("consent", f"audit_log seq {seq}", problem)
+                        for seq, problem in consent_trail.check_trail(trusted, con))
     finally:
         con.close()
     return VerifyResult(findings, len(chain.hashes), runs_checked, digests_checked, heads_checked, notes)

@@ -77,6 +77,7 @@ EVENTS = {
     "stage_failed": "a stage failed", "data_ingested": "inputs were read and checked",
     "data_unchanged": "inputs were the same as last time", "consent_checked": "consent was checked for a purpose",
     "consent_excluded": "a customer was left out: no consent for this purpose",
+    "consent_excluded_unchanged": "customers left out last time were left out again (one record for all of them)",
     "training_consent_checked": "consent to profiling was checked for training", "anonymized": "feedback was anonymized",
     "feedback_analysed": "feedback was analysed", "model_trained": "a model was trained",
     "model_reused": "the model was reused (training data unchanged)",

@@ -114,6 +114,13 @@ def latest_run_with(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> 
     return con.execute(f"SELECT {runs.latest_run_sql(db.ident(table))}").fetchone()[0]
 
 
+def previous_run_with(con: duckdb.DuckDBPyConnection, table: str, run_id: str) -> str | None:
+    """The newest run other than `run_id` with rows in `table`: what a stage carries unchanged rows
+    over from (never this run's own rows, which its commit replaces)."""
+    others = f"(SELECT run_id FROM {db.ident(table)} WHERE run_id <> {db.literal(run_id)})"
+    return con.execute(f"SELECT {runs.latest_run_sql(others)}").fetchone()[0]
+
+
 def install_owner_words(con: duckdb.DuckDBPyConnection) -> int:
     """Give the egress allow rule the data owner's allow-list (data config `allow_words`, stored
     by the ingest stage); returns how many words it has."""

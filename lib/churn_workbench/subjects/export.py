@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import consent, db
+from .. import consent, consent_trail, db
 from ..audit import AuditLog
 from ..boundary import paths
 from ..boundary.customer_ids import subject_id
@@ -80,15 +80,24 @@ def collect(con, refs: SubjectRefs, customer_id: str) -> dict:
         row = _records(meta)[0] if len(meta) else {}
         out["llm_egress"].append({"request_id": hit.request_id, "run_id": hit.run_id, "stage": hit.stage, **row,
                                   "your_items": hit.own_items()})
-    # Audit events about the customer: those under their pseudonymous ref, and the records of
-    # the LLM requests that carried their items.
+    # Audit events about the customer: those under their pseudonymous ref, the records of the
+    # LLM requests that carried their items, and each run's one event for the consent exclusions
+    # unchanged since the run before (consent_trail.py) that counts them -- shown without the
+    # other customers' refs it holds.
     out["subject_ref"] = refs.ref(cid) if refs.known([cid])[0] else None
     request_ids = sorted({e["request_id"] for e in out["llm_egress"]})
-    out["audit_events"] = _records(con.execute(
+    carried = consent_trail.carried_for(con, out["subject_ref"]) if out["subject_ref"] else []
+    events = con.execute(
         """SELECT seq, ts, run_id, stage, event_type, status, subject_ref, details FROM audit_log
            WHERE subject_ref = ? OR (event_type IN ('llm_request', 'llm_retry')
                                      AND json_extract_string(details, '$.request_id') IN (SELECT unnest(?)))
-           ORDER BY seq""", [out["subject_ref"], request_ids]).df())
+              OR seq IN (SELECT unnest(?))
+           ORDER BY seq""", [out["subject_ref"], request_ids, carried]).df()
+    is_carried = events["event_type"].eq(consent_trail.UNCHANGED)
+    events.loc[is_carried, "details"] = [
+        json.dumps({k: v for k, v in json.loads(d).items() if k in ("purpose", "customers", "since_run")}, sort_keys=True)
+        for d in events.loc[is_carried, "details"]]
+    out["audit_events"] = _records(events)
     return out
 
 
