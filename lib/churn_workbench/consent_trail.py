@@ -63,7 +63,7 @@ def latest_set(con: duckdb.DuckDBPyConnection, stage: str, purpose: str) -> Excl
     """The set the newest check of `stage` and `purpose` excluded, read back from the chain."""
     if not db.table_exists(con, "audit_log"):
         return None
-    row = con.execute(f"SELECT max(seq) FROM audit_log WHERE event_type = '{CHECKED}' AND stage = ? "
+    row = con.execute(f"SELECT max(seq) FROM audit_log WHERE event_type = {db.literal(CHECKED)} AND stage = ? "
                       "AND json_extract_string(details, '$.purpose') = ?", [stage, purpose]).fetchone()
     return exclusion_set(con, int(row[0])) if row and row[0] is not None else None
 
@@ -91,7 +91,7 @@ def exclusion_set(con: duckdb.DuckDBPyConnection, seq: int) -> ExclusionSet | No
 def _group(con: duckdb.DuckDBPyConnection, seq: int) -> tuple[str, list[str], dict | None] | None:
     """(run id, refs of its per-customer events, details of its unchanged-set event or None) of the
     check at `seq`: the exclusion events that follow it in the same run and stage."""
-    check = con.execute(f"SELECT run_id, stage, details FROM audit_log WHERE seq = ? AND event_type = '{CHECKED}'",
+    check = con.execute(f"SELECT run_id, stage, details FROM audit_log WHERE seq = ? AND event_type = {db.literal(CHECKED)}",
                         [seq]).fetchone()
     if check is None:
         return None
@@ -100,7 +100,7 @@ def _group(con: duckdb.DuckDBPyConnection, seq: int) -> tuple[str, list[str], di
     rows = con.execute(
         f"""SELECT event_type, subject_ref, details FROM audit_log
             WHERE seq > $seq AND seq < coalesce((SELECT min(seq) FROM audit_log WHERE seq > $seq AND NOT (
-                  event_type IN ('{EXCLUDED}', '{UNCHANGED}') AND run_id = $run AND stage = $stage)), {_MAX_SEQ})
+                  event_type IN ({db.literal(EXCLUDED)}, {db.literal(UNCHANGED)}) AND run_id = $run AND stage = $stage)), {_MAX_SEQ})
               AND json_extract_string(details, '$.purpose') = $purpose ORDER BY seq""",
         {"seq": seq, "run": run_id, "stage": stage, "purpose": purpose}).fetchall()
     individual = [ref for event, ref, _ in rows if event == EXCLUDED]
@@ -167,8 +167,8 @@ def carried_for(con: duckdb.DuckDBPyConnection, ref: str) -> list[int]:
     replayed in order, following one customer only."""
     rows = con.execute(
         f"""SELECT seq, run_id, stage, event_type, subject_ref,
-                   CASE WHEN event_type = '{UNCHANGED}' THEN details END FROM audit_log
-            WHERE event_type IN ('{CHECKED}', '{EXCLUDED}', '{UNCHANGED}') ORDER BY seq""").fetchall()
+                   CASE WHEN event_type = {db.literal(UNCHANGED)} THEN details END FROM audit_log
+            WHERE event_type IN ({db.literal(CHECKED)}, {db.literal(EXCLUDED)}, {db.literal(UNCHANGED)}) ORDER BY seq""").fetchall()
     events = ({"seq": s, "run_id": r, "stage": st, "event_type": e, "subject_ref": sr,
                "details": json.loads(d) if d else {}} for s, r, st, e, sr, d in rows)
     inside: dict[int, bool] = {}
