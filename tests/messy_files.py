@@ -1,6 +1,7 @@
 """Generators of the messy input files real customers send, written into a test's tmp_path."""
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,15 @@ import pandas as pd
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
+    return path
+
+
+def write_rows(path: Path, rows: list[dict]) -> Path:
+    """A CSV of `rows` (dicts with the same keys, the header in their order)."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     return path
 
 

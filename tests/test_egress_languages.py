@@ -15,9 +15,7 @@ The rule knows a word is safe only by a frequency list of the word's language. P
 """
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -26,6 +24,7 @@ from churn_workbench.cli import _llm_lines
 from churn_workbench.egress import allow
 from churn_workbench.egress.languages import unvetted_language, vetting
 from churn_workbench.run_report import LLMHealth
+from messy_files import write_rows
 
 UNVETTED = {  # PII-free feedback in languages without a frequency list -> the identifier's code
     "sw": "Huduma yenu ni mbaya sana, mtandao unakatika kila siku na sijapata msaada wowote kutoka kwa wafanyakazi wenu.",
@@ -145,14 +144,6 @@ def test_the_run_summary_counts_language_apart_from_the_pii_gate():
 # ---------------------------------------------------------------------------- end to end
 
 
-def _write(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 PLAIN = ["The router keeps dropping the connection every evening, please fix it.",
          "Great support today, thanks for the quick help with my bill.",
          "Too expensive for what I get, I will cancel next month."]
@@ -177,9 +168,9 @@ def test_a_kept_home_text_is_in_no_request(tmp_path):
                     source="form") for c in customers for p in ("profiling", "external_llm", "marketing")]
     texts = list(HOME_TEXTS.values()) + PLAIN * 4
     feedback = [dict(customer_id=f"C{k:03d}", text=t, feedback_id=f"F{k:03d}") for k, t in enumerate(texts)]
-    args = ["--customers", str(_write(tmp_path / "customers.csv", customers)),
-            "--feedback", str(_write(tmp_path / "feedback.csv", feedback)),
-            "--consent", str(_write(tmp_path / "consent.csv", consent))]
+    args = ["--customers", str(write_rows(tmp_path / "customers.csv", customers)),
+            "--feedback", str(write_rows(tmp_path / "feedback.csv", feedback)),
+            "--consent", str(write_rows(tmp_path / "consent.csv", consent))]
     with FakeLLMServer(seed=5) as server:
         result = run_pipeline(ws, *args, "--llm", "openai", "--stages", "ingest,feedback",
                               env=dict(server.env(), WORKBENCH_LLM_RPM=100000, WORKBENCH_LLM_TPM=10000000))

@@ -11,9 +11,7 @@ Proves, on what really left the machine and what was really stored:
 """
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -22,6 +20,7 @@ from churn_workbench.egress import allow
 from conftest import Workspace
 from fake_llm_server import FakeLLMServer
 from workspaces import run_pipeline
+from messy_files import write_rows
 
 pytestmark = pytest.mark.slow
 
@@ -58,14 +57,6 @@ class LyingServer(FakeLLMServer):
         return json.dumps(text)
 
 
-def _write(path: Path, rows: list[dict]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
 @pytest.fixture(scope="module")
 def lying_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("egress-allow")
@@ -78,9 +69,9 @@ def lying_run(tmp_path_factory):
     consent = [dict(customer_id=c["customer_id"], purpose=p, granted="true", recorded_at="2024-01-01T00:00:00",
                     source="form") for c in customers for p in ("profiling", "external_llm", "marketing")]
     feedback = [dict(customer_id=f"C{k:03d}", text=t, feedback_id=f"F{k:03d}") for k, t in enumerate(texts)]
-    args = ["--customers", str(_write(root / "customers.csv", customers)),
-            "--feedback", str(_write(root / "feedback.csv", feedback)),
-            "--consent", str(_write(root / "consent.csv", consent))]
+    args = ["--customers", str(write_rows(root / "customers.csv", customers)),
+            "--feedback", str(write_rows(root / "feedback.csv", feedback)),
+            "--consent", str(write_rows(root / "consent.csv", consent))]
     with LyingServer(seed=11) as server:
         result = run_pipeline(ws, *args, "--llm", "openai",
                       env=dict(server.env(), WORKBENCH_LLM_RPM=100000, WORKBENCH_LLM_TPM=10000000,
