@@ -409,8 +409,7 @@ def test_outcomes_fit_the_database_tables(llm, workspace):
         db.insert_df(con, "llm_egress", out.egress)
         db.insert_df(con, "llm_egress", acts.egress)
         db.insert_df(con, "feedback_analysis", out.rows.assign(run_id="r"))
-        con.register("cache_frame", out.new_cache)
-        con.execute("INSERT INTO analysis_cache SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
+        db.insert_new_keys(con, "analysis_cache", "cache_key", out.new_cache)
         db.insert_df(con, "actions", acts.rows.drop(columns=["offer_id"]).assign(run_id="r", segment="High"))
         assert con.execute("SELECT count(*) FROM llm_egress").fetchone()[0] == len(out.egress) + len(acts.egress)
         assert con.execute("SELECT count(*) FROM analysis_cache").fetchone()[0] == 4

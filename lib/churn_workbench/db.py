@@ -41,8 +41,11 @@ CREATE TABLE IF NOT EXISTS feedback_analysis (
     status VARCHAR, provider VARCHAR, model VARCHAR, prompt_version VARCHAR,
     cache_key VARCHAR, prompt_tokens INTEGER, completion_tokens INTEGER, pii_counts VARCHAR,
     source_sha256 VARCHAR);
+-- cache_key is unique by `insert_new_keys` (first answer per key wins), not by a PRIMARY KEY:
+-- DuckDB rewrites a table's whole index at the end of every session that adds a row (half a
+-- second per session at 100,000 answers), and the journal adds answers as they arrive.
 CREATE TABLE IF NOT EXISTS analysis_cache (
-    cache_key VARCHAR PRIMARY KEY, result VARCHAR, provider VARCHAR, model VARCHAR,
+    cache_key VARCHAR, result VARCHAR, provider VARCHAR, model VARCHAR,
     prompt_version VARCHAR, created_run_id VARCHAR);
 CREATE TABLE IF NOT EXISTS predictions (
     run_id VARCHAR, customer_id VARCHAR, churn_probability DOUBLE, segment VARCHAR,
@@ -167,22 +170,28 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE actions ADD COLUMN IF NOT EXISTS context_sha256 VARCHAR")
     if con.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
         con.execute("INSERT INTO schema_version VALUES (?)", [SCHEMA_VERSION])
-    _drop_audit_log_index(con)
+    _drop_primary_keys(con)
     # The workspace's identity is created with its database (signed heads name it, not a path).
     if con.execute("SELECT count(*) FROM workspace_identity").fetchone()[0] == 0:
         con.execute("INSERT INTO workspace_identity VALUES ('ws-' || replace(CAST(uuid() AS VARCHAR), '-', ''), now())")
 
 
-def _drop_audit_log_index(con: duckdb.DuckDBPyConnection) -> None:
-    """A database made before audit_log lost its primary key gets the table rebuilt without it,
-    once (same rows, same order: every hash stays as it was)."""
-    if not con.execute("SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
-                       "AND table_name = 'audit_log' AND constraint_type = 'PRIMARY KEY'").fetchone()[0]:
-        return
-    with transaction(con):
-        con.execute("CREATE TABLE audit_log_rebuilt AS SELECT * FROM audit_log ORDER BY seq")
-        con.execute("DROP TABLE audit_log")
-        con.execute("ALTER TABLE audit_log_rebuilt RENAME TO audit_log")
+# Tables that lost their primary key (see SCHEMA), and the order their rows are kept in.
+_WITHOUT_PRIMARY_KEY = {"audit_log": "seq", "analysis_cache": "rowid"}
+
+
+def _drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """A database made before a table lost its primary key gets that table rebuilt without it,
+    once (same rows, same order: every hash of the audit chain stays as it was)."""
+    tables = [t for (t,) in con.execute(
+        "SELECT DISTINCT table_name FROM duckdb_constraints() WHERE database_name = current_database() "
+        "AND constraint_type = 'PRIMARY KEY' AND list_contains(?, table_name)", [list(_WITHOUT_PRIMARY_KEY)]).fetchall()]
+    for table in tables:
+        rebuilt = ident(table + "_rebuilt")
+        with transaction(con):
+            con.execute(f"CREATE TABLE {rebuilt} AS SELECT * FROM {ident(table)} ORDER BY {_WITHOUT_PRIMARY_KEY[table]}")
+            con.execute(f"DROP TABLE {ident(table)}")
+            con.execute(f"ALTER TABLE {rebuilt} RENAME TO {ident(table)}")
 
 
 @contextlib.contextmanager
@@ -219,6 +228,21 @@ def insert_df(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> i
     finally:
         con.unregister("_insert_frame")
     return len(df)
+
+
+def insert_new_keys(con: duckdb.DuckDBPyConnection, table: str, key: str, df: pd.DataFrame) -> int:
+    """Append the rows of `df` whose `key` is not in `table` yet (the first row per key wins),
+    matching columns by name: a key unique without an index (see SCHEMA). Returns rows added."""
+    if df is None or len(df) == 0:
+        return 0
+    con.register("_new_rows", df.drop_duplicates(key))
+    try:
+        before = con.execute(f"SELECT count(*) FROM {ident(table)}").fetchone()[0]
+        con.execute(f"INSERT INTO {ident(table)} BY NAME SELECT * FROM _new_rows n WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {ident(table)} t WHERE t.{ident(key)} = n.{ident(key)})")
+        return con.execute(f"SELECT count(*) FROM {ident(table)}").fetchone()[0] - before
+    finally:
+        con.unregister("_new_rows")
 
 
 def workbench_tables() -> set[str]:

@@ -110,11 +110,7 @@ class EgressJournal:
         if rows is None or not len(rows):
             return
         with self._lock, db.session(self.db_path) as con:
-            con.register("_cache_rows", rows)
-            try:
-                con.execute("INSERT INTO analysis_cache BY NAME SELECT * FROM _cache_rows ON CONFLICT DO NOTHING")
-            finally:
-                con.unregister("_cache_rows")
+            db.insert_new_keys(con, "analysis_cache", "cache_key", rows)
 
     def cached(self, keys: list[str]) -> dict[str, str]:
         """cache_key -> result JSON for the keys already answered (any run)."""

@@ -149,10 +149,7 @@ def run(params: FeedbackParams) -> dict:
     def write(con):
         db.insert_df(con, "feedback_analysis", new_rows)
         carry(con, ctx.run_id, previous_run, keys)
-        if len(outcome.new_cache):
-            con.register("cache_frame", outcome.new_cache)
-            con.execute("INSERT INTO analysis_cache BY NAME SELECT * FROM cache_frame ON CONFLICT DO NOTHING")
-            con.unregister("cache_frame")
+        db.insert_new_keys(con, "analysis_cache", "cache_key", outcome.new_cache)
 
     ctx.commit(write, replace_tables=("feedback_analysis",), digest_tables=("llm_egress",))
     with ctx.reading() as con:  # the run's rows as the notebook shows them (aggregates only)
