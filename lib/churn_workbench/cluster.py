@@ -43,6 +43,15 @@ _clients: dict[str, object] = {}
 _steps: list[dict] = []  # what ran where in this process since the last steps_run() (for the audit trail)
 _own_cluster = None
 _lock = threading.Lock()
+_warm_up: Callable[[], None] | None = None  # what a new worker runs first (warm_workers_with)
+
+
+def warm_workers_with(warm_up: Callable[[], None] | None) -> None:
+    """What each worker of a local cluster started in this process runs before its first task:
+    the imports and tables of the work it will be given. The stages know that work; the cluster
+    does not (stages/workers.py hands it over)."""
+    global _warm_up
+    _warm_up = warm_up
 
 
 def cpu_count() -> int:
@@ -235,7 +244,7 @@ def _quiet_large_graph_warning():
 
 def start_local_cluster(settings: Settings, port: int = 0):
     """A LocalCluster on 127.0.0.1 with one single-threaded worker process per CPU (the work is
-    pure Python: threads would share one interpreter lock), warmed with the stages' imports."""
+    pure Python: threads would share one interpreter lock), each warmed (`warm_workers_with`)."""
     import dask
     from distributed import LocalCluster
 
@@ -246,22 +255,12 @@ def start_local_cluster(settings: Settings, port: int = 0):
                            scheduler_port=port, dashboard_address=None, silence_logs=logging.ERROR,
                            # No dashboard; the scheduler's small HTTP endpoint on a free loopback port.
                            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
-    with contextlib.suppress(Exception):  # warming is an optimisation, never a failure
-        from distributed import Client
-        with Client(cluster, set_as_default=False) as client:
-            client.run(warm_up)
+    if _warm_up is not None:
+        with contextlib.suppress(Exception):  # warming is an optimisation, never a failure
+            from distributed import Client
+            with Client(cluster, set_as_default=False) as client:
+                client.run(_warm_up)
     return cluster
-
-
-def warm_up() -> None:
-    """Import and build what the per-customer work needs, once per worker, before the first task."""
-    from .anonymize import anonymize
-    from .llm import local
-
-    anonymize("warm-up: Anna Smith, anna@example.com, +44 20 7946 0958")
-    local.analyze_one("warm-up: the signal drops")
-    from .llm import partitioned  # noqa: F401  LLM requests
-    from .stages import predict  # noqa: F401  scoring and drivers (imports the model code)
 
 
 def free_port() -> int:

@@ -30,6 +30,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 
 from . import audit, cluster, db, run_report, signing
+from .stages import workers
 from . import progress as run_progress
 from .boundary import paths
 from .boundary.run_ids import check_run_id
@@ -269,7 +270,8 @@ def run(workspace: Workspace, params: dict, stages: list[str], run_id: str | Non
     signal, result.exit_code is 130 / 143); it can be finished with `resume`.
     """
     # The run's Dask cluster (cluster.py) is entered before any stage kernel starts: kernels
-    # inherit its address from this process's environment.
+    # inherit its address from this process's environment. Its workers warm up with the stages' work.
+    cluster.warm_workers_with(workers.warm_up)
     with workspace.lock(wait, holder="a pipeline run", retry="call it with wait=True"), _StopSignals() as stop, \
             cluster.for_run(workspace.settings, _expected_items(params, stages, workspace), echo):
         return _run_locked(workspace, params, stages, run_id, resume, progress, echo, stop)

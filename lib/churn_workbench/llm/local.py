@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 import pandas as pd
 
+from ..cluster import map_partitions
 from ..vocab import sentiment_label
 from . import schemas
 from .base import ChatReply, Provider
@@ -122,7 +123,6 @@ def analyze_texts(texts: Sequence[str], settings=None) -> pd.DataFrame:
     codes, uniques = pd.factorize(series)
     uniques = list(uniques)
     if settings is not None:
-        from ..cluster import map_partitions
         results = map_partitions(analyze_chunk, uniques, uniques, settings)
     else:
         results = analyze_chunk(uniques)

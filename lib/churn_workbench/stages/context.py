@@ -9,12 +9,13 @@ from typing import Callable, Iterator
 
 import duckdb
 
-from .. import audit, db, runs
+from .. import audit, cluster, db, runs
 from ..audit import AuditLog
 from ..pseudonyms import SubjectRefs
 from ..config import Settings, load_settings
 from ..errors import UsageError
 from ..workspace import Workspace
+from . import workers
 from .params import StageParams
 
 # Tables that several stages of one run write to: a stage replaces only its own rows.
@@ -87,6 +88,7 @@ def open_stage(params: StageParams) -> StageContext:
     refused (the runner never starts a stage under either); a new one gets its run record, so
     no row carries a run id the `runs` table does not know."""
     stage, run_id = params.check().stage, params.run_id
+    cluster.warm_workers_with(workers.warm_up)  # a cluster this kernel starts itself (no run's cluster)
     settings = load_settings(db_path=params.db_path, llm_provider=getattr(params, "llm_provider", ""))
     store = runs.RunStore(Workspace(settings))
     status = None
