@@ -29,7 +29,7 @@ from .canonical import canonical
 from .lexicons import word_sets
 from .scripts import dictionary_pieces, simplified
 from .tokens import CHUNK_FACTS, PLACEHOLDER_RE, Token, chunk_tokens, forget_chunks, tokens
-from .vocabulary import is_vocabulary
+from .vocabulary import is_vocabulary, on_change
 
 # Common Chinese surnames: a rare 2-3 character word starting with one is taken for a name.
 _HAN_SURNAMES = frozenset("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎余潘杜戴夏钟汪田任姜范方石姚谭廖邹熊金陆郝孔白崔康毛邱秦江史顾侯邵孟龙万段雷钱汤尹黎易常武乔贺赖龚文")
@@ -85,6 +85,9 @@ def configure(new: Rules | None) -> None:
 def forget_verdicts() -> None:
     """Drop cached verdicts (the vocabulary changed)."""
     _forget_texts()
+
+
+on_change(forget_verdicts)
 
 
 def _forget_texts() -> None:

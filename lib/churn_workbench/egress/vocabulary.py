@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import tomllib
 from functools import lru_cache
+from typing import Callable
 from importlib import resources
 
 import regex
@@ -69,9 +70,21 @@ def set_owner_words(words) -> None:
         folded |= {fold(x) for x in words_of(str(w))} | {x for x in words_of(str(w))}
     with _lock:
         _owner = frozenset(folded)
-    from .allow import forget_verdicts
+    _changed()
 
-    forget_verdicts()
+
+def on_change(listener: Callable[[], None]) -> None:
+    """Call `listener` whenever the vocabulary changes: what is cached on it must be dropped
+    (egress/allow.py's verdicts)."""
+    _listeners.append(listener)
+
+
+def _changed() -> None:
+    for listener in list(_listeners):
+        listener()
+
+
+_listeners: list[Callable[[], None]] = []
 
 
 def owner_words() -> frozenset[str]:
@@ -86,9 +99,7 @@ def use_owner_words(words: frozenset[str]) -> None:
         return
     with _lock:
         _owner = frozenset(words)
-    from .allow import forget_verdicts
-
-    forget_verdicts()
+    _changed()
 
 
 def is_vocabulary(key: str) -> bool:
