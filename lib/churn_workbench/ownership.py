@@ -22,12 +22,25 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .errors import UsageError
 
-if TYPE_CHECKING:
-    from .workspace import Workspace
+
+class Workspace(Protocol):
+    """What ownership reads of a workspace (workspace.Workspace, which calls this module)."""
+
+    @property
+    def db_path(self) -> Path: ...
+
+    @property
+    def root(self) -> Path: ...
+
+    def folders(self) -> dict[str, Path]: ...
+
+    def folder(self, path: Path) -> Path: ...
+
+    def read_only_identity(self) -> str | None: ...
 
 STAMP = ".workbench-database"
 RECORD_SUFFIX = ".folders"
@@ -36,13 +49,13 @@ SETTINGS = {"data": "WORKBENCH_DATA_DIR", "audit": "WORKBENCH_AUDIT_DIR",
             "keys": "WORKBENCH_SUBJECT_KEY_FILE", "key store": "WORKBENCH_SUBJECT_KEYSTORE"}
 
 
-def owned(ws: "Workspace") -> dict[str, Path]:
+def owned(ws: Workspace) -> dict[str, Path]:
     """The folders of `ws` a setting can place: these are stamped."""
     every = ws.folders()
     return {role: Path(os.path.abspath(every[role])) for role in SETTINGS}
 
 
-def record_path(ws: "Workspace") -> Path:
+def record_path(ws: Workspace) -> Path:
     return ws.db_path.with_name(ws.db_path.name + RECORD_SUFFIX)
 
 
@@ -58,7 +71,7 @@ def _setting(role: str) -> str:
     return f"{SETTINGS[role]} (or its default from --db)"
 
 
-def check(ws: "Workspace", identity: str | None = None, taking_over: bool = False) -> None:
+def check(ws: Workspace, identity: str | None = None, taking_over: bool = False) -> None:
     """Refuse (UsageError) when a configured folder belongs to another database, or a setting
     moved a folder the database keeps inside its workspace. Writes nothing.
     `identity`: the database's id when the caller knows it; else read from the record beside
@@ -99,7 +112,7 @@ def check(ws: "Workspace", identity: str | None = None, taking_over: bool = Fals
                 f"uses ({expected}); unset the setting or point it there")
 
 
-def stamp(ws: "Workspace", identity: str, taking_over: bool = False) -> None:
+def stamp(ws: Workspace, identity: str, taking_over: bool = False) -> None:
     """Stamp every owned folder (made if missing, proven inside the workspace) with the database's
     identity, and record beside the database where its folders are. A folder already stamped by
     this database keeps its stamp. `taking_over`: see `check`."""
@@ -117,7 +130,7 @@ def stamp(ws: "Workspace", identity: str, taking_over: bool = False) -> None:
         _write(record_path(ws), record)
 
 
-def _relative(folder: Path, ws: "Workspace") -> str:
+def _relative(folder: Path, ws: Workspace) -> str:
     """A folder inside the workspace relative to the database's folder; anything else absolute."""
     root = Path(os.path.abspath(ws.root))
     if folder == root or folder.is_relative_to(root):
