@@ -46,3 +46,27 @@ def test_the_default_run_uses_a_local_cluster_and_closes_it(workspace):
     verify = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), "verify"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def _imported(*modules: str) -> list[bool]:
+    return [m in sys.modules for m in modules]
+
+
+@pytest.mark.slow
+def test_a_started_cluster_warms_its_workers_with_what_the_stages_handed_it(workspace):
+    """The cluster knows no stage: the warm-up it runs on each new worker is the stages'
+    (stages/workers.py), handed over by the runner and the stage kernels."""
+    from churn_workbench import config
+    from churn_workbench.stages import workers
+    from distributed import Client
+
+    heavy = ("churn_workbench.anonymize", "churn_workbench.llm.partitioned", "churn_workbench.model")
+    settings = config.load_settings(dask_workers=1)
+    cluster.warm_workers_with(workers.warm_up)
+    started = cluster.start_local_cluster(settings)
+    try:
+        with Client(started, set_as_default=False) as client:
+            assert list(client.run(_imported, *heavy).values()) == [[True, True, True]]
+    finally:
+        started.close()
+        cluster.warm_workers_with(None)
